@@ -1,0 +1,130 @@
+// Shape checks for every message body: JSON in, typed body or ProtocolError out.
+// Pure: no I/O. Checks types and ranges only; semantic rules (valid fname, known file) belong to
+// the handlers, which answer them with an `Error` reply instead of closing the connection.
+import { ProtocolError } from "./errors.ts";
+import { type Bodies, type ErrorCode, MsgType } from "./protocol.ts";
+
+type Check = (value: unknown, path: string) => void;
+
+function fail(path: string, expected: string): never {
+  throw new ProtocolError("bad-body", `Cannot decode body: ${path} must be ${expected}`);
+}
+
+const string = (maxBytes = 4096): Check => (v, p) => {
+  if (typeof v !== "string") fail(p, "a string");
+  // UTF-16 length bounds UTF-8 length from below; the exact count only when it could matter.
+  if (v.length > maxBytes || (v.length * 3 > maxBytes && utf8Length(v) > maxBytes)) {
+    fail(p, `at most ${maxBytes} UTF-8 bytes`);
+  }
+};
+const uint = (max = Number.MAX_SAFE_INTEGER): Check => (v, p) => {
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0 || v > max) {
+    fail(p, `an integer from 0 to ${max}`);
+  }
+};
+const bool: Check = (v, p) => {
+  if (typeof v !== "boolean") fail(p, "a boolean");
+};
+const hash: Check = (v, p) => {
+  if (typeof v !== "string" || !/^[0-9a-f]{64}$/.test(v)) fail(p, "64 lowercase hex digits");
+};
+const base64: Check = (v, p) => {
+  if (typeof v !== "string" || !/^[A-Za-z0-9+/]*={0,2}$/.test(v) || v.length % 4 !== 0) {
+    fail(p, "base64");
+  }
+};
+const oneOf = (...values: string[]): Check => (v, p) => {
+  if (typeof v !== "string" || !values.includes(v)) fail(p, `one of ${values.join(", ")}`);
+};
+const optional = (check: Check): Check => (v, p) => {
+  if (v !== undefined) check(v, p);
+};
+const object = (fields: Record<string, Check>): Check => (v, p) => {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) fail(p, "an object");
+  const record = v as Record<string, unknown>;
+  for (const [name, check] of Object.entries(fields)) check(record[name], `${p}.${name}`);
+};
+const array = (item: Check, maxItems: number): Check => (v, p) => {
+  if (!Array.isArray(v)) fail(p, "an array");
+  if (v.length > maxItems) fail(p, `at most ${maxItems} items`);
+  v.forEach((x, i) => item(x, `${p}[${i}]`));
+};
+
+function utf8Length(s: string): number {
+  return new TextEncoder().encode(s).length;
+}
+
+const ERROR_CODES: ErrorCode[] = [
+  "bad-magic",
+  "bad-version",
+  "bad-flags",
+  "unknown-type",
+  "too-large",
+  "truncated",
+  "bad-body",
+  "unexpected",
+  "not-registered",
+  "already-registered",
+  "replaced",
+  "invalid-fname",
+  "not-found",
+  "hash-mismatch",
+  "bad-range",
+  "busy",
+  "internal",
+  "shutdown",
+];
+
+const FNAME = string(1024);
+const FILE_ENTRY = {
+  fname: FNAME,
+  size: uint(),
+  mtimeMs: uint(),
+  rootHash: hash,
+  pieceSize: uint(2 ** 31),
+  have: optional(base64),
+};
+const PEER = { hostname: string(1024), port: uint(65535) };
+/** Upper bound on list lengths in one reply; keeps replies far below maxBodyBytes. */
+export const MAX_LIST_ITEMS = 10_000;
+
+const SCHEMAS: { [T in MsgType]: Check } = {
+  [MsgType.Error]: object({ code: oneOf(...ERROR_CODES), message: string() }),
+  [MsgType.Ping]: object({ sentAtMs: uint() }),
+  [MsgType.Pong]: object({ sentAtMs: uint() }),
+  [MsgType.Goodbye]: object({ reason: string() }),
+  [MsgType.Ok]: object({ removed: optional(bool) }),
+  [MsgType.Hello]: object({ hostname: string(1024), p2pPort: uint(65535), protocol: uint() }),
+  [MsgType.Welcome]: object({ serverId: string(), sessionId: string(), pingIntervalMs: uint() }),
+  [MsgType.Publish]: object(FILE_ENTRY),
+  [MsgType.Published]: object({ fname: FNAME, status: oneOf("created", "unchanged", "updated") }),
+  [MsgType.Unpublish]: object({ fname: FNAME }),
+  [MsgType.WhoHas]: object({ fname: FNAME }),
+  [MsgType.Sources]: object({
+    fname: FNAME,
+    sources: array(object({ ...FILE_ENTRY, ...PEER, address: string() }), MAX_LIST_ITEMS),
+  }),
+  [MsgType.Search]: object({ pattern: string(), offset: uint(), limit: uint(MAX_LIST_ITEMS) }),
+  [MsgType.SearchResult]: object({
+    entries: array(object({ ...FILE_ENTRY, ...PEER, online: bool }), MAX_LIST_ITEMS),
+    total: uint(),
+  }),
+  [MsgType.ListShares]: object({}),
+  [MsgType.Shares]: object({ files: array(object(FILE_ENTRY), MAX_LIST_ITEMS) }),
+  [MsgType.GetInfo]: object({ fname: FNAME, rootHash: optional(hash) }),
+  [MsgType.Info]: object({ ...FILE_ENTRY, pieceHashes: base64 }),
+  [MsgType.GetRange]: object({ fname: FNAME, rootHash: hash, offset: uint(), bytes: uint() }),
+  [MsgType.Data]: object({ offset: uint(), bytes: uint() }),
+  [MsgType.Busy]: object({ retryAfterMs: uint(), message: string() }),
+  [MsgType.Queued]: object({ position: uint() }),
+};
+
+/**
+ * Checks that `value` is a valid body for `type`.
+ *
+ * @throws {ProtocolError} code "bad-body", naming the first field that is wrong
+ */
+export function checkBody<T extends MsgType>(type: T, value: unknown): Bodies[T] {
+  SCHEMAS[type](value, "body");
+  return value as Bodies[T];
+}
