@@ -95,7 +95,10 @@ export class FramedConn {
     } catch (err) {
       // A reset by the other side is an end of stream for our purposes; the decoder decides
       // whether it came at a frame boundary.
-      if (err instanceof Deno.errors.ConnectionReset || err instanceof Deno.errors.BadResource) {
+      if (
+        err instanceof Deno.errors.ConnectionReset || err instanceof Deno.errors.BadResource ||
+        err instanceof Deno.errors.Interrupted
+      ) {
         return null;
       }
       throw err;

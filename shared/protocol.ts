@@ -176,7 +176,8 @@ export interface Bodies {
   [MsgType.SearchResult]: { entries: CatalogEntry[]; total: number };
   [MsgType.ListShares]: Record<string, never>;
   [MsgType.Shares]: { files: FileEntry[] };
-  [MsgType.GetInfo]: { fname: string; rootHash?: string };
+  /** `from` names the fetcher (hostname:port) so a source can cap slots per peer. */
+  [MsgType.GetInfo]: { fname: string; rootHash?: string; from?: string };
   [MsgType.Info]: FileEntry & { pieceHashes: string };
   [MsgType.GetRange]: { fname: string; rootHash: string; offset: number; bytes: number };
   [MsgType.Data]: { offset: number; bytes: number };

@@ -1,0 +1,107 @@
+// UDP discovery, server side: broadcasts announces on an interval and answers probes directly.
+import { type Beacon, decodeBeacon, encodeBeacon } from "../shared/beacon.ts";
+import { ProtocolError } from "../shared/errors.ts";
+import { logger } from "../shared/log.ts";
+
+const log = logger("server", "beacon");
+
+/** Options for `startAnnouncer`. */
+export interface AnnouncerOptions {
+  /** UDP port to bind and to announce to (0: any free port). */
+  port: number;
+  /** Broadcast addresses to announce to. */
+  broadcast: readonly string[];
+  /** ms between announces. */
+  intervalMs: number;
+  /** The index's TCP port, carried in the announce. */
+  tcpPort: number;
+  /** This server's id (32 hex digits). */
+  serverId: string;
+  /** Current number of live sessions (load hint for peers choosing a server). */
+  sessions: () => number;
+}
+
+/** A running announcer. */
+export interface Announcer extends AsyncDisposable {
+  /** The UDP port actually bound. */
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Binds the discovery port (shared with peers on the same host) and starts announcing. */
+export function startAnnouncer(options: AnnouncerOptions): Announcer {
+  const socket = Deno.listenDatagram({
+    transport: "udp",
+    hostname: "0.0.0.0",
+    port: options.port,
+    reuseAddress: true,
+  });
+  const port = (socket.addr as Deno.NetAddr).port;
+  const announce = (): Uint8Array =>
+    encodeBeacon({
+      kind: "announce",
+      tcpPort: options.tcpPort,
+      sessions: options.sessions(),
+      serverId: options.serverId,
+    });
+
+  const broadcastAll = async () => {
+    const bytes = announce();
+    for (const hostname of options.broadcast) {
+      try {
+        await socket.send(bytes, { transport: "udp", hostname, port });
+      } catch (err) {
+        // One unreachable address (e.g. no route for 255.255.255.255) must not stop the others.
+        log.debug("Cannot announce to {hostname}:{port}: {error}", {
+          hostname,
+          port,
+          error: String(err),
+        });
+      }
+    }
+  };
+
+  const receiving = (async () => {
+    try {
+      for await (const [bytes, from] of socket) {
+        let beacon: Beacon;
+        try {
+          beacon = decodeBeacon(bytes);
+        } catch (err) {
+          if (!(err instanceof ProtocolError)) throw err;
+          log.debug("Ignoring datagram from {from}: {error}", {
+            from: JSON.stringify(from),
+            error: err.message,
+          });
+          continue;
+        }
+        if (beacon.kind !== "probe") continue;
+        const to = from as Deno.NetAddr;
+        await socket.send(announce(), to).catch((err) =>
+          log.warn("Cannot answer probe from {host}:{port}: {error}", {
+            host: to.hostname,
+            port: to.port,
+            error: String(err),
+          })
+        );
+      }
+    } catch (err) {
+      if (!(err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted)) {
+        log.error("Discovery socket failed: {error}", { error: String(err) });
+      }
+    }
+  })();
+
+  void broadcastAll();
+  const timer = setInterval(() => void broadcastAll(), options.intervalMs);
+  const close = async () => {
+    clearInterval(timer);
+    try {
+      socket.close();
+    } catch (err) {
+      if (!(err instanceof Deno.errors.BadResource)) throw err;
+    }
+    await receiving;
+  };
+  return { port, close, [Symbol.asyncDispose]: close };
+}

@@ -1,0 +1,140 @@
+// Index business rules: who may register, what a valid entry is, what lookups return.
+// Talks only to a Store; knows nothing of sockets.
+import { fnameProblem } from "../shared/fname.ts";
+import {
+  type FileEntry,
+  MAX_HOSTNAME_BYTES,
+  type PublishStatus,
+  type SourceInfo,
+} from "../shared/protocol.ts";
+import { RequestError } from "../shared/rpc.ts";
+import { MAX_LIST_ITEMS } from "../shared/schema.ts";
+import { pieceCount } from "../shared/pieces.ts";
+import type { SearchPage, SessionRow, Store } from "./store.ts";
+
+/** Options for `Catalog`. */
+export interface CatalogOptions {
+  /** Id of this server process. */
+  serverId: string;
+  /** How long a session stays valid without a heartbeat, in ms. */
+  leaseMs: number;
+  /** Clock, for tests. @default Date.now */
+  now?: () => number;
+}
+
+/** Most search results in one reply. */
+export const MAX_SEARCH_LIMIT = 1000;
+
+const encoder = new TextEncoder();
+
+/** The index: registers sessions and answers catalogue requests through a Store. */
+export class Catalog {
+  readonly store: Store;
+  readonly serverId: string;
+  readonly leaseMs: number;
+  readonly #now: () => number;
+
+  /** @param store where the index lives */
+  constructor(store: Store, options: CatalogOptions) {
+    this.store = store;
+    this.serverId = options.serverId;
+    this.leaseMs = options.leaseMs;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Current time in ms, from the injected clock. */
+  now(): number {
+    return this.#now();
+  }
+
+  /**
+   * Registers a session after checking the hello fields.
+   *
+   * @returns the session this one replaced, if it was live
+   * @throws {RequestError} on an invalid hostname or port
+   */
+  async register(
+    session: Omit<SessionRow, "serverId" | "openedAtMs">,
+  ): Promise<{ row: SessionRow; replaced: SessionRow | undefined }> {
+    const bytes = encoder.encode(session.hostname).length;
+    // deno-lint-ignore no-control-regex
+    if (bytes === 0 || bytes > MAX_HOSTNAME_BYTES || /[\s\u0000-\u001f]/.test(session.hostname)) {
+      throw new RequestError(
+        "bad-body",
+        `Cannot register: hostname "${session.hostname}" must be 1–${MAX_HOSTNAME_BYTES} bytes without spaces`,
+      );
+    }
+    if (session.port === 0) throw new RequestError("bad-body", "Cannot register: P2P port is 0");
+    const now = this.#now();
+    const row: SessionRow = { ...session, serverId: this.serverId, openedAtMs: now };
+    const replaced = await this.store.openSession(row, now + this.leaseMs);
+    return { row, replaced };
+  }
+
+  /** Ends a session; its entries vanish with it. */
+  unregister(sessionId: string): Promise<void> {
+    return this.store.closeSession(sessionId);
+  }
+
+  /** Extends the leases of this server's sessions (called on every heartbeat round). */
+  renewLeases(): Promise<void> {
+    return this.store.renewLeases(this.serverId, this.#now() + this.leaseMs);
+  }
+
+  /**
+   * Adds or updates one entry.
+   *
+   * @throws {RequestError} invalid-fname, or bad-body for an inconsistent entry
+   */
+  publish(sessionId: string, entry: FileEntry): Promise<PublishStatus> {
+    checkFname(entry.fname, "publish");
+    if (entry.pieceSize === 0) throw new RequestError("bad-body", "Cannot publish: piece size 0");
+    if (entry.have !== undefined) {
+      const bitfieldBytes = Math.ceil(pieceCount(entry.size, entry.pieceSize) / 8);
+      if (Math.floor(entry.have.length / 4) * 3 < bitfieldBytes - 2) {
+        throw new RequestError("bad-body", "Cannot publish: have bitfield too short for the size");
+      }
+    }
+    return this.store.publish(sessionId, entry);
+  }
+
+  /** Removes one entry. @throws {RequestError} invalid-fname */
+  unpublish(sessionId: string, fname: string): Promise<boolean> {
+    checkFname(fname, "unpublish");
+    return this.store.unpublish(sessionId, fname);
+  }
+
+  /** Live holders of `fname`, never the asker. @throws {RequestError} invalid-fname */
+  async whoHas(fname: string, askerSessionId: string): Promise<SourceInfo[]> {
+    checkFname(fname, "look up");
+    const sources = await this.store.whoHas(fname, askerSessionId, this.#now());
+    return sources.slice(0, MAX_LIST_ITEMS);
+  }
+
+  /** One page of the catalogue, sorted by fname then host. */
+  search(
+    pattern: string,
+    page: { offset: number; limit: number; includeOffline?: boolean },
+  ): Promise<SearchPage> {
+    return this.store.search(pattern, {
+      offset: page.offset,
+      limit: Math.min(page.limit, MAX_SEARCH_LIMIT),
+      includeOffline: page.includeOffline ?? false,
+    }, this.#now());
+  }
+
+  /** Live sessions of one hostname, or all. */
+  sessions(hostname?: string): Promise<SessionRow[]> {
+    return this.store.sessions(hostname, this.#now());
+  }
+
+  /** Counts of live sessions and entries. */
+  counts(): Promise<{ sessions: number; entries: number }> {
+    return this.store.counts(this.#now());
+  }
+}
+
+function checkFname(fname: string, action: string): void {
+  const problem = fnameProblem(fname);
+  if (problem) throw new RequestError("invalid-fname", `Cannot ${action} "${fname}": ${problem}`);
+}

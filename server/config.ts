@@ -1,0 +1,155 @@
+// Server configuration: flags and LANSHARE_* environment variables → ServerConfig.
+import { ConfigError } from "../shared/errors.ts";
+import { type OptionSpec, resolveOptions, usage } from "../shared/cli.ts";
+import type { LogLevel } from "../shared/log.ts";
+
+/** Everything the server needs to start; every field required. */
+export interface ServerConfig {
+  /** Address the TCP listener binds. */
+  host: string;
+  /** TCP port of the index (0: any free port). */
+  port: number;
+  /** SQLite file, or ":memory:". */
+  db: string;
+  /** UDP port of discovery (0: any free port). */
+  announcePort: number;
+  /** Where announces are broadcast. */
+  broadcast: string[];
+  /** Interval between announces, ms. */
+  announceIntervalMs: number;
+  /** Interval between pings of each session, ms. */
+  pingIntervalMs: number;
+  /** A session silent for this long is dropped, ms. */
+  pingTimeoutMs: number;
+  /** Log threshold. */
+  logLevel: LogLevel;
+}
+
+/** The server's options, for parsing and --help. */
+export const SERVER_OPTIONS: readonly OptionSpec[] = [
+  {
+    flag: "host",
+    env: "LANSHARE_HOST",
+    kind: "string",
+    default: "0.0.0.0",
+    help: "TCP address to bind",
+  },
+  {
+    flag: "port",
+    env: "LANSHARE_PORT",
+    kind: "port",
+    default: 7070,
+    help: "TCP port of the index (0: any)",
+  },
+  {
+    flag: "db",
+    env: "LANSHARE_DB",
+    kind: "string",
+    default: "lanshare-index.db",
+    help: "SQLite file or :memory:",
+  },
+  {
+    flag: "announce-port",
+    env: "LANSHARE_ANNOUNCE_PORT",
+    kind: "port",
+    default: 7071,
+    help: "UDP discovery port (0: any)",
+  },
+  {
+    flag: "broadcast",
+    env: "LANSHARE_BROADCAST",
+    kind: "list",
+    default: undefined,
+    help: "announce to ADDR[,ADDR] (default: 255.255.255.255 and each interface's broadcast)",
+  },
+  {
+    flag: "announce-interval-ms",
+    env: "LANSHARE_ANNOUNCE_INTERVAL_MS",
+    kind: "uint",
+    default: 2000,
+    help: "ms between announces",
+  },
+  {
+    flag: "ping-interval-ms",
+    env: "LANSHARE_PING_INTERVAL_MS",
+    kind: "uint",
+    default: 5000,
+    help: "ms between pings of a session",
+  },
+  {
+    flag: "ping-timeout-ms",
+    env: "LANSHARE_PING_TIMEOUT_MS",
+    kind: "uint",
+    default: 15000,
+    help: "drop a session silent this long",
+  },
+  {
+    flag: "log-level",
+    env: "LANSHARE_LOG_LEVEL",
+    kind: "string",
+    default: "info",
+    help: "debug, info, warning or error",
+  },
+];
+
+/** Result of parsing: a config to run, or a request for help/version text. */
+export type ServerCommandLine = { kind: "run"; config: ServerConfig } | {
+  kind: "help";
+  text: string;
+} | {
+  kind: "version";
+};
+
+/**
+ * Resolves flags > env > defaults into a ServerConfig.
+ *
+ * @param defaultBroadcast used when --broadcast and LANSHARE_BROADCAST are both absent
+ * @throws {ConfigError} listing every invalid field
+ */
+export function resolveServerConfig(
+  args: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  defaultBroadcast: () => string[],
+): ServerCommandLine {
+  const v = resolveOptions(SERVER_OPTIONS, args, env);
+  if (v.help) {
+    return {
+      kind: "help",
+      text: usage(
+        "lanshare-server",
+        "The lanshare index server: peers register, publish and look up files here.",
+        SERVER_OPTIONS,
+      ),
+    };
+  }
+  if (v.version) return { kind: "version" };
+  const problems: string[] = [];
+  const level = v["log-level"] as string;
+  if (!["debug", "info", "warning", "error"].includes(level)) {
+    problems.push(`--log-level must be debug, info, warning or error, got "${level}"`);
+  }
+  const pingIntervalMs = v["ping-interval-ms"] as number;
+  const pingTimeoutMs = v["ping-timeout-ms"] as number;
+  if (pingIntervalMs < 10) problems.push("--ping-interval-ms must be at least 10");
+  if (pingTimeoutMs <= pingIntervalMs) {
+    problems.push("--ping-timeout-ms must exceed --ping-interval-ms");
+  }
+  if ((v["announce-interval-ms"] as number) < 10) {
+    problems.push("--announce-interval-ms must be at least 10");
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    kind: "run",
+    config: {
+      host: v.host as string,
+      port: v.port as number,
+      db: v.db as string,
+      announcePort: v["announce-port"] as number,
+      broadcast: (v.broadcast as string[] | undefined) ?? defaultBroadcast(),
+      announceIntervalMs: v["announce-interval-ms"] as number,
+      pingIntervalMs,
+      pingTimeoutMs,
+      logLevel: level as LogLevel,
+    },
+  };
+}

@@ -1,0 +1,78 @@
+// Entry point of the index server: flags/env → config → startServer(); shell on stdin; signals.
+// The only place that reads Deno.args/Deno.env or exits.
+import { defaultBroadcastAddresses, readLines, readOptionEnv } from "../shared/cli.ts";
+import { ConfigError } from "../shared/errors.ts";
+import { logger, setupLogging } from "../shared/log.ts";
+import { VERSION } from "../shared/version.ts";
+import { resolveServerConfig, SERVER_OPTIONS } from "./config.ts";
+import { startServer } from "./server.ts";
+import { runServerCommand } from "./shell.ts";
+
+/** Runs the server until `quit`, end of stdin with no TTY... or a signal. Returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = resolveServerConfig(
+      args,
+      readOptionEnv(SERVER_OPTIONS),
+      () => defaultBroadcastAddresses(Deno.networkInterfaces()),
+    );
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      return 2;
+    }
+    throw err;
+  }
+  if (parsed.kind === "help") {
+    console.log(parsed.text);
+    return 0;
+  }
+  if (parsed.kind === "version") {
+    console.log(`lanshare-server ${VERSION}`);
+    return 0;
+  }
+  const { config } = parsed;
+  await setupLogging(config.logLevel);
+  const log = logger("server");
+  let server;
+  try {
+    server = await startServer(config);
+  } catch (err) {
+    log.error("Cannot start: {error}", { error: err instanceof Error ? err.message : String(err) });
+    return 1;
+  }
+  console.log(JSON.stringify({
+    event: "listening",
+    tcp: server.tcpPort,
+    udp: server.udpPort,
+    serverId: server.serverId,
+    db: config.db,
+  }));
+
+  const stop = Promise.withResolvers<void>();
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => stop.resolve());
+  }
+  const shell = (async () => {
+    const interactive = Deno.stdin.isTerminal();
+    if (interactive) await write("lanshare-server> ");
+    for await (const line of readLines(Deno.stdin.readable)) {
+      const answer = await runServerCommand(server, line);
+      for (const text of answer.lines) console.log(text);
+      if (answer.quit) return stop.resolve();
+      if (interactive) await write("lanshare-server> ");
+    }
+    // stdin closed (e.g. started with </dev/null or as a service): keep serving until a signal.
+  })();
+  await stop.promise;
+  await server.close();
+  void shell;
+  return 0;
+}
+
+async function write(text: string): Promise<void> {
+  await Deno.stdout.write(new TextEncoder().encode(text));
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,134 @@
+// The index server: TCP listener, live-session registry, liveness pings, lease renewal and the
+// discovery announcer. startServer() returns a handle; main.ts owns signals and exit codes.
+import { logger } from "../shared/log.ts";
+import { MsgType } from "../shared/protocol.ts";
+import { type Announcer, startAnnouncer } from "./beacon.ts";
+import { Catalog } from "./catalog.ts";
+import { type LiveSession, runSession } from "./session.ts";
+import type { ServerConfig } from "./config.ts";
+import type { Store } from "./store.ts";
+import { SqliteStore } from "./sqlite_store.ts";
+
+const log = logger("server");
+
+/** A running index server. */
+export interface RunningServer extends AsyncDisposable {
+  /** TCP port of the index. */
+  tcpPort: number;
+  /** UDP port of discovery. */
+  udpPort: number;
+  /** Random id of this server process (32 hex digits). */
+  serverId: string;
+  catalog: Catalog;
+  /** Live sessions held by this process, by session id. */
+  live: ReadonlyMap<string, LiveSession>;
+  /** Stops accepting, says goodbye to every session, closes the store. */
+  close(): Promise<void>;
+}
+
+/** Options beyond the config, for tests and embedding. */
+export interface StartServerOptions {
+  /** Store to use instead of opening `config.db`. */
+  store?: Store;
+}
+
+/** Opens the store, binds the sockets and starts serving. */
+export async function startServer(
+  config: ServerConfig,
+  options: StartServerOptions = {},
+): Promise<RunningServer> {
+  const store = options.store ?? new SqliteStore(config.db);
+  await store.migrate();
+  const serverId = [...crypto.getRandomValues(new Uint8Array(16))]
+    .map((b) => b.toString(16).padStart(2, "0")).join("");
+  // A session's lease outlives a few missed heartbeats; the ping timeout drops it sooner.
+  const catalog = new Catalog(store, { serverId, leaseMs: config.pingTimeoutMs * 2 });
+  const live = new Map<string, LiveSession>();
+  const listener = Deno.listen({ hostname: config.host, port: config.port });
+  const tcpPort = listener.addr.port;
+  let announcer: Announcer;
+  try {
+    announcer = startAnnouncer({
+      port: config.announcePort,
+      broadcast: config.broadcast,
+      intervalMs: config.announceIntervalMs,
+      tcpPort,
+      serverId,
+      sessions: () => live.size,
+    });
+  } catch (err) {
+    listener.close();
+    await store.close();
+    throw err;
+  }
+
+  const running = new Set<Promise<void>>();
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      conn.setNoDelay(true);
+      const task = runSession(conn, { catalog, live, pingIntervalMs: config.pingIntervalMs });
+      running.add(task);
+      void task.finally(() => running.delete(task));
+    }
+  })().catch((err) => {
+    if (!(err instanceof Deno.errors.BadResource)) {
+      log.error("Listener failed: {error}", { error: String(err) });
+    }
+  });
+
+  const heartbeat = setInterval(() => {
+    const now = Date.now();
+    for (const session of live.values()) {
+      const silentMs = now - session.rpc.lastHeardMs;
+      if (silentMs > config.pingTimeoutMs) {
+        log.warn("Dropping {host}: silent for {ms} ms", {
+          host: session.row.hostname,
+          ms: silentMs,
+        });
+        session.rpc.close("ping timeout");
+        continue;
+      }
+      session.rpc.request(MsgType.Ping, { sentAtMs: now }, config.pingTimeoutMs).catch((err) =>
+        log.debug("Ping of {host} failed: {error}", {
+          host: session.row.hostname,
+          error: String(err),
+        })
+      );
+    }
+    catalog.renewLeases().catch((err) =>
+      log.error("Cannot renew leases: {error}", { error: String(err) })
+    );
+  }, config.pingIntervalMs);
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    closing ??= (async () => {
+      clearInterval(heartbeat);
+      listener.close();
+      await announcer.close();
+      for (const session of live.values()) {
+        await session.rpc.notify(MsgType.Goodbye, { reason: "server shutting down" }).catch(
+          () => {},
+        );
+        session.rpc.close("server shutting down");
+      }
+      await accepting;
+      await Promise.allSettled([...running]);
+      await store.close();
+    })();
+
+  log.info("Index listening on {host}:{tcp}, discovery on UDP {udp}", {
+    host: config.host,
+    tcp: tcpPort,
+    udp: announcer.port,
+  });
+  return {
+    tcpPort,
+    udpPort: announcer.port,
+    serverId,
+    catalog,
+    live,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}

@@ -1,0 +1,156 @@
+// One peer's TCP connection to the index: Hello first, then catalogue requests, until the peer
+// leaves or is dropped. Owns its failures: a bad frame ends this session only.
+import { ProtocolError } from "../shared/errors.ts";
+import { FramedConn } from "../shared/framing.ts";
+import { logger } from "../shared/log.ts";
+import { type Message, MSG_TYPE_NAMES, MsgType, PROTOCOL_VERSION } from "../shared/protocol.ts";
+import { type HandlerResult, RequestError, RpcConn } from "../shared/rpc.ts";
+import type { Catalog } from "./catalog.ts";
+import type { SessionRow } from "./store.ts";
+
+const log = logger("server", "session");
+
+/** A registered, connected peer. */
+export interface LiveSession {
+  row: SessionRow;
+  rpc: RpcConn;
+}
+
+/** What a session needs from the server around it. */
+export interface SessionContext {
+  catalog: Catalog;
+  /** Live sessions of this server, by session id. */
+  live: Map<string, LiveSession>;
+  /** Interval the peer should expect pings at, ms. */
+  pingIntervalMs: number;
+}
+
+/** Runs one connection to completion. Never throws: failures are logged with the peer address. */
+export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promise<void> {
+  const remote = conn.remoteAddr;
+  const label = `${remote.hostname}:${remote.port}`;
+  let session: LiveSession | undefined;
+  const rpc: RpcConn = new RpcConn(
+    new FramedConn(conn),
+    (message) => handle(message),
+    { label },
+  );
+
+  async function handle(message: Message): Promise<HandlerResult> {
+    if (session === undefined) {
+      if (message.type !== MsgType.Hello) {
+        throw new ProtocolError(
+          "not-registered",
+          `Cannot handle ${MSG_TYPE_NAMES.get(message.type)}: send Hello first`,
+        );
+      }
+      if (message.body.protocol !== PROTOCOL_VERSION) {
+        throw new ProtocolError(
+          "bad-version",
+          `Cannot register: protocol ${message.body.protocol}, this server speaks ${PROTOCOL_VERSION}`,
+        );
+      }
+      const { row, replaced } = await ctx.catalog.register({
+        sessionId: crypto.randomUUID(),
+        hostname: message.body.hostname,
+        address: remote.hostname,
+        port: message.body.p2pPort,
+      });
+      session = { row, rpc };
+      if (replaced) {
+        const old = ctx.live.get(replaced.sessionId);
+        if (old) {
+          ctx.live.delete(replaced.sessionId);
+          log.info("Session of {host}:{port} replaced by a new one from {label}", {
+            host: row.hostname,
+            port: row.port,
+            label,
+          });
+          await old.rpc.framed.send({
+            type: MsgType.Error,
+            requestId: 0,
+            reply: false,
+            body: { code: "replaced", message: `Session replaced by a new one from ${label}` },
+          }).catch(() => {});
+          old.rpc.close("replaced by a new session");
+        }
+      }
+      ctx.live.set(row.sessionId, session);
+      log.info("Registered {host} (P2P port {port}) from {label}", {
+        host: row.hostname,
+        port: row.port,
+        label,
+      });
+      return {
+        type: MsgType.Welcome,
+        body: {
+          serverId: ctx.catalog.serverId,
+          sessionId: row.sessionId,
+          pingIntervalMs: ctx.pingIntervalMs,
+        },
+      };
+    }
+    const sessionId = session.row.sessionId;
+    switch (message.type) {
+      case MsgType.Hello:
+        throw new RequestError("already-registered", "Cannot register: this session already is");
+      case MsgType.Publish: {
+        const status = await ctx.catalog.publish(sessionId, message.body);
+        return { type: MsgType.Published, body: { fname: message.body.fname, status } };
+      }
+      case MsgType.Unpublish: {
+        const removed = await ctx.catalog.unpublish(sessionId, message.body.fname);
+        return { type: MsgType.Ok, body: { removed } };
+      }
+      case MsgType.WhoHas: {
+        const sources = await ctx.catalog.whoHas(message.body.fname, sessionId);
+        return { type: MsgType.Sources, body: { fname: message.body.fname, sources } };
+      }
+      case MsgType.Search: {
+        const page = await ctx.catalog.search(message.body.pattern, message.body);
+        return { type: MsgType.SearchResult, body: page };
+      }
+      case MsgType.Ping:
+        return { type: MsgType.Pong, body: message.body };
+      case MsgType.Goodbye:
+        log.info("{host} said goodbye: {reason}", {
+          host: session.row.hostname,
+          reason: message.body.reason,
+        });
+        rpc.close("goodbye");
+        return undefined;
+      case MsgType.Error:
+        log.warn("{label} reported: {code} {message}", { label, ...message.body });
+        return undefined;
+      default:
+        throw new ProtocolError(
+          "unexpected",
+          `Cannot handle ${MSG_TYPE_NAMES.get(message.type)} on an index session`,
+        );
+    }
+  }
+
+  try {
+    await rpc.run();
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    log.warn("Session from {label} ended: {reason}", { label, reason });
+  } finally {
+    rpc.close();
+    if (session && ctx.live.get(session.row.sessionId) === session) {
+      ctx.live.delete(session.row.sessionId);
+      try {
+        await ctx.catalog.unregister(session.row.sessionId);
+      } catch (err) {
+        log.error("Cannot remove session of {host} from the index: {error}", {
+          host: session.row.hostname,
+          error: String(err),
+        });
+      }
+      log.info("{host} (P2P port {port}) left", {
+        host: session.row.hostname,
+        port: session.row.port,
+      });
+    }
+  }
+}

@@ -1,0 +1,301 @@
+// Store backed by embedded SQLite (node:sqlite), the default index database. WAL mode.
+import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
+import type { CatalogEntry, FileEntry, PublishStatus, SourceInfo } from "../shared/protocol.ts";
+import {
+  likePattern,
+  type SearchOptions,
+  type SearchPage,
+  type SessionRow,
+  type Store,
+} from "./store.ts";
+
+/**
+ * Schema migrations, applied in order; index i brings the database to version i + 1.
+ * Never edit a released step: append a new one.
+ */
+export const SQLITE_MIGRATIONS: readonly string[] = [
+  `CREATE TABLE sessions (
+     session_id     TEXT PRIMARY KEY,
+     server_id      TEXT NOT NULL,
+     hostname       TEXT NOT NULL,
+     address        TEXT NOT NULL,
+     port           INTEGER NOT NULL,
+     opened_at_ms   INTEGER NOT NULL,
+     online         INTEGER NOT NULL,
+     lease_until_ms INTEGER NOT NULL,
+     UNIQUE (hostname, port)  -- one session per {hostname, P2P port}; also serves discover
+   );
+   -- Heartbeats and restarts touch every session of one server.
+   CREATE INDEX sessions_by_server ON sessions (server_id, online);
+   CREATE TABLE entries (
+     session_id TEXT NOT NULL REFERENCES sessions (session_id) ON DELETE CASCADE,
+     fname      TEXT NOT NULL,
+     size       INTEGER NOT NULL,
+     mtime_ms   INTEGER NOT NULL,
+     root_hash  TEXT NOT NULL,
+     piece_size INTEGER NOT NULL,
+     have       TEXT,            -- base64 bitfield of a partial source, NULL when complete
+     PRIMARY KEY (session_id, fname)  -- publish upserts; cascade deletes by session
+   );
+   -- who-has looks up by exact fname; search by LIKE scans this narrower index.
+   CREATE INDEX entries_by_fname ON entries (fname);`,
+];
+
+interface SessionSqlRow {
+  session_id: string;
+  server_id: string;
+  hostname: string;
+  address: string;
+  port: number;
+  opened_at_ms: number;
+  online: number;
+}
+
+interface EntrySqlRow {
+  fname: string;
+  size: number;
+  mtime_ms: number;
+  root_hash: string;
+  piece_size: number;
+  have: string | null;
+}
+
+function toEntry(row: EntrySqlRow): FileEntry {
+  const entry: FileEntry = {
+    fname: row.fname,
+    size: row.size,
+    mtimeMs: row.mtime_ms,
+    rootHash: row.root_hash,
+    pieceSize: row.piece_size,
+  };
+  if (row.have !== null) entry.have = row.have;
+  return entry;
+}
+
+function toSession(row: SessionSqlRow): SessionRow {
+  return {
+    sessionId: row.session_id,
+    serverId: row.server_id,
+    hostname: row.hostname,
+    address: row.address,
+    port: row.port,
+    openedAtMs: row.opened_at_ms,
+  };
+}
+
+const ENTRY_COLUMNS = "e.fname, e.size, e.mtime_ms, e.root_hash, e.piece_size, e.have";
+
+/** A Store in one SQLite file (or `:memory:`). */
+export class SqliteStore implements Store {
+  readonly #db: DatabaseSync;
+  readonly #statements = new Map<string, StatementSync>();
+
+  /** @param path database file, or ":memory:" */
+  constructor(path: string) {
+    this.#db = new DatabaseSync(path);
+    this.#db.exec("PRAGMA foreign_keys = ON");
+    if (path !== ":memory:") {
+      this.#db.exec("PRAGMA journal_mode = WAL");
+      // WAL + NORMAL: a crash loses at most the last transactions, never consistency; the
+      // index is rebuilt by peers re-publishing anyway.
+      this.#db.exec("PRAGMA synchronous = NORMAL");
+    }
+    this.#db.exec("PRAGMA busy_timeout = 5000");
+  }
+
+  #sql(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  #transaction<T>(fn: () => T): T {
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = fn();
+      this.#db.exec("COMMIT");
+      return result;
+    } catch (err) {
+      this.#db.exec("ROLLBACK");
+      throw err;
+    }
+  }
+
+  /** The schema version the database is at (0 when empty). */
+  schemaVersion(): number {
+    this.#db.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+    const row = this.#sql("SELECT max(version) AS v FROM schema_version").get() as
+      | { v: number | null }
+      | undefined;
+    return row?.v ?? 0;
+  }
+
+  migrate(): Promise<void> {
+    const current = this.schemaVersion();
+    for (let version = current; version < SQLITE_MIGRATIONS.length; version++) {
+      this.#transaction(() => {
+        this.#db.exec(SQLITE_MIGRATIONS[version]!);
+        this.#sql("INSERT INTO schema_version (version) VALUES (?)").run(version + 1);
+      });
+    }
+    return Promise.resolve();
+  }
+
+  openSession(session: SessionRow, leaseUntilMs: number): Promise<SessionRow | undefined> {
+    return Promise.resolve(this.#transaction(() => {
+      const old = this.#sql(
+        "SELECT * FROM sessions WHERE hostname = ? AND port = ?",
+      ).get(session.hostname, session.port) as SessionSqlRow | undefined;
+      if (old) this.#sql("DELETE FROM sessions WHERE session_id = ?").run(old.session_id);
+      this.#sql(
+        `INSERT INTO sessions (session_id, server_id, hostname, address, port, opened_at_ms,
+           online, lease_until_ms) VALUES (?, ?, ?, ?, ?, ?, 1, ?)`,
+      ).run(
+        session.sessionId,
+        session.serverId,
+        session.hostname,
+        session.address,
+        session.port,
+        session.openedAtMs,
+        leaseUntilMs,
+      );
+      return old && old.online === 1 ? toSession(old) : undefined;
+    }));
+  }
+
+  closeSession(sessionId: string): Promise<void> {
+    this.#sql("DELETE FROM sessions WHERE session_id = ?").run(sessionId);
+    return Promise.resolve();
+  }
+
+  renewLeases(serverId: string, leaseUntilMs: number): Promise<void> {
+    this.#sql("UPDATE sessions SET lease_until_ms = ? WHERE server_id = ? AND online = 1")
+      .run(leaseUntilMs, serverId);
+    return Promise.resolve();
+  }
+
+  markServerOffline(serverId: string): Promise<number> {
+    const result = this.#sql("UPDATE sessions SET online = 0 WHERE server_id = ? AND online = 1")
+      .run(serverId);
+    return Promise.resolve(Number(result.changes));
+  }
+
+  publish(sessionId: string, entry: FileEntry): Promise<PublishStatus> {
+    return Promise.resolve(this.#transaction((): PublishStatus => {
+      const old = this.#sql(
+        `SELECT ${ENTRY_COLUMNS} FROM entries e WHERE e.session_id = ? AND e.fname = ?`,
+      ).get(sessionId, entry.fname) as EntrySqlRow | undefined;
+      const have = entry.have ?? null;
+      const values: SQLInputValue[] = [
+        entry.size,
+        entry.mtimeMs,
+        entry.rootHash,
+        entry.pieceSize,
+        have,
+        sessionId,
+        entry.fname,
+      ];
+      if (!old) {
+        this.#sql(
+          `INSERT INTO entries (size, mtime_ms, root_hash, piece_size, have, session_id, fname)
+           VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        ).run(...values);
+        return "created";
+      }
+      if (
+        old.size === entry.size && old.mtime_ms === entry.mtimeMs &&
+        old.root_hash === entry.rootHash && old.piece_size === entry.pieceSize && old.have === have
+      ) return "unchanged";
+      this.#sql(
+        `UPDATE entries SET size = ?, mtime_ms = ?, root_hash = ?, piece_size = ?, have = ?
+         WHERE session_id = ? AND fname = ?`,
+      ).run(...values);
+      return "updated";
+    }));
+  }
+
+  unpublish(sessionId: string, fname: string): Promise<boolean> {
+    const result = this.#sql("DELETE FROM entries WHERE session_id = ? AND fname = ?")
+      .run(sessionId, fname);
+    return Promise.resolve(Number(result.changes) > 0);
+  }
+
+  whoHas(fname: string, excludeSessionId: string, nowMs: number): Promise<SourceInfo[]> {
+    const rows = this.#sql(
+      `SELECT ${ENTRY_COLUMNS}, s.hostname, s.address, s.port
+       FROM entries e JOIN sessions s ON s.session_id = e.session_id
+       WHERE e.fname = ? AND s.online = 1 AND s.lease_until_ms > ? AND s.session_id <> ?
+       ORDER BY s.hostname, s.port`,
+    ).all(fname, nowMs, excludeSessionId) as unknown as (EntrySqlRow & SessionSqlRow)[];
+    return Promise.resolve(rows.map((row) => ({
+      ...toEntry(row),
+      hostname: row.hostname,
+      address: row.address,
+      port: row.port,
+    })));
+  }
+
+  search(pattern: string, options: SearchOptions, nowMs: number): Promise<SearchPage> {
+    const live = options.includeOffline ? "1" : "s.online = 1 AND s.lease_until_ms > ?";
+    const params: SQLInputValue[] = [likePattern(pattern)];
+    if (!options.includeOffline) params.push(nowMs);
+    const where = `e.fname LIKE ? ESCAPE '\\' AND ${live}`;
+    const from = "entries e JOIN sessions s ON s.session_id = e.session_id";
+    const total = (this.#sql(`SELECT count(*) AS n FROM ${from} WHERE ${where}`).get(
+      ...params,
+    ) as { n: number }).n;
+    const rows = this.#sql(
+      `SELECT ${ENTRY_COLUMNS}, s.hostname, s.port, s.online, s.lease_until_ms
+       FROM ${from} WHERE ${where}
+       ORDER BY e.fname, s.hostname, s.port LIMIT ? OFFSET ?`,
+    ).all(...params, options.limit, options.offset) as unknown as (
+      & EntrySqlRow
+      & SessionSqlRow
+      & { lease_until_ms: number }
+    )[];
+    const entries: CatalogEntry[] = rows.map((row) => ({
+      ...toEntry(row),
+      hostname: row.hostname,
+      port: row.port,
+      online: row.online === 1 && row.lease_until_ms > nowMs,
+    }));
+    return Promise.resolve({ entries, total });
+  }
+
+  sessions(hostname: string | undefined, nowMs: number): Promise<SessionRow[]> {
+    const rows = (hostname === undefined
+      ? this.#sql(
+        `SELECT * FROM sessions WHERE online = 1 AND lease_until_ms > ?
+         ORDER BY hostname, port`,
+      ).all(nowMs)
+      : this.#sql(
+        `SELECT * FROM sessions WHERE hostname = ? AND online = 1 AND lease_until_ms > ?
+         ORDER BY port`,
+      ).all(hostname, nowMs)) as unknown as SessionSqlRow[];
+    return Promise.resolve(rows.map(toSession));
+  }
+
+  entriesOf(sessionId: string): Promise<FileEntry[]> {
+    const rows = this.#sql(
+      `SELECT ${ENTRY_COLUMNS} FROM entries e WHERE e.session_id = ? ORDER BY e.fname`,
+    ).all(sessionId) as unknown as EntrySqlRow[];
+    return Promise.resolve(rows.map(toEntry));
+  }
+
+  counts(nowMs: number): Promise<{ sessions: number; entries: number }> {
+    const sessions = (this.#sql(
+      "SELECT count(*) AS n FROM sessions WHERE online = 1 AND lease_until_ms > ?",
+    ).get(nowMs) as { n: number }).n;
+    const entries = (this.#sql("SELECT count(*) AS n FROM entries").get() as { n: number }).n;
+    return Promise.resolve({ sessions, entries });
+  }
+
+  close(): Promise<void> {
+    this.#statements.clear();
+    this.#db.close();
+    return Promise.resolve();
+  }
+}

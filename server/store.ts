@@ -1,0 +1,82 @@
+// The index's persistence boundary: what the catalog needs from a database, nothing more.
+// Implemented by SqliteStore (embedded default) and PostgresStore (several servers, one index).
+import type { CatalogEntry, FileEntry, PublishStatus, SourceInfo } from "../shared/protocol.ts";
+
+/** A peer's session as the index knows it. */
+export interface SessionRow {
+  sessionId: string;
+  /** The server process holding the session. */
+  serverId: string;
+  hostname: string;
+  /** Address the peer connected from. */
+  address: string;
+  /** The peer's P2P port. */
+  port: number;
+  /** Time the session was opened, ms since the epoch. */
+  openedAtMs: number;
+}
+
+/** A page of search results. */
+export interface SearchPage {
+  entries: CatalogEntry[];
+  /** Number of matches in all pages. */
+  total: number;
+}
+
+/** Search options. */
+export interface SearchOptions {
+  /** Rows to skip. */
+  offset: number;
+  /** Most rows to return. */
+  limit: number;
+  /** Also list entries whose owner is offline (after an index restart). @default false */
+  includeOffline?: boolean;
+}
+
+/**
+ * Persistence for the index. Every method may throw; a failure fails one request, never the
+ * server. `nowMs` parameters make lease checks deterministic in tests.
+ */
+export interface Store {
+  /** Brings the schema to the current version. Idempotent. */
+  migrate(): Promise<void>;
+  /**
+   * Records a new live session for `{hostname, port}`, taking over any earlier one for the same
+   * pair. The pair's old entries are dropped: a (re)connecting peer publishes its files again.
+   *
+   * @returns the session it replaced, if that one was still live
+   */
+  openSession(session: SessionRow, leaseUntilMs: number): Promise<SessionRow | undefined>;
+  /** Ends a session and removes its entries at once. No-op for an unknown or replaced session. */
+  closeSession(sessionId: string): Promise<void>;
+  /** Extends the lease of every live session of `serverId` (heartbeat). */
+  renewLeases(serverId: string, leaseUntilMs: number): Promise<void>;
+  /**
+   * Marks every session of `serverId` offline, keeping their entries (after a restart, or
+   * when the server's lease expired). Returns how many sessions were affected.
+   */
+  markServerOffline(serverId: string): Promise<number>;
+  /** Adds or updates one entry of a live session. */
+  publish(sessionId: string, entry: FileEntry): Promise<PublishStatus>;
+  /** Removes one entry. @returns whether it existed */
+  unpublish(sessionId: string, fname: string): Promise<boolean>;
+  /** Live holders of `fname` whose lease runs past `nowMs`, except `excludeSessionId`. */
+  whoHas(fname: string, excludeSessionId: string, nowMs: number): Promise<SourceInfo[]>;
+  /** Catalogue search: case-insensitive substring, or glob when `pattern` has `*` or `?`. */
+  search(pattern: string, options: SearchOptions, nowMs: number): Promise<SearchPage>;
+  /** Live sessions whose hostname is `hostname` (all hosts when undefined). */
+  sessions(hostname: string | undefined, nowMs: number): Promise<SessionRow[]>;
+  /** Entries of one session. */
+  entriesOf(sessionId: string): Promise<FileEntry[]>;
+  /** Counts for status displays. */
+  counts(nowMs: number): Promise<{ sessions: number; entries: number }>;
+  /** Releases the connection(s). */
+  close(): Promise<void>;
+}
+
+/** Converts a user pattern to a SQL LIKE pattern with `\` as the escape character. */
+export function likePattern(pattern: string): string {
+  const escaped = pattern.replace(/[\\%_]/g, (c) => `\\${c}`);
+  if (/[*?]/.test(pattern)) return escaped.replace(/\*/g, "%").replace(/\?/g, "_");
+  return `%${escaped}%`;
+}

@@ -1,0 +1,218 @@
+// Request/reply over one framed connection, used on both ends of a peer↔server session.
+// Replies are matched to requests by id; incoming requests go to a handler one at a time, in
+// arrival order, while replies keep flowing (so a handler never blocks a pending request).
+import { ProtocolError, RemoteError } from "./errors.ts";
+import { logger } from "./log.ts";
+import { reply, request } from "./encode.ts";
+import type { FramedConn } from "./framing.ts";
+import {
+  type Bodies,
+  type ErrorCode,
+  type Message,
+  type MessageOf,
+  MSG_TYPE_NAMES,
+  MsgType,
+} from "./protocol.ts";
+
+const log = logger("rpc");
+
+/** A request that fails on its own: answered with an `Error` reply; the connection stays. */
+export class RequestError extends Error {
+  /** Code sent in the `Error` reply. */
+  readonly code: ErrorCode;
+
+  /**
+   * @param code code sent to the requester
+   * @param message text sent to the requester
+   */
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = "RequestError";
+    this.code = code;
+  }
+}
+
+/** What a handler answers: a reply body of some type, or nothing (for one-way messages). */
+export type HandlerResult = { [T in MsgType]: { type: T; body: Bodies[T] } }[MsgType] | undefined;
+
+/** Handles one incoming request. Throw RequestError to fail it, ProtocolError to end the session. */
+export type RequestHandler = (message: Message) => Promise<HandlerResult> | HandlerResult;
+
+/** Options for `RpcConn`. */
+export interface RpcOptions {
+  /** Name used in error messages, e.g. the other side's address. */
+  label: string;
+}
+
+interface Pending {
+  resolve(message: Message): void;
+  reject(err: Error): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/** One connection carrying requests both ways. Create, then `await run()` until it ends. */
+export class RpcConn {
+  readonly framed: FramedConn;
+  readonly #handler: RequestHandler;
+  readonly #label: string;
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #handling: Promise<void> = Promise.resolve();
+  #ended: Error | undefined;
+  /** Time of the last frame received, in ms since the epoch (for liveness). */
+  lastHeardMs = Date.now();
+
+  /**
+   * @param framed the connection
+   * @param handler called for each incoming request, in order
+   */
+  constructor(framed: FramedConn, handler: RequestHandler, options: RpcOptions) {
+    this.framed = framed;
+    this.#handler = handler;
+    this.#label = options.label;
+  }
+
+  /**
+   * Sends a request and waits for its reply.
+   *
+   * @throws {RemoteError} when the other side answers with `Error`
+   * @throws {Error} on timeout or when the connection ends first
+   */
+  async request<T extends MsgType>(
+    type: T,
+    body: Bodies[T],
+    timeoutMs: number,
+  ): Promise<Message> {
+    if (this.#ended) throw this.#ended;
+    const requestId = this.#nextId;
+    this.#nextId = this.#nextId >= 0xffffffff ? 1 : this.#nextId + 1;
+    const answer = new Promise<Message>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(requestId);
+        reject(
+          new Error(
+            `Cannot get reply to ${
+              MSG_TYPE_NAMES.get(type)
+            } from ${this.#label}: no answer in ${timeoutMs} ms`,
+          ),
+        );
+      }, timeoutMs);
+      this.#pending.set(requestId, { resolve, reject, timer });
+    });
+    try {
+      await this.framed.send(request(type, requestId, body));
+    } catch (err) {
+      this.#settle(requestId)?.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    const message = await answer;
+    if (message.type === MsgType.Error) {
+      throw new RemoteError(message.body.code, message.body.message);
+    }
+    return message;
+  }
+
+  /** Sends a message that expects no reply (e.g. `Goodbye`). */
+  notify<T extends MsgType>(type: T, body: Bodies[T]): Promise<void> {
+    return this.framed.send(request(type, 0, body));
+  }
+
+  #settle(requestId: number): Pending | undefined {
+    const pending = this.#pending.get(requestId);
+    if (pending) {
+      clearTimeout(pending.timer);
+      this.#pending.delete(requestId);
+    }
+    return pending;
+  }
+
+  /**
+   * Reads until the other side closes. Resolves on a clean end; rejects with ProtocolError on
+   * bad input, after telling the other side why with an `Error` frame.
+   */
+  async run(): Promise<void> {
+    try {
+      for (;;) {
+        const message = await this.framed.readMessage();
+        if (message === null) break;
+        this.lastHeardMs = Date.now();
+        if (message.reply) {
+          this.#settle(message.requestId)?.resolve(message);
+          continue;
+        }
+        this.#handling = this.#handling.then(() => this.#handle(message));
+      }
+      await this.#handling;
+    } catch (err) {
+      if (err instanceof ProtocolError) await this.#sendError(0, err.code, err.message);
+      this.#end(err instanceof Error ? err : new Error(String(err)));
+      throw err;
+    }
+    this.#end(new Error(`Cannot send to ${this.#label}: connection closed`));
+  }
+
+  async #handle(message: Message): Promise<void> {
+    if (this.#ended) return;
+    try {
+      const result = await this.#handler(message);
+      if (result !== undefined) {
+        await this.framed.send(reply(result.type, message.requestId, result.body));
+      }
+    } catch (err) {
+      if (err instanceof RequestError) {
+        await this.#sendError(message.requestId, err.code, err.message);
+        return;
+      }
+      if (err instanceof ProtocolError) {
+        await this.#sendError(message.requestId, err.code, err.message);
+        this.#end(err);
+        this.framed.close();
+        return;
+      }
+      // Anything else (a store failure, a bug) fails this request only, and is logged.
+      const text = err instanceof Error ? err.message : String(err);
+      log.error("Request {type} from {label} failed: {error}", {
+        type: MSG_TYPE_NAMES.get(message.type),
+        label: this.#label,
+        error: err instanceof Error ? (err.stack ?? text) : text,
+      });
+      await this.#sendError(message.requestId, "internal", `Cannot handle request: ${text}`);
+    }
+  }
+
+  async #sendError(requestId: number, code: ErrorCode, message: string): Promise<void> {
+    try {
+      await this.framed.send(reply(MsgType.Error, requestId, { code, message }));
+    } catch {
+      // The connection is already gone; the caller reports the original error.
+    }
+  }
+
+  #end(reason: Error): void {
+    if (this.#ended) return;
+    this.#ended = reason;
+    for (const [id, pending] of this.#pending) {
+      clearTimeout(pending.timer);
+      this.#pending.delete(id);
+      pending.reject(reason);
+    }
+  }
+
+  /** Closes the connection; pending requests fail. */
+  close(reason = "closed locally"): void {
+    this.#end(new Error(`Cannot send to ${this.#label}: ${reason}`));
+    this.framed.close();
+  }
+}
+
+/** Narrows a reply to the expected type. @throws {ProtocolError} unexpected, otherwise */
+export function expectType<T extends MsgType>(message: Message, type: T): MessageOf<T> {
+  if (message.type !== type) {
+    throw new ProtocolError(
+      "unexpected",
+      `Cannot use reply: expected ${MSG_TYPE_NAMES.get(type)}, got ${
+        MSG_TYPE_NAMES.get(message.type)
+      }`,
+    );
+  }
+  return message as MessageOf<T>;
+}
