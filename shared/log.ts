@@ -1,5 +1,11 @@
 // Logging setup shared by both programs: LogTape to stderr, so stdout stays machine-readable.
-import { configure, getLogger, getStreamSink, type Logger } from "@logtape/logtape";
+import {
+  configure,
+  getLogger,
+  getStreamSink,
+  getTextFormatter,
+  type Logger,
+} from "@logtape/logtape";
 
 /** Log levels selectable with `--log-level`. */
 export type LogLevel = "debug" | "info" | "warning" | "error";
@@ -13,7 +19,12 @@ export async function setupLogging(level: LogLevel): Promise<void> {
     reset: true,
     sinks: {
       // Every level goes to stderr; stdout carries only JSON lines and shell answers.
-      stderr: getStreamSink(Deno.stderr.writable),
+      stderr: getStreamSink(Deno.stderr.writable, {
+        // Strings print bare ("pa", not "\"pa\""); other values as inspected.
+        formatter: getTextFormatter({
+          value: (v, inspect) => typeof v === "string" ? v : inspect(v),
+        }),
+      }),
     },
     loggers: [
       { category: ["logtape", "meta"], sinks: ["stderr"], lowestLevel: "warning" },

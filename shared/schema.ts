@@ -111,7 +111,11 @@ const SCHEMAS: { [T in MsgType]: Check } = {
   }),
   [MsgType.ListShares]: object({}),
   [MsgType.Shares]: object({ files: array(object(FILE_ENTRY), MAX_LIST_ITEMS) }),
-  [MsgType.GetInfo]: object({ fname: FNAME, rootHash: optional(hash), from: optional(string(300)) }),
+  [MsgType.GetInfo]: object({
+    fname: FNAME,
+    rootHash: optional(hash),
+    from: optional(string(300)),
+  }),
   [MsgType.Info]: object({ ...FILE_ENTRY, pieceHashes: base64 }),
   [MsgType.GetRange]: object({ fname: FNAME, rootHash: hash, offset: uint(), bytes: uint() }),
   [MsgType.Data]: object({ offset: uint(), bytes: uint() }),

@@ -1,0 +1,46 @@
+// Live transfer bookkeeping for `status`: uploads being served and fetches running.
+
+/** One upload in progress. */
+export interface UploadInfo {
+  id: number;
+  /** Who fetches (their hostname:port, or address). */
+  peer: string;
+  fname: string;
+  bytes: number;
+  startedAtMs: number;
+}
+
+/** One fetch in progress. */
+export interface FetchInfo {
+  fname: string;
+  rootHash: string;
+  size: number;
+  /** Bytes verified and written, including those from before a resume. */
+  doneBytes: number;
+  /** Bytes received in this run, by source "host:port". */
+  bySource: Record<string, number>;
+  /** Sources transferring now. */
+  activeSources: number;
+  /** Sources waiting in a queue. */
+  queuedSources: number;
+  startedAtMs: number;
+}
+
+/** The registry behind `status`. */
+export class Activity {
+  readonly uploads = new Map<number, UploadInfo>();
+  readonly fetches = new Map<string, FetchInfo>();
+  #nextId = 1;
+
+  /** Records an upload; the returned object's `bytes` is updated by the sender. */
+  startUpload(peer: string, fname: string): UploadInfo {
+    const info = { id: this.#nextId++, peer, fname, bytes: 0, startedAtMs: Date.now() };
+    this.uploads.set(info.id, info);
+    return info;
+  }
+
+  /** Forgets a finished upload. */
+  endUpload(info: UploadInfo): void {
+    this.uploads.delete(info.id);
+  }
+}

@@ -1,0 +1,312 @@
+// The peer's P2P listener: serves byte ranges of the files this peer shares, to many fetchers at
+// once, within k session slots. Files are found by fname in the share table, never by a path
+// from the other side, and re-checked to be inside the repository when opened.
+import { toBase64 } from "../shared/base64.ts";
+import { encodeMessage, reply } from "../shared/encode.ts";
+import { ProtocolError } from "../shared/errors.ts";
+import { FramedConn } from "../shared/framing.ts";
+import { logger } from "../shared/log.ts";
+import {
+  type ErrorCode,
+  type Message,
+  type MessageOf,
+  MSG_TYPE_NAMES,
+  MsgType,
+} from "../shared/protocol.ts";
+import { pieceCount } from "../shared/pieces.ts";
+import type { TokenBucket } from "./rate.ts";
+import type { Repository } from "./repo.ts";
+import { type Share, shareEntry, type Shares } from "./shares.ts";
+import type { SlotLease, Slots } from "./slots.ts";
+import type { Activity } from "./activity.ts";
+
+const log = logger("peer", "p2p");
+
+/** What the P2P server needs. */
+export interface P2pContext {
+  repo: Repository;
+  shares: Shares;
+  slots: Slots;
+  upload: TokenBucket;
+  activity: Activity;
+  /** A connection idle this long between requests is closed, ms. */
+  idleTimeoutMs: number;
+  /** ms a BUSY answer suggests waiting before retrying. */
+  retryAfterMs: number;
+  /** TEST ONLY: flip a byte in every chunk served. */
+  debugCorrupt: boolean;
+}
+
+/** A running P2P listener. */
+export interface P2pServer extends AsyncDisposable {
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Binds the P2P port and serves until closed. */
+export function startP2pServer(
+  listenOn: { hostname: string; port: number },
+  ctx: P2pContext,
+): P2pServer {
+  const listener = Deno.listen(listenOn);
+  const connections = new Set<FramedConn>();
+  const tasks = new Set<Promise<void>>();
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      conn.setNoDelay(true);
+      const framed = new FramedConn(conn);
+      connections.add(framed);
+      const task = serveConnection(framed, conn.remoteAddr, ctx).finally(() => {
+        connections.delete(framed);
+        framed.close();
+      });
+      tasks.add(task);
+      void task.finally(() => tasks.delete(task));
+    }
+  })().catch((err) => {
+    if (!(err instanceof Deno.errors.BadResource)) {
+      log.error("P2P listener failed: {error}", { error: String(err) });
+    }
+  });
+  const close = async () => {
+    listener.close();
+    for (const framed of connections) framed.close();
+    await accepting;
+    await Promise.allSettled([...tasks]);
+  };
+  return { port: listener.addr.port, close, [Symbol.asyncDispose]: close };
+}
+
+/** Reads the next message, closing the connection if none comes within `timeoutMs`. */
+async function readWithin(framed: FramedConn, timeoutMs: number): Promise<Message | null> {
+  const timer = setTimeout(() => framed.close(), timeoutMs);
+  try {
+    return await framed.readMessage();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function sendError(framed: FramedConn, requestId: number, code: ErrorCode, message: string) {
+  await framed.send(reply(MsgType.Error, requestId, { code, message })).catch(() => {});
+}
+
+async function serveConnection(
+  framed: FramedConn,
+  remote: Deno.NetAddr,
+  ctx: P2pContext,
+): Promise<void> {
+  const label = `${remote.hostname}:${remote.port}`;
+  let lease: SlotLease | undefined;
+  const abort = new AbortController();
+  try {
+    const first = await readWithin(framed, ctx.idleTimeoutMs);
+    if (first === null) return; // a connect-only probe (e.g. the index's ping)
+    if (first.type !== MsgType.GetInfo) {
+      throw new ProtocolError(
+        "unexpected",
+        `Cannot serve: first request must be GetInfo, got ${MSG_TYPE_NAMES.get(first.type)}`,
+      );
+    }
+    const key = first.body.from ?? remote.hostname;
+    const slot = await takeSlot(framed, first, key, ctx, abort.signal);
+    if (!slot) return;
+    lease = slot.lease;
+    const upload = ctx.activity.startUpload(first.body.from ?? label, first.body.fname);
+    try {
+      await serveRequests(framed, first, slot.nextMessage, ctx, upload);
+    } finally {
+      ctx.activity.endUpload(upload);
+    }
+  } catch (err) {
+    if (err instanceof ProtocolError) {
+      log.warn("Bad request from {label}: {error}", { label, error: err.message });
+      await sendError(framed, 0, err.code, err.message);
+    } else if (!isDisconnect(err)) {
+      log.error("Serving {label} failed: {error}", { label, error: String(err) });
+    }
+  } finally {
+    abort.abort();
+    lease?.release();
+  }
+}
+
+function isDisconnect(err: unknown): boolean {
+  return err instanceof Deno.errors.BrokenPipe || err instanceof Deno.errors.ConnectionReset ||
+    err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted;
+}
+
+/**
+ * A slot now, a place in the queue (with position updates), or BUSY (undefined). A queued
+ * request also watches the socket, so a fetcher that gives up frees its place; that read is
+ * handed on as `nextMessage`.
+ */
+async function takeSlot(
+  framed: FramedConn,
+  first: MessageOf<MsgType.GetInfo>,
+  key: string,
+  ctx: P2pContext,
+  signal: AbortSignal,
+): Promise<{ lease: SlotLease; nextMessage?: Promise<Message | null> } | undefined> {
+  const now = ctx.slots.tryAcquire(key);
+  if (now) return { lease: now };
+  const sendPosition = (position: number) =>
+    void framed.send(reply(MsgType.Queued, first.requestId, { position })).catch(() => {});
+  const queued = ctx.slots.enqueue(key, sendPosition, signal);
+  if (!queued) {
+    await framed.send(reply(MsgType.Busy, first.requestId, {
+      retryAfterMs: ctx.retryAfterMs,
+      message: `Cannot serve now: all ${ctx.slots.active} transfer slots are busy`,
+    })).catch(() => {});
+    return undefined;
+  }
+  sendPosition(queued.position);
+  const nextMessage = framed.readMessage();
+  const gaveUp = nextMessage.then(() => undefined, () => undefined);
+  const lease = await Promise.race([queued.lease, gaveUp]);
+  if (lease === undefined) {
+    queued.lease.then((l) => l.release(), () => {});
+    return undefined;
+  }
+  return { lease, nextMessage };
+}
+
+async function serveRequests(
+  framed: FramedConn,
+  first: MessageOf<MsgType.GetInfo>,
+  pendingRead: Promise<Message | null> | undefined,
+  ctx: P2pContext,
+  upload: { bytes: number },
+): Promise<void> {
+  const files = new Map<string, Deno.FsFile>();
+  try {
+    let message: Message | null = first;
+    while (message !== null) {
+      switch (message.type) {
+        case MsgType.GetInfo: {
+          const share = findShare(ctx, message.body.fname, message.body.rootHash);
+          if (typeof share === "string") {
+            await sendError(framed, message.requestId, "not-found", share);
+            break;
+          }
+          await framed.send(reply(MsgType.Info, message.requestId, {
+            ...shareEntry(share),
+            pieceHashes: toBase64(share.hashes.pieceHashes),
+          }));
+          break;
+        }
+        case MsgType.GetRange:
+          await serveRange(framed, message, ctx, files, upload);
+          break;
+        case MsgType.Goodbye:
+          return;
+        default:
+          throw new ProtocolError(
+            "unexpected",
+            `Cannot serve: ${MSG_TYPE_NAMES.get(message.type)} is not a transfer request`,
+          );
+      }
+      message = pendingRead ? await pendingRead : await readWithin(framed, ctx.idleTimeoutMs);
+      pendingRead = undefined;
+    }
+  } finally {
+    for (const file of files.values()) file.close();
+  }
+}
+
+function findShare(ctx: P2pContext, fname: string, rootHash: string | undefined): Share | string {
+  const share = ctx.shares.get(fname);
+  if (!share) return `Cannot serve "${fname}": not shared here`;
+  if (rootHash !== undefined && share.hashes.rootHash !== rootHash) {
+    return `Cannot serve "${fname}": content ${rootHash.slice(0, 12)} is not shared here (have ${
+      share.hashes.rootHash.slice(0, 12)
+    })`;
+  }
+  return share;
+}
+
+async function openShared(ctx: P2pContext, share: Share): Promise<Deno.FsFile> {
+  // The share table only holds paths inside the repository, but the file system may have
+  // changed since (a symlink swapped in): check again where the bytes really are.
+  const real = await Deno.realPath(share.path);
+  if (!ctx.repo.contains(real)) {
+    throw new Error(`"${share.fname}" now resolves outside the repository`);
+  }
+  return await Deno.open(real, { read: true });
+}
+
+async function serveRange(
+  framed: FramedConn,
+  message: MessageOf<MsgType.GetRange>,
+  ctx: P2pContext,
+  files: Map<string, Deno.FsFile>,
+  upload: { bytes: number },
+): Promise<void> {
+  const { fname, rootHash, offset, bytes } = message.body;
+  const share = findShare(ctx, fname, rootHash);
+  if (typeof share === "string") return sendError(framed, message.requestId, "not-found", share);
+  const size = share.hashes.size;
+  if (offset + bytes > size || bytes === 0) {
+    return sendError(
+      framed,
+      message.requestId,
+      "bad-range",
+      `Cannot serve bytes ${offset}+${bytes} of a ${size}-byte file`,
+    );
+  }
+  if (share.have && !rangeHeld(share, offset, bytes)) {
+    return sendError(
+      framed,
+      message.requestId,
+      "bad-range",
+      `Cannot serve bytes ${offset}+${bytes}: not downloaded yet`,
+    );
+  }
+  let file = files.get(`${fname}\0${rootHash}\0${share.path}`);
+  if (!file) {
+    try {
+      file = await openShared(ctx, share);
+    } catch (err) {
+      return sendError(
+        framed,
+        message.requestId,
+        "not-found",
+        `Cannot serve "${fname}": ${(err as Error).message}`,
+      );
+    }
+    files.set(`${fname}\0${rootHash}\0${share.path}`, file);
+  }
+  const source = file;
+  await framed.exclusiveWrite(async (write) => {
+    await write(encodeMessage(reply(MsgType.Data, message.requestId, { offset, bytes })));
+    const buffer = new Uint8Array(Math.min(bytes, ctx.upload.chunkBytes));
+    source.seekSync(offset, Deno.SeekMode.Start);
+    let sent = 0;
+    while (sent < bytes) {
+      const want = Math.min(buffer.length, bytes - sent);
+      // Synchronous file reads: no thread-pool hop per chunk (measured fastest on Deno).
+      const n = source.readSync(buffer.subarray(0, want));
+      if (n === null || n === 0) {
+        // The file shrank under us; the promised byte count cannot be kept, so the
+        // connection must end (the fetcher sees a truncated payload and retries elsewhere).
+        framed.close();
+        throw new Error(`"${fname}" shrank while being served`);
+      }
+      if (ctx.debugCorrupt) buffer[0] = buffer[0]! ^ 0xff;
+      await ctx.upload.take(n);
+      await write(buffer.subarray(0, n));
+      sent += n;
+      upload.bytes += n;
+    }
+  });
+}
+
+function rangeHeld(share: Share, offset: number, bytes: number): boolean {
+  const pieceSize = share.hashes.pieceSize;
+  const last = Math.min(
+    pieceCount(share.hashes.size, pieceSize),
+    Math.ceil((offset + bytes) / pieceSize),
+  );
+  for (let i = Math.floor(offset / pieceSize); i < last; i++) if (!share.have!.has(i)) return false;
+  return true;
+}

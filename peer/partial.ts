@@ -1,0 +1,196 @@
+// A download in progress on disk: `.lanshare/partial/<root>.part` holds the bytes, and
+// `<root>.json` records which pieces are verified AND durable (written, then fsynced before the
+// record names them). A killed fetch resumes from the record and refetches nothing it names.
+import { join } from "node:path";
+import { fromBase64, toBase64 } from "../shared/base64.ts";
+import { Bitfield } from "../shared/bitfield.ts";
+import { pieceCount } from "../shared/pieces.ts";
+import type { FileHashes } from "./hashing.ts";
+import type { Repository } from "./repo.ts";
+
+/** The record saved beside a partial file. */
+export interface PartialRecord {
+  fname: string;
+  size: number;
+  pieceSize: number;
+  rootHash: string;
+  /** base64 of the concatenated piece hashes. */
+  pieceHashes: string;
+  /** base64 bitfield of durable verified pieces. */
+  have: string;
+}
+
+/** Checkpoint after this many newly verified bytes… */
+const CHECKPOINT_BYTES = 64 * 1024 * 1024;
+/** …or after this long, whichever comes first, ms. */
+const CHECKPOINT_MS = 1000;
+
+/** A partial download: write verified pieces, checkpoint them, finish or cancel. */
+export class PartialDownload {
+  readonly repo: Repository;
+  readonly record: Omit<PartialRecord, "have">;
+  readonly hashes: FileHashes;
+  /** Verified pieces (in memory; the record lags by at most one checkpoint). */
+  readonly have: Bitfield;
+  /** Pieces that were durable when this run started. */
+  readonly resumedPieces: number;
+  readonly path: string;
+  readonly #recordName: string;
+  readonly #file: Deno.FsFile;
+  #durable: Bitfield;
+  #unsyncedBytes = 0;
+  #lastCheckpointMs = Date.now();
+  #checkpointing: Promise<void> | undefined;
+
+  private constructor(repo: Repository, record: PartialRecord, file: Deno.FsFile) {
+    this.repo = repo;
+    const { have, ...rest } = record;
+    this.record = rest;
+    const count = pieceCount(record.size, record.pieceSize);
+    this.have = Bitfield.fromBase64(count, have);
+    this.#durable = Bitfield.fromBase64(count, have);
+    this.resumedPieces = this.have.count;
+    this.hashes = {
+      size: record.size,
+      mtimeMs: 0,
+      pieceSize: record.pieceSize,
+      pieceHashes: fromBase64(record.pieceHashes),
+      rootHash: record.rootHash,
+    };
+    this.path = join(repo.partialDir, `${record.rootHash}.part`);
+    this.#recordName = `partial/${record.rootHash}.json`;
+    this.#file = file;
+  }
+
+  /** The record of an earlier run for this content, if any. */
+  static async find(repo: Repository, rootHash: string): Promise<PartialRecord | undefined> {
+    return await repo.readMeta<PartialRecord>(`partial/${rootHash}.json`);
+  }
+
+  /** Every partial download on disk. */
+  static async list(repo: Repository): Promise<PartialRecord[]> {
+    const records: PartialRecord[] = [];
+    for await (const entry of Deno.readDir(repo.partialDir)) {
+      if (!entry.isFile || !entry.name.endsWith(".json")) continue;
+      const record = await repo.readMeta<PartialRecord>(`partial/${entry.name}`);
+      if (record) records.push(record);
+    }
+    return records;
+  }
+
+  /**
+   * Opens the partial file of `hashes`, resuming from its record when one exists and the file
+   * is still there, else starting empty.
+   */
+  static async open(repo: Repository, fname: string, hashes: FileHashes): Promise<PartialDownload> {
+    const path = join(repo.partialDir, `${hashes.rootHash}.part`);
+    let record = await PartialDownload.find(repo, hashes.rootHash);
+    if (!record || !await exists(path)) {
+      record = {
+        fname,
+        size: hashes.size,
+        pieceSize: hashes.pieceSize,
+        rootHash: hashes.rootHash,
+        pieceHashes: toBase64(hashes.pieceHashes),
+        have: new Bitfield(pieceCount(hashes.size, hashes.pieceSize)).toBase64(),
+      };
+      await repo.writeMeta(`partial/${hashes.rootHash}.json`, record);
+    }
+    const file = await Deno.open(path, { read: true, write: true, create: true });
+    await file.truncate(hashes.size);
+    return new PartialDownload(repo, { ...record, fname }, file);
+  }
+
+  /** Bytes verified so far. */
+  get doneBytes(): number {
+    let bytes = this.have.count * this.hashes.pieceSize;
+    const last = this.have.size - 1;
+    if (last >= 0 && this.have.has(last)) {
+      bytes -= this.hashes.pieceSize - (this.hashes.size - last * this.hashes.pieceSize);
+    }
+    return bytes;
+  }
+
+  /** Writes one verified piece at its place (synchronously: no thread-pool hop). */
+  writePiece(index: number, bytes: Uint8Array): void {
+    this.#file.seekSync(index * this.hashes.pieceSize, Deno.SeekMode.Start);
+    let written = 0;
+    while (written < bytes.length) written += this.#file.writeSync(bytes.subarray(written));
+    this.have.set(index);
+    this.#unsyncedBytes += bytes.length;
+    if (
+      !this.#checkpointing &&
+      (this.#unsyncedBytes >= CHECKPOINT_BYTES ||
+        Date.now() - this.#lastCheckpointMs >= CHECKPOINT_MS)
+    ) {
+      this.#checkpointing = this.checkpoint().finally(() => this.#checkpointing = undefined);
+    }
+  }
+
+  /** Makes every piece verified so far durable, then records them. */
+  async checkpoint(): Promise<void> {
+    await this.#checkpointing;
+    // Only pieces written before the fsync below may be named in the record.
+    const snapshot = Bitfield.fromBase64(this.have.size, this.have.toBase64());
+    this.#unsyncedBytes = 0;
+    this.#lastCheckpointMs = Date.now();
+    await this.#file.syncData();
+    this.#durable = snapshot;
+    await this.repo.writeMeta(this.#recordName, { ...this.record, have: snapshot.toBase64() });
+  }
+
+  /** Pieces durable on disk (what a resume would keep). */
+  get durablePieces(): number {
+    return this.#durable.count;
+  }
+
+  /**
+   * Completes the download: fsync, close, move to the final name, drop the record.
+   * `force` replaces an existing file; otherwise an existing file is an error.
+   */
+  async finish(finalPath: string, options: { force: boolean }): Promise<void> {
+    await this.#checkpointing;
+    await this.#file.syncData();
+    this.#file.close();
+    const info = await Deno.stat(this.path);
+    if (info.size !== this.hashes.size) {
+      throw new Error(
+        `Cannot finish: partial file is ${info.size} bytes, expected ${this.hashes.size}`,
+      );
+    }
+    if (!options.force && await exists(finalPath)) {
+      throw new Error(`Cannot finish: ${finalPath} appeared meanwhile; the download stays partial`);
+    }
+    await Deno.rename(this.path, finalPath);
+    await Deno.remove(join(this.repo.metaDir, this.#recordName)).catch(() => {});
+  }
+
+  /** Closes the file, keeping it and its record for a later resume. */
+  async suspend(): Promise<void> {
+    await this.#checkpointing;
+    try {
+      await this.checkpoint();
+    } finally {
+      this.#file.close();
+    }
+  }
+
+  /** Deletes a partial download and its record. */
+  static async remove(repo: Repository, rootHash: string): Promise<void> {
+    for (const name of [`${rootHash}.part`, `${rootHash}.json`]) {
+      await Deno.remove(join(repo.partialDir, name)).catch((err) => {
+        if (!(err instanceof Deno.errors.NotFound)) throw err;
+      });
+    }
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}

@@ -1,0 +1,194 @@
+// The peer's shell: one command line in, one answer out (a JSON object, or short human lines).
+// Commands run concurrently, so `status` works while a `fetch` runs.
+import { splitWords } from "../shared/cli.ts";
+import type { FetchInfo } from "./activity.ts";
+import type { Peer } from "./peer.ts";
+
+/** Where answers go. */
+export interface ShellOutput {
+  /** One answer: `data` for JSON mode, `lines` for humans. */
+  answer(data: Record<string, unknown>, lines: string[]): void;
+  /** Progress of a running fetch (JSON event, or a live line on a TTY). */
+  progress(info: FetchInfo): void;
+}
+
+const HELP = [
+  "publish <lname> [fname]           share repository file <lname> as <fname> (default: its name)",
+  "unpublish <fname>                 stop sharing <fname>",
+  "fetch <fname> [--hash P] [--force] download <fname> from the peers that have it",
+  "cancel <fname>                    stop a fetch and delete its partial download",
+  "list                              what this peer shares",
+  "search [pattern]                  the index's catalogue (substring, or glob with * and ?)",
+  "status                            running, queued and partial transfers",
+  "help                              this text",
+  "quit                              leave the index and stop",
+];
+
+/** Formats a byte count for humans. */
+export function formatBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/**
+ * Runs one command line. Never throws: failures become `{ok: false, error}` answers.
+ *
+ * @returns true when the command was `quit`
+ */
+export async function runPeerCommand(peer: Peer, line: string, out: ShellOutput): Promise<boolean> {
+  let words: string[];
+  try {
+    words = splitWords(line);
+  } catch (err) {
+    out.answer({ ok: false, error: (err as Error).message }, [`error: ${(err as Error).message}`]);
+    return false;
+  }
+  const [cmd, ...args] = words;
+  if (cmd === undefined) return false;
+  const fail = (error: string) => out.answer({ cmd, ok: false, error }, [`error: ${error}`]);
+  try {
+    switch (cmd) {
+      case "help":
+        out.answer({ cmd, ok: true, commands: HELP }, HELP);
+        return false;
+      case "quit":
+      case "exit":
+        out.answer({ cmd: "quit", ok: true }, ["bye"]);
+        return true;
+      case "publish": {
+        if (args.length < 1 || args.length > 2) {
+          fail("usage: publish <lname> [fname]");
+          return false;
+        }
+        const r = await peer.publish(args[0]!, args[1]);
+        out.answer({ cmd, ok: true, ...r }, [
+          `${r.status} ${r.fname} (${formatBytes(r.size)}, ${
+            r.rootHash.slice(0, 12)
+          }) from ${r.path}`,
+        ]);
+        return false;
+      }
+      case "unpublish": {
+        if (args.length !== 1) {
+          fail("usage: unpublish <fname>");
+          return false;
+        }
+        const removed = await peer.unpublish(args[0]!);
+        out.answer({ cmd, ok: true, fname: args[0], removed }, [
+          removed ? `unpublished ${args[0]}` : `${args[0]} was not published`,
+        ]);
+        return false;
+      }
+      case "fetch": {
+        const fname = args.find((a, i) => !a.startsWith("--") && args[i - 1] !== "--hash");
+        const hashAt = args.indexOf("--hash");
+        const hashPrefix = hashAt >= 0 ? args[hashAt + 1] : undefined;
+        const unknown = args.filter((a) => a.startsWith("--") && a !== "--hash" && a !== "--force");
+        if (!fname || unknown.length > 0 || (hashAt >= 0 && !hashPrefix)) {
+          {
+            fail("usage: fetch <fname> [--hash PREFIX] [--force]");
+            return false;
+          }
+        }
+        const options: { force: boolean; hashPrefix?: string; onProgress: (i: FetchInfo) => void } =
+          {
+            force: args.includes("--force"),
+            onProgress: (info) => out.progress(info),
+          };
+        if (hashPrefix !== undefined) options.hashPrefix = hashPrefix;
+        const r = await peer.fetch(fname, options);
+        const note = r.versions.length > 1
+          ? ` (note: ${r.versions.length} different contents share this name; took ${
+            r.rootHash.slice(0, 12)
+          }, the one with ${r.versions[0]!.sources} source(s); choose with --hash)`
+          : "";
+        const bad = r.badSources.length > 0
+          ? `; dropped corrupt source(s) ${r.badSources.join(", ")}`
+          : "";
+        out.answer({ cmd, ok: true, ...r }, [
+          `fetched ${r.fname}: ${formatBytes(r.size)} in ${(r.durationMs / 1000).toFixed(2)} s ` +
+          `(${formatBytes(r.bytesPerSecond)}/s from ${Object.keys(r.bySource).length} source(s)` +
+          `${r.resumedBytes > 0 ? `, ${formatBytes(r.resumedBytes)} resumed` : ""})${bad}${note}`,
+        ]);
+        return false;
+      }
+      case "cancel": {
+        if (args.length !== 1) {
+          fail("usage: cancel <fname>");
+          return false;
+        }
+        const r = await peer.cancel(args[0]!);
+        out.answer({ cmd, ok: true, fname: args[0], ...r }, [
+          r.running || r.partials > 0 ? `cancelled ${args[0]}` : `nothing to cancel for ${args[0]}`,
+        ]);
+        return false;
+      }
+      case "list": {
+        const files = peer.shares.list().map((s) => ({
+          fname: s.fname,
+          path: peer.repo.relative(s.path),
+          size: s.hashes.size,
+          rootHash: s.hashes.rootHash,
+          partial: s.have !== undefined,
+        }));
+        out.answer({ cmd, ok: true, files }, [
+          `${files.length} file(s) shared`,
+          ...files.map((f) =>
+            `  ${f.fname}  ${formatBytes(f.size)}  ${f.rootHash.slice(0, 12)}  ${f.path}${
+              f.partial ? " (partial)" : ""
+            }`
+          ),
+        ]);
+        return false;
+      }
+      case "search": {
+        const page = await peer.search(args[0] ?? "");
+        out.answer({ cmd, ok: true, ...page }, [
+          `${page.total} match(es)${
+            page.total > page.entries.length ? `, first ${page.entries.length}` : ""
+          }`,
+          ...page.entries.map((e) =>
+            `  ${e.fname}  ${formatBytes(e.size)}  ${
+              e.rootHash.slice(0, 12)
+            }  @${e.hostname}:${e.port}` +
+            `${e.have !== undefined ? " (partial)" : ""}${e.online ? "" : " (offline)"}`
+          ),
+        ]);
+        return false;
+      }
+      case "status": {
+        const s = await peer.status();
+        out.answer({ cmd, ok: true, ...s }, [
+          `index ${s.server ?? "-"} ${
+            s.connected ? "connected" : "reconnecting"
+          }; slots ${s.slots.active}/${s.slots.max} busy, ${s.slots.queued} queued`,
+          ...s.fetches.map((f) =>
+            `  fetching ${f.fname}: ${formatBytes(f.doneBytes)} of ${
+              formatBytes(f.size)
+            } from ${f.activeSources} source(s)` +
+            `${f.queuedSources > 0 ? `, ${f.queuedSources} queued` : ""}`
+          ),
+          ...s.uploads.map((u) => `  sending ${u.fname} to ${u.peer}: ${formatBytes(u.bytes)}`),
+          ...s.partials.map((p) =>
+            `  partial ${p.fname}: ${p.verifiedPieces}/${p.pieces} pieces (fetch to resume, cancel to drop)`
+          ),
+        ]);
+        return false;
+      }
+      default:
+        fail(`unknown command "${cmd}" (try help)`);
+        return false;
+    }
+  } catch (err) {
+    // PeerError, FetchError and RemoteError carry messages written for the user; anything
+    // else is reported the same way rather than lost.
+    fail(err instanceof Error ? err.message : String(err));
+    return false;
+  }
+}

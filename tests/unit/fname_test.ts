@@ -1,0 +1,62 @@
+// File name rules of shared/fname.ts.
+import assert from "node:assert/strict";
+import { fnameProblem, META_DIR } from "../../shared/fname.ts";
+
+const utf8Length = (s: string) => new TextEncoder().encode(s).length;
+
+Deno.test("fnameProblem() accepts ordinary and Unicode names", () => {
+  const names = [
+    "report.pdf",
+    "résumé 2026.pdf",
+    "日本語.txt",
+    "😀.png",
+    ".hidden",
+    "a.b.c",
+    "lanshare",
+    ".lanshare2",
+    " spaced ",
+    "a.",
+  ];
+  for (const name of names) assert.equal(fnameProblem(name), undefined, name);
+});
+
+Deno.test("fnameProblem() rejects empty, separators, dots and control characters", () => {
+  const names = [
+    "",
+    "/",
+    "a/b",
+    "/etc",
+    "a\\b",
+    "..",
+    "a..b",
+    "...",
+    "../etc/passwd",
+    ".",
+    "\0",
+    "a\0b",
+    "a\nb",
+    "tab\t",
+    "\u001f",
+    "\u007f",
+    META_DIR,
+  ];
+  for (const name of names) {
+    const problem = fnameProblem(name);
+    assert.equal(typeof problem, "string", JSON.stringify(name));
+    assert.ok(problem!.length > 0);
+  }
+  assert.equal(META_DIR, ".lanshare");
+});
+
+Deno.test("fnameProblem() limits names to 255 UTF-8 bytes", () => {
+  const ascii255 = "a".repeat(255);
+  const mixed255 = "é".repeat(127) + "a"; // 128 characters, 255 bytes
+  assert.equal(utf8Length(mixed255), 255);
+  assert.equal(fnameProblem(ascii255), undefined);
+  assert.equal(fnameProblem(mixed255), undefined);
+  const ascii256 = "a".repeat(256);
+  const mixed256 = "é".repeat(128); // 128 characters, 256 bytes
+  assert.equal(utf8Length(mixed256), 256);
+  assert.match(fnameProblem(ascii256)!, /256 UTF-8 bytes/);
+  assert.match(fnameProblem(mixed256)!, /256 UTF-8 bytes/);
+});
