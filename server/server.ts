@@ -39,6 +39,10 @@ export async function startServer(
 ): Promise<RunningServer> {
   const store = options.store ?? new SqliteStore(config.db);
   await store.migrate();
+  // Sessions in the database from before this start have no connection any more: offline
+  // until their peers reconnect. A shared store keeps other servers' live sessions.
+  const stale = await store.markOffline(store.shared ? { leaseEndedBeforeMs: Date.now() } : {});
+  if (stale > 0) log.info("{n} session(s) from before the restart marked offline", { n: stale });
   const serverId = [...crypto.getRandomValues(new Uint8Array(16))]
     .map((b) => b.toString(16).padStart(2, "0")).join("");
   // A session's lease outlives a few missed heartbeats; the ping timeout drops it sooner.

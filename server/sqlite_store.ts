@@ -87,6 +87,8 @@ const ENTRY_COLUMNS = "e.fname, e.size, e.mtime_ms, e.root_hash, e.piece_size, e
 
 /** A Store in one SQLite file (or `:memory:`). */
 export class SqliteStore implements Store {
+  /** One server owns an SQLite index. */
+  readonly shared = false;
   readonly #db: DatabaseSync;
   readonly #statements = new Map<string, StatementSync>();
 
@@ -177,9 +179,16 @@ export class SqliteStore implements Store {
     return Promise.resolve();
   }
 
-  markServerOffline(serverId: string): Promise<number> {
-    const result = this.#sql("UPDATE sessions SET online = 0 WHERE server_id = ? AND online = 1")
-      .run(serverId);
+  markOffline(filter: { serverId?: string; leaseEndedBeforeMs?: number }): Promise<number> {
+    const result = this.#sql(
+      `UPDATE sessions SET online = 0 WHERE online = 1
+         AND (? IS NULL OR server_id = ?) AND (? IS NULL OR lease_until_ms < ?)`,
+    ).run(
+      filter.serverId ?? null,
+      filter.serverId ?? null,
+      filter.leaseEndedBeforeMs ?? null,
+      filter.leaseEndedBeforeMs ?? null,
+    );
     return Promise.resolve(Number(result.changes));
   }
 

@@ -52,10 +52,13 @@ export interface Store {
   /** Extends the lease of every live session of `serverId` (heartbeat). */
   renewLeases(serverId: string, leaseUntilMs: number): Promise<void>;
   /**
-   * Marks every session of `serverId` offline, keeping their entries (after a restart, or
-   * when the server's lease expired). Returns how many sessions were affected.
+   * Marks sessions offline, keeping their entries so search can still show them: all of them
+   * when `filter` is empty (a single-server database after a restart), those of one server,
+   * or those whose lease ended before a time (servers that died). Returns how many changed.
    */
-  markServerOffline(serverId: string): Promise<number>;
+  markOffline(filter: { serverId?: string; leaseEndedBeforeMs?: number }): Promise<number>;
+  /** true when several servers may share this store (PostgreSQL); false for embedded SQLite. */
+  readonly shared: boolean;
   /** Adds or updates one entry of a live session. */
   publish(sessionId: string, entry: FileEntry): Promise<PublishStatus>;
   /** Removes one entry. @returns whether it existed */

@@ -33,6 +33,10 @@ Deno.test("Bitfield orders bits most significant first", () => {
   field.set(7);
   field.set(8);
   assert.equal(field.toBase64(), btoa("\x81\x80"));
+  const example = new Bitfield(10); // the example of docs/PROTOCOL.md §9
+  example.set(0);
+  example.set(9);
+  assert.equal(example.toBase64(), "gEA=");
 });
 
 Deno.test("Bitfield.fromBase64() round-trips toBase64()", () => {

@@ -71,6 +71,14 @@ Deno.test("golden frames follow the header layout table field by field", async (
   }
 });
 
+Deno.test("encodeMessage() matches the worked Ping example of docs/PROTOCOL.md", () => {
+  const body = "7b2273656e7441744d73223a313736373232353630303030307d"; // {"sentAtMs":1767225600000}
+  const ping = encodeMessage(request(MsgType.Ping, 7, { sentAtMs: 1767225600000 }));
+  const pong = encodeMessage(reply(MsgType.Pong, 7, { sentAtMs: 1767225600000 }));
+  assert.equal(hex(ping), "4c53010200000000000000070000001a" + body);
+  assert.equal(hex(pong), "4c53010300010000000000070000001a" + body);
+});
+
 Deno.test("encodeMessage() sets the reply flag only for replies", () => {
   const asRequest = encodeMessage(request(MsgType.Ping, 1, { sentAtMs: 0 }));
   const asReply = encodeMessage(reply(MsgType.Ping, 1, { sentAtMs: 0 }));
