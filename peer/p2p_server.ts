@@ -7,6 +7,7 @@ import { ProtocolError } from "../shared/errors.ts";
 import { FramedConn } from "../shared/framing.ts";
 import { logger } from "../shared/log.ts";
 import {
+  DEFAULT_LIMITS,
   type ErrorCode,
   type Message,
   type MessageOf,
@@ -246,7 +247,7 @@ async function serveRange(
   const share = findShare(ctx, fname, rootHash);
   if (typeof share === "string") return sendError(framed, message.requestId, "not-found", share);
   const size = share.hashes.size;
-  if (offset + bytes > size || bytes === 0) {
+  if (offset + bytes > size || bytes === 0 || bytes > DEFAULT_LIMITS.maxDataBytes) {
     return sendError(
       framed,
       message.requestId,

@@ -91,8 +91,11 @@ export class Catalog {
     if (entry.pieceSize === 0) throw new RequestError("bad-body", "Cannot publish: piece size 0");
     if (entry.have !== undefined) {
       const bitfieldBytes = Math.ceil(pieceCount(entry.size, entry.pieceSize) / 8);
-      if (Math.floor(entry.have.length / 4) * 3 < bitfieldBytes - 2) {
-        throw new RequestError("bad-body", "Cannot publish: have bitfield too short for the size");
+      if (entry.have.length !== Math.ceil(bitfieldBytes / 3) * 4) {
+        throw new RequestError(
+          "bad-body",
+          `Cannot publish: have bitfield must hold ${bitfieldBytes} bytes for ${entry.size} bytes in pieces of ${entry.pieceSize}`,
+        );
       }
     }
     return this.store.publish(sessionId, entry);

@@ -7,7 +7,7 @@ import { Catalog } from "./catalog.ts";
 import { type LiveSession, runSession } from "./session.ts";
 import type { ServerConfig } from "./config.ts";
 import type { Store } from "./store.ts";
-import { SqliteStore } from "./sqlite_store.ts";
+import { openStore } from "./open_store.ts";
 
 const log = logger("server");
 
@@ -37,7 +37,7 @@ export async function startServer(
   config: ServerConfig,
   options: StartServerOptions = {},
 ): Promise<RunningServer> {
-  const store = options.store ?? new SqliteStore(config.db);
+  const store = options.store ?? openStore(config.db);
   await store.migrate();
   // Sessions in the database from before this start have no connection any more: offline
   // until their peers reconnect. A shared store keeps other servers' live sessions.

@@ -107,7 +107,8 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
         return { type: MsgType.Sources, body: { fname: message.body.fname, sources } };
       }
       case MsgType.Search: {
-        const page = await ctx.catalog.search(message.body.pattern, message.body);
+        const { pattern, offset, limit } = message.body;
+        const page = await ctx.catalog.search(pattern, { offset, limit });
         return { type: MsgType.SearchResult, body: page };
       }
       case MsgType.Ping:

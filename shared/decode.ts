@@ -22,7 +22,9 @@ export interface Frame {
   body: Uint8Array;
 }
 
-const decoder = new TextDecoder("utf-8", { fatal: true });
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+/** Size of a decoder's buffer until a larger frame needs more. */
+const INITIAL_BUFFER_BYTES = 64 * 1024;
 
 /**
  * Decodes and checks a frame header. `bytes` must hold at least HEADER_SIZE bytes.
@@ -120,7 +122,7 @@ export function decodeMessage(frame: Frame, limits: Limits = DEFAULT_LIMITS): Me
  */
 export class FrameDecoder {
   #limits: Limits;
-  #buf = new Uint8Array(64 * 1024);
+  #buf = new Uint8Array(INITIAL_BUFFER_BYTES);
   #start = 0;
   #end = 0;
   #header: FrameHeader | undefined;
@@ -173,7 +175,11 @@ export class FrameDecoder {
     const body = this.#buf.slice(this.#start, this.#start + header.bodyBytes);
     this.#start += header.bodyBytes;
     this.#header = undefined;
-    if (this.#start === this.#end) this.#start = this.#end = 0;
+    if (this.#start === this.#end) {
+      this.#start = this.#end = 0;
+      // One large frame must not pin a large buffer for the rest of the connection.
+      if (this.#buf.length > INITIAL_BUFFER_BYTES) this.#buf = new Uint8Array(INITIAL_BUFFER_BYTES);
+    }
     return { header, body };
   }
 

@@ -22,11 +22,12 @@ const encoder = new TextEncoder();
  */
 export function fnameProblem(fname: string): string | undefined {
   if (fname.length === 0) return "it is empty";
+  if (!fname.isWellFormed()) return "it is not valid Unicode";
   const bytes = encoder.encode(fname).length;
   if (bytes > MAX_FNAME_BYTES) return `it is ${bytes} UTF-8 bytes, limit is ${MAX_FNAME_BYTES}`;
   if (/[/\\]/.test(fname)) return "it contains a path separator";
   // deno-lint-ignore no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(fname)) return "it contains a control character";
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(fname)) return "it contains a control character";
   if (fname.includes("..") || fname === ".") return "it contains '..' or is '.'";
   if (fname === META_DIR) return `'${META_DIR}' is reserved`;
   return undefined;

@@ -13,6 +13,8 @@ import { createHash } from "node:crypto";
 export const MIN_PIECE_SIZE = 1024 * 1024;
 /** Most pieces a file is cut into; larger files get larger pieces (hash list ≤ 256 KiB). */
 export const MAX_PIECES = 8192;
+/** Largest piece size the wire allows (2 GiB: files up to 16 TiB at MAX_PIECES pieces). */
+export const MAX_PIECE_SIZE = 2 ** 31;
 /** Bytes of one piece hash. */
 export const HASH_BYTES = 32;
 
@@ -56,6 +58,11 @@ export function toHex(bytes: Uint8Array): string {
  * ```
  */
 export function rootHash(size: number, pieceSize: number, pieceHashes: Uint8Array): string {
+  if (!Number.isSafeInteger(pieceSize) || pieceSize < 1 || pieceSize > MAX_PIECE_SIZE) {
+    throw new RangeError(
+      `Cannot compute root: piece size ${pieceSize} is not 1 to ${MAX_PIECE_SIZE}`,
+    );
+  }
   if (pieceHashes.length !== pieceCount(size, pieceSize) * HASH_BYTES) {
     throw new RangeError(
       `Cannot compute root: ${pieceHashes.length} hash bytes for ${

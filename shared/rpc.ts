@@ -135,7 +135,8 @@ export class RpcConn {
         const message = await this.framed.readMessage();
         if (message === null) break;
         this.lastHeardMs = Date.now();
-        if (message.reply) {
+        // An Error with request id 0 is about the connection, not a request: hand it on.
+        if (message.reply && !(message.type === MsgType.Error && message.requestId === 0)) {
           this.#settle(message.requestId)?.resolve(message);
           continue;
         }

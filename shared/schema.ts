@@ -17,9 +17,9 @@ const string = (maxBytes = 4096): Check => (v, p) => {
     fail(p, `at most ${maxBytes} UTF-8 bytes`);
   }
 };
-const uint = (max = Number.MAX_SAFE_INTEGER): Check => (v, p) => {
-  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0 || v > max) {
-    fail(p, `an integer from 0 to ${max}`);
+const uint = (max = Number.MAX_SAFE_INTEGER, min = 0): Check => (v, p) => {
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min || v > max) {
+    fail(p, `an integer from ${min} to ${max}`);
   }
 };
 const bool: Check = (v, p) => {
@@ -81,7 +81,7 @@ const FILE_ENTRY = {
   size: uint(),
   mtimeMs: uint(),
   rootHash: hash,
-  pieceSize: uint(2 ** 31),
+  pieceSize: uint(2 ** 31, 1),
   have: optional(base64),
 };
 const PEER = { hostname: string(1024), port: uint(65535) };

@@ -57,7 +57,11 @@ export const SAMPLE_BY_NAME: Readonly<Record<keyof typeof MsgType, Message>> = {
   }),
   ListShares: request(MsgType.ListShares, 9, {}),
   Shares: reply(MsgType.Shares, 9, { files: [ENTRY] }),
-  GetInfo: request(MsgType.GetInfo, 1, { fname: ENTRY.fname, rootHash: FILE.rootHash }),
+  GetInfo: request(MsgType.GetInfo, 1, {
+    fname: ENTRY.fname,
+    rootHash: FILE.rootHash,
+    from: "alice-laptop:7072",
+  }),
   Info: reply(MsgType.Info, 1, { ...ENTRY, pieceHashes: FILE.pieceHashes }),
   GetRange: request(MsgType.GetRange, 2, {
     fname: ENTRY.fname,

@@ -128,6 +128,12 @@ Deno.test("checkBody() limits strings in UTF-8 bytes", () => {
   assertRejects(MsgType.WhoHas, { fname: "日".repeat(342) }, "body.fname"); // 1026 bytes
 });
 
+Deno.test("checkBody() limits GetInfo.from to 300 UTF-8 bytes", () => {
+  checkBody(MsgType.GetInfo, { fname: "a", from: "h".repeat(295) + ":7072" });
+  assertRejects(MsgType.GetInfo, { fname: "a", from: "h".repeat(296) + ":7072" }, "body.from");
+  assertRejects(MsgType.GetInfo, { fname: "a", from: 7072 }, "body.from");
+});
+
 Deno.test("checkBody() rejects lists longer than MAX_LIST_ITEMS", () => {
   const files = new Array(MAX_LIST_ITEMS).fill(ENTRY);
   checkBody(MsgType.Shares, { files });

@@ -1,0 +1,344 @@
+// Store backed by PostgreSQL (npm:postgres, pooled), so that several index servers share one
+// catalogue. Same semantics as SqliteStore; every driver error becomes "Cannot <action>: ...".
+import postgres from "postgres";
+import type { CatalogEntry, FileEntry, PublishStatus, SourceInfo } from "../shared/protocol.ts";
+import {
+  likePattern,
+  type SearchOptions,
+  type SearchPage,
+  type SessionRow,
+  type Store,
+} from "./store.ts";
+
+/**
+ * Schema migrations, applied in order; index i brings the database to version i + 1.
+ * Never edit a released step: append a new one.
+ *
+ * Times and sizes are BIGINT (ms since the epoch and file sizes pass 2^31; piece sizes reach
+ * 2^31). The driver returns BIGINT as text, converted back with `Number()` (all values are
+ * below 2^53). `fname` and `hostname` use the "C" collation: byte order, as SQLite's BINARY, so
+ * both stores sort (and page) alike whatever the database locale, and ILIKE folds ASCII case
+ * only, as SQLite's LIKE does.
+ */
+export const POSTGRES_MIGRATIONS: readonly string[] = [
+  `CREATE TABLE sessions (
+     session_id     TEXT PRIMARY KEY,
+     server_id      TEXT NOT NULL,
+     hostname       TEXT COLLATE "C" NOT NULL,
+     address        TEXT NOT NULL,
+     port           INTEGER NOT NULL,
+     opened_at_ms   BIGINT NOT NULL,
+     online         BOOLEAN NOT NULL,
+     lease_until_ms BIGINT NOT NULL,
+     -- One session per {hostname, P2P port}. Its index also serves openSession's takeover,
+     -- sessions(hostname) and the ORDER BY hostname, port of whoHas.
+     UNIQUE (hostname, port)
+   );
+   -- Heartbeats (renewLeases) and markOffline({serverId}) touch the live sessions of one
+   -- server; partial, because offline rows are never looked up by server.
+   CREATE INDEX sessions_by_server ON sessions (server_id) WHERE online;
+   -- Every server start runs markOffline({leaseEndedBeforeMs}) to find sessions of servers
+   -- that died; without this it scans every session of every server.
+   CREATE INDEX sessions_by_lease ON sessions (lease_until_ms) WHERE online;
+   CREATE TABLE entries (
+     session_id TEXT NOT NULL REFERENCES sessions (session_id) ON DELETE CASCADE,
+     fname      TEXT COLLATE "C" NOT NULL,
+     size       BIGINT NOT NULL,
+     mtime_ms   BIGINT NOT NULL,
+     root_hash  TEXT NOT NULL,
+     piece_size BIGINT NOT NULL,
+     have       TEXT,            -- base64 bitfield of a partial source, NULL when complete
+     -- publish upserts on it; its leading session_id serves entriesOf and the cascade delete.
+     PRIMARY KEY (session_id, fname)
+   );
+   -- whoHas looks up an exact fname; search walks it in ORDER BY fname order and stops after
+   -- offset + limit matches (a leading-% ILIKE cannot seek; pg_trgm would, if ever needed).
+   CREATE INDEX entries_by_fname ON entries (fname);`,
+];
+
+/** Options for `PostgresStore`. */
+export interface PostgresStoreOptions {
+  /**
+   * Schema holding the tables (sets `search_path`); must exist. Lets tests isolate runs.
+   * @default the server's search_path (normally "public")
+   */
+  schema?: string;
+  /** Most pooled connections. @default 10 */
+  maxConnections?: number;
+}
+
+interface SessionSqlRow {
+  session_id: string;
+  server_id: string;
+  hostname: string;
+  address: string;
+  port: number;
+  /** BIGINT, as text. */
+  opened_at_ms: string;
+  online: boolean;
+  /** BIGINT, as text. */
+  lease_until_ms: string;
+}
+
+interface EntrySqlRow {
+  fname: string;
+  size: string;
+  mtime_ms: string;
+  root_hash: string;
+  piece_size: string;
+  have: string | null;
+}
+
+function toEntry(row: EntrySqlRow): FileEntry {
+  const entry: FileEntry = {
+    fname: row.fname,
+    size: Number(row.size),
+    mtimeMs: Number(row.mtime_ms),
+    rootHash: row.root_hash,
+    pieceSize: Number(row.piece_size),
+  };
+  if (row.have !== null) entry.have = row.have;
+  return entry;
+}
+
+function toSession(row: SessionSqlRow): SessionRow {
+  return {
+    sessionId: row.session_id,
+    serverId: row.server_id,
+    hostname: row.hostname,
+    address: row.address,
+    port: row.port,
+    openedAtMs: Number(row.opened_at_ms),
+  };
+}
+
+function describe(err: unknown): string {
+  if (err instanceof postgres.PostgresError) {
+    const detail = err.detail ? ` (${err.detail})` : "";
+    return `${err.message}${detail} [SQLSTATE ${err.code}]`;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** A Store in a PostgreSQL database, shared by every index server pointed at it. */
+export class PostgresStore implements Store {
+  /** Several servers may use the same database at once. */
+  readonly shared = true;
+  readonly #sql: postgres.Sql;
+
+  /**
+   * Creates the pool; connections open on first use.
+   *
+   * @param url `postgres://user[:password]@host[:port]/database`
+   */
+  constructor(url: string, options: PostgresStoreOptions = {}) {
+    const connection: Record<string, string> = { application_name: "lanshare-index" };
+    if (options.schema !== undefined) connection.search_path = quoteIdent(options.schema);
+    this.#sql = postgres(url, {
+      max: options.maxConnections ?? 10,
+      connection,
+      // Notices (e.g. "relation already exists, skipping") are not errors; the driver would
+      // print them to the console.
+      onnotice: () => {},
+    });
+  }
+
+  async #run<T>(action: string, fn: (sql: postgres.Sql) => Promise<T>): Promise<T> {
+    try {
+      return await fn(this.#sql);
+    } catch (err) {
+      throw new Error(`Cannot ${action}: ${describe(err)}`, { cause: err });
+    }
+  }
+
+  /** The schema version the database is at (0 when empty). */
+  schemaVersion(): Promise<number> {
+    return this.#run("read schema version", async (sql) => {
+      const [table] = await sql<{ present: boolean }[]>`
+        SELECT to_regclass('schema_version') IS NOT NULL AS present`;
+      if (!table?.present) return 0;
+      const [max] = await sql<{ v: number | null }[]>`SELECT max(version) AS v FROM schema_version`;
+      return max?.v ?? 0;
+    });
+  }
+
+  migrate(): Promise<void> {
+    return this.#run("migrate database", (sql) =>
+      sql.begin(async (tx) => {
+        // Servers starting together would both see version 0 and both create the tables: the
+        // lock (held until commit) makes the second wait and then find the current version.
+        // Keyed by schema so isolated test schemas do not wait for each other.
+        await tx`SELECT pg_advisory_xact_lock(
+          hashtextextended('lanshare.migrate.' || coalesce(current_schema(), ''), 0))`;
+        await tx`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`;
+        const [row] = await tx<{ v: number | null }[]>`
+          SELECT max(version) AS v FROM schema_version`;
+        for (let version = row?.v ?? 0; version < POSTGRES_MIGRATIONS.length; version++) {
+          await tx.unsafe(POSTGRES_MIGRATIONS[version]!);
+          await tx`INSERT INTO schema_version (version) VALUES (${version + 1})`;
+        }
+      }));
+  }
+
+  openSession(session: SessionRow, leaseUntilMs: number): Promise<SessionRow | undefined> {
+    const pair = `${session.hostname}:${session.port}`;
+    return this.#run(`open session for "${pair}"`, (sql) =>
+      sql.begin(async (tx) => {
+        // Two servers taking over one pair at once would both delete nothing and the second
+        // insert would violate UNIQUE (hostname, port). Serialised, the second sees and
+        // replaces the first.
+        await tx`SELECT pg_advisory_xact_lock(hashtextextended(${`lanshare.pair.${pair}`}, 0))`;
+        const [old] = await tx<SessionSqlRow[]>`
+          DELETE FROM sessions WHERE hostname = ${session.hostname} AND port = ${session.port}
+          RETURNING *`;
+        await tx`
+          INSERT INTO sessions (session_id, server_id, hostname, address, port, opened_at_ms,
+            online, lease_until_ms)
+          VALUES (${session.sessionId}, ${session.serverId}, ${session.hostname},
+            ${session.address}, ${session.port}, ${session.openedAtMs}, true, ${leaseUntilMs})`;
+        return old?.online ? toSession(old) : undefined;
+      }));
+  }
+
+  closeSession(sessionId: string): Promise<void> {
+    return this.#run(`close session "${sessionId}"`, async (sql) => {
+      await sql`DELETE FROM sessions WHERE session_id = ${sessionId}`;
+    });
+  }
+
+  renewLeases(serverId: string, leaseUntilMs: number): Promise<void> {
+    return this.#run(`renew leases of server "${serverId}"`, async (sql) => {
+      await sql`UPDATE sessions SET lease_until_ms = ${leaseUntilMs}
+                WHERE server_id = ${serverId} AND online`;
+    });
+  }
+
+  markOffline(filter: { serverId?: string; leaseEndedBeforeMs?: number }): Promise<number> {
+    return this.#run("mark sessions offline", async (sql) => {
+      const byServer = filter.serverId === undefined
+        ? sql``
+        : sql`AND server_id = ${filter.serverId}`;
+      const byLease = filter.leaseEndedBeforeMs === undefined
+        ? sql``
+        : sql`AND lease_until_ms < ${filter.leaseEndedBeforeMs}`;
+      const result = await sql`
+        UPDATE sessions SET online = false WHERE online ${byServer} ${byLease}`;
+      return result.count;
+    });
+  }
+
+  publish(sessionId: string, entry: FileEntry): Promise<PublishStatus> {
+    return this.#run(`publish "${entry.fname}"`, async (sql) => {
+      // One statement, so concurrent publishes of one entry cannot both insert. The WHERE
+      // skips identical rows (no row returned: unchanged); xmax is 0 only on a fresh insert.
+      const rows = await sql<{ created: boolean }[]>`
+        INSERT INTO entries (session_id, fname, size, mtime_ms, root_hash, piece_size, have)
+        VALUES (${sessionId}, ${entry.fname}, ${entry.size}, ${entry.mtimeMs}, ${entry.rootHash},
+          ${entry.pieceSize}, ${entry.have ?? null})
+        ON CONFLICT (session_id, fname) DO UPDATE SET
+          size = excluded.size, mtime_ms = excluded.mtime_ms, root_hash = excluded.root_hash,
+          piece_size = excluded.piece_size, have = excluded.have
+        WHERE (entries.size, entries.mtime_ms, entries.root_hash, entries.piece_size, entries.have)
+          IS DISTINCT FROM
+          (excluded.size, excluded.mtime_ms, excluded.root_hash, excluded.piece_size, excluded.have)
+        RETURNING xmax = 0 AS created`;
+      const [row] = rows;
+      if (row === undefined) return "unchanged";
+      return row.created ? "created" : "updated";
+    });
+  }
+
+  unpublish(sessionId: string, fname: string): Promise<boolean> {
+    return this.#run(`unpublish "${fname}"`, async (sql) => {
+      const result = await sql`
+        DELETE FROM entries WHERE session_id = ${sessionId} AND fname = ${fname}`;
+      return result.count > 0;
+    });
+  }
+
+  whoHas(fname: string, excludeSessionId: string, nowMs: number): Promise<SourceInfo[]> {
+    return this.#run(`look up "${fname}"`, async (sql) => {
+      const rows = await sql<(EntrySqlRow & SessionSqlRow)[]>`
+        SELECT e.fname, e.size, e.mtime_ms, e.root_hash, e.piece_size, e.have,
+          s.hostname, s.address, s.port
+        FROM entries e JOIN sessions s ON s.session_id = e.session_id
+        WHERE e.fname = ${fname} AND s.online AND s.lease_until_ms > ${nowMs}
+          AND s.session_id <> ${excludeSessionId}
+        ORDER BY s.hostname, s.port`;
+      return rows.map((row) => ({
+        ...toEntry(row),
+        hostname: row.hostname,
+        address: row.address,
+        port: row.port,
+      }));
+    });
+  }
+
+  search(pattern: string, options: SearchOptions, nowMs: number): Promise<SearchPage> {
+    return this.#run(`search "${pattern}"`, (sql) =>
+      // One snapshot for the count and the page, so `total` matches the rows.
+      sql.begin("isolation level repeatable read read only", async (tx) => {
+        const live = options.includeOffline
+          ? tx``
+          : tx`AND s.online AND s.lease_until_ms > ${nowMs}`;
+        const where = tx`e.fname ILIKE ${likePattern(pattern)} ESCAPE '\\' ${live}`;
+        const [count] = await tx<{ n: string }[]>`
+          SELECT count(*) AS n
+          FROM entries e JOIN sessions s ON s.session_id = e.session_id WHERE ${where}`;
+        const rows = await tx<(EntrySqlRow & SessionSqlRow)[]>`
+          SELECT e.fname, e.size, e.mtime_ms, e.root_hash, e.piece_size, e.have,
+            s.hostname, s.port, s.online, s.lease_until_ms
+          FROM entries e JOIN sessions s ON s.session_id = e.session_id WHERE ${where}
+          ORDER BY e.fname, s.hostname, s.port LIMIT ${options.limit} OFFSET ${options.offset}`;
+        const entries: CatalogEntry[] = rows.map((row) => ({
+          ...toEntry(row),
+          hostname: row.hostname,
+          port: row.port,
+          online: row.online && Number(row.lease_until_ms) > nowMs,
+        }));
+        return { entries, total: Number(count?.n ?? 0) };
+      }));
+  }
+
+  sessions(hostname: string | undefined, nowMs: number): Promise<SessionRow[]> {
+    return this.#run("list sessions", async (sql) => {
+      const rows = hostname === undefined
+        ? await sql<SessionSqlRow[]>`
+          SELECT * FROM sessions WHERE online AND lease_until_ms > ${nowMs}
+          ORDER BY hostname, port`
+        : await sql<SessionSqlRow[]>`
+          SELECT * FROM sessions
+          WHERE hostname = ${hostname} AND online AND lease_until_ms > ${nowMs}
+          ORDER BY port`;
+      return rows.map(toSession);
+    });
+  }
+
+  entriesOf(sessionId: string): Promise<FileEntry[]> {
+    return this.#run(`list entries of session "${sessionId}"`, async (sql) => {
+      const rows = await sql<EntrySqlRow[]>`
+        SELECT fname, size, mtime_ms, root_hash, piece_size, have
+        FROM entries WHERE session_id = ${sessionId} ORDER BY fname`;
+      return rows.map(toEntry);
+    });
+  }
+
+  counts(nowMs: number): Promise<{ sessions: number; entries: number }> {
+    return this.#run("count sessions and entries", async (sql) => {
+      const [row] = await sql<{ sessions: string; entries: string }[]>`
+        SELECT
+          (SELECT count(*) FROM sessions WHERE online AND lease_until_ms > ${nowMs}) AS sessions,
+          (SELECT count(*) FROM entries) AS entries`;
+      return { sessions: Number(row?.sessions ?? 0), entries: Number(row?.entries ?? 0) };
+    });
+  }
+
+  /** Waits for running queries, then closes every pooled connection (and its timers). */
+  close(): Promise<void> {
+    return this.#run("close database", (sql) => sql.end());
+  }
+}

@@ -1,0 +1,356 @@
+// Spawns the real server/main.ts and peer/main.ts as processes, with the permissions a user
+// would give them, and drives their shells over stdin/stdout.
+import { join } from "node:path";
+import { splitWords } from "../../shared/cli.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const encoder = new TextEncoder();
+
+/** Reads a child's stdout as lines and waits for matching ones. */
+class LineReader {
+  readonly #lines: string[] = [];
+  #waiters: (() => void)[] = [];
+  #ended = false;
+  readonly done: Promise<void>;
+
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.done = (async () => {
+      let pending = "";
+      for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+        pending += text;
+        let i: number;
+        while ((i = pending.indexOf("\n")) >= 0) {
+          this.#lines.push(pending.slice(0, i));
+          pending = pending.slice(i + 1);
+        }
+        this.#wake();
+      }
+      this.#ended = true;
+      this.#wake();
+    })();
+  }
+
+  #wake() {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Every line read so far. */
+  get lines(): readonly string[] {
+    return this.#lines;
+  }
+
+  /**
+   * Waits for the first line from index `from` on that satisfies `match`.
+   *
+   * @returns the line and its index
+   */
+  async waitFor(
+    match: (line: string) => boolean,
+    options: { from?: number; timeoutMs: number; what: string; context: () => string },
+  ): Promise<{ line: string; index: number }> {
+    const deadline = Date.now() + options.timeoutMs;
+    let scanned = options.from ?? 0;
+    for (;;) {
+      for (; scanned < this.#lines.length; scanned++) {
+        if (match(this.#lines[scanned]!)) return { line: this.#lines[scanned]!, index: scanned };
+      }
+      if (this.#ended) {
+        throw new Error(`Process ended before ${options.what}\n${options.context()}`);
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`Timed out waiting for ${options.what}\n${options.context()}`);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        this.#waiters.push(resolve);
+        timer = setTimeout(resolve, left);
+      });
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** A spawned program with a shell on stdin. */
+export class Program implements AsyncDisposable {
+  readonly name: string;
+  readonly child: Deno.ChildProcess;
+  readonly stdout: LineReader;
+  #stderr = "";
+  readonly #stderrDone: Promise<void>;
+  readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
+  #exited = false;
+  readonly status: Promise<Deno.CommandStatus>;
+
+  constructor(name: string, command: Deno.Command) {
+    this.name = name;
+    const child = command.spawn();
+    this.child = child;
+    this.stdout = new LineReader(child.stdout);
+    this.#stdin = child.stdin.getWriter();
+    this.#stderrDone = (async () => {
+      for await (const text of child.stderr.pipeThrough(new TextDecoderStream())) {
+        this.#stderr += text;
+      }
+    })();
+    this.status = child.status.then((s) => {
+      this.#exited = true;
+      return s;
+    });
+  }
+
+  /** What the program wrote to stderr so far (its logs). */
+  get stderr(): string {
+    return this.#stderr;
+  }
+
+  /** A description for failure messages: recent stdout and stderr. */
+  context(): string {
+    return `--- ${this.name} stdout (last 20) ---\n${this.stdout.lines.slice(-20).join("\n")}\n` +
+      `--- ${this.name} stderr (last 3000 chars) ---\n${this.#stderr.slice(-3000)}`;
+  }
+
+  /** Sends one shell line. */
+  async send(line: string): Promise<void> {
+    await this.#stdin.write(encoder.encode(line + "\n"));
+  }
+
+  /** Waits for a stdout line matching `match`. */
+  waitLine(
+    match: (line: string) => boolean,
+    what: string,
+    options: { from?: number; timeoutMs?: number } = {},
+  ): Promise<{ line: string; index: number }> {
+    return this.stdout.waitFor(match, {
+      from: options.from ?? 0,
+      timeoutMs: options.timeoutMs ?? 30_000,
+      what: `${this.name}: ${what}`,
+      context: () => this.context(),
+    });
+  }
+
+  /** Kills the process (SIGKILL by default) and waits for it. */
+  async kill(signal: Deno.Signal = "SIGKILL"): Promise<void> {
+    if (!this.#exited) {
+      try {
+        this.child.kill(signal);
+      } catch (err) {
+        if (!(err instanceof TypeError)) throw err; // already exited
+      }
+    }
+    await this.status;
+    await this.#stdin.close().catch(() => {});
+    await Promise.allSettled([this.stdout.done, this.#stderrDone]);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.kill();
+  }
+}
+
+/** A JSON answer of a peer shell. */
+// deno-lint-ignore no-explicit-any
+export type Answer = Record<string, any>;
+
+/** A spawned index server. */
+export class ServerProgram extends Program {
+  tcpPort = 0;
+  udpPort = 0;
+
+  /** Runs a shell command and waits until a line matching `until` appears after it. */
+  async command(line: string, until: RegExp, timeoutMs = 15_000): Promise<string[]> {
+    const from = this.stdout.lines.length;
+    await this.send(line);
+    const { index } = await this.waitLine((l) => until.test(l), `"${line}" answer ${until}`, {
+      from,
+      timeoutMs,
+    });
+    return this.stdout.lines.slice(from, index + 1);
+  }
+}
+
+/** A spawned peer in --json mode. */
+export class PeerProgram extends Program {
+  p2pPort = 0;
+  repo = "";
+
+  /**
+   * Sends a command and waits for its answer: the next `{"cmd": cmd}` line (for fetch: with
+   * that fname) written after the command was sent.
+   */
+  async command(line: string, options: { timeoutMs?: number } = {}): Promise<Answer> {
+    const [cmd, arg] = splitWords(line);
+    const from = this.stdout.lines.length;
+    await this.send(line);
+    const { line: answer } = await this.waitLine(
+      (l) => {
+        if (!l.startsWith("{")) return false;
+        const data = JSON.parse(l) as Answer;
+        if (data.cmd !== cmd) return false;
+        return cmd !== "fetch" || data.fname === arg || data.ok === false;
+      },
+      `answer to "${line}"`,
+      { from, timeoutMs: options.timeoutMs ?? 60_000 },
+    );
+    return JSON.parse(answer) as Answer;
+  }
+}
+
+/** Options for spawnServer. */
+export interface ServerSpawnOptions {
+  args?: string[];
+}
+
+function denoRun(permissions: string[], script: string, args: string[]): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", ...permissions, join(ROOT, script), ...args],
+    cwd: ROOT,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  });
+}
+
+/** Starts the real index server on ephemeral ports, broadcasting only on loopback. */
+export async function spawnServer(options: ServerSpawnOptions = {}): Promise<ServerProgram> {
+  const command = denoRun(
+    ["--allow-net", "--allow-sys=hostname,networkInterfaces", "--allow-env=LANSHARE_*"],
+    "server/main.ts",
+    [
+      "--port",
+      "0",
+      "--announce-port",
+      "0",
+      "--db",
+      ":memory:",
+      "--broadcast",
+      "127.255.255.255",
+      "--announce-interval-ms",
+      "200",
+      ...(options.args ?? []),
+    ],
+  );
+  const server = new ServerProgram("server", command);
+  try {
+    const { line } = await server.waitLine(
+      (l) => l.includes('"event":"listening"'),
+      "listening line",
+    );
+    const data = JSON.parse(line);
+    server.tcpPort = data.tcp;
+    server.udpPort = data.udp;
+    return server;
+  } catch (err) {
+    await server.kill();
+    throw err;
+  }
+}
+
+/** Options for spawnPeer. */
+export interface PeerSpawnOptions {
+  /** Repository folder; read/write permission is limited to it. */
+  repo: string;
+  hostname: string;
+  /** The server to discover (by broadcast on 127.255.255.255 to its UDP port). */
+  server: ServerProgram;
+  /** Use --server instead of discovery. */
+  direct?: boolean;
+  args?: string[];
+}
+
+/** Starts a real peer with read/write limited to its repository. */
+export async function spawnPeer(options: PeerSpawnOptions): Promise<PeerProgram> {
+  await Deno.mkdir(options.repo, { recursive: true });
+  const where = options.direct
+    ? ["--server", `127.0.0.1:${options.server.tcpPort}`]
+    : ["--announce-port", String(options.server.udpPort), "--broadcast", "127.255.255.255"];
+  const command = denoRun(
+    [
+      "--allow-net",
+      "--allow-sys=hostname,networkInterfaces",
+      "--allow-env=LANSHARE_*",
+      `--allow-read=${options.repo}`,
+      `--allow-write=${options.repo}`,
+    ],
+    "peer/main.ts",
+    [
+      "--repo",
+      options.repo,
+      "--hostname",
+      options.hostname,
+      "--json",
+      "--discover-timeout-ms",
+      "10000",
+      ...where,
+      ...(options.args ?? []),
+    ],
+  );
+  const peer = new PeerProgram(options.hostname, command);
+  peer.repo = options.repo;
+  try {
+    const { line } = await peer.waitLine(
+      (l) => l.includes('"event":"listening"'),
+      "listening line",
+    );
+    peer.p2pPort = JSON.parse(line).p2p;
+    return peer;
+  } catch (err) {
+    await peer.kill();
+    throw err;
+  }
+}
+
+/** SHA-256 of a file, hex, read in chunks. */
+export async function sha256File(path: string): Promise<string> {
+  const { createHash } = await import("node:crypto");
+  const hash = createHash("sha256");
+  using file = await Deno.open(path);
+  const buffer = new Uint8Array(1 << 20);
+  for (;;) {
+    const n = await file.read(buffer);
+    if (n === null) break;
+    hash.update(buffer.subarray(0, n));
+  }
+  return hash.digest("hex");
+}
+
+/** Writes `size` pseudo-random bytes (seeded xorshift, fast) to `path`. */
+export async function writeRandomFile(path: string, size: number, seed = 1): Promise<void> {
+  using file = await Deno.open(path, { write: true, create: true, truncate: true });
+  const chunk = new Uint8Array(1 << 20);
+  const words = new Uint32Array(chunk.buffer);
+  let x = seed >>> 0 || 1;
+  for (let written = 0; written < size;) {
+    for (let i = 0; i < words.length; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      words[i] = x >>> 0;
+    }
+    const n = Math.min(chunk.length, size - written);
+    let off = 0;
+    while (off < n) off += await file.write(chunk.subarray(off, n));
+    written += n;
+  }
+}
+
+/** A temporary folder removed on dispose. */
+export async function tempDir(prefix: string): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.makeTempDir({ prefix });
+  return {
+    path,
+    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }).catch(() => {}),
+  };
+}
+
+/** true when `path` exists. */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}
