@@ -1,6 +1,6 @@
 // Spawns the real server/main.ts and peer/main.ts as processes, with the permissions a user
 // would give them, and drives their shells over stdin/stdout.
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { splitWords } from "../../shared/cli.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -199,6 +199,11 @@ export class PeerProgram extends Program {
 /** Options for spawnServer. */
 export interface ServerSpawnOptions {
   args?: string[];
+  /** Index database: a file (read/write allowed to its folder only), ":memory:" or postgres://. */
+  db?: string;
+  /** Fixed ports (to restart a server where it was). */
+  port?: number;
+  announcePort?: number;
 }
 
 function denoRun(permissions: string[], script: string, args: string[]): Deno.Command {
@@ -214,16 +219,26 @@ function denoRun(permissions: string[], script: string, args: string[]): Deno.Co
 
 /** Starts the real index server on ephemeral ports, broadcasting only on loopback. */
 export async function spawnServer(options: ServerSpawnOptions = {}): Promise<ServerProgram> {
+  const db = options.db ?? ":memory:";
+  const permissions = [
+    "--allow-net",
+    "--allow-sys=hostname,networkInterfaces",
+    "--allow-env=LANSHARE_*",
+  ];
+  if (db.startsWith("postgres")) permissions.push("--allow-env");
+  else if (db !== ":memory:") {
+    permissions.push(`--allow-read=${dirname(db)}`, `--allow-write=${dirname(db)}`);
+  }
   const command = denoRun(
-    ["--allow-net", "--allow-sys=hostname,networkInterfaces", "--allow-env=LANSHARE_*"],
+    permissions,
     "server/main.ts",
     [
       "--port",
-      "0",
+      String(options.port ?? 0),
       "--announce-port",
-      "0",
+      String(options.announcePort ?? 0),
       "--db",
-      ":memory:",
+      db,
       "--broadcast",
       "127.255.255.255",
       "--announce-interval-ms",
@@ -352,5 +367,17 @@ export async function exists(path: string): Promise<boolean> {
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return false;
     throw err;
+  }
+}
+
+/**
+ * Asks `check` every 50 ms until it answers true, for state that has no event to wait on (e.g.
+ * a server shell's listing). Fails after `timeoutMs`.
+ */
+export async function pollUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!await check()) {
+    if (performance.now() > deadline) throw new Error(`Condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
