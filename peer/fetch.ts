@@ -96,6 +96,11 @@ const MAX_ROUNDS = 4;
 const PROGRESS_INTERVAL_MS = 250;
 /** ms between re-announcing our partial pieces and looking for new sources. */
 const REFRESH_INTERVAL_MS = 1000;
+/**
+ * A source delivering less than this while it has requests outstanding, with other sources
+ * working, is dropped and its pieces go to the others, bytes/s.
+ */
+const MIN_SOURCE_RATE = 64 * 1024;
 /** Longest wait in one source's queue, ms. */
 const QUEUE_TIMEOUT_MS = 120_000;
 
@@ -223,6 +228,9 @@ class FetchRun {
   readonly #tried = new Map<string, "active" | "busy" | "bad" | "gone">();
   readonly #workers = new Set<Promise<void>>();
   readonly #badSources: string[] = [];
+  /** Open source connections, and the bytes each had delivered at the last rate check. */
+  readonly #connections = new Map<string, { conn: SourceConnection; bytesAtCheck: number }>();
+  #lastRateCheck = performance.now();
   #partial: PartialDownload | undefined;
   #scheduler: PieceScheduler | undefined;
   #params: SourceParams | undefined;
@@ -428,6 +436,7 @@ class FetchRun {
   /** Periodically: tell the index what we have, and pick up new sources (e.g. other fetchers). */
   async #refresh(): Promise<void> {
     if (this.#abort.signal.aborted || this.#scheduler?.done) return;
+    this.#dropSlowSources();
     await this.#announcePartial();
     const active = [...this.#tried.values()].filter((s) => s === "active").length;
     if (active >= this.#ctx.maxSources) return;
@@ -441,6 +450,27 @@ class FetchRun {
         fname: this.#fname,
         error: String(err),
       });
+    }
+  }
+
+  #dropSlowSources(): void {
+    const now = performance.now();
+    const seconds = (now - this.#lastRateCheck) / 1000;
+    this.#lastRateCheck = now;
+    const bySource = this.#info!.bySource;
+    const working = [...this.#connections].filter(([, c]) => c.conn.outstanding > 0);
+    for (const [key, entry] of working) {
+      const bytes = bySource[key] ?? 0;
+      const rate = (bytes - entry.bytesAtCheck) / seconds;
+      entry.bytesAtCheck = bytes;
+      if (working.length > 1 && rate < MIN_SOURCE_RATE && entry.conn.outstanding > 0) {
+        log.warn("Dropping slow source {key} for {fname}: {rate} B/s", {
+          key,
+          fname: this.#fname,
+          rate: Math.round(rate),
+        });
+        entry.conn.close();
+      }
     }
   }
 
@@ -488,11 +518,13 @@ class FetchRun {
       if (queued) info.queuedSources--;
       queued = false;
       info.activeSources++;
+      this.#connections.set(key, { conn, bytesAtCheck: info.bySource[key] ?? 0 });
       const onAbort = () => conn!.close();
       this.#abort.signal.addEventListener("abort", onAbort, { once: true });
       try {
         await conn.run(this.#params!, this.#hooks(key));
       } finally {
+        this.#connections.delete(key);
         info.activeSources--;
         this.#abort.signal.removeEventListener("abort", onAbort);
       }

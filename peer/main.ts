@@ -10,6 +10,8 @@ import { Peer } from "./peer.ts";
 import { formatBytes, runPeerCommand, type ShellOutput } from "./shell.ts";
 
 const encoder = new TextEncoder();
+/** Files at least this large report hashing progress. */
+const HASH_PROGRESS_MIN_BYTES = 64 * 1024 * 1024;
 
 /** Runs a peer until `quit` or a signal. Returns the exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -63,6 +65,18 @@ export async function main(args: string[]): Promise<number> {
       clearProgress();
       if (config.json) console.log(JSON.stringify(data));
       else for (const line of lines) console.log(line);
+    },
+    hashing(path, hashed, size) {
+      // Only large files: small ones hash in well under a second.
+      if (size < HASH_PROGRESS_MIN_BYTES) return;
+      if (config.json) {
+        console.log(JSON.stringify({ event: "hashing", path, hashedBytes: hashed, size }));
+      } else if (tty) {
+        Deno.stdout.writeSync(
+          encoder.encode(`\r\x1b[Khashing ${path} ${Math.floor(hashed * 100 / size)}%`),
+        );
+        progressShown = true;
+      }
     },
     progress(info) {
       if (config.json) console.log(JSON.stringify({ event: "progress", ...progressFields(info) }));
@@ -122,7 +136,7 @@ function progressLine(info: FetchInfo): string {
 }
 
 function hashProgress(hashed: number, size: number): void {
-  if (size < 64 * 1024 * 1024) return;
+  if (size < HASH_PROGRESS_MIN_BYTES) return;
   const percent = Math.floor(hashed * 100 / size);
   Deno.stderr.writeSync(
     encoder.encode(`\rhashing ${percent}% of ${formatBytes(size)}${hashed === size ? "\n" : ""}`),

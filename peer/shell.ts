@@ -10,6 +10,8 @@ export interface ShellOutput {
   answer(data: Record<string, unknown>, lines: string[]): void;
   /** Progress of a running fetch (JSON event, or a live line on a TTY). */
   progress(info: FetchInfo): void;
+  /** Progress of hashing a file being published. */
+  hashing(path: string, hashedBytes: number, size: number): void;
 }
 
 const HELP = [
@@ -66,7 +68,11 @@ export async function runPeerCommand(peer: Peer, line: string, out: ShellOutput)
           fail("usage: publish <lname> [fname]");
           return false;
         }
-        const r = await peer.publish(args[0]!, args[1]);
+        const r = await peer.publish(
+          args[0]!,
+          args[1],
+          (done, size) => out.hashing(args[0]!, done, size),
+        );
         out.answer({ cmd, ok: true, ...r }, [
           `${r.status} ${r.fname} (${formatBytes(r.size)}, ${
             r.rootHash.slice(0, 12)

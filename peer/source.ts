@@ -85,6 +85,8 @@ export class SourceConnection {
   #timedOut: string | undefined;
   /** Pieces the source holds, or undefined when it holds them all. */
   have: Bitfield | undefined;
+  /** Requests sent and not yet answered. */
+  outstanding = 0;
   /** The Info reply. */
   info: MessageOf<MsgType.Info>["body"] | undefined;
 
@@ -281,6 +283,7 @@ export class SourceConnection {
         const i = hooks.next(holds);
         if (i === undefined) return;
         inflight.push(i);
+        this.outstanding = inflight.length;
         await this.#send(request(MsgType.GetRange, this.#nextId++, {
           fname: params.fname,
           rootHash: params.rootHash,
@@ -326,6 +329,7 @@ export class SourceConnection {
         const piece = buffer.subarray(0, length);
         await this.#readRaw(piece, params.stallTimeoutMs, hooks, params.chunkBytes);
         inflight.shift();
+        this.outstanding = inflight.length;
         if (!hooks.wanted(i)) continue; // another source won the endgame race
         const expected = params.pieceHashes.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES);
         if (!equalBytes(sha256(piece), expected)) {

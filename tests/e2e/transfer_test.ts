@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { request } from "../../shared/encode.ts";
 import { FramedConn } from "../../shared/framing.ts";
 import { type Message, MsgType } from "../../shared/protocol.ts";
+import { hashFile } from "../../peer/hashing.ts";
 import {
   exists,
   type PeerProgram,
@@ -230,4 +231,96 @@ Deno.test("an upload rate limit slows that source only, and every byte still arr
   ) => JSON.parse(l).fname);
   assert.deepEqual(order, ["free.bin", "capped.bin"]);
   console.log(`rate limit 2 MiB/s observed: ${(slow.bytesPerSecond / MIB).toFixed(2)} MiB/s`);
+});
+
+Deno.test("a source that accepts but never answers is skipped after the first-byte deadline", async () => {
+  await using dir = await tempDir("lanshare-e2e-");
+  await using server = await spawnServer();
+  const repos = ["real", "fetcher"].map((n) => join(dir.path, n));
+  await Deno.mkdir(repos[0]!, { recursive: true });
+  await writeRandomFile(join(repos[0]!, "doc.bin"), 3 * MIB, 5);
+  await using real = await spawnPeer({ repo: repos[0]!, hostname: "real", server });
+  assert.equal((await real.command("publish doc.bin")).ok, true);
+
+  // A fake peer registers the same content, sorted first, whose P2P port accepts and then
+  // says nothing at all.
+  using silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of silent) held.push(conn);
+  })().catch(() => {});
+  const hashes = await hashFile(join(repos[0]!, "doc.bin"));
+  const index = new FramedConn(await Deno.connect({ hostname: "127.0.0.1", port: server.tcpPort }));
+  try {
+    await index.send(
+      request(MsgType.Hello, 1, { hostname: "aaa-silent", p2pPort: silent.addr.port, protocol: 1 }),
+    );
+    assert.equal((await index.readMessage())?.type, MsgType.Welcome);
+    await index.send(request(MsgType.Publish, 2, {
+      fname: "doc.bin",
+      size: hashes.size,
+      mtimeMs: hashes.mtimeMs,
+      rootHash: hashes.rootHash,
+      pieceSize: hashes.pieceSize,
+    }));
+    assert.equal((await index.readMessage())?.type, MsgType.Published);
+
+    await using fetcher = await spawnPeer({
+      repo: repos[1]!,
+      hostname: "fetcher",
+      server,
+      args: ["--ttfb-timeout-ms", "300"],
+    });
+    const result = await fetcher.command("fetch doc.bin");
+    assert.equal(result.ok, true, JSON.stringify(result));
+    assert.equal(result.versions[0].sources, 2);
+    assert.deepEqual(Object.keys(result.bySource), [`127.0.0.1:${real.p2pPort}`]);
+    assert.match(fetcher.stderr, /no first byte within 300 ms/);
+    assert.equal(
+      await sha256File(join(repos[1]!, "doc.bin")),
+      await sha256File(join(repos[0]!, "doc.bin")),
+    );
+  } finally {
+    index.close();
+    silent.close();
+    for (const conn of held) conn.close();
+    await accepting;
+  }
+});
+
+Deno.test("different contents under one name: fetch takes the most common unless --hash picks", async () => {
+  await using dir = await tempDir("lanshare-e2e-");
+  await using server = await spawnServer();
+  const repos = ["v1a", "v1b", "v2", "fetcher"].map((n) => join(dir.path, n));
+  for (const [i, repo] of repos.slice(0, 3).entries()) {
+    await Deno.mkdir(repo, { recursive: true });
+    await Deno.writeTextFile(
+      join(repo, "report.txt"),
+      i < 2 ? "version one" : "version two, longer",
+    );
+  }
+  const peers: PeerProgram[] = [];
+  try {
+    for (const [i, repo] of repos.slice(0, 3).entries()) {
+      const peer = await spawnPeer({ repo, hostname: `holder${i}`, server });
+      peers.push(peer);
+      assert.equal((await peer.command("publish report.txt")).ok, true);
+    }
+    const v2 = (await peers[2]!.command("list")).files[0].rootHash as string;
+    await using fetcher = await spawnPeer({ repo: repos[3]!, hostname: "fetcher", server });
+    const common = await fetcher.command("fetch report.txt");
+    assert.equal(common.ok, true, JSON.stringify(common));
+    assert.equal(common.versions.length, 2);
+    assert.deepEqual(common.versions.map((v: { sources: number }) => v.sources), [2, 1]);
+    assert.equal(await Deno.readTextFile(join(repos[3]!, "report.txt")), "version one");
+    const picked = await fetcher.command(`fetch report.txt --hash ${v2.slice(0, 8)} --force`);
+    assert.equal(picked.ok, true, JSON.stringify(picked));
+    assert.equal(picked.rootHash, v2);
+    assert.equal(await Deno.readTextFile(join(repos[3]!, "report.txt")), "version two, longer");
+    const none = await fetcher.command("fetch report.txt --hash ffffffffff --force");
+    assert.equal(none.ok, false);
+    assert.match(none.error, /no version matches/);
+  } finally {
+    await Promise.all(peers.map((p) => p.kill()));
+  }
 });
