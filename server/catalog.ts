@@ -58,10 +58,13 @@ export class Catalog {
   ): Promise<{ row: SessionRow; replaced: SessionRow | undefined }> {
     const bytes = encoder.encode(session.hostname).length;
     // deno-lint-ignore no-control-regex
-    if (bytes === 0 || bytes > MAX_HOSTNAME_BYTES || /[\s\u0000-\u001f]/.test(session.hostname)) {
+    if (
+      bytes === 0 || bytes > MAX_HOSTNAME_BYTES ||
+      /[\s\u0000-\u001f\u007f-\u009f]/.test(session.hostname)
+    ) {
       throw new RequestError(
         "bad-body",
-        `Cannot register: hostname "${session.hostname}" must be 1–${MAX_HOSTNAME_BYTES} bytes without spaces`,
+        `Cannot register: hostname "${session.hostname}" must be 1–${MAX_HOSTNAME_BYTES} bytes without spaces or control characters`,
       );
     }
     if (session.port === 0) throw new RequestError("bad-body", "Cannot register: P2P port is 0");
@@ -88,7 +91,6 @@ export class Catalog {
    */
   publish(sessionId: string, entry: FileEntry): Promise<PublishStatus> {
     checkFname(entry.fname, "publish");
-    if (entry.pieceSize === 0) throw new RequestError("bad-body", "Cannot publish: piece size 0");
     if (entry.have !== undefined) {
       const bitfieldBytes = Math.ceil(pieceCount(entry.size, entry.pieceSize) / 8);
       if (entry.have.length !== Math.ceil(bitfieldBytes / 3) * 4) {

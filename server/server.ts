@@ -1,6 +1,7 @@
 // The index server: TCP listener, live-session registry, liveness pings, lease renewal and the
 // discovery announcer. startServer() returns a handle; main.ts owns signals and exit codes.
 import { logger } from "../shared/log.ts";
+import { settleWithin } from "../shared/timeout.ts";
 import { MsgType } from "../shared/protocol.ts";
 import { type Announcer, startAnnouncer } from "./beacon.ts";
 import { Catalog } from "./catalog.ts";
@@ -66,13 +67,19 @@ export async function startServer(
     throw err;
   }
 
-  const running = new Set<Promise<void>>();
+  /** Every accepted connection, registered or not, so that close() can end them all. */
+  const connections = new Map<Deno.TcpConn, Promise<void>>();
   const accepting = (async () => {
     for await (const conn of listener) {
       conn.setNoDelay(true);
-      const task = runSession(conn, { catalog, live, pingIntervalMs: config.pingIntervalMs });
-      running.add(task);
-      void task.finally(() => running.delete(task));
+      const task = runSession(conn, {
+        catalog,
+        live,
+        pingIntervalMs: config.pingIntervalMs,
+        helloTimeoutMs: config.pingTimeoutMs,
+      });
+      connections.set(conn, task);
+      void task.finally(() => connections.delete(conn));
     }
   })().catch((err) => {
     if (!(err instanceof Deno.errors.BadResource)) {
@@ -110,14 +117,21 @@ export async function startServer(
       clearInterval(heartbeat);
       listener.close();
       await announcer.close();
-      for (const session of live.values()) {
-        await session.rpc.notify(MsgType.Goodbye, { reason: "server shutting down" }).catch(
-          () => {},
-        );
-        session.rpc.close("server shutting down");
+      // Goodbyes go out in parallel, and a peer that stopped reading is not waited for.
+      const goodbyes = [...live.values()].map((session) =>
+        session.rpc.notify(MsgType.Goodbye, { reason: "server shutting down" }).catch(() => {})
+      );
+      await settleWithin(Promise.all(goodbyes), 1000);
+      for (const session of live.values()) session.rpc.close("server shutting down");
+      for (const conn of connections.keys()) {
+        try {
+          conn.close();
+        } catch (err) {
+          if (!(err instanceof Deno.errors.BadResource)) throw err;
+        }
       }
       await accepting;
-      await Promise.allSettled([...running]);
+      await Promise.allSettled([...connections.values()]);
       await store.close();
     })();
 

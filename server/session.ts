@@ -3,12 +3,16 @@
 import { ProtocolError } from "../shared/errors.ts";
 import { FramedConn } from "../shared/framing.ts";
 import { logger } from "../shared/log.ts";
+import { settleWithin } from "../shared/timeout.ts";
 import { type Message, MSG_TYPE_NAMES, MsgType, PROTOCOL_VERSION } from "../shared/protocol.ts";
 import { type HandlerResult, RequestError, RpcConn } from "../shared/rpc.ts";
 import type { Catalog } from "./catalog.ts";
 import type { SessionRow } from "./store.ts";
 
 const log = logger("server", "session");
+
+/** How long a replaced session gets to receive the notice before it is closed, ms. */
+const REPLACED_NOTICE_MS = 1000;
 
 /** A registered, connected peer. */
 export interface LiveSession {
@@ -23,6 +27,8 @@ export interface SessionContext {
   live: Map<string, LiveSession>;
   /** Interval the peer should expect pings at, ms. */
   pingIntervalMs: number;
+  /** A connection that has not said Hello after this long is closed, ms. */
+  helloTimeoutMs: number;
 }
 
 /** Runs one connection to completion. Never throws: failures are logged with the peer address. */
@@ -66,13 +72,19 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
             port: row.port,
             label,
           });
-          await old.rpc.framed.send({
+          // Tell the old connection why, but never wait on it: it may have stopped reading.
+          const told = old.rpc.framed.send({
             type: MsgType.Error,
             requestId: 0,
             reply: false,
-            body: { code: "replaced", message: `Session replaced by a new one from ${label}` },
+            body: {
+              code: "replaced",
+              message: `Cannot keep this session: replaced by a new one from ${label}`,
+            },
           }).catch(() => {});
-          old.rpc.close("replaced by a new session");
+          void settleWithin(told, REPLACED_NOTICE_MS).then(() =>
+            old.rpc.close("replaced by a new session")
+          );
         }
       }
       ctx.live.set(row.sessionId, session);
@@ -131,12 +143,19 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
     }
   }
 
+  const helloTimer = setTimeout(() => {
+    if (session === undefined) {
+      log.warn("Closing {label}: no Hello within {ms} ms", { label, ms: ctx.helloTimeoutMs });
+      rpc.close("no Hello in time");
+    }
+  }, ctx.helloTimeoutMs);
   try {
     await rpc.run();
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     log.warn("Session from {label} ended: {reason}", { label, reason });
   } finally {
+    clearTimeout(helloTimer);
     rpc.close();
     if (session && ctx.live.get(session.row.sessionId) === session) {
       ctx.live.delete(session.row.sessionId);

@@ -16,6 +16,9 @@ import {
 
 const log = logger("rpc");
 
+/** Requests read but not yet answered on one connection before reading pauses. */
+const MAX_QUEUED_REQUESTS = 64;
+
 /** A request that fails on its own: answered with an `Error` reply; the connection stays. */
 export class RequestError extends Error {
   /** Code sent in the `Error` reply. */
@@ -58,6 +61,7 @@ export class RpcConn {
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
   #handling: Promise<void> = Promise.resolve();
+  #queuedRequests = 0;
   #ended: Error | undefined;
   /** Time of the last frame received, in ms since the epoch (for liveness). */
   lastHeardMs = Date.now();
@@ -99,11 +103,11 @@ export class RpcConn {
       }, timeoutMs);
       this.#pending.set(requestId, { resolve, reject, timer });
     });
-    try {
-      await this.framed.send(request(type, requestId, body));
-    } catch (err) {
-      this.#settle(requestId)?.reject(err instanceof Error ? err : new Error(String(err)));
-    }
+    // Not awaited: the answer's timeout must run (and be handled) even while the send is stuck
+    // behind a peer that stopped reading.
+    this.framed.send(request(type, requestId, body)).catch((err) =>
+      this.#settle(requestId)?.reject(err instanceof Error ? err : new Error(String(err)))
+    );
     const message = await answer;
     if (message.type === MsgType.Error) {
       throw new RemoteError(message.body.code, message.body.message);
@@ -140,7 +144,13 @@ export class RpcConn {
           this.#settle(message.requestId)?.resolve(message);
           continue;
         }
-        this.#handling = this.#handling.then(() => this.#handle(message));
+        this.#queuedRequests++;
+        this.#handling = this.#handling.then(() => this.#handle(message)).finally(() =>
+          this.#queuedRequests--
+        );
+        // Back-pressure: a peer that sends requests faster than it reads replies stops being
+        // read until the backlog drains, instead of growing our memory without bound.
+        if (this.#queuedRequests >= MAX_QUEUED_REQUESTS) await this.#handling;
       }
       await this.#handling;
     } catch (err) {

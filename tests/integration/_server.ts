@@ -1,0 +1,278 @@
+// Fixtures for the integration tests: an in-process index server on 127.0.0.1 port 0, and a raw
+// framed client that speaks the wire protocol by hand (no peer code), so tests control every byte.
+import { encodeMessage, reply, request } from "../../shared/encode.ts";
+import { FramedConn } from "../../shared/framing.ts";
+import {
+  type Bodies,
+  type FileEntry,
+  type Message,
+  type MessageOf,
+  MSG_TYPE_NAMES,
+  MsgType,
+  PROTOCOL_VERSION,
+  type PublishStatus,
+} from "../../shared/protocol.ts";
+import type { ServerConfig } from "../../server/config.ts";
+import { type RunningServer, startServer } from "../../server/server.ts";
+
+/** Long enough that no ping, announce or lease expiry happens unless a test asks for it. */
+const QUIET_MS = 60_000;
+
+/**
+ * Starts an index server for one test: TCP 127.0.0.1 port 0, UDP port 0 announcing only to
+ * 127.255.255.255, in-memory SQLite, and pings and announces too rare to interfere.
+ * Dispose it with `await using`.
+ */
+export function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<RunningServer> {
+  const config: ServerConfig = {
+    host: "127.0.0.1",
+    port: 0,
+    db: ":memory:",
+    announcePort: 0,
+    broadcast: ["127.255.255.255"],
+    announceIntervalMs: QUIET_MS,
+    pingIntervalMs: QUIET_MS,
+    pingTimeoutMs: 2 * QUIET_MS,
+    logLevel: "error",
+    ...overrides,
+  };
+  return startServer(config);
+}
+
+/** Resolves or rejects as `promise` does, or rejects once `timeoutMs` have passed. */
+export function within<T>(
+  promise: Promise<T>,
+  options: { timeoutMs: number; what: string },
+): Promise<T> {
+  const { timeoutMs, what } = options;
+  const signal = AbortSignal.timeout(timeoutMs);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`));
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (err) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+/**
+ * Calls `probe` until it returns a value other than undefined, or fails after `timeoutMs`.
+ * For conditions that have no event to wait on (a row vanishing from the index).
+ */
+export async function pollUntil<T>(
+  probe: () => Promise<T | undefined>,
+  options: { timeoutMs: number; what: string; everyMs?: number },
+): Promise<T> {
+  const deadline = AbortSignal.timeout(options.timeoutMs);
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (deadline.aborted) {
+      throw new Error(`Timed out after ${options.timeoutMs} ms waiting for ${options.what}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, options.everyMs ?? 10));
+  }
+}
+
+/** A hash that passes the schema: 64 lowercase hex digits made of `digit`. */
+export function fakeHash(digit: string): string {
+  return digit.repeat(64).slice(0, 64);
+}
+
+/** A valid Publish body for `fname`; fields can be overridden. */
+export function fileEntry(fname: string, overrides: Partial<FileEntry> = {}): FileEntry {
+  return {
+    fname,
+    size: 1000,
+    mtimeMs: 1_767_225_600_000,
+    rootHash: fakeHash("a"),
+    pieceSize: 1 << 20,
+    ...overrides,
+  };
+}
+
+/** Answers one server request in `RawClient.answer()`, or returns undefined to stay silent. */
+export type Responder = (message: Message) => Message | undefined;
+
+/** Answers `Ping` with `Pong`, as every peer must. */
+export const answerPings: Responder = (message) =>
+  message.type === MsgType.Ping ? reply(MsgType.Pong, message.requestId, message.body) : undefined;
+
+/**
+ * A hand-driven client of the index. Two modes:
+ * - manual (the default): `readMessage()` reads frames as the test wishes; `request()` reads
+ *   inline until its reply, answering any `Ping` met on the way;
+ * - answering, after `answer(responder)`: a background loop reads everything, resolves
+ *   `request()` calls and answers server requests with `responder`.
+ */
+export class RawClient implements AsyncDisposable {
+  readonly conn: Deno.TcpConn;
+  readonly framed: FramedConn;
+  /** Messages that were neither replies to our requests nor answered (e.g. `Error` "replaced"). */
+  readonly unsolicited: Message[] = [];
+  #nextId = 1;
+  #pump: Promise<void> | undefined;
+  #pumpEnded = false;
+  #waiters = new Map<number, PromiseWithResolvers<Message>>();
+
+  constructor(conn: Deno.TcpConn) {
+    this.conn = conn;
+    this.framed = new FramedConn(conn);
+  }
+
+  /** Sends one message. */
+  send(message: Message): Promise<void> {
+    return this.framed.send(message);
+  }
+
+  /** Writes raw bytes (garbage, partial frames). */
+  async sendBytes(bytes: Uint8Array): Promise<void> {
+    await this.framed.sendBytes(bytes);
+  }
+
+  /** Reads the next message (null on a clean close), failing after `timeoutMs`. */
+  readMessage(timeoutMs = 5000): Promise<Message | null> {
+    if (this.#pump) throw new Error("Cannot read: the client is in answering mode");
+    return within(this.framed.readMessage(), { timeoutMs, what: "a message from the server" });
+  }
+
+  /** Reads until the server closes; returns what came before. Fails after `timeoutMs`. */
+  async readUntilClosed(timeoutMs = 5000): Promise<Message[]> {
+    const seen: Message[] = [];
+    const drain = async () => {
+      for (;;) {
+        const message = await this.framed.readMessage();
+        if (message === null) return seen;
+        seen.push(message);
+      }
+    };
+    return await within(drain(), { timeoutMs, what: "the server to close the connection" });
+  }
+
+  /** Sends a request and returns its reply (an `Error` reply is returned, not thrown). */
+  async request<T extends MsgType>(type: T, body: Bodies[T], timeoutMs = 5000): Promise<Message> {
+    const requestId = this.#nextId++;
+    if (this.#pump) {
+      if (this.#pumpEnded) {
+        throw new Error(`Cannot send ${MSG_TYPE_NAMES.get(type)}: the connection is closed`);
+      }
+      const waiter = Promise.withResolvers<Message>();
+      this.#waiters.set(requestId, waiter);
+      await this.send(request(type, requestId, body));
+      try {
+        return await within(waiter.promise, {
+          timeoutMs,
+          what: `the reply to ${MSG_TYPE_NAMES.get(type)}`,
+        });
+      } finally {
+        this.#waiters.delete(requestId);
+      }
+    }
+    await this.send(request(type, requestId, body));
+    const inline = async (): Promise<Message> => {
+      for (;;) {
+        const message = await this.framed.readMessage();
+        if (message === null) {
+          throw new Error(`Cannot get reply to ${MSG_TYPE_NAMES.get(type)}: connection closed`);
+        }
+        if (message.reply && message.requestId === requestId) return message;
+        const answer = answerPings(message);
+        if (answer) await this.send(answer);
+        else this.unsolicited.push(message);
+      }
+    };
+    return await within(inline(), { timeoutMs, what: `the reply to ${MSG_TYPE_NAMES.get(type)}` });
+  }
+
+  /** Sends a request and checks the reply type. */
+  async expect<T extends MsgType, R extends MsgType>(
+    type: T,
+    body: Bodies[T],
+    replyType: R,
+  ): Promise<MessageOf<R>> {
+    const message = await this.request(type, body);
+    if (message.type !== replyType) {
+      throw new Error(
+        `Expected ${MSG_TYPE_NAMES.get(replyType)} in reply to ${MSG_TYPE_NAMES.get(type)}, got ${
+          MSG_TYPE_NAMES.get(message.type)
+        } ${JSON.stringify(message.body)}`,
+      );
+    }
+    return message as MessageOf<R>;
+  }
+
+  /** Registers with `Hello` and returns the `Welcome`. */
+  hello(hostname: string, p2pPort: number): Promise<MessageOf<MsgType.Welcome>> {
+    return this.expect(
+      MsgType.Hello,
+      { hostname, p2pPort, protocol: PROTOCOL_VERSION },
+      MsgType.Welcome,
+    );
+  }
+
+  /** Publishes one entry and returns the `Published` status. */
+  async publish(entry: FileEntry): Promise<PublishStatus> {
+    return (await this.expect(MsgType.Publish, entry, MsgType.Published)).body.status;
+  }
+
+  /** Asks who has `fname`; returns the sources. */
+  async whoHas(fname: string): Promise<Bodies[MsgType.Sources]["sources"]> {
+    return (await this.expect(MsgType.WhoHas, { fname }, MsgType.Sources)).body.sources;
+  }
+
+  /** Switches to answering mode: a background loop reads every frame from now on. */
+  answer(responder: Responder = answerPings): void {
+    if (this.#pump) throw new Error("Cannot answer: already answering");
+    this.#pump = (async () => {
+      try {
+        for (;;) {
+          const message = await this.framed.readMessage();
+          if (message === null) break;
+          const waiter = message.reply ? this.#waiters.get(message.requestId) : undefined;
+          if (waiter) {
+            waiter.resolve(message);
+            continue;
+          }
+          const answer = message.reply ? undefined : responder(message);
+          if (answer) await this.send(answer);
+          else this.unsolicited.push(message);
+        }
+      } finally {
+        this.#pumpEnded = true;
+        const closed = new Error("Cannot get reply: connection closed");
+        for (const waiter of this.#waiters.values()) waiter.reject(closed);
+      }
+    })();
+  }
+
+  /** Closes the connection and waits for the answering loop, if any. */
+  async close(): Promise<void> {
+    this.framed.close();
+    await this.#pump;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/** Connects a RawClient to 127.0.0.1:`port`. */
+export async function connectRaw(port: number): Promise<RawClient> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  conn.setNoDelay(true);
+  return new RawClient(conn);
+}
+
+/** Encodes a message and lets the test corrupt its bytes before sending. */
+export function frameBytes(message: Message, mutate?: (bytes: Uint8Array) => void): Uint8Array {
+  const bytes = encodeMessage(message);
+  mutate?.(bytes);
+  return bytes;
+}
