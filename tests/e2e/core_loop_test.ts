@@ -195,7 +195,8 @@ Deno.test("server shell discover and ping reach a live peer", async () => {
   assert.match(discover.join("\n"), /shelly 127\.0\.0\.1:\d+: 1 file\(s\) \(live\)/);
   const ping = await server.command("ping shelly", /shelly/);
   assert.match(ping.at(-1)!, /rtt \d+\.\d+ ms; P2P port \d+ open/);
-  const peers = await server.command("peers", /peer\(s\)/);
+  // Wait for the answer's last line, so that the next command's answer starts after it.
+  const peers = await server.command("peers", /^\s+shelly\s/);
   assert.match(peers[0]!, /1 peer\(s\), 1 entry/);
   const unknown = await server.command("ping nobody", /no live peer/);
   assert.match(unknown[0]!, /no live peer named "nobody"/);
