@@ -219,7 +219,7 @@ export function resolvePeerConfig(
   env: Readonly<Record<string, string | undefined>>,
   defaults: PeerDefaults,
 ): PeerCommandLine {
-  const v = resolveOptions(PEER_OPTIONS, args, env);
+  const { values: v, problems } = resolveOptions(PEER_OPTIONS, args, env);
   if (v.help) {
     return {
       kind: "help",
@@ -231,7 +231,6 @@ export function resolvePeerConfig(
     };
   }
   if (v.version) return { kind: "version" };
-  const problems: string[] = [];
   const servers: HostPort[] = [];
   for (const text of v.server as string[]) {
     try {

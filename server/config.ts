@@ -111,7 +111,7 @@ export function resolveServerConfig(
   env: Readonly<Record<string, string | undefined>>,
   defaultBroadcast: () => string[],
 ): ServerCommandLine {
-  const v = resolveOptions(SERVER_OPTIONS, args, env);
+  const { values: v, problems } = resolveOptions(SERVER_OPTIONS, args, env);
   if (v.help) {
     return {
       kind: "help",
@@ -123,7 +123,6 @@ export function resolveServerConfig(
     };
   }
   if (v.version) return { kind: "version" };
-  const problems: string[] = [];
   const level = v["log-level"] as string;
   if (!["debug", "info", "warning", "error"].includes(level)) {
     problems.push(`--log-level must be debug, info, warning or error, got "${level}"`);

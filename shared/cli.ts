@@ -24,15 +24,16 @@ export type OptionValues = Record<string, string | number | boolean | string[] |
 
 /**
  * Parses `args` and `env` against `specs`. Precedence: flag, then env, then default.
- * Collects every problem before throwing.
+ * Returns the values and every problem found, so the caller can add its own checks and report
+ * them all in one ConfigError.
  *
- * @throws {ConfigError} listing each invalid flag or variable
+ * @throws {ConfigError} for an unknown flag or a flag without its value
  */
 export function resolveOptions(
   specs: readonly OptionSpec[],
   args: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
-): OptionValues {
+): { values: OptionValues; problems: string[] } {
   const options: Record<string, { type: "string" | "boolean" }> = {
     help: { type: "boolean" },
     version: { type: "boolean" },
@@ -85,8 +86,7 @@ export function resolveOptions(
         break;
     }
   }
-  if (problems.length > 0) throw new ConfigError(problems);
-  return values;
+  return { values, problems };
 }
 
 /**
