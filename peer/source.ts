@@ -12,7 +12,7 @@ import {
   MsgType,
   type SourceInfo,
 } from "../shared/protocol.ts";
-import { HASH_BYTES, pieceLength, sha256 } from "../shared/pieces.ts";
+import { HASH_BYTES, pieceLength } from "../shared/pieces.ts";
 
 /** Requests kept in flight per source, so it never idles between pieces. */
 export const PIPELINE_DEPTH = 4;
@@ -276,7 +276,14 @@ export class SourceConnection {
    */
   async run(params: SourceParams, hooks: SourceHooks): Promise<void> {
     const inflight: number[] = [];
-    const buffer = new Uint8Array(params.pieceSize);
+    // Two piece buffers: while one piece is hashed off the main thread (WebCrypto digests run
+    // in Deno's thread pool), the next one is read from the socket into the other.
+    const buffers = [new Uint8Array(params.pieceSize), new Uint8Array(params.pieceSize)];
+    const verifying: (Promise<void> | undefined)[] = [undefined, undefined];
+    let slot = 0;
+    const settle = async () => {
+      for (const pending of verifying) await pending;
+    };
     const holds = (i: number) => this.have === undefined || this.have.has(i);
     const fill = async () => {
       while (inflight.length < PIPELINE_DEPTH && !hooks.finished()) {
@@ -296,6 +303,7 @@ export class SourceConnection {
       for (;;) {
         await fill();
         if (inflight.length === 0) {
+          await settle();
           if (hooks.finished()) return;
           if (this.have === undefined) {
             // A complete source with nothing to do: wait for released pieces or the end.
@@ -326,24 +334,41 @@ export class SourceConnection {
             `Cannot fetch piece ${i} from ${this.key}: reply does not match the request`,
           );
         }
-        const piece = buffer.subarray(0, length);
+        await verifying[slot]; // the buffer is free once its previous piece is verified
+        const piece = buffers[slot]!.subarray(0, length);
         await this.#readRaw(piece, params.stallTimeoutMs, hooks, params.chunkBytes);
         inflight.shift();
         this.outstanding = inflight.length;
         if (!hooks.wanted(i)) continue; // another source won the endgame race
-        const expected = params.pieceHashes.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES);
-        if (!equalBytes(sha256(piece), expected)) {
-          hooks.release(i);
-          throw new SourceError(
-            "bad",
-            `Cannot use piece ${i} from ${this.key}: hash mismatch (corrupt data)`,
-          );
-        }
-        hooks.deliver(i, piece);
+        const verified = this.#verify(i, piece, params, hooks);
+        verified.catch(() => {}); // awaited later; handled now so a failure is never unhandled
+        verifying[slot] = verified;
+        slot ^= 1;
       }
     } finally {
       for (const i of inflight) hooks.release(i);
+      await Promise.allSettled(verifying);
     }
+  }
+
+  /** Checks a received piece against its hash and hands it on, or rejects the source. */
+  async #verify(
+    i: number,
+    piece: Uint8Array<ArrayBuffer>,
+    params: SourceParams,
+    hooks: SourceHooks,
+  ): Promise<void> {
+    const expected = params.pieceHashes.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES);
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", piece));
+    if (!hooks.wanted(i)) return;
+    if (!equalBytes(digest, expected)) {
+      hooks.release(i);
+      throw new SourceError(
+        "bad",
+        `Cannot use piece ${i} from ${this.key}: hash mismatch (corrupt data)`,
+      );
+    }
+    hooks.deliver(i, piece);
   }
 
   /** Says goodbye (best effort) and closes. */
