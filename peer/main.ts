@@ -2,7 +2,7 @@
 // The only place that reads Deno.args/Deno.env or exits.
 import { defaultBroadcastAddresses, readLines, readOptionEnv } from "../shared/cli.ts";
 import { ConfigError } from "../shared/errors.ts";
-import { logger, setupLogging } from "../shared/log.ts";
+import { setupLogging } from "../shared/log.ts";
 import { VERSION } from "../shared/version.ts";
 import type { FetchInfo } from "./activity.ts";
 import { PEER_OPTIONS, resolvePeerConfig } from "./config.ts";
@@ -38,13 +38,13 @@ export async function main(args: string[]): Promise<number> {
   }
   const { config } = parsed;
   await setupLogging(config.logLevel);
-  const log = logger("peer");
   const tty = Deno.stdout.isTerminal() && !config.json;
   let peer: Peer;
   try {
     peer = await Peer.start(config, tty ? hashProgress : undefined);
   } catch (err) {
-    log.error("Cannot start: {error}", { error: err instanceof Error ? err.message : String(err) });
+    // Straight to stderr: the process exits right after, before buffered log sinks flush.
+    console.error(`Cannot start: ${err instanceof Error ? err.message : String(err)}`);
     return 1;
   }
   console.log(JSON.stringify({

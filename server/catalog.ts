@@ -26,6 +26,9 @@ export interface CatalogOptions {
 export const MAX_SEARCH_LIMIT = 1000;
 
 const encoder = new TextEncoder();
+/** White space and C0/C1 control characters, which a hostname may not contain. */
+// deno-lint-ignore no-control-regex
+const HOSTNAME_FORBIDDEN = /[\s\u0000-\u001f\u007f-\u009f]/;
 
 /** The index: registers sessions and answers catalogue requests through a Store. */
 export class Catalog {
@@ -57,11 +60,7 @@ export class Catalog {
     session: Omit<SessionRow, "serverId" | "openedAtMs">,
   ): Promise<{ row: SessionRow; replaced: SessionRow | undefined }> {
     const bytes = encoder.encode(session.hostname).length;
-    // deno-lint-ignore no-control-regex
-    if (
-      bytes === 0 || bytes > MAX_HOSTNAME_BYTES ||
-      /[\s\u0000-\u001f\u007f-\u009f]/.test(session.hostname)
-    ) {
+    if (bytes === 0 || bytes > MAX_HOSTNAME_BYTES || HOSTNAME_FORBIDDEN.test(session.hostname)) {
       throw new RequestError(
         "bad-body",
         `Cannot register: hostname "${session.hostname}" must be 1–${MAX_HOSTNAME_BYTES} bytes without spaces or control characters`,
@@ -79,9 +78,13 @@ export class Catalog {
     return this.store.closeSession(sessionId);
   }
 
-  /** Extends the leases of this server's sessions (called on every heartbeat round). */
-  renewLeases(): Promise<void> {
-    return this.store.renewLeases(this.serverId, this.#now() + this.leaseMs);
+  /**
+   * Extends the leases of this server's sessions (every heartbeat round).
+   *
+   * @returns the held sessions that were taken over through another server
+   */
+  renewLeases(held: readonly string[]): Promise<string[]> {
+    return this.store.renewLeases(this.serverId, held, this.#now() + this.leaseMs);
   }
 
   /**

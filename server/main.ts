@@ -2,7 +2,7 @@
 // The only place that reads Deno.args/Deno.env or exits.
 import { defaultBroadcastAddresses, readLines, readOptionEnv } from "../shared/cli.ts";
 import { ConfigError } from "../shared/errors.ts";
-import { logger, setupLogging } from "../shared/log.ts";
+import { setupLogging } from "../shared/log.ts";
 import { VERSION } from "../shared/version.ts";
 import { resolveServerConfig, SERVER_OPTIONS } from "./config.ts";
 import { startServer } from "./server.ts";
@@ -34,12 +34,12 @@ export async function main(args: string[]): Promise<number> {
   }
   const { config } = parsed;
   await setupLogging(config.logLevel);
-  const log = logger("server");
   let server;
   try {
     server = await startServer(config);
   } catch (err) {
-    log.error("Cannot start: {error}", { error: err instanceof Error ? err.message : String(err) });
+    // Straight to stderr: the process exits right after, before buffered log sinks flush.
+    console.error(`Cannot start: ${err instanceof Error ? err.message : String(err)}`);
     return 1;
   }
   console.log(JSON.stringify({

@@ -54,6 +54,10 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
    -- whoHas looks up an exact fname; search walks it in ORDER BY fname order and stops after
    -- offset + limit matches (a leading-% ILIKE cannot seek; pg_trgm would, if ever needed).
    CREATE INDEX entries_by_fname ON entries (fname);`,
+  // v2: heartbeats renew every session of their server, offline ones included (to bring back
+  // sessions another server marked offline during a stall), so the index covers all rows.
+  `DROP INDEX sessions_by_server;
+   CREATE INDEX sessions_by_server ON sessions (server_id);`,
 ];
 
 /** Options for `PostgresStore`. */
@@ -120,6 +124,17 @@ function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** `url` with its password hidden, for messages. */
+function redact(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== "") parsed.password = "***";
+    return parsed.href;
+  } catch {
+    return "(unparsable URL)";
+  }
+}
+
 function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
@@ -133,18 +148,24 @@ export class PostgresStore implements Store {
   /**
    * Creates the pool; connections open on first use.
    *
-   * @param url `postgres://user[:password]@host[:port]/database`
+   * @param url `postgres://user[:password]@host[:port]/database`; other connection parameters
+   *   may follow as a query (`?search_path=lanshare_a` overrides `options.schema`)
    */
   constructor(url: string, options: PostgresStoreOptions = {}) {
     const connection: Record<string, string> = { application_name: "lanshare-index" };
     if (options.schema !== undefined) connection.search_path = quoteIdent(options.schema);
-    this.#sql = postgres(url, {
-      max: options.maxConnections ?? 10,
-      connection,
-      // Notices (e.g. "relation already exists, skipping") are not errors; the driver would
-      // print them to the console.
-      onnotice: () => {},
-    });
+    try {
+      this.#sql = postgres(url, {
+        max: options.maxConnections ?? 10,
+        connection,
+        // Notices (e.g. "relation already exists, skipping") are not errors; the driver would
+        // print them to the console.
+        onnotice: () => {},
+      });
+    } catch (err) {
+      // e.g. NotCapable: the driver reads PG* environment variables (--allow-env=PG*).
+      throw new Error(`Cannot open database "${redact(url)}": ${describe(err)}`, { cause: err });
+    }
   }
 
   async #run<T>(action: string, fn: (sql: postgres.Sql) => Promise<T>): Promise<T> {
@@ -210,10 +231,13 @@ export class PostgresStore implements Store {
     });
   }
 
-  renewLeases(serverId: string, leaseUntilMs: number): Promise<void> {
+  renewLeases(serverId: string, held: readonly string[], leaseUntilMs: number): Promise<string[]> {
     return this.#run(`renew leases of server "${serverId}"`, async (sql) => {
-      await sql`UPDATE sessions SET lease_until_ms = ${leaseUntilMs}
-                WHERE server_id = ${serverId} AND online`;
+      const rows = await sql<{ session_id: string }[]>`
+        UPDATE sessions SET lease_until_ms = ${leaseUntilMs}, online = true
+        WHERE server_id = ${serverId} RETURNING session_id`;
+      const present = new Set(rows.map((r) => r.session_id));
+      return held.filter((id) => !present.has(id));
     });
   }
 

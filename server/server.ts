@@ -106,9 +106,26 @@ export async function startServer(
         })
       );
     }
-    catalog.renewLeases().catch((err) =>
-      log.error("Cannot renew leases: {error}", { error: String(err) })
-    );
+    const held = [...live.keys()];
+    catalog.renewLeases(held).then((takenOver) => {
+      for (const sessionId of takenOver) {
+        const session = live.get(sessionId);
+        if (!session) continue; // ended meanwhile
+        live.delete(sessionId);
+        log.info("{host} registered again through another server; closing this session", {
+          host: session.row.hostname,
+        });
+        void session.rpc.framed.send({
+          type: MsgType.Error,
+          requestId: 0,
+          reply: false,
+          body: {
+            code: "replaced",
+            message: "Cannot keep this session: replaced through another server",
+          },
+        }).catch(() => {}).finally(() => session.rpc.close("replaced through another server"));
+      }
+    }).catch((err) => log.error("Cannot renew leases: {error}", { error: String(err) }));
   }, config.pingIntervalMs);
 
   let closing: Promise<void> | undefined;

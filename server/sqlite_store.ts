@@ -1,3 +1,5 @@
+// deno-lint-ignore-file require-await -- node:sqlite is synchronous; the methods are async so
+// that its exceptions reach callers as rejections, as the Store interface promises.
 // Store backed by embedded SQLite (node:sqlite), the default index database. WAL mode.
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import type { CatalogEntry, FileEntry, PublishStatus, SourceInfo } from "../shared/protocol.ts";
@@ -135,7 +137,7 @@ export class SqliteStore implements Store {
     return row?.v ?? 0;
   }
 
-  migrate(): Promise<void> {
+  async migrate(): Promise<void> {
     const current = this.schemaVersion();
     for (let version = current; version < SQLITE_MIGRATIONS.length; version++) {
       this.#transaction(() => {
@@ -143,11 +145,11 @@ export class SqliteStore implements Store {
         this.#sql("INSERT INTO schema_version (version) VALUES (?)").run(version + 1);
       });
     }
-    return Promise.resolve();
+    return;
   }
 
-  openSession(session: SessionRow, leaseUntilMs: number): Promise<SessionRow | undefined> {
-    return Promise.resolve(this.#transaction(() => {
+  async openSession(session: SessionRow, leaseUntilMs: number): Promise<SessionRow | undefined> {
+    return (this.#transaction(() => {
       const old = this.#sql(
         "SELECT * FROM sessions WHERE hostname = ? AND port = ?",
       ).get(session.hostname, session.port) as SessionSqlRow | undefined;
@@ -168,18 +170,24 @@ export class SqliteStore implements Store {
     }));
   }
 
-  closeSession(sessionId: string): Promise<void> {
+  async closeSession(sessionId: string): Promise<void> {
     this.#sql("DELETE FROM sessions WHERE session_id = ?").run(sessionId);
-    return Promise.resolve();
+    return;
   }
 
-  renewLeases(serverId: string, leaseUntilMs: number): Promise<void> {
-    this.#sql("UPDATE sessions SET lease_until_ms = ? WHERE server_id = ? AND online = 1")
-      .run(leaseUntilMs, serverId);
-    return Promise.resolve();
+  async renewLeases(
+    serverId: string,
+    held: readonly string[],
+    leaseUntilMs: number,
+  ): Promise<string[]> {
+    const rows = this.#sql(
+      "UPDATE sessions SET lease_until_ms = ?, online = 1 WHERE server_id = ? RETURNING session_id",
+    ).all(leaseUntilMs, serverId) as unknown as { session_id: string }[];
+    const present = new Set(rows.map((r) => r.session_id));
+    return held.filter((id) => !present.has(id));
   }
 
-  markOffline(filter: { serverId?: string; leaseEndedBeforeMs?: number }): Promise<number> {
+  async markOffline(filter: { serverId?: string; leaseEndedBeforeMs?: number }): Promise<number> {
     const result = this.#sql(
       `UPDATE sessions SET online = 0 WHERE online = 1
          AND (? IS NULL OR server_id = ?) AND (? IS NULL OR lease_until_ms < ?)`,
@@ -189,11 +197,11 @@ export class SqliteStore implements Store {
       filter.leaseEndedBeforeMs ?? null,
       filter.leaseEndedBeforeMs ?? null,
     );
-    return Promise.resolve(Number(result.changes));
+    return (Number(result.changes));
   }
 
-  publish(sessionId: string, entry: FileEntry): Promise<PublishStatus> {
-    return Promise.resolve(this.#transaction((): PublishStatus => {
+  async publish(sessionId: string, entry: FileEntry): Promise<PublishStatus> {
+    return (this.#transaction((): PublishStatus => {
       const old = this.#sql(
         `SELECT ${ENTRY_COLUMNS} FROM entries e WHERE e.session_id = ? AND e.fname = ?`,
       ).get(sessionId, entry.fname) as EntrySqlRow | undefined;
@@ -226,20 +234,20 @@ export class SqliteStore implements Store {
     }));
   }
 
-  unpublish(sessionId: string, fname: string): Promise<boolean> {
+  async unpublish(sessionId: string, fname: string): Promise<boolean> {
     const result = this.#sql("DELETE FROM entries WHERE session_id = ? AND fname = ?")
       .run(sessionId, fname);
-    return Promise.resolve(Number(result.changes) > 0);
+    return (Number(result.changes) > 0);
   }
 
-  whoHas(fname: string, excludeSessionId: string, nowMs: number): Promise<SourceInfo[]> {
+  async whoHas(fname: string, excludeSessionId: string, nowMs: number): Promise<SourceInfo[]> {
     const rows = this.#sql(
       `SELECT ${ENTRY_COLUMNS}, s.hostname, s.address, s.port
        FROM entries e JOIN sessions s ON s.session_id = e.session_id
        WHERE e.fname = ? AND s.online = 1 AND s.lease_until_ms > ? AND s.session_id <> ?
        ORDER BY s.hostname, s.port`,
     ).all(fname, nowMs, excludeSessionId) as unknown as (EntrySqlRow & SessionSqlRow)[];
-    return Promise.resolve(rows.map((row) => ({
+    return (rows.map((row) => ({
       ...toEntry(row),
       hostname: row.hostname,
       address: row.address,
@@ -247,7 +255,7 @@ export class SqliteStore implements Store {
     })));
   }
 
-  search(pattern: string, options: SearchOptions, nowMs: number): Promise<SearchPage> {
+  async search(pattern: string, options: SearchOptions, nowMs: number): Promise<SearchPage> {
     const live = options.includeOffline ? "1" : "s.online = 1 AND s.lease_until_ms > ?";
     const params: SQLInputValue[] = [likePattern(pattern)];
     if (!options.includeOffline) params.push(nowMs);
@@ -271,10 +279,10 @@ export class SqliteStore implements Store {
       port: row.port,
       online: row.online === 1 && row.lease_until_ms > nowMs,
     }));
-    return Promise.resolve({ entries, total });
+    return ({ entries, total });
   }
 
-  sessions(hostname: string | undefined, nowMs: number): Promise<SessionRow[]> {
+  async sessions(hostname: string | undefined, nowMs: number): Promise<SessionRow[]> {
     const rows = (hostname === undefined
       ? this.#sql(
         `SELECT * FROM sessions WHERE online = 1 AND lease_until_ms > ?
@@ -284,27 +292,27 @@ export class SqliteStore implements Store {
         `SELECT * FROM sessions WHERE hostname = ? AND online = 1 AND lease_until_ms > ?
          ORDER BY port`,
       ).all(hostname, nowMs)) as unknown as SessionSqlRow[];
-    return Promise.resolve(rows.map(toSession));
+    return (rows.map(toSession));
   }
 
-  entriesOf(sessionId: string): Promise<FileEntry[]> {
+  async entriesOf(sessionId: string): Promise<FileEntry[]> {
     const rows = this.#sql(
       `SELECT ${ENTRY_COLUMNS} FROM entries e WHERE e.session_id = ? ORDER BY e.fname`,
     ).all(sessionId) as unknown as EntrySqlRow[];
-    return Promise.resolve(rows.map(toEntry));
+    return (rows.map(toEntry));
   }
 
-  counts(nowMs: number): Promise<{ sessions: number; entries: number }> {
+  async counts(nowMs: number): Promise<{ sessions: number; entries: number }> {
     const sessions = (this.#sql(
       "SELECT count(*) AS n FROM sessions WHERE online = 1 AND lease_until_ms > ?",
     ).get(nowMs) as { n: number }).n;
     const entries = (this.#sql("SELECT count(*) AS n FROM entries").get() as { n: number }).n;
-    return Promise.resolve({ sessions, entries });
+    return ({ sessions, entries });
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
     this.#statements.clear();
     this.#db.close();
-    return Promise.resolve();
+    return;
   }
 }

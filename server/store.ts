@@ -49,8 +49,15 @@ export interface Store {
   openSession(session: SessionRow, leaseUntilMs: number): Promise<SessionRow | undefined>;
   /** Ends a session and removes its entries at once. No-op for an unknown or replaced session. */
   closeSession(sessionId: string): Promise<void>;
-  /** Extends the lease of every live session of `serverId` (heartbeat). */
-  renewLeases(serverId: string, leaseUntilMs: number): Promise<void>;
+  /**
+   * Heartbeat: extends the lease of every session of `serverId` and marks them online again (a
+   * server that stalled past its lease may have been marked offline by another server).
+   *
+   * @param held the sessions the server holds connections for
+   * @returns those of `held` that are no longer in the store: taken over through another
+   * server, so their connections must close
+   */
+  renewLeases(serverId: string, held: readonly string[], leaseUntilMs: number): Promise<string[]>;
   /**
    * Marks sessions offline, keeping their entries so search can still show them: all of them
    * when `filter` is empty (a single-server database after a restart), those of one server,

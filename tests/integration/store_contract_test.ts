@@ -1,0 +1,596 @@
+// The Store contract: one suite, run against SqliteStore (file and :memory:) and PostgresStore
+// (a fresh schema per case). Both must give the same answers to the same calls.
+import assert from "node:assert/strict";
+import { openStore } from "../../server/open_store.ts";
+import { PostgresStore } from "../../server/postgres_store.ts";
+import { SqliteStore } from "../../server/sqlite_store.ts";
+import type { SessionRow, Store } from "../../server/store.ts";
+import type { CatalogEntry, FileEntry, SourceInfo } from "../../shared/protocol.ts";
+import { PG_URL, pgStep, tempSchema } from "./_pg.ts";
+
+/** A migrated, empty store, released on dispose. */
+interface StoreFixture extends AsyncDisposable {
+  store: Store;
+}
+
+type OpenStore = () => Promise<StoreFixture>;
+
+async function migrated(store: Store, release: () => Promise<void>): Promise<StoreFixture> {
+  try {
+    await store.migrate();
+  } catch (err) {
+    await release();
+    throw err;
+  }
+  return { store, [Symbol.asyncDispose]: release };
+}
+
+async function openSqliteFile(): Promise<StoreFixture> {
+  const dir = await Deno.makeTempDir({ prefix: "lanshare_store_" });
+  const store = new SqliteStore(`${dir}/index.db`);
+  return migrated(store, async () => {
+    try {
+      await store.close();
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
+
+function openSqliteMemory(): Promise<StoreFixture> {
+  const store = new SqliteStore(":memory:");
+  return migrated(store, () => store.close());
+}
+
+async function openPostgres(): Promise<StoreFixture> {
+  const schema = await tempSchema();
+  const store = new PostgresStore(PG_URL, { schema: schema.name });
+  return migrated(store, async () => {
+    try {
+      await store.close();
+    } finally {
+      await schema[Symbol.asyncDispose]();
+    }
+  });
+}
+
+const NOW = 1_700_000_000_000;
+const LEASE = NOW + 60_000;
+
+function session(
+  sessionId: string,
+  hostname: string,
+  port: number,
+  serverId = "server-a",
+): SessionRow {
+  const last = port % 250;
+  return { sessionId, serverId, hostname, address: `10.0.0.${last}`, port, openedAtMs: NOW - 5 };
+}
+
+function entry(fname: string, extra: Partial<FileEntry> = {}): FileEntry {
+  return {
+    fname,
+    size: 1234,
+    mtimeMs: NOW - 1000,
+    rootHash: "ab".repeat(32),
+    pieceSize: 65536,
+    ...extra,
+  };
+}
+
+/** Opens each session with `leaseUntilMs` (LEASE by default). */
+async function open(store: Store, rows: SessionRow[], leaseUntilMs = LEASE): Promise<void> {
+  for (const row of rows) assert.equal(await store.openSession(row, leaseUntilMs), undefined);
+}
+
+const page = { offset: 0, limit: 100 };
+
+async function fnames(store: Store, pattern: string, nowMs = NOW): Promise<string[]> {
+  const result = await store.search(pattern, page, nowMs);
+  assert.equal(result.total, result.entries.length, `total of "${pattern}"`);
+  return result.entries.map((e) => e.fname);
+}
+
+/** The contract every Store must meet; each case gets a fresh store from `openFixture`. */
+async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promise<void> {
+  const it = (name: string, fn: (store: Store) => Promise<void>) =>
+    t.step(name, async () => {
+      await using fixture = await openFixture();
+      await fn(fixture.store);
+    });
+
+  await it("migrate() again on a store in use changes nothing", async (store) => {
+    const s = session("s1", "alpha", 4000);
+    await open(store, [s]);
+    assert.equal(await store.publish("s1", entry("a.txt")), "created");
+    await store.migrate();
+    assert.deepEqual(await store.sessions(undefined, NOW), [s]);
+    assert.deepEqual(await store.entriesOf("s1"), [entry("a.txt")]);
+  });
+
+  await it("openSession() records a session, live until its lease ends", async (store) => {
+    const s = session("s1", "alpha", 4000);
+    assert.equal(await store.openSession(s, LEASE), undefined);
+    assert.deepEqual(await store.sessions(undefined, NOW), [s]);
+    assert.deepEqual(await store.sessions(undefined, LEASE - 1), [s]);
+    assert.deepEqual(await store.sessions(undefined, LEASE), []);
+    assert.deepEqual(await store.counts(NOW), { sessions: 1, entries: 0 });
+  });
+
+  await it("openSession() takes over {hostname, port}, dropping the old entries", async (store) => {
+    const old = session("old", "alpha", 4000, "server-a");
+    const otherPort = session("other-port", "alpha", 4001);
+    const otherHost = session("other-host", "beta", 4000);
+    await open(store, [old, otherPort, otherHost]);
+    await store.publish("old", entry("a.txt"));
+    await store.publish("old", entry("b.txt"));
+    await store.publish("other-port", entry("c.txt"));
+    await store.publish("other-host", entry("d.txt"));
+
+    const fresh = { ...session("new", "alpha", 4000, "server-b"), address: "10.9.9.9" };
+    assert.deepEqual(await store.openSession(fresh, LEASE), old);
+    assert.deepEqual(await store.entriesOf("old"), []);
+    assert.deepEqual(await store.entriesOf("new"), []);
+    assert.deepEqual(await store.entriesOf("other-port"), [entry("c.txt")]);
+    assert.deepEqual(await store.sessions("alpha", NOW), [fresh, otherPort]);
+    assert.deepEqual(await store.counts(NOW), { sessions: 3, entries: 2 });
+    assert.deepEqual(await fnames(store, ""), ["c.txt", "d.txt"]);
+
+    // The replaced session's own disconnect must not touch its successor.
+    await store.closeSession("old");
+    assert.deepEqual(await store.sessions("alpha", NOW), [fresh, otherPort]);
+    assert.equal(await store.publish("new", entry("a.txt")), "created");
+  });
+
+  await it("openSession() returns nothing when the replaced session was offline", async (store) => {
+    await open(store, [session("old", "alpha", 4000)]);
+    await store.publish("old", entry("a.txt"));
+    assert.equal(await store.markOffline({}), 1);
+    assert.equal(await store.openSession(session("new", "alpha", 4000), LEASE), undefined);
+    assert.deepEqual(await store.entriesOf("old"), []);
+    const all = await store.search("", { ...page, includeOffline: true }, NOW);
+    assert.deepEqual(all, { entries: [], total: 0 });
+    assert.deepEqual(await store.sessions(undefined, NOW), [session("new", "alpha", 4000)]);
+  });
+
+  await it("closeSession() removes the session and its entries; unknown ids are a no-op", async (store) => {
+    const s1 = session("s1", "alpha", 4000);
+    const s2 = session("s2", "beta", 4000);
+    await open(store, [s1, s2]);
+    await store.publish("s1", entry("a.txt"));
+    await store.publish("s1", entry("b.txt"));
+    await store.publish("s2", entry("c.txt"));
+    await store.closeSession("s1");
+    assert.deepEqual(await store.sessions(undefined, NOW), [s2]);
+    assert.deepEqual(await store.entriesOf("s1"), []);
+    assert.deepEqual(await store.counts(NOW), { sessions: 1, entries: 1 });
+    assert.deepEqual(await fnames(store, ""), ["c.txt"]);
+    await store.closeSession("s1");
+    await store.closeSession("no-such-session");
+    assert.deepEqual(await store.sessions(undefined, NOW), [s2]);
+  });
+
+  await it("renewLeases() extends the leases of one server's sessions only", async (store) => {
+    const a1 = session("a1", "alpha", 4000, "server-a");
+    const a2 = session("a2", "beta", 4000, "server-a");
+    const b1 = session("b1", "gamma", 4000, "server-b");
+    await open(store, [a1, a2, b1], NOW + 1000);
+    assert.deepEqual(await store.renewLeases("server-a", ["a1", "a2"], NOW + 5000), []);
+    assert.deepEqual(await store.sessions(undefined, NOW + 2000), [a1, a2]);
+    assert.deepEqual(await store.sessions(undefined, NOW + 5000), []);
+    assert.deepEqual(await store.renewLeases("server-b", ["b1"], NOW + 9000), []);
+    assert.deepEqual(await store.sessions(undefined, NOW + 6000), [b1]);
+    assert.deepEqual(await store.renewLeases("no-such-server", [], NOW + 9000), []);
+    assert.deepEqual(await store.counts(NOW + 6000), { sessions: 1, entries: 0 });
+  });
+
+  await it("renewLeases() names held sessions that were taken over elsewhere", async (store) => {
+    await open(store, [
+      session("a1", "alpha", 4000, "server-a"),
+      session("a2", "beta", 4000, "server-a"),
+    ]);
+    // beta:4000 registers again through server B: server A's session a2 is gone.
+    await store.openSession(session("b9", "beta", 4000, "server-b"), LEASE);
+    assert.deepEqual(await store.renewLeases("server-a", ["a1", "a2"], LEASE), ["a2"]);
+  });
+
+  await it("markOffline({}) takes every session offline and keeps the entries", async (store) => {
+    await open(store, [session("s1", "alpha", 4000, "a"), session("s2", "beta", 4000, "b")]);
+    await store.publish("s1", entry("a.txt"));
+    await store.publish("s2", entry("a.txt"));
+    assert.equal(await store.markOffline({}), 2);
+    assert.equal(await store.markOffline({}), 0);
+    assert.deepEqual(await store.sessions(undefined, NOW), []);
+    assert.deepEqual(await store.counts(NOW), { sessions: 0, entries: 2 });
+    assert.deepEqual(await store.whoHas("a.txt", "x", NOW), []);
+    assert.deepEqual(await store.entriesOf("s1"), [entry("a.txt")]);
+    const offline = await store.search("a", { ...page, includeOffline: true }, NOW);
+    assert.equal(offline.total, 2);
+    assert.deepEqual(offline.entries.map((e) => [e.hostname, e.online]), [
+      ["alpha", false],
+      ["beta", false],
+    ]);
+  });
+
+  await it("markOffline({serverId}) takes one server's sessions offline", async (store) => {
+    const a1 = session("a1", "alpha", 4000, "server-a");
+    const b1 = session("b1", "beta", 4000, "server-b");
+    const a2 = session("a2", "gamma", 4000, "server-a");
+    await open(store, [a1, b1, a2]);
+    assert.equal(await store.markOffline({ serverId: "server-a" }), 2);
+    assert.equal(await store.markOffline({ serverId: "server-a" }), 0);
+    assert.deepEqual(await store.sessions(undefined, NOW), [b1]);
+    // A server that still holds them (it stalled past its lease) brings them back online.
+    assert.deepEqual(await store.renewLeases("server-a", ["a1", "a2"], LEASE + 1000), []);
+    assert.deepEqual(
+      await store.sessions(undefined, NOW),
+      [a1, b1, a2].sort((x, y) => x.hostname < y.hostname ? -1 : 1),
+    );
+  });
+
+  await it("markOffline({leaseEndedBeforeMs}) takes sessions whose lease ended offline", async (store) => {
+    const early = session("early", "alpha", 4000, "a");
+    const edge = session("edge", "beta", 4000, "b");
+    const late = session("late", "gamma", 4000, "a");
+    await store.openSession(early, NOW + 1000);
+    await store.openSession(edge, NOW + 3000);
+    await store.openSession(late, NOW + 5000);
+    // Strictly before: a lease ending at the limit itself stays.
+    assert.equal(await store.markOffline({ leaseEndedBeforeMs: NOW + 3000 }), 1);
+    assert.deepEqual(await store.sessions(undefined, NOW), [edge, late]);
+    // Both filters: this server's sessions AND an ended lease.
+    assert.equal(await store.markOffline({ serverId: "a", leaseEndedBeforeMs: NOW + 9000 }), 1);
+    assert.deepEqual(await store.sessions(undefined, NOW), [edge]);
+  });
+
+  await it("publish() reports created, unchanged and updated, and stores every field", async (store) => {
+    await open(store, [session("s1", "alpha", 4000), session("s2", "beta", 4000)]);
+    const big = entry("docs/a.txt", { size: 2 ** 40 + 1, mtimeMs: NOW + 1, pieceSize: 2 ** 31 });
+    assert.equal(await store.publish("s1", big), "created");
+    assert.deepEqual(await store.entriesOf("s1"), [big]);
+    assert.equal(await store.publish("s1", big), "unchanged");
+    const changes: Partial<FileEntry>[] = [
+      { size: 2 ** 40 + 2 },
+      { mtimeMs: NOW + 2 },
+      { rootHash: "cd".repeat(32) },
+      { pieceSize: 2 ** 20 },
+      { have: "/w==" },
+      { have: "/38=" },
+    ];
+    let current = big;
+    for (const change of changes) {
+      current = { ...current, ...change };
+      assert.equal(await store.publish("s1", current), "updated", JSON.stringify(change));
+      assert.equal(await store.publish("s1", current), "unchanged", JSON.stringify(change));
+      assert.deepEqual(await store.entriesOf("s1"), [current]);
+    }
+    // Dropping the bitfield (the source became complete) is an update too.
+    const { have: _, ...complete } = current;
+    assert.equal(await store.publish("s1", complete), "updated");
+    assert.deepEqual(await store.entriesOf("s1"), [complete]);
+    assert.equal(Object.hasOwn((await store.entriesOf("s1"))[0]!, "have"), false);
+    // Entries belong to a session: the same name elsewhere is a new entry.
+    assert.equal(await store.publish("s2", complete), "created");
+    assert.deepEqual(await store.counts(NOW), { sessions: 2, entries: 2 });
+  });
+
+  await it("publish() rejects an unknown session", async (store) => {
+    // The async wrapper: SqliteStore throws synchronously here (reported), which callers
+    // awaiting in an async function see as a rejection anyway.
+    await assert.rejects(async () => await store.publish("no-such-session", entry("a.txt")));
+    assert.deepEqual(await store.counts(NOW), { sessions: 0, entries: 0 });
+  });
+
+  await it("unpublish() removes one entry and says whether it existed", async (store) => {
+    await open(store, [session("s1", "alpha", 4000), session("s2", "beta", 4000)]);
+    await store.publish("s1", entry("a.txt"));
+    await store.publish("s1", entry("b.txt"));
+    await store.publish("s2", entry("a.txt"));
+    assert.equal(await store.unpublish("s1", "a.txt"), true);
+    assert.equal(await store.unpublish("s1", "a.txt"), false);
+    assert.equal(await store.unpublish("s1", "A.TXT"), false);
+    assert.equal(await store.unpublish("no-such-session", "b.txt"), false);
+    assert.deepEqual(await store.entriesOf("s1"), [entry("b.txt")]);
+    assert.deepEqual(await store.entriesOf("s2"), [entry("a.txt")]);
+    assert.deepEqual((await store.whoHas("a.txt", "x", NOW)).map((s) => s.hostname), ["beta"]);
+  });
+
+  await it("whoHas() lists live holders by hostname, port; never the asker, offline or expired ones", async (store) => {
+    const asker = session("asker", "mallory", 1000);
+    const b2 = session("b2", "bravo", 2002);
+    const b1 = session("b1", "bravo", 2001);
+    const a9 = session("a9", "alpha", 9000);
+    const off = session("off", "charlie", 3000, "dead-server");
+    const other = session("other", "echo", 5000);
+    await open(store, [asker, b2, b1, a9, off, other]);
+    const expired = session("expired", "delta", 4000);
+    await store.openSession(expired, NOW + 10);
+    for (const s of [asker, b2, b1, a9, off, expired]) {
+      await store.publish(s.sessionId, entry("f.bin", s === b1 ? { have: "/w==" } : {}));
+    }
+    await store.publish("other", entry("g.bin"));
+    assert.equal(await store.markOffline({ serverId: "dead-server" }), 1);
+
+    const source = (s: SessionRow, extra: Partial<FileEntry> = {}): SourceInfo => ({
+      ...entry("f.bin", extra),
+      hostname: s.hostname,
+      address: s.address,
+      port: s.port,
+    });
+    assert.deepEqual(await store.whoHas("f.bin", "asker", NOW + 100), [
+      source(a9),
+      source(b1, { have: "/w==" }),
+      source(b2),
+    ]);
+    assert.deepEqual(
+      (await store.whoHas("f.bin", "nobody", NOW + 100)).map((s) => s.hostname),
+      ["alpha", "bravo", "bravo", "mallory"],
+    );
+    assert.deepEqual(
+      (await store.whoHas("f.bin", "nobody", NOW - 100)).map((s) => s.hostname),
+      ["alpha", "bravo", "bravo", "delta", "mallory"],
+    );
+    // Exact names only: no case folding, no LIKE wildcards.
+    assert.deepEqual(await store.whoHas("F.BIN", "asker", NOW), []);
+    assert.deepEqual(await store.whoHas("f.bi_", "asker", NOW), []);
+    assert.deepEqual(await store.whoHas("f.bi%", "asker", NOW), []);
+  });
+
+  await it("search() matches a case-insensitive substring, in byte order of fname", async (store) => {
+    await open(store, [session("s1", "alpha", 4000)]);
+    for (const f of ["music/other.mp3", "photos/img_01.JPG", "Music/Song.MP3", "docs/readme.txt"]) {
+      await store.publish("s1", entry(f));
+    }
+    assert.deepEqual(await fnames(store, ""), [
+      "Music/Song.MP3",
+      "docs/readme.txt",
+      "music/other.mp3",
+      "photos/img_01.JPG",
+    ]);
+    assert.deepEqual(await fnames(store, "mp3"), ["Music/Song.MP3", "music/other.mp3"]);
+    assert.deepEqual(await fnames(store, "SONG"), ["Music/Song.MP3"]);
+    assert.deepEqual(await fnames(store, "usic/"), ["Music/Song.MP3", "music/other.mp3"]);
+    assert.deepEqual(await fnames(store, "img_01.jpg"), ["photos/img_01.JPG"]);
+    assert.deepEqual(await fnames(store, "nothing"), []);
+  });
+
+  await it("search() treats * and ? as a glob anchored at both ends", async (store) => {
+    await open(store, [session("s1", "alpha", 4000)]);
+    for (const f of ["music/other.mp3", "Music/Song.MP3", "docs/readme.txt", "docs/readme.tx"]) {
+      await store.publish("s1", entry(f));
+    }
+    assert.deepEqual(await fnames(store, "*.mp3"), ["Music/Song.MP3", "music/other.mp3"]);
+    assert.deepEqual(await fnames(store, "MUSIC/*"), ["Music/Song.MP3", "music/other.mp3"]);
+    assert.deepEqual(await fnames(store, "docs/readme.tx?"), ["docs/readme.txt"]);
+    assert.deepEqual(await fnames(store, "docs/readme.tx*"), ["docs/readme.tx", "docs/readme.txt"]);
+    assert.deepEqual(await fnames(store, "readme*"), []);
+    assert.deepEqual(await fnames(store, "*readme"), []);
+    assert.deepEqual(await fnames(store, "*readme*"), ["docs/readme.tx", "docs/readme.txt"]);
+    assert.deepEqual(await fnames(store, "?????/*.mp3"), ["Music/Song.MP3", "music/other.mp3"]);
+    assert.deepEqual(await fnames(store, "????/*.mp3"), []);
+  });
+
+  await it("search() matches %, _ and \\ literally", async (store) => {
+    await open(store, [session("s1", "alpha", 4000)]);
+    for (const f of ["100%.txt", "100x.txt", "a_b.txt", "axb.txt", "back\\slash", "backxslash"]) {
+      await store.publish("s1", entry(f));
+    }
+    assert.deepEqual(await fnames(store, "%"), ["100%.txt"]);
+    assert.deepEqual(await fnames(store, "100%"), ["100%.txt"]);
+    assert.deepEqual(await fnames(store, "_"), ["a_b.txt"]);
+    assert.deepEqual(await fnames(store, "a_b"), ["a_b.txt"]);
+    assert.deepEqual(await fnames(store, "k\\s"), ["back\\slash"]);
+    assert.deepEqual(await fnames(store, "\\"), ["back\\slash"]);
+    assert.deepEqual(await fnames(store, "a_?.txt"), ["a_b.txt"]);
+    assert.deepEqual(await fnames(store, "*%*"), ["100%.txt"]);
+    assert.deepEqual(await fnames(store, "back\\*"), ["back\\slash"]);
+  });
+
+  await it("search() orders by fname, hostname, port and pages with offset, limit, total", async (store) => {
+    const b2 = session("b2", "bravo", 2);
+    const a5 = session("a5", "alpha", 5);
+    const b1 = session("b1", "bravo", 1);
+    await open(store, [b2, a5, b1]);
+    for (const s of [b2, a5, b1]) {
+      await store.publish(s.sessionId, entry("y.dat"));
+      await store.publish(s.sessionId, entry("x.dat", { have: "/w==" }));
+      await store.publish(s.sessionId, entry("z.txt"));
+    }
+    const all = await store.search(".dat", page, NOW);
+    assert.equal(all.total, 6);
+    assert.deepEqual(all.entries.map((e) => `${e.fname} ${e.hostname}:${e.port}`), [
+      "x.dat alpha:5",
+      "x.dat bravo:1",
+      "x.dat bravo:2",
+      "y.dat alpha:5",
+      "y.dat bravo:1",
+      "y.dat bravo:2",
+    ]);
+    const first: CatalogEntry = {
+      ...entry("x.dat", { have: "/w==" }),
+      hostname: "alpha",
+      port: 5,
+      online: true,
+    };
+    assert.deepEqual(all.entries[0], first);
+
+    const middle = await store.search(".dat", { offset: 2, limit: 3 }, NOW);
+    assert.deepEqual(middle, { entries: all.entries.slice(2, 5), total: 6 });
+    const tail = await store.search(".dat", { offset: 4, limit: 100 }, NOW);
+    assert.deepEqual(tail, { entries: all.entries.slice(4), total: 6 });
+    assert.deepEqual(await store.search(".dat", { offset: 6, limit: 10 }, NOW), {
+      entries: [],
+      total: 6,
+    });
+    assert.deepEqual(await store.search(".dat", { offset: 2 ** 40, limit: 10 }, NOW), {
+      entries: [],
+      total: 6,
+    });
+    assert.deepEqual(await store.search(".dat", { offset: 0, limit: 0 }, NOW), {
+      entries: [],
+      total: 6,
+    });
+  });
+
+  await it("search() hides offline and expired owners unless includeOffline (online false)", async (store) => {
+    const live = session("live", "alpha", 1);
+    const off = session("off", "bravo", 1, "dead-server");
+    await open(store, [live, off]);
+    await store.openSession(session("expired", "charlie", 1), NOW + 10);
+    for (const id of ["live", "off", "expired"]) await store.publish(id, entry("f.txt"));
+    await store.markOffline({ serverId: "dead-server" });
+
+    const visible = await store.search("f", page, NOW + 100);
+    assert.deepEqual(visible, {
+      entries: [{ ...entry("f.txt"), hostname: "alpha", port: 1, online: true }],
+      total: 1,
+    });
+    const every = await store.search("f", { ...page, includeOffline: true }, NOW + 100);
+    assert.equal(every.total, 3);
+    assert.deepEqual(every.entries.map((e) => [e.hostname, e.online]), [
+      ["alpha", true],
+      ["bravo", false],
+      ["charlie", false],
+    ]);
+    const paged = await store.search("f", { offset: 1, limit: 1, includeOffline: true }, NOW);
+    assert.deepEqual(paged.entries.map((e) => [e.hostname, e.online]), [["bravo", false]]);
+    assert.equal(paged.total, 3);
+  });
+
+  await it("sessions() lists live sessions of all hosts or of one, ordered", async (store) => {
+    const b2 = session("b2", "bravo", 2);
+    const a1 = session("a1", "alpha", 1);
+    const b1 = session("b1", "bravo", 1);
+    await open(store, [b2, a1, b1, session("c1", "charlie", 1, "dead-server")]);
+    await store.openSession(session("b3", "bravo", 3), NOW + 10);
+    await store.markOffline({ serverId: "dead-server" });
+    assert.deepEqual(await store.sessions(undefined, NOW + 100), [a1, b1, b2]);
+    assert.deepEqual(await store.sessions("bravo", NOW + 100), [b1, b2]);
+    assert.deepEqual(await store.sessions("bravo", NOW), [b1, b2, session("b3", "bravo", 3)]);
+    assert.deepEqual(await store.sessions("charlie", NOW), []);
+    assert.deepEqual(await store.sessions("BRAVO", NOW), []);
+    assert.deepEqual(await store.sessions("nobody", NOW), []);
+  });
+
+  await it("entriesOf() lists one session's entries in byte order of fname", async (store) => {
+    await open(store, [session("s1", "alpha", 1), session("s2", "bravo", 1)]);
+    for (const f of ["b.txt", "a.txt", "C.txt"]) await store.publish("s1", entry(f));
+    await store.publish("s2", entry("d.txt"));
+    assert.deepEqual(await store.entriesOf("s1"), [
+      entry("C.txt"),
+      entry("a.txt"),
+      entry("b.txt"),
+    ]);
+    assert.deepEqual(await store.entriesOf("no-such-session"), []);
+  });
+
+  await it("counts() counts live sessions and every entry", async (store) => {
+    assert.deepEqual(await store.counts(NOW), { sessions: 0, entries: 0 });
+    await open(store, [session("a", "alpha", 1), session("b", "bravo", 1, "dead-server")]);
+    await store.openSession(session("c", "charlie", 1), NOW + 10);
+    await store.openSession(session("d", "delta", 1), LEASE);
+    await store.markOffline({ serverId: "dead-server" });
+    for (const id of ["a", "b", "c", "d"]) await store.publish(id, entry("f.txt"));
+    await store.publish("a", entry("g.txt"));
+    assert.deepEqual(await store.counts(NOW + 100), { sessions: 2, entries: 5 });
+    assert.deepEqual(await store.counts(NOW), { sessions: 3, entries: 5 });
+  });
+}
+
+Deno.test({
+  name: "Store contract",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn(t) {
+    await t.step("sqlite", async (t) => {
+      await t.step("file", (t) => storeContract(t, openSqliteFile));
+      await t.step(":memory:", (t) => storeContract(t, openSqliteMemory));
+    });
+    await pgStep(t, (t) => storeContract(t, openPostgres));
+  },
+});
+
+Deno.test({
+  name: "PostgresStore reports driver errors as Cannot <action>",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn(t) {
+    await pgStep(t, async () => {
+      await using fixture = await openPostgres();
+      await assert.rejects(
+        fixture.store.publish("no-such-session", entry("a.txt")),
+        (err: unknown) => {
+          assert.ok(err instanceof Error);
+          assert.match(err.message, /^Cannot publish "a\.txt": .*foreign key.*\[SQLSTATE 23503\]$/);
+          assert.ok(err.cause instanceof Error);
+          return true;
+        },
+      );
+      const unreachable = new PostgresStore("postgres://postgres@127.0.0.1:1/test");
+      try {
+        await assert.rejects(unreachable.counts(NOW), (err: unknown) => {
+          assert.ok(err instanceof Error);
+          assert.match(err.message, /^Cannot count sessions and entries: \S/);
+          return true;
+        });
+      } finally {
+        await unreachable.close();
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "PostgresStore.openSession() from two servers at once leaves one session per pair",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn(t) {
+    await pgStep(t, async () => {
+      await using schema = await tempSchema();
+      const one = new PostgresStore(PG_URL, { schema: schema.name });
+      const two = new PostgresStore(PG_URL, { schema: schema.name });
+      try {
+        await one.migrate();
+        await open(one, [session("first", "alpha", 4000)]);
+        await one.publish("first", entry("a.txt"));
+        const rounds = 20;
+        const replaced = await Promise.all(
+          Array.from(
+            { length: rounds },
+            (_, i) =>
+              (i % 2 ? one : two).openSession(
+                session(`s${i}`, "alpha", 4000, `srv${i % 2}`),
+                LEASE,
+              ),
+          ),
+        );
+        // Every takeover found a predecessor, so none failed on UNIQUE (hostname, port).
+        assert.equal(replaced.filter((r) => r !== undefined).length, rounds);
+        const live = await one.sessions("alpha", NOW);
+        assert.equal(live.length, 1);
+        assert.deepEqual(await two.counts(NOW), { sessions: 1, entries: 0 });
+      } finally {
+        await Promise.all([one.close(), two.close()]);
+      }
+    });
+  },
+});
+
+Deno.test("openStore() picks PostgreSQL for postgres:// URLs, else SQLite", async () => {
+  for (const url of ["postgres://u@127.0.0.1:1/db", "postgresql://u@127.0.0.1:1/db"]) {
+    const store = openStore(url);
+    try {
+      assert.ok(store instanceof PostgresStore, url);
+      assert.equal(store.shared, true);
+    } finally {
+      await store.close();
+    }
+  }
+  const store = openStore(":memory:");
+  try {
+    assert.ok(store instanceof SqliteStore);
+    assert.equal(store.shared, false);
+  } finally {
+    await store.close();
+  }
+});
