@@ -220,13 +220,14 @@ function denoRun(permissions: string[], script: string, args: string[]): Deno.Co
 /** Starts the real index server on ephemeral ports, broadcasting only on loopback. */
 export async function spawnServer(options: ServerSpawnOptions = {}): Promise<ServerProgram> {
   const db = options.db ?? ":memory:";
+  // The permissions `deno task server` grants: PG* variables only for PostgreSQL's driver.
+  const postgres = db.startsWith("postgres");
   const permissions = [
     "--allow-net",
     "--allow-sys=hostname,networkInterfaces",
-    "--allow-env=LANSHARE_*",
+    postgres ? "--allow-env=LANSHARE_*,PG*" : "--allow-env=LANSHARE_*",
   ];
-  if (db.startsWith("postgres")) permissions.push("--allow-env");
-  else if (db !== ":memory:") {
+  if (!postgres && db !== ":memory:") {
     permissions.push(`--allow-read=${dirname(db)}`, `--allow-write=${dirname(db)}`);
   }
   const command = denoRun(

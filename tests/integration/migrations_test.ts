@@ -6,7 +6,7 @@ import { POSTGRES_MIGRATIONS, PostgresStore } from "../../server/postgres_store.
 import { SQLITE_MIGRATIONS, SqliteStore } from "../../server/sqlite_store.ts";
 import type { Store } from "../../server/store.ts";
 import type { CatalogEntry, FileEntry } from "../../shared/protocol.ts";
-import { PG_URL, pgStep, tempSchema } from "./_pg.ts";
+import { PG_URL, pgStep, tempSchema } from "../_pg.ts";
 
 /** A Store that can say its schema version, as both stores can. */
 type VersionedStore = Store & { schemaVersion(): number | Promise<number> };

@@ -6,7 +6,7 @@ import { PostgresStore } from "../../server/postgres_store.ts";
 import { SqliteStore } from "../../server/sqlite_store.ts";
 import type { SessionRow, Store } from "../../server/store.ts";
 import type { CatalogEntry, FileEntry, SourceInfo } from "../../shared/protocol.ts";
-import { PG_URL, pgStep, tempSchema } from "./_pg.ts";
+import { PG_URL, pgStep, tempSchema } from "../_pg.ts";
 
 /** A migrated, empty store, released on dispose. */
 interface StoreFixture extends AsyncDisposable {
