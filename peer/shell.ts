@@ -20,7 +20,7 @@ const HELP = [
   "fetch <fname> [--hash P] [--force] download <fname> from the peers that have it",
   "cancel <fname>                    stop a fetch and delete its partial download",
   "list                              what this peer shares",
-  "search [pattern]                  the index's catalogue (substring, or glob with * and ?)",
+  "search [pattern] [--offset N] [--limit N]  the catalogue (substring, or glob with * and ?)",
   "status                            running, queued and partial transfers",
   "help                              this text",
   "quit                              leave the index and stop",
@@ -154,11 +154,17 @@ export async function runPeerCommand(peer: Peer, line: string, out: ShellOutput)
         return false;
       }
       case "search": {
-        const page = await peer.search(args[0] ?? "");
-        out.answer({ cmd, ok: true, ...page }, [
-          `${page.total} match(es)${
-            page.total > page.entries.length ? `, first ${page.entries.length}` : ""
-          }`,
+        const options = parseSearchArgs(args);
+        if (typeof options === "string") {
+          fail(options);
+          return false;
+        }
+        const page = await peer.search(options.pattern, options.offset, options.limit);
+        const shown = page.entries.length === 0
+          ? ""
+          : `, showing ${options.offset + 1}–${options.offset + page.entries.length}`;
+        out.answer({ cmd, ok: true, ...page, offset: options.offset }, [
+          `${page.total} match(es)${shown}`,
           ...page.entries.map((e) =>
             `  ${e.fname}  ${formatBytes(e.size)}  ${
               e.rootHash.slice(0, 12)
@@ -197,4 +203,28 @@ export async function runPeerCommand(peer: Peer, line: string, out: ShellOutput)
     fail(err instanceof Error ? err.message : String(err));
     return false;
   }
+}
+
+/** Parses `search [pattern] [--offset N] [--limit N]`, or returns a usage error. */
+function parseSearchArgs(
+  args: string[],
+): { pattern: string; offset: number; limit: number } | string {
+  const usage = "usage: search [pattern] [--offset N] [--limit N] (limit 1 to 1000)";
+  const result = { pattern: "", offset: 0, limit: 100 };
+  let patternSeen = false;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--offset" || arg === "--limit") {
+      const value = Number(args[++i]);
+      if (!Number.isSafeInteger(value) || value < 0) return usage;
+      if (arg === "--offset") result.offset = value;
+      else result.limit = value;
+    } else if (!patternSeen) {
+      result.pattern = arg;
+      patternSeen = true;
+    } else {
+      return usage;
+    }
+  }
+  return result.limit >= 1 && result.limit <= 1000 ? result : usage;
 }

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
+  type Answer,
   exists,
   type PeerProgram,
   sha256File,
@@ -41,6 +42,14 @@ Deno.test("three peers found by broadcast publish and fetch byte-exact copies", 
     "empty.txt",
     "résumé 日本語.txt",
   ]);
+  const fnames = (answer: Answer) => answer.entries.map((e: { fname: string }) => e.fname);
+  const page = await b.command("search --offset 1 --limit 1");
+  assert.equal(page.total, 3);
+  assert.deepEqual(fnames(page), ["empty.txt"]);
+  assert.deepEqual(fnames(await b.command("search *.BIN")), ["big.bin"]);
+  assert.deepEqual(fnames(await b.command("search ÉSUMÉ")), [], "case folding is ASCII only");
+  assert.deepEqual(fnames(await b.command("search SUM")), ["résumé 日本語.txt"]);
+  assert.match((await b.command("search --limit 0")).error, /usage/);
 
   for (const fname of ["empty.txt", "résumé 日本語.txt", "big.bin"]) {
     const answer = await b.command(`fetch "${fname}"`);
