@@ -324,3 +324,45 @@ Deno.test("different contents under one name: fetch takes the most common unless
     await Promise.all(peers.map((p) => p.kill()));
   }
 });
+
+Deno.test("a peer that is still fetching serves its verified pieces to others", async () => {
+  await using dir = await tempDir("lanshare-e2e-");
+  await using server = await spawnServer();
+  const size = 24 * MIB;
+  const repos = ["seed", "first", "second"].map((n) => join(dir.path, n));
+  await Deno.mkdir(repos[0]!, { recursive: true });
+  await writeRandomFile(join(repos[0]!, "crowd.bin"), size, 77);
+  // The seed's uplink is slow, so the second fetcher gains from the first one's pieces.
+  await using seed = await spawnPeer({
+    repo: repos[0]!,
+    hostname: "seed",
+    server,
+    args: ["--max-upload-rate", String(4 * MIB)],
+  });
+  assert.equal((await seed.command("publish crowd.bin")).ok, true);
+  await using first = await spawnPeer({ repo: repos[1]!, hostname: "first", server });
+  await using second = await spawnPeer({ repo: repos[2]!, hostname: "second", server });
+
+  const from = first.stdout.lines.length;
+  const firstDone = first.command("fetch crowd.bin", { timeoutMs: 60_000 });
+  await first.waitLine(progressAbove(6 * MIB), "a quarter of the file", { from });
+  const listed = await second.command("search crowd.bin");
+  const partial = listed.entries.find((e: { hostname: string }) => e.hostname === "first");
+  assert.ok(
+    partial?.have,
+    `the first fetcher is listed as a partial source: ${JSON.stringify(listed)}`,
+  );
+
+  const [a, b] = await Promise.all([
+    firstDone,
+    second.command("fetch crowd.bin", { timeoutMs: 60_000 }),
+  ]);
+  assert.equal(a.ok && b.ok, true, JSON.stringify([a, b]));
+  assert.ok(
+    b.bySource[`127.0.0.1:${first.p2pPort}`] > 0,
+    `second got pieces from first: ${JSON.stringify(b.bySource)}`,
+  );
+  const original = await sha256File(join(repos[0]!, "crowd.bin"));
+  assert.equal(await sha256File(join(repos[1]!, "crowd.bin")), original);
+  assert.equal(await sha256File(join(repos[2]!, "crowd.bin")), original);
+});
