@@ -1,6 +1,6 @@
 // Spawns the real server/main.ts and peer/main.ts as processes, with the permissions a user
 // would give them, and drives their shells over stdin/stdout.
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { splitWords } from "../../shared/cli.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -201,6 +201,8 @@ export interface ServerSpawnOptions {
   args?: string[];
   /** Index database: a file (read/write allowed to its folder only), ":memory:" or postgres://. */
   db?: string;
+  /** Program to run instead of server/main.ts (e.g. a bundle). */
+  script?: string;
   /** Fixed ports (to restart a server where it was). */
   port?: number;
   announcePort?: number;
@@ -208,7 +210,9 @@ export interface ServerSpawnOptions {
 
 function denoRun(permissions: string[], script: string, args: string[]): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", ...permissions, join(ROOT, script), ...args],
+    // --unstable-net (Deno.listenDatagram) comes from deno.json for the sources; a bundle
+    // elsewhere needs the flag itself, as users running one do.
+    args: ["run", "--quiet", "--unstable-net", ...permissions, resolve(ROOT, script), ...args],
     cwd: ROOT,
     stdin: "piped",
     stdout: "piped",
@@ -232,7 +236,7 @@ export async function spawnServer(options: ServerSpawnOptions = {}): Promise<Ser
   }
   const command = denoRun(
     permissions,
-    "server/main.ts",
+    options.script ?? "server/main.ts",
     [
       "--port",
       String(options.port ?? 0),
@@ -270,6 +274,8 @@ export interface PeerSpawnOptions {
   hostname: string;
   /** The server to discover (by broadcast on 127.255.255.255 to its UDP port). */
   server: ServerProgram;
+  /** Program to run instead of peer/main.ts (e.g. a bundle). */
+  script?: string;
   /** Use --server instead of discovery. */
   direct?: boolean;
   args?: string[];
@@ -289,7 +295,7 @@ export async function spawnPeer(options: PeerSpawnOptions): Promise<PeerProgram>
       `--allow-read=${options.repo}`,
       `--allow-write=${options.repo}`,
     ],
-    "peer/main.ts",
+    options.script ?? "peer/main.ts",
     [
       "--repo",
       options.repo,
