@@ -21,8 +21,11 @@ $(PINNED_DENO):
 server: deps
 	$(DENO) task server $(ARGS)
 
+# make peer [REPO=dir] [ARGS="--server host:port ..."]: read/write access limited to REPO.
+REPO ?= lanshare-repo
 peer: deps
-	$(DENO) task peer $(ARGS)
+	$(DENO) run --allow-net --allow-env=LANSHARE_* --allow-sys=hostname,networkInterfaces \
+	  --allow-read=$(REPO) --allow-write=$(REPO) peer/main.ts --repo $(REPO) $(ARGS)
 
 bench: deps
 	$(DENO) task bench

@@ -110,9 +110,10 @@ export function readOptionEnv(specs: readonly OptionSpec[]): Record<string, stri
 export function usage(command: string, summary: string, specs: readonly OptionSpec[]): string {
   const lines = [`Usage: ${command} [options]`, "", summary, "", "Options:"];
   for (const spec of specs) {
-    const def = spec.default === undefined
-      ? ""
-      : ` (default: ${Array.isArray(spec.default) ? spec.default.join(",") : spec.default})`;
+    const def =
+      spec.default === undefined || (Array.isArray(spec.default) && spec.default.length === 0)
+        ? ""
+        : ` (default: ${Array.isArray(spec.default) ? spec.default.join(",") : spec.default})`;
     const env = spec.env ? ` [env ${spec.env}]` : "";
     lines.push(`  --${spec.flag.padEnd(22)} ${spec.help}${def}${env}`);
   }
