@@ -378,7 +378,10 @@ class FetchRun {
   ) {
     if (this.#partial) return;
     const ctx = this.#ctx;
-    const partial = await PartialDownload.open(ctx.repo, this.#fname, hashes);
+    const partial = await PartialDownload.open(ctx.repo, this.#fname, hashes, {
+      // Resuming a one-piece file saves nothing: skip its record (and the fsyncs).
+      resumable: pieceCount(hashes.size, hashes.pieceSize) > 1,
+    });
     this.#partial = partial;
     const count = pieceCount(hashes.size, hashes.pieceSize);
     this.#scheduler = new PieceScheduler(
@@ -406,14 +409,16 @@ class FetchRun {
       });
     }
     // Serve what we verify while we fetch (partial seeding), unless a complete copy is shared.
-    if (!ctx.shares.get(this.#fname) && count > 0) {
+    // A one-piece file has nothing to share before it is complete. The announcement is not
+    // awaited: the first request must not wait on the index.
+    if (!ctx.shares.get(this.#fname) && count > 1) {
       await ctx.shares.set({
         fname: this.#fname,
         path: partial.path,
         hashes: partial.hashes,
         have: partial.have,
       });
-      await this.#announcePartial();
+      void this.#announcePartial();
     }
     this.#timers.push(setInterval(() => this.#progress(), PROGRESS_INTERVAL_MS));
     this.#timers.push(setInterval(() => void this.#refresh(), REFRESH_INTERVAL_MS));

@@ -180,6 +180,9 @@ async function serveRequests(
   upload: { bytes: number },
 ): Promise<void> {
   const files = new Map<string, Deno.FsFile>();
+  // One read buffer per connection, reused for every range: a fresh 1 MiB per request made
+  // a seeder with 16 downloads hold ~230 MiB of garbage between collections.
+  let buffer: Uint8Array | undefined;
   try {
     let message: Message | null = first;
     while (message !== null) {
@@ -197,7 +200,8 @@ async function serveRequests(
           break;
         }
         case MsgType.GetRange:
-          await serveRange(framed, message, ctx, files, upload);
+          buffer ??= new Uint8Array(ctx.upload.chunkBytes);
+          await serveRange(framed, message, ctx, { files, buffer }, upload);
           break;
         case MsgType.Goodbye:
           return;
@@ -240,9 +244,10 @@ async function serveRange(
   framed: FramedConn,
   message: MessageOf<MsgType.GetRange>,
   ctx: P2pContext,
-  files: Map<string, Deno.FsFile>,
+  io: { files: Map<string, Deno.FsFile>; buffer: Uint8Array },
   upload: { bytes: number },
 ): Promise<void> {
+  const { files, buffer } = io;
   const { fname, rootHash, offset, bytes } = message.body;
   const share = findShare(ctx, fname, rootHash);
   if (typeof share === "string") return sendError(framed, message.requestId, "not-found", share);
@@ -280,7 +285,6 @@ async function serveRange(
   const source = file;
   await framed.exclusiveWrite(async (write) => {
     await write(encodeMessage(reply(MsgType.Data, message.requestId, { offset, bytes })));
-    const buffer = new Uint8Array(Math.min(bytes, ctx.upload.chunkBytes));
     source.seekSync(offset, Deno.SeekMode.Start);
     let sent = 0;
     while (sent < bytes) {

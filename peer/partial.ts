@@ -45,9 +45,16 @@ export class PartialDownload {
   #unsyncedBytes = 0;
   #lastCheckpointMs = Date.now();
   #checkpointing: Promise<void> | undefined;
+  readonly #resumable: boolean;
 
-  private constructor(repo: Repository, record: PartialRecord, file: Deno.FsFile) {
+  private constructor(
+    repo: Repository,
+    record: PartialRecord,
+    file: Deno.FsFile,
+    resumable: boolean,
+  ) {
     this.repo = repo;
+    this.#resumable = resumable;
     const { have, ...rest } = record;
     this.record = rest;
     const count = pieceCount(record.size, record.pieceSize);
@@ -86,9 +93,14 @@ export class PartialDownload {
    * Opens the partial file of `hashes`, resuming from its record when one exists and the file
    * is still there, else starting empty.
    */
-  static async open(repo: Repository, fname: string, hashes: FileHashes): Promise<PartialDownload> {
+  static async open(
+    repo: Repository,
+    fname: string,
+    hashes: FileHashes,
+    options: { resumable: boolean },
+  ): Promise<PartialDownload> {
     const path = join(repo.partialDir, `${hashes.rootHash}.part`);
-    let record = await PartialDownload.find(repo, hashes.rootHash);
+    let record = options.resumable ? await PartialDownload.find(repo, hashes.rootHash) : undefined;
     if (!record || !await exists(path)) {
       record = {
         fname,
@@ -98,11 +110,13 @@ export class PartialDownload {
         pieceHashes: toBase64(hashes.pieceHashes),
         have: new Bitfield(pieceCount(hashes.size, hashes.pieceSize)).toBase64(),
       };
-      await repo.writeMeta(`partial/${hashes.rootHash}.json`, record);
+      if (options.resumable) {
+        await repo.writeMeta(`partial/${hashes.rootHash}.json`, record, { durable: true });
+      }
     }
     const file = await Deno.open(path, { read: true, write: true, create: true });
     await file.truncate(hashes.size);
-    return new PartialDownload(repo, { ...record, fname }, file);
+    return new PartialDownload(repo, { ...record, fname }, file, options.resumable);
   }
 
   /** Bytes verified so far. */
@@ -123,7 +137,7 @@ export class PartialDownload {
     this.have.set(index);
     this.#unsyncedBytes += bytes.length;
     if (
-      !this.#checkpointing &&
+      this.#resumable && !this.#checkpointing &&
       (this.#unsyncedBytes >= CHECKPOINT_BYTES ||
         Date.now() - this.#lastCheckpointMs >= CHECKPOINT_MS)
     ) {
@@ -140,7 +154,9 @@ export class PartialDownload {
     this.#lastCheckpointMs = Date.now();
     await this.#file.syncData();
     this.#durable = snapshot;
-    await this.repo.writeMeta(this.#recordName, { ...this.record, have: snapshot.toBase64() });
+    await this.repo.writeMeta(this.#recordName, { ...this.record, have: snapshot.toBase64() }, {
+      durable: true,
+    });
   }
 
   /** Pieces durable on disk (what a resume would keep). */
@@ -169,14 +185,15 @@ export class PartialDownload {
     await Deno.remove(join(this.repo.metaDir, this.#recordName)).catch(() => {});
   }
 
-  /** Closes the file, keeping it and its record for a later resume. */
+  /** Closes the file, keeping it and its record for a later resume (deleting it if it has none). */
   async suspend(): Promise<void> {
     await this.#checkpointing;
     try {
-      await this.checkpoint();
+      if (this.#resumable) await this.checkpoint();
     } finally {
       this.#file.close();
     }
+    if (!this.#resumable) await PartialDownload.remove(this.repo, this.hashes.rootHash);
   }
 
   /** Deletes a partial download and its record. */

@@ -108,14 +108,23 @@ export class Repository {
     }
   }
 
-  /** Writes a JSON metadata file atomically (temporary file, fsync, rename). */
-  async writeMeta(name: string, value: unknown): Promise<void> {
+  /**
+   * Writes a JSON metadata file atomically (temporary file, rename), so a reader sees the old
+   * or the new content, never a torn one. With `durable`, the bytes are fsynced before the
+   * rename, for records whose loss would break a promise (the pieces a resume may skip);
+   * caches and tables rebuilt cheaply skip that cost.
+   */
+  async writeMeta(name: string, value: unknown, options: { durable: boolean }): Promise<void> {
     const path = join(this.metaDir, name);
     await Deno.mkdir(dirname(path), { recursive: true });
     const tmp = `${path}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-    using file = await Deno.open(tmp, { write: true, create: true, truncate: true });
-    await file.write(new TextEncoder().encode(JSON.stringify(value)));
-    await file.syncData();
+    {
+      using file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+      const bytes = new TextEncoder().encode(JSON.stringify(value));
+      let written = 0;
+      while (written < bytes.length) written += await file.write(bytes.subarray(written));
+      if (options.durable) await file.syncData();
+    }
     await Deno.rename(tmp, path);
   }
 }

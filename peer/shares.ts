@@ -81,7 +81,7 @@ export class Shares {
     }
     const hashes = await hashFile(path, onProgress);
     this.#cache[rel] = { ...hashes, pieceHashes: toBase64(hashes.pieceHashes) };
-    await this.repo.writeMeta(HASH_CACHE, this.#cache);
+    await this.repo.writeMeta(HASH_CACHE, this.#cache, { durable: false });
     return hashes;
   }
 
@@ -91,7 +91,7 @@ export class Shares {
       ...hashes,
       pieceHashes: toBase64(hashes.pieceHashes),
     };
-    await this.repo.writeMeta(HASH_CACHE, this.#cache);
+    await this.repo.writeMeta(HASH_CACHE, this.#cache, { durable: false });
   }
 
   /** Adds or replaces a share. Complete shares are persisted in the published table. */
@@ -124,6 +124,6 @@ export class Shares {
     for (const share of this.#shares.values()) {
       if (!share.have) table[share.fname] = this.repo.relative(share.path);
     }
-    await this.repo.writeMeta(PUBLISHED, table);
+    await this.repo.writeMeta(PUBLISHED, table, { durable: false });
   }
 }
