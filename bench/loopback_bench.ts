@@ -465,6 +465,7 @@ async function smallFileLatency(ctx: Ctx, count: number): Promise<BenchTable> {
   let seeder: LineProcess | undefined;
   let nginx: RunningNginx | undefined;
   const lanDuration: number[][] = [];
+  const lanFirstByte: number[][] = [];
   const lanWall: number[][] = [];
   const curlStart: number[][] = [];
   const curlTotal: number[][] = [];
@@ -483,6 +484,7 @@ async function smallFileLatency(ctx: Ctx, count: number): Promise<BenchTable> {
           const repo = `${ctx.runDir}/small-fetcher-${rep}`;
           const fetcher = await startPeer(ctx, index.port, { hostname: "fetcher", repo });
           const durations: number[] = [];
+          const firstBytes: number[] = [];
           const walls: number[] = [];
           try {
             // One fetch first, so that the measured ones run on warm (JIT-compiled) code.
@@ -494,6 +496,7 @@ async function smallFileLatency(ctx: Ctx, count: number): Promise<BenchTable> {
                 COMMAND_TIMEOUT_MS,
               );
               durations.push(answer.durationMs as number);
+              firstBytes.push(answer.firstByteMs as number);
               walls.push(atMs - sentAtMs);
             }
           } finally {
@@ -502,9 +505,12 @@ async function smallFileLatency(ctx: Ctx, count: number): Promise<BenchTable> {
           if (rep === 1) await checkCopies(repo, names, "lanshare");
           await Deno.remove(repo, { recursive: true });
           lanDuration.push(durations);
+          lanFirstByte.push(firstBytes);
           lanWall.push(walls);
           ctx.out(
-            `case 2 rep ${rep} lanshare: durationMs p50 ${num(quantile(durations, 0.5), 1)} p99 ${
+            `case 2 rep ${rep} lanshare: firstByteMs p99 ${
+              num(quantile(firstBytes, 0.99), 1)
+            }; durationMs p50 ${num(quantile(durations, 0.5), 1)} p99 ${
               num(quantile(durations, 0.99), 1)
             }; wall p50 ${num(quantile(walls, 0.5), 1)} p99 ${num(quantile(walls, 0.99), 1)}`,
           );
@@ -544,13 +550,17 @@ async function smallFileLatency(ctx: Ctx, count: number): Promise<BenchTable> {
     summary(perRep.map((v) => quantile(v, 0.99)), 2),
     summary(perRep.map((v) => Math.max(...v)), 2),
   ];
-  const p99 = median(lanDuration.map((v) => quantile(v, 0.99)));
+  const p99 = median(lanFirstByte.map((v) => quantile(v, 0.99)));
   return {
     title: `Small fetches: ${count} files of ${SMALL_FILE_BYTES} B, one after another, on loopback`,
     columns: ["measure (ms)", "p50", "p99", "max"],
     rows: [
       row(
-        "lanshare fetch, answer's durationMs (upper bound of time to first byte on disk)",
+        "lanshare fetch, firstByteMs: `fetch` start → first verified piece on disk",
+        lanFirstByte,
+      ),
+      row(
+        "lanshare fetch, durationMs: whole fetch, to fsynced, renamed and announced",
         lanDuration,
       ),
       row("lanshare fetch, wall: `fetch` written → answer read", lanWall),
@@ -562,7 +572,10 @@ async function smallFileLatency(ctx: Ctx, count: number): Promise<BenchTable> {
       `Each cell: median (min–max) over ${ctx.reps} rep(s) of that rep's percentile over ${count} fetches (nearest rank).`,
       "lanshare: a fresh fetching peer per rep, one unmeasured warm-up fetch, then each `fetch` waits for the previous answer. durationMs covers the whole fetch: asking the index, connecting, GetInfo, the piece, SHA-256 check, fsync, rename and announcing the copy to the index, so it bounds the time to the first byte on disk from above.",
       "curl: one process per file (one warm-up first); time_starttransfer is measured from curl's own start of the request, so it excludes process start; wall includes it.",
-      `Target: lanshare p99 < 20 ms: ${p99 < 20 ? "met" : "missed"} (${num(p99, 2)} ms).`,
+      "firstByteMs is measured inside the fetching peer from the start of the fetch (asking the index, connecting, GetInfo, the piece request, its SHA-256 check) to the write of the first verified piece; it is the issue's time to first byte on disk.",
+      `Target: lanshare time to first byte on disk p99 < 20 ms: ${p99 < 20 ? "met" : "missed"} (${
+        num(p99, 2)
+      } ms).`,
     ],
   };
 }

@@ -59,6 +59,8 @@ export interface FetchOptions {
   hashPrefix?: string;
   /** Replace an existing file of that name. */
   force?: boolean;
+  /** Called once, when the first verified piece has been written. */
+  onFirstByte?: () => void;
   /** Called about every 250 ms and at the end. */
   onProgress?: (info: FetchInfo) => void;
   signal?: AbortSignal;
@@ -78,6 +80,11 @@ export interface FetchResult {
   size: number;
   rootHash: string;
   durationMs: number;
+  /**
+   * ms from the start of the fetch until its first verified piece was written to disk (the
+   * time to first byte on disk); 0 for an empty file, or when every piece was resumed.
+   */
+  firstByteMs: number;
   /** Bytes received in this run (excludes what a resume kept). */
   fetchedBytes: number;
   /** Bytes already on disk from an earlier, interrupted run. */
@@ -140,6 +147,7 @@ export async function fetchFile(
     throw new FetchError(`Cannot fetch "${fname}": already fetching it`);
   }
   const started = performance.now();
+  let firstByteAt: number | undefined;
 
   const found = await whoHas(ctx, fname);
   if (found.length === 0) throw new FetchError(`Cannot fetch "${fname}": no live peer shares it`);
@@ -182,7 +190,13 @@ export async function fetchFile(
       `Cannot fetch "${fname}": ${chosen.size} bytes exceeds --max-file-size ${ctx.maxFileSize}`,
     );
   }
-  const run = new FetchRun(ctx, fname, chosen.rootHash, options);
+  const run = new FetchRun(ctx, fname, chosen.rootHash, {
+    ...options,
+    onFirstByte: () => {
+      firstByteAt ??= performance.now();
+      options.onFirstByte?.();
+    },
+  });
   try {
     const outcome = await run.execute(groups.get(chosen.rootHash)!);
     const durationMs = performance.now() - started;
@@ -191,6 +205,7 @@ export async function fetchFile(
       fname,
       path: finalPath,
       durationMs,
+      firstByteMs: firstByteAt === undefined ? 0 : firstByteAt - started,
       bytesPerSecond: outcome.fetchedBytes / Math.max(durationMs / 1000, 1e-6),
       versions,
     };
@@ -253,7 +268,12 @@ class FetchRun {
 
   async execute(
     initial: SourceInfo[],
-  ): Promise<Omit<FetchResult, "fname" | "path" | "durationMs" | "bytesPerSecond" | "versions">> {
+  ): Promise<
+    Omit<
+      FetchResult,
+      "fname" | "path" | "durationMs" | "firstByteMs" | "bytesPerSecond" | "versions"
+    >
+  > {
     const ctx = this.#ctx;
     const info: FetchInfo = {
       fname: this.#fname,
@@ -554,6 +574,7 @@ class FetchRun {
       deliver: (i, bytes) => {
         if (!scheduler.wanted(i)) return;
         partial.writePiece(i, bytes);
+        this.#options.onFirstByte?.();
         scheduler.complete(i);
         info.doneBytes += bytes.length;
         this.#signalChange();
@@ -625,7 +646,10 @@ class FetchRun {
   }
 
   async #complete(): Promise<
-    Omit<FetchResult, "fname" | "path" | "durationMs" | "bytesPerSecond" | "versions">
+    Omit<
+      FetchResult,
+      "fname" | "path" | "durationMs" | "firstByteMs" | "bytesPerSecond" | "versions"
+    >
   > {
     const ctx = this.#ctx;
     const partial = this.#partial!;
