@@ -2,6 +2,7 @@
 // every live source at once into a partial file, and move it to its final name only when all
 // pieces are verified. Survives sources dying or lying, and resumes after being killed.
 import { fromBase64 } from "../shared/base64.ts";
+import { Bitfield } from "../shared/bitfield.ts";
 import { fnameProblem } from "../shared/fname.ts";
 import { logger } from "../shared/log.ts";
 import { MsgType, type SourceInfo } from "../shared/protocol.ts";
@@ -102,7 +103,7 @@ const MAX_ROUNDS = 4;
 /** ms between progress callbacks. */
 const PROGRESS_INTERVAL_MS = 250;
 /** ms between re-announcing our partial pieces and looking for new sources. */
-const REFRESH_INTERVAL_MS = 1000;
+const REFRESH_INTERVAL_MS = 250;
 /**
  * A source delivering less than this while it has requests outstanding, with other sources
  * working, is dropped and its pieces go to the others, bytes/s.
@@ -310,7 +311,11 @@ class FetchRun {
       if (this.#scheduler!.done) break;
       this.#launch(sources, first);
       first = undefined;
-      while (this.#workers.size > 0) await Promise.race(this.#workers);
+      // Done as soon as every piece is verified: connections still draining their pipelines
+      // are aborted by dispose() instead of being waited for.
+      while (this.#workers.size > 0 && !this.#scheduler!.done) {
+        await Promise.race([...this.#workers, this.#changed.promise]);
+      }
       if (this.#scheduler!.done) break;
       sources = await this.#askAgain(round);
     }
@@ -404,10 +409,7 @@ class FetchRun {
     });
     this.#partial = partial;
     const count = pieceCount(hashes.size, hashes.pieceSize);
-    this.#scheduler = new PieceScheduler(
-      partial.have,
-      Math.floor(Math.random() * Math.max(1, count)),
-    );
+    this.#scheduler = new PieceScheduler(partial.have, Math.floor(Math.random() * 2 ** 32));
     this.#params = {
       fname: this.#fname,
       rootHash: this.#rootHash,
@@ -418,7 +420,12 @@ class FetchRun {
       ttfbTimeoutMs: ctx.ttfbTimeoutMs,
       stallTimeoutMs: ctx.stallTimeoutMs,
       queueTimeoutMs: QUEUE_TIMEOUT_MS,
-      chunkBytes: ctx.download.rate === 0 ? hashes.pieceSize : ctx.download.chunkBytes,
+      // Bytes are accounted per 64 KiB read, not per piece, so that a slow source's rate
+      // shows (a whole 1 MiB piece can take longer than one rate window).
+      chunkBytes: Math.min(
+        64 * 1024,
+        ctx.download.rate === 0 ? hashes.pieceSize : ctx.download.chunkBytes,
+      ),
     };
     this.#info!.doneBytes = partial.doneBytes;
     if (partial.resumedPieces > 0) {
@@ -463,13 +470,13 @@ class FetchRun {
     if (this.#abort.signal.aborted || this.#scheduler?.done) return;
     this.#dropSlowSources();
     await this.#announcePartial();
-    const active = [...this.#tried.values()].filter((s) => s === "active").length;
-    if (active >= this.#ctx.maxSources) return;
     try {
       const fresh = (await whoHas(this.#ctx, this.#fname)).filter((s) =>
         s.rootHash === this.#rootHash
       );
-      this.#launch(fresh, undefined);
+      this.#updateAvailability(fresh);
+      const active = [...this.#tried.values()].filter((s) => s === "active").length;
+      if (active < this.#ctx.maxSources) this.#launch(fresh, undefined);
     } catch (err) {
       log.debug("Cannot refresh sources of {fname}: {error}", {
         fname: this.#fname,
@@ -481,9 +488,15 @@ class FetchRun {
   #dropSlowSources(): void {
     const now = performance.now();
     const seconds = (now - this.#lastRateCheck) / 1000;
+    // Judged over 3 s at least: a fair share of a busy seeder can be bursty.
+    if (seconds < 3) return;
     this.#lastRateCheck = now;
     const bySource = this.#info!.bySource;
-    const working = [...this.#connections].filter(([, c]) => c.conn.outstanding > 0);
+    // The only complete source is never dropped: slow as it may be, the others may lack pieces.
+    const complete = [...this.#connections.values()].filter((c) => c.conn.have === undefined);
+    const working = [...this.#connections].filter(([, c]) =>
+      c.conn.outstanding > 0 && !(complete.length === 1 && complete[0] === c)
+    );
     for (const [key, entry] of working) {
       const bytes = bySource[key] ?? 0;
       const rate = (bytes - entry.bytesAtCheck) / seconds;
@@ -497,6 +510,40 @@ class FetchRun {
         entry.conn.close();
       }
     }
+  }
+
+  /** Counts, per piece, the sources the index lists for it (rarest-first input). */
+  #updateAvailability(sources: SourceInfo[]): void {
+    const scheduler = this.#scheduler;
+    if (!scheduler) return;
+    const counts = new Uint16Array(scheduler.count);
+    const partial = new Uint16Array(scheduler.count);
+    for (const source of sources) {
+      if (source.have === undefined) {
+        for (let i = 0; i < counts.length; i++) counts[i]!++;
+        continue;
+      }
+      let have: Bitfield;
+      try {
+        have = Bitfield.fromBase64(scheduler.count, source.have);
+      } catch {
+        continue;
+      }
+      for (let i = 0; i < counts.length; i++) {
+        if (have.has(i)) {
+          counts[i]!++;
+          partial[i]!++;
+        }
+      }
+    }
+    const fetchers = new Set(
+      sources.filter((s) => s.have !== undefined).map((s) => `${s.hostname}:${s.port}`),
+    );
+    fetchers.add(this.#ctx.self);
+    const ranked = [...fetchers].sort();
+    scheduler.setSwarm(counts, partial, ranked.length, ranked.indexOf(this.#ctx.self));
+    // Idle connections wait for a change; what they may ask for may have changed.
+    this.#signalChange();
   }
 
   #launch(
@@ -569,7 +616,8 @@ class FetchRun {
     const partial = this.#partial!;
     const info = this.#info!;
     return {
-      next: (holds) => scheduler.next(key, holds),
+      next: (holds) =>
+        scheduler.next(key, holds, this.#connections.get(key)?.conn.have === undefined),
       wanted: (i) => scheduler.wanted(i),
       deliver: (i, bytes) => {
         if (!scheduler.wanted(i)) return;

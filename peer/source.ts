@@ -14,8 +14,12 @@ import {
 } from "../shared/protocol.ts";
 import { HASH_BYTES, pieceLength } from "../shared/pieces.ts";
 
-/** Requests kept in flight per source, so it never idles between pieces. */
-export const PIPELINE_DEPTH = 4;
+/**
+ * Requests kept in flight per complete source, so it never idles between pieces. A partial
+ * source gets one at a time: a piece it just verified should not wait behind several others
+ * on its (shared) uplink before reaching us.
+ */
+export const PIPELINE_DEPTH = 2;
 
 /** Why a source stopped being used. */
 export class SourceError extends Error {
@@ -286,7 +290,8 @@ export class SourceConnection {
     };
     const holds = (i: number) => this.have === undefined || this.have.has(i);
     const fill = async () => {
-      while (inflight.length < PIPELINE_DEPTH && !hooks.finished()) {
+      const depth = this.have === undefined ? PIPELINE_DEPTH : 1;
+      while (inflight.length < depth && !hooks.finished()) {
         const i = hooks.next(holds);
         if (i === undefined) return;
         inflight.push(i);
@@ -301,6 +306,7 @@ export class SourceConnection {
     };
     try {
       for (;;) {
+        if (hooks.finished()) return;
         await fill();
         if (inflight.length === 0) {
           await settle();

@@ -4,11 +4,33 @@ import { PieceScheduler } from "../../peer/scheduler.ts";
 
 const all = () => true;
 
-Deno.test("PieceScheduler.next() hands out each piece once, from the start index, wrapping", () => {
-  const scheduler = new PieceScheduler(new Bitfield(5), 3);
-  const order = [];
-  for (let i = 0; i < 5; i++) order.push(scheduler.next("a", all));
-  assert.deepEqual(order, [3, 4, 0, 1, 2]);
+function order(seed: number, count: number): (number | undefined)[] {
+  const scheduler = new PieceScheduler(new Bitfield(count), seed);
+  return Array.from({ length: count }, () => scheduler.next("a", all));
+}
+
+Deno.test("PieceScheduler.next() hands out each piece once, in an order fixed by the seed", () => {
+  const first = order(3, 50);
+  assert.deepEqual([...first].sort((a, b) => a! - b!), Array.from({ length: 50 }, (_, i) => i));
+  assert.deepEqual(order(3, 50), first, "same seed, same order");
+  assert.notDeepEqual(order(4, 50), first, "fetchers with other seeds start elsewhere");
+});
+
+Deno.test("PieceScheduler.next() takes the rarest piece first", () => {
+  const scheduler = new PieceScheduler(new Bitfield(4), 1);
+  scheduler.setSwarm(Uint16Array.of(3, 1, 2, 3), Uint16Array.of(2, 0, 1, 2), 1, 0);
+  assert.equal(scheduler.next("a", all), 1);
+  assert.equal(scheduler.next("a", all), 2);
+});
+
+Deno.test("PieceScheduler.next() asks a seeder only for this fetcher's stripe of unspread pieces", () => {
+  const scheduler = new PieceScheduler(new Bitfield(6), 1);
+  // Two fetchers; this one is stripe 1 (odd pieces). Piece 3 already spread to the other one.
+  scheduler.setSwarm(Uint16Array.of(1, 1, 1, 2, 1, 1), Uint16Array.of(0, 0, 0, 1, 0, 0), 2, 1);
+  const fromSeeder = [scheduler.next("seed", all, true), scheduler.next("seed", all, true)];
+  assert.deepEqual(fromSeeder.sort(), [1, 5]);
+  assert.equal(scheduler.next("seed", all, true), undefined, "nothing else is worth its uplink");
+  assert.equal(scheduler.next("other", (i) => i === 3), 3, "spread pieces come from fetchers");
 });
 
 Deno.test("PieceScheduler.next() skips verified pieces and pieces the source lacks", () => {
@@ -17,24 +39,31 @@ Deno.test("PieceScheduler.next() skips verified pieces and pieces the source lac
   have.set(1);
   const scheduler = new PieceScheduler(have, 0);
   assert.equal(scheduler.next("partial", (i) => i === 4), 4);
-  assert.equal(scheduler.next("full", all), 2);
-  assert.equal(scheduler.next("full", all), 3);
-  assert.equal(scheduler.next("full", all), 5);
+  const rest = [
+    scheduler.next("full", all),
+    scheduler.next("full", all),
+    scheduler.next("full", all),
+  ];
+  assert.deepEqual(rest.sort(), [2, 3, 5]);
+  assert.equal(
+    scheduler.next("partial", (i) => i === 4),
+    undefined,
+    "no endgame while pieces are unassigned",
+  );
 });
 
 Deno.test("PieceScheduler.release() returns a piece to the pool for the next source", () => {
   const scheduler = new PieceScheduler(new Bitfield(3), 0);
-  assert.equal(scheduler.next("a", all), 0);
-  assert.equal(scheduler.next("a", all), 1);
-  scheduler.release(0, "a");
-  assert.equal(scheduler.next("b", all), 0);
-  assert.equal(scheduler.next("b", all), 2);
+  const first = scheduler.next("a", all)!;
+  const second = scheduler.next("a", all)!;
+  scheduler.release(first, "a");
+  assert.equal(scheduler.next("b", all), first);
+  assert.equal(scheduler.next("b", all), 3 - first - second);
 });
 
 Deno.test("PieceScheduler.next() duplicates in-flight pieces in the endgame, at most twice", () => {
   const scheduler = new PieceScheduler(new Bitfield(2), 0);
-  assert.equal(scheduler.next("a", all), 0);
-  assert.equal(scheduler.next("a", all), 1);
+  assert.deepEqual([scheduler.next("a", all), scheduler.next("a", all)].sort(), [0, 1]);
   const dup = scheduler.next("b", all);
   assert.ok(dup === 0 || dup === 1);
   const other = scheduler.next("b", all);
@@ -46,14 +75,14 @@ Deno.test("PieceScheduler.next() duplicates in-flight pieces in the endgame, at 
 Deno.test("PieceScheduler.complete() reports the first verification only and finishes", () => {
   const have = new Bitfield(2);
   const scheduler = new PieceScheduler(have, 0);
-  scheduler.next("a", all);
-  scheduler.next("b", all);
-  scheduler.next("b", all); // endgame copy of piece 0
-  assert.equal(scheduler.complete(0), true);
-  assert.equal(scheduler.wanted(0), false);
-  assert.equal(scheduler.complete(0), false, "the duplicate arrives second");
+  const x = scheduler.next("a", all)!;
+  const y = scheduler.next("b", all)!;
+  assert.equal(scheduler.next("b", all), x, "endgame copy");
+  assert.equal(scheduler.complete(x), true);
+  assert.equal(scheduler.wanted(x), false);
+  assert.equal(scheduler.complete(x), false, "the duplicate arrives second");
   assert.equal(scheduler.done, false);
-  assert.equal(scheduler.complete(1), true);
+  assert.equal(scheduler.complete(y), true);
   assert.equal(scheduler.done, true);
   assert.equal(have.complete, true);
 });
