@@ -254,7 +254,7 @@ export class Peer implements AsyncDisposable {
     pattern: string,
     offset = 0,
     limit = 100,
-  ): Promise<{ entries: CatalogEntry[]; total: number }> {
+  ): Promise<{ entries: CatalogEntry[]; total: number; capped?: boolean }> {
     return expectType(
       await this.index.request(MsgType.Search, { pattern, offset, limit }),
       MsgType.SearchResult,

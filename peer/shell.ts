@@ -164,7 +164,7 @@ export async function runPeerCommand(peer: Peer, line: string, out: ShellOutput)
           ? ""
           : `, showing ${options.offset + 1}–${options.offset + page.entries.length}`;
         out.answer({ cmd, ok: true, ...page, offset: options.offset }, [
-          `${page.total} match(es)${shown}`,
+          `${page.total}${page.capped ? "+" : ""} match(es)${shown}`,
           ...page.entries.map((e) =>
             `  ${e.fname}  ${formatBytes(e.size)}  ${
               e.rootHash.slice(0, 12)

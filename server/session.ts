@@ -37,7 +37,8 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
   const label = `${remote.hostname}:${remote.port}`;
   let session: LiveSession | undefined;
   const rpc: RpcConn = new RpcConn(
-    new FramedConn(conn),
+    // Index messages are small and sessions many: a small read buffer per session.
+    new FramedConn(conn, { readChunkBytes: 8 * 1024 }),
     (message) => handle(message),
     { label },
   );

@@ -96,7 +96,7 @@ async function files(server: RunningServer, pattern: string): Promise<string[]> 
     includeOffline: true,
   });
   const lines = [
-    `${page.total} file(s)${
+    `${page.total}${page.capped ? "+" : ""} file(s)${
       page.total > page.entries.length ? `, first ${page.entries.length}` : ""
     }`,
   ];

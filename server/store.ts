@@ -19,8 +19,10 @@ export interface SessionRow {
 /** A page of search results. */
 export interface SearchPage {
   entries: CatalogEntry[];
-  /** Number of matches in all pages. */
+  /** Number of matches in all pages (a lower bound when `capped`). */
   total: number;
+  /** Set when counting stopped early: at least `total` entries match. */
+  capped?: boolean;
 }
 
 /** Search options. */

@@ -23,8 +23,8 @@ export interface Frame {
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-/** Size of a decoder's buffer until a larger frame needs more. */
-const INITIAL_BUFFER_BYTES = 64 * 1024;
+/** Size of a decoder's buffer until a larger frame needs more (small: idle sessions hold it). */
+const INITIAL_BUFFER_BYTES = 4 * 1024;
 
 /**
  * Decodes and checks a frame header. `bytes` must hold at least HEADER_SIZE bytes.

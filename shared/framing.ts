@@ -13,8 +13,20 @@ export interface ByteConn {
   close(): void;
 }
 
-/** Size of one socket read while looking for frames. */
-const READ_CHUNK = 64 * 1024;
+/** Size of one socket read while looking for frames, unless told otherwise. */
+const DEFAULT_READ_CHUNK_BYTES = 64 * 1024;
+
+/** Options for `FramedConn`. */
+export interface FramedConnOptions {
+  /** Size limits for incoming frames. @default DEFAULT_LIMITS */
+  limits?: Limits;
+  /**
+   * Bytes read from the socket at a time while looking for frames; this buffer lives as long
+   * as the connection, so a server holding thousands of small-message sessions wants it small.
+   * @default 64 KiB
+   */
+  readChunkBytes?: number;
+}
 
 /** Writes all of `bytes` to `conn` (Deno's write may be partial). */
 export async function writeAll(conn: ByteConn, bytes: Uint8Array): Promise<void> {
@@ -30,18 +42,16 @@ export class FramedConn {
   readonly #conn: ByteConn;
   readonly #limits: Limits;
   readonly #decoder: FrameDecoder;
-  readonly #chunk = new Uint8Array(READ_CHUNK);
+  readonly #chunk: Uint8Array;
   #writeChain: Promise<void> = Promise.resolve();
   #closed = false;
 
-  /**
-   * @param conn the socket
-   * @param limits size limits for incoming frames
-   */
-  constructor(conn: ByteConn, limits: Limits = DEFAULT_LIMITS) {
+  /** @param conn the socket */
+  constructor(conn: ByteConn, options: FramedConnOptions = {}) {
     this.#conn = conn;
-    this.#limits = limits;
-    this.#decoder = new FrameDecoder(limits);
+    this.#limits = options.limits ?? DEFAULT_LIMITS;
+    this.#decoder = new FrameDecoder(this.#limits);
+    this.#chunk = new Uint8Array(options.readChunkBytes ?? DEFAULT_READ_CHUNK_BYTES);
   }
 
   /**

@@ -173,7 +173,8 @@ export interface Bodies {
   [MsgType.WhoHas]: { fname: string };
   [MsgType.Sources]: { fname: string; sources: SourceInfo[] };
   [MsgType.Search]: { pattern: string; offset: number; limit: number };
-  [MsgType.SearchResult]: { entries: CatalogEntry[]; total: number };
+  /** `capped`: counting stopped early, so at least `total` entries match. */
+  [MsgType.SearchResult]: { entries: CatalogEntry[]; total: number; capped?: boolean };
   [MsgType.ListShares]: Record<string, never>;
   [MsgType.Shares]: { files: FileEntry[] };
   /** `from` names the fetcher (hostname:port) so a source can cap slots per peer. */

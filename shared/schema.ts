@@ -108,6 +108,7 @@ const SCHEMAS: { [T in MsgType]: Check } = {
   [MsgType.SearchResult]: object({
     entries: array(object({ ...FILE_ENTRY, ...PEER, online: bool }), MAX_LIST_ITEMS),
     total: uint(),
+    capped: optional(bool),
   }),
   [MsgType.ListShares]: object({}),
   [MsgType.Shares]: object({ files: array(object(FILE_ENTRY), MAX_LIST_ITEMS) }),

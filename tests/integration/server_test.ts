@@ -804,9 +804,26 @@ Deno.test({
       { pattern: "f", offset: 0, limit: 10_000 },
       MsgType.SearchResult,
     );
-    assert.equal(page.body.total, 1005);
+    // A broad pattern counts up to 1000 matches, then says so.
+    assert.equal(page.body.total, 1000);
+    assert.equal(page.body.capped, true);
     assert.equal(page.body.entries.length, 1000);
     assert.equal(page.body.entries.at(-1)?.fname, "f0999");
+    // A selective one goes through the trigram index and counts exactly.
+    const rare = await client.expect(
+      MsgType.Search,
+      { pattern: "F100", offset: 0, limit: 10 },
+      MsgType.SearchResult,
+    );
+    assert.deepEqual(rare.body.entries.map((e) => e.fname), [
+      "f1000",
+      "f1001",
+      "f1002",
+      "f1003",
+      "f1004",
+    ]);
+    assert.equal(rare.body.total, 5);
+    assert.equal(rare.body.capped, undefined);
   },
 });
 
