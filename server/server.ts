@@ -87,11 +87,24 @@ export async function startServer(
     }
   });
 
+  let lastBeatMs = Date.now();
+  /** No session is judged silent before this: the server itself was stalled until recently. */
+  let graceUntilMs = 0;
   const heartbeat = setInterval(() => {
     const now = Date.now();
+    // If this timer fired late, our own event loop was blocked (e.g. a long database write):
+    // answers may be waiting unread in the sockets, so silence proves nothing until every
+    // session had a full timeout of a running server to be heard.
+    if (now - lastBeatMs > 2 * config.pingIntervalMs) {
+      graceUntilMs = now + config.pingTimeoutMs;
+      log.warn("Server was stalled for {ms} ms; not dropping silent sessions until it recovers", {
+        ms: now - lastBeatMs - config.pingIntervalMs,
+      });
+    }
+    lastBeatMs = now;
     for (const session of live.values()) {
       const silentMs = now - session.rpc.lastHeardMs;
-      if (silentMs > config.pingTimeoutMs) {
+      if (silentMs > config.pingTimeoutMs && now >= graceUntilMs) {
         log.warn("Dropping {host}: silent for {ms} ms", {
           host: session.row.hostname,
           ms: silentMs,

@@ -41,36 +41,10 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
    );
    -- who-has looks up by exact fname; search by LIKE scans this narrower index.
    CREATE INDEX entries_by_fname ON entries (fname);`,
-  // v2: a trigram full-text index over fnames, so that a substring search for a rare name
-  // reads its few candidates instead of scanning every entry. External content (the fnames
-  // stay in entries only), kept in step by triggers, which also fire for the cascade deletes
-  // of a closed session. Relies on stable rowids: entries is never VACUUMed.
-  `CREATE VIRTUAL TABLE entries_fts USING fts5(
-     fname, content = 'entries', content_rowid = 'rowid', tokenize = 'trigram'
-   );
-   INSERT INTO entries_fts (entries_fts) VALUES ('rebuild');
-   CREATE TRIGGER entries_fts_insert AFTER INSERT ON entries BEGIN
-     INSERT INTO entries_fts (rowid, fname) VALUES (new.rowid, new.fname);
-   END;
-   CREATE TRIGGER entries_fts_delete AFTER DELETE ON entries BEGIN
-     INSERT INTO entries_fts (entries_fts, rowid, fname) VALUES ('delete', old.rowid, old.fname);
-   END;
-   CREATE TRIGGER entries_fts_update AFTER UPDATE OF fname ON entries BEGIN
-     INSERT INTO entries_fts (entries_fts, rowid, fname) VALUES ('delete', old.rowid, old.fname);
-     INSERT INTO entries_fts (rowid, fname) VALUES (new.rowid, new.fname);
-   END;`,
 ];
 
 /** A broad search counts its matches up to this many; beyond, its total is a lower bound. */
 export const SEARCH_COUNT_CAP = 1000;
-/** A pattern whose trigram candidates are at most this many is searched through them. */
-const SELECTIVE_CANDIDATES = 2000;
-
-/** The longest run of the pattern without wildcards or LIKE metacharacters. */
-function longestLiteralRun(pattern: string): string {
-  return pattern.split(/[*?%_\\]/).reduce((a, b) => b.length > a.length ? b : a, "");
-}
-
 interface SessionSqlRow {
   session_id: string;
   server_id: string;
@@ -287,30 +261,16 @@ export class SqliteStore implements Store {
     const live = options.includeOffline ? "1" : "s.online = 1 AND s.lease_until_ms > ?";
     const params: SQLInputValue[] = [likePattern(pattern)];
     if (!options.includeOffline) params.push(nowMs);
-    let where = `e.fname LIKE ? ESCAPE '\\' AND ${live}`;
+    const where = `e.fname LIKE ? ESCAPE '\\' AND ${live}`;
     const from = "entries e JOIN sessions s ON s.session_id = e.session_id";
-    // node:sqlite blocks the event loop, so no search may scan a million rows. A selective
-    // pattern is narrowed by the trigram index to its few candidates; a broad one walks the
-    // fname index in order and stops after the page (matches are dense), its total counted
-    // only up to SEARCH_COUNT_CAP.
-    const run = longestLiteralRun(pattern);
-    let selective = false;
-    if (run.length >= 3) {
-      const probe = `%${run}%`;
-      const candidates = (this.#sql(
-        "SELECT count(*) AS n FROM (SELECT 1 FROM entries_fts WHERE fname LIKE ? LIMIT ?)",
-      ).get(probe, SELECTIVE_CANDIDATES + 1) as { n: number }).n;
-      if (candidates <= SELECTIVE_CANDIDATES) {
-        selective = true;
-        where = `e.rowid IN (SELECT rowid FROM entries_fts WHERE fname LIKE ?) AND ${where}`;
-        params.unshift(probe);
-      }
-    }
-    const total =
-      (selective
-        ? this.#sql(`SELECT count(*) AS n FROM ${from} WHERE ${where}`).get(...params)
-        : this.#sql(`SELECT count(*) AS n FROM (SELECT 1 FROM ${from} WHERE ${where} LIMIT ?)`)
-          .get(...params, SEARCH_COUNT_CAP)) as { n: number };
+    // node:sqlite blocks the event loop, so counting stops at SEARCH_COUNT_CAP, and a broad
+    // pattern walks the fname index in order and stops after the page (its matches are
+    // dense). A rare pattern still scans every entry (~50 ms per million). A trigram index
+    // (FTS5) made that sub-millisecond, but its segment merges stalled the server for seconds
+    // while a million entries were published, so it is not used (see bench/RESULTS.md).
+    const total = this.#sql(
+      `SELECT count(*) AS n FROM (SELECT 1 FROM ${from} WHERE ${where} LIMIT ?)`,
+    ).get(...params, SEARCH_COUNT_CAP) as { n: number };
     const rows = this.#sql(
       `SELECT ${ENTRY_COLUMNS}, s.hostname, s.port, s.online, s.lease_until_ms
        FROM ${from} WHERE ${where}
@@ -326,7 +286,7 @@ export class SqliteStore implements Store {
       port: row.port,
       online: row.online === 1 && row.lease_until_ms > nowMs,
     }));
-    const capped = !selective && total.n >= SEARCH_COUNT_CAP;
+    const capped = total.n >= SEARCH_COUNT_CAP;
     return capped ? { entries, total: total.n, capped } : { entries, total: total.n };
   }
 
