@@ -1,0 +1,851 @@
+// Load generator for the index server, run as its own process by bench/index_bench.ts: holds N
+// registered sessions (M published files each) that answer pings like real peers, then sends
+// pipelined who-has and search requests while a churn loop reconnects sessions at a fixed rate.
+// Speaks the real protocol (shared/encode.ts, shared/decode.ts); reports JSON lines on stdout,
+// progress on stderr. Connects to 127.0.0.1 only.
+import { parseArgs } from "node:util";
+import { readLines } from "../shared/cli.ts";
+import { ConfigError } from "../shared/errors.ts";
+import { decodeMessage, FrameDecoder } from "../shared/decode.ts";
+import { encodeMessage, reply, request } from "../shared/encode.ts";
+import { writeAll } from "../shared/framing.ts";
+import {
+  type Bodies,
+  type FileEntry,
+  type Message,
+  MSG_TYPE_NAMES,
+  MsgType,
+  PROTOCOL_VERSION,
+} from "../shared/protocol.ts";
+
+/** Everything one run needs; every field required (see `parseLoadArgs`). */
+export interface LoadConfig {
+  /** TCP port of the index server on 127.0.0.1. */
+  port: number;
+  /** Sessions to hold (the first `conns + searchConns` of them also send lookups). */
+  sessions: number;
+  /** Files published by each session. */
+  files: number;
+  /** Sessions holding each file name (sources per who-has answer). */
+  replicas: number;
+  /** Length of each lookup phase, s. */
+  seconds: number;
+  /** Connections sending who-has. */
+  conns: number;
+  /** Who-has requests outstanding per connection. */
+  depth: number;
+  /** Connections sending search (one outstanding each) in the mixed phase; 0 skips it. */
+  searchConns: number;
+  /** Sessions disconnected and reconnected per second during the lookup phases. */
+  churnPerS: number;
+  /** Sessions registering at once during setup. */
+  setupConcurrency: number;
+  /** Bound on the whole setup, s. */
+  setupTimeoutS: number;
+  /** Seed of the request mix (fnames, patterns, churn victims). */
+  seed: number;
+}
+
+const DEFAULTS: LoadConfig = {
+  port: 0,
+  sessions: 10_000,
+  files: 100,
+  replicas: 5,
+  seconds: 10,
+  conns: 4,
+  depth: 16,
+  searchConns: 1,
+  churnPerS: 20,
+  setupConcurrency: 64,
+  setupTimeoutS: 1800,
+  seed: 1,
+};
+
+/** Words in the generated file names, so that searches match a realistic share of them. */
+const WORDS = [
+  "holiday",
+  "report",
+  "invoice",
+  "backup",
+  "music",
+  "lecture",
+  "photo",
+  "dataset",
+  "slides",
+  "thesis",
+  "render",
+  "scan",
+  "mixtape",
+  "budget",
+  "notes",
+  "video",
+];
+const EXTENSIONS = ["jpg", "pdf", "mkv", "zip", "flac", "csv", "iso", "txt"];
+/** A registration (connect, Hello, M publishes) that takes longer than this failed. */
+const REGISTER_TIMEOUT_MS = 60_000;
+/** Churn cycles in flight at once; a tick finding this many counts the cycle as behind. */
+const MAX_CHURN_IN_FLIGHT = 64;
+const READ_BYTES = 16 * 1024;
+
+/**
+ * Parses `--port N --sessions N ...` (kebab-case names of LoadConfig fields).
+ *
+ * @throws {ConfigError} listing every invalid flag
+ */
+export function parseLoadArgs(args: string[]): LoadConfig {
+  const names: Record<string, keyof LoadConfig> = {
+    port: "port",
+    sessions: "sessions",
+    files: "files",
+    replicas: "replicas",
+    seconds: "seconds",
+    conns: "conns",
+    depth: "depth",
+    "search-conns": "searchConns",
+    "churn-per-s": "churnPerS",
+    "setup-concurrency": "setupConcurrency",
+    "setup-timeout-s": "setupTimeoutS",
+    seed: "seed",
+  };
+  const { values } = parseArgs({
+    args,
+    options: Object.fromEntries(Object.keys(names).map((k) => [k, { type: "string" as const }])),
+  });
+  const config = { ...DEFAULTS };
+  const problems: string[] = [];
+  for (const [flag, field] of Object.entries(names)) {
+    const text = values[flag];
+    if (typeof text !== "string") continue;
+    const value = Number(text);
+    if (!Number.isFinite(value) || value < 0) problems.push(`--${flag} must be a number ≥ 0`);
+    else config[field] = value;
+  }
+  if (config.port < 1 || config.port > 65535) problems.push("--port must be 1–65535");
+  if (config.sessions <= config.conns + config.searchConns) {
+    problems.push("--sessions must exceed --conns + --search-conns");
+  }
+  if (config.files < 1 || config.conns < 1 || config.depth < 1 || config.replicas < 1) {
+    problems.push("--files, --conns, --depth and --replicas must be at least 1");
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  config.replicas = Math.min(config.replicas, config.sessions);
+  return config;
+}
+
+/** Seeded PRNG (mulberry32): the request mix repeats from run to run. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The catalogue the sessions build: `names` distinct files, each held by `replicas` sessions. */
+class Catalogue {
+  readonly names: number;
+  readonly #files: number;
+
+  constructor(config: LoadConfig) {
+    this.#files = config.files;
+    this.names = Math.max(
+      config.files,
+      Math.ceil(config.sessions * config.files / config.replicas),
+    );
+  }
+
+  fname(k: number): string {
+    const word = WORDS[k % WORDS.length]!;
+    const ext = EXTENSIONS[(k >>> 4) % EXTENSIONS.length]!;
+    return `${word}-${String(k).padStart(7, "0")}.${ext}`;
+  }
+
+  /** File `j` of session `i`: consecutive names, so sessions `names / files` apart share them. */
+  entry(i: number, j: number): FileEntry {
+    const k = (i * this.#files + j) % this.names;
+    const h = (Math.imul(k + 1, 0x9e3779b1) >>> 0).toString(16).padStart(8, "0");
+    return {
+      fname: this.fname(k),
+      size: 1_048_576 + (k * 7919) % 1_000_000_000,
+      mtimeMs: 1_700_000_000_000 + k,
+      rootHash: h.repeat(8),
+      pieceSize: 1_048_576,
+    };
+  }
+}
+
+/** Latency samples in ms; exact percentiles by sorting once at the end. */
+class Samples {
+  #data = new Float64Array(1 << 14);
+  #n = 0;
+
+  add(ms: number): void {
+    if (this.#n === this.#data.length) {
+      const grown = new Float64Array(this.#data.length * 2);
+      grown.set(this.#data);
+      this.#data = grown;
+    }
+    this.#data[this.#n++] = ms;
+  }
+
+  get count(): number {
+    return this.#n;
+  }
+
+  /** count, p50, p99, p999 and max, in ms. */
+  summary(): { count: number; p50: number; p99: number; p999: number; max: number } {
+    const sorted = this.#data.slice(0, this.#n).sort();
+    const at = (q: number) =>
+      sorted.length === 0
+        ? NaN
+        : sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+    return { count: this.#n, p50: at(0.5), p99: at(0.99), p999: at(0.999), max: at(1) };
+  }
+}
+
+/** Called with the reply, or with undefined when the connection ended first. */
+type ReplyHandler = (message: Message | undefined) => void;
+
+/** Counters shared by every connection. */
+const wire = {
+  pingsAnswered: 0,
+  /** Largest delay between a Ping's `sentAtMs` and its arrival here (server send lag), ms. */
+  maxPingDelayMs: 0,
+  unmatchedReplies: 0,
+  serverErrors: {} as Record<string, number>,
+};
+
+function describe(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}
+
+/**
+ * One index session: requests are pipelined (callback per reply), writes issued in the same
+ * turn of the event loop go out in one syscall, and the server's pings are answered at once.
+ */
+class Client {
+  readonly #conn: Deno.TcpConn;
+  readonly #decoder = new FrameDecoder();
+  readonly #waiting = new Map<number, ReplyHandler>();
+  #nextId = 1;
+  #outbox: Uint8Array[] = [];
+  #writing = false;
+  #flushQueued = false;
+  #closedByUs = false;
+  #ended = false;
+  readonly #endedSignal = Promise.withResolvers<void>();
+  /** When the last Ping from the server arrived, ms since the epoch (0: none yet). */
+  lastPingMs = 0;
+  /** Called once when the server ends the session (not after `close()`). */
+  onLost: (reason: string) => void = () => {};
+
+  private constructor(conn: Deno.TcpConn) {
+    this.#conn = conn;
+    void this.#readLoop();
+  }
+
+  static async open(port: number): Promise<Client> {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    conn.setNoDelay(true);
+    return new Client(conn);
+  }
+
+  /** Resolves when the connection is gone, whoever ended it. */
+  get ended(): Promise<void> {
+    return this.#endedSignal.promise;
+  }
+
+  /** Sends a request; `handler` gets its reply. */
+  call<T extends MsgType>(type: T, body: Bodies[T], handler: ReplyHandler): void {
+    if (this.#ended) {
+      handler(undefined);
+      return;
+    }
+    const id = this.#nextId;
+    this.#nextId = id >= 0xffffffff ? 1 : id + 1;
+    this.#waiting.set(id, handler);
+    this.#enqueue(encodeMessage(request(type, id, body)));
+  }
+
+  /** Sends a request and waits for its reply. */
+  ask<T extends MsgType>(type: T, body: Bodies[T]): Promise<Message> {
+    return new Promise((resolve, reject) =>
+      this.call(type, body, (message) => {
+        if (message) resolve(message);
+        else reject(new Error(`Cannot get reply to ${MSG_TYPE_NAMES.get(type)}: connection ended`));
+      })
+    );
+  }
+
+  /**
+   * Leaves: with `goodbye`, says Goodbye and waits (bounded) for the server to close first, as a
+   * peer shutting down cleanly does; without, drops the connection (a crash or a pulled cable).
+   */
+  async close(options: { goodbye: boolean }): Promise<void> {
+    if (this.#ended) return;
+    this.#closedByUs = true;
+    if (options.goodbye) {
+      this.#enqueue(
+        encodeMessage(request(MsgType.Goodbye, 0, { reason: "bench churn" })),
+      );
+      const timer = Promise.withResolvers<void>();
+      const id = setTimeout(timer.resolve, 5000);
+      await Promise.race([this.ended, timer.promise]);
+      clearTimeout(id);
+    }
+    this.#end();
+  }
+
+  #enqueue(bytes: Uint8Array): void {
+    if (this.#ended) return;
+    this.#outbox.push(bytes);
+    if (this.#writing || this.#flushQueued) return;
+    // Everything enqueued while this turn's replies are dispatched goes out in one write.
+    this.#flushQueued = true;
+    queueMicrotask(() => void this.#flush());
+  }
+
+  async #flush(): Promise<void> {
+    this.#flushQueued = false;
+    this.#writing = true;
+    try {
+      while (this.#outbox.length > 0 && !this.#ended) {
+        const parts = this.#outbox;
+        this.#outbox = [];
+        await writeAll(this.#conn, parts.length === 1 ? parts[0]! : concat(parts));
+      }
+    } catch (err) {
+      this.#end(`write failed: ${describe(err)}`);
+    } finally {
+      this.#writing = false;
+    }
+  }
+
+  async #readLoop(): Promise<void> {
+    const buf = new Uint8Array(READ_BYTES);
+    let reason = "closed by the server";
+    try {
+      for (;;) {
+        const n = await this.#conn.read(buf);
+        if (n === null) {
+          this.#decoder.finish();
+          break;
+        }
+        this.#decoder.push(buf.subarray(0, n));
+        for (let frame = this.#decoder.next(); frame; frame = this.#decoder.next()) {
+          this.#dispatch(decodeMessage(frame));
+        }
+      }
+    } catch (err) {
+      reason = `read failed: ${describe(err)}`;
+    }
+    this.#end(reason);
+  }
+
+  #dispatch(message: Message): void {
+    if (message.reply) {
+      const handler = this.#waiting.get(message.requestId);
+      if (handler === undefined) {
+        wire.unmatchedReplies++;
+        return;
+      }
+      this.#waiting.delete(message.requestId);
+      handler(message);
+      return;
+    }
+    switch (message.type) {
+      case MsgType.Ping:
+        wire.pingsAnswered++;
+        this.lastPingMs = Date.now();
+        wire.maxPingDelayMs = Math.max(
+          wire.maxPingDelayMs,
+          this.lastPingMs - message.body.sentAtMs,
+        );
+        this.#enqueue(encodeMessage(reply(MsgType.Pong, message.requestId, message.body)));
+        return;
+      case MsgType.ListShares:
+        this.#enqueue(encodeMessage(reply(MsgType.Shares, message.requestId, { files: [] })));
+        return;
+      case MsgType.Error:
+        wire.serverErrors[message.body.code] = (wire.serverErrors[message.body.code] ?? 0) + 1;
+        return;
+      default:
+        wire.serverErrors[`unexpected ${MSG_TYPE_NAMES.get(message.type)}`] =
+          (wire.serverErrors[`unexpected ${MSG_TYPE_NAMES.get(message.type)}`] ?? 0) + 1;
+    }
+  }
+
+  #end(reason?: string): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    try {
+      this.#conn.close();
+    } catch (err) {
+      if (!(err instanceof Deno.errors.BadResource)) throw err;
+    }
+    const waiting = [...this.#waiting.values()];
+    this.#waiting.clear();
+    for (const handler of waiting) handler(undefined);
+    if (!this.#closedByUs) this.onLost(reason ?? "ended");
+    this.#endedSignal.resolve();
+  }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let id: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    id = setTimeout(() => reject(new Error(`Cannot ${what}: no answer in ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(id));
+}
+
+/** One simulated peer: a stable identity, and its current session when registered. */
+interface Peer {
+  index: number;
+  client: Client | undefined;
+  /** In a churn cycle. */
+  busy: boolean;
+}
+
+/** Counts of publish outcomes and of sessions the server ended on its own. */
+const tally = {
+  created: 0,
+  unchanged: 0,
+  updated: 0,
+  lost: 0,
+  lostReasons: {} as Record<string, number>,
+};
+
+/** The generator: peers, their registration, lookups and churn. */
+class Load {
+  readonly config: LoadConfig;
+  readonly catalogue: Catalogue;
+  readonly peers: Peer[];
+  readonly #random: () => number;
+
+  constructor(config: LoadConfig) {
+    this.config = config;
+    this.catalogue = new Catalogue(config);
+    this.peers = Array.from({ length: config.sessions }, (_, index) => ({
+      index,
+      client: undefined,
+      busy: false,
+    }));
+    this.#random = rng(config.seed);
+  }
+
+  randomInt(n: number): number {
+    return Math.floor(this.#random() * n);
+  }
+
+  /** Connects, says Hello and publishes the peer's files (pipelined). */
+  async register(peer: Peer): Promise<void> {
+    const client = await Client.open(this.config.port);
+    const work = (async () => {
+      const welcome = await client.ask(MsgType.Hello, {
+        hostname: `bench-${peer.index}`,
+        p2pPort: 20_000 + (peer.index % 40_000),
+        protocol: PROTOCOL_VERSION,
+      });
+      if (welcome.type !== MsgType.Welcome) {
+        throw new Error(`Cannot register: got ${MSG_TYPE_NAMES.get(welcome.type)}`);
+      }
+      await this.#publishAll(client, peer.index);
+    })();
+    try {
+      await withTimeout(work, REGISTER_TIMEOUT_MS, `register bench-${peer.index}`);
+    } catch (err) {
+      await client.close({ goodbye: false });
+      throw err;
+    }
+    client.onLost = (reason) => {
+      if (peer.client !== client) return;
+      peer.client = undefined;
+      tally.lost++;
+      tally.lostReasons[reason] = (tally.lostReasons[reason] ?? 0) + 1;
+    };
+    peer.client = client;
+  }
+
+  #publishAll(client: Client, i: number): Promise<void> {
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    let left = this.config.files;
+    let failure: string | undefined;
+    for (let j = 0; j < this.config.files; j++) {
+      client.call(MsgType.Publish, this.catalogue.entry(i, j), (message) => {
+        if (message === undefined) failure ??= "connection ended";
+        else if (message.type === MsgType.Published) tally[message.body.status]++;
+        else failure ??= `${MSG_TYPE_NAMES.get(message.type)} ${JSON.stringify(message.body)}`;
+        if (--left > 0) return;
+        if (failure) reject(new Error(`Cannot publish: ${failure}`));
+        else resolve();
+      });
+    }
+    return promise;
+  }
+
+  /** Registers every peer, `setupConcurrency` at a time. */
+  async setup(): Promise<{ failures: number; firstErrors: string[] }> {
+    let next = 0;
+    let failures = 0;
+    const firstErrors: string[] = [];
+    const deadline = performance.now() + this.config.setupTimeoutS * 1000;
+    const started = performance.now();
+    const progress = setInterval(() => {
+      const done = this.peers.filter((p) => p.client).length;
+      const s = (performance.now() - started) / 1000;
+      console.error(
+        `setup: ${done}/${this.config.sessions} sessions, ${tally.created} entries, ${
+          (tally.created / s).toFixed(0)
+        } publishes/s`,
+      );
+    }, 5000);
+    const worker = async () => {
+      while (next < this.peers.length && performance.now() < deadline) {
+        const peer = this.peers[next++]!;
+        try {
+          await this.register(peer);
+        } catch (err) {
+          failures++;
+          if (firstErrors.length < 5) firstErrors.push(describe(err));
+        }
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: this.config.setupConcurrency }, worker));
+    } finally {
+      clearInterval(progress);
+    }
+    failures += this.peers.length - next;
+    return { failures, firstErrors };
+  }
+
+  /** The peers that only hold a session (never send lookups): the churn victims. */
+  get idlePeers(): Peer[] {
+    return this.peers.slice(this.config.conns + this.config.searchConns);
+  }
+
+  /**
+   * Runs who-has (`conns` × `depth` outstanding) and, when `withSearch`, search (`searchConns`
+   * × 1) until `seconds` have passed, then waits for the replies still outstanding.
+   */
+  async lookups(withSearch: boolean): Promise<PhaseResult> {
+    // A lookup session the server dropped (already counted as lost) registers again, so that
+    // a phase still measures lookups; its loss stays in the report.
+    const lookupPeers = this.peers.slice(0, this.config.conns + this.config.searchConns);
+    await Promise.allSettled(lookupPeers.filter((p) => !p.client).map((p) => this.register(p)));
+    const whoHas = new Samples();
+    const search = new Samples();
+    const errors: Record<string, number> = {};
+    let sources = 0;
+    let emptyAnswers = 0;
+    let searchTotal = 0;
+    const started = performance.now();
+    const deadline = started + this.config.seconds * 1000;
+    let outstanding = 0;
+    const drained = Promise.withResolvers<void>();
+    const fail = (what: string) => {
+      errors[what] = (errors[what] ?? 0) + 1;
+    };
+    const finish = () => {
+      if (--outstanding === 0) drained.resolve();
+    };
+
+    const askWhoHas = (client: Client) => {
+      if (performance.now() >= deadline) return finish();
+      const fname = this.catalogue.fname(this.randomInt(this.catalogue.names));
+      const t0 = performance.now();
+      client.call(MsgType.WhoHas, { fname }, (message) => {
+        if (message === undefined) {
+          fail("connection ended");
+          return finish();
+        }
+        if (message.type !== MsgType.Sources) {
+          fail(`who-has: ${MSG_TYPE_NAMES.get(message.type)} ${JSON.stringify(message.body)}`);
+        } else {
+          whoHas.add(performance.now() - t0);
+          sources += message.body.sources.length;
+          if (message.body.sources.length === 0) emptyAnswers++;
+        }
+        askWhoHas(client);
+      });
+    };
+    const askSearch = (client: Client) => {
+      if (performance.now() >= deadline) return finish();
+      // Half look for one file by number (a few hits), half for a word (1/16 of the catalogue).
+      const pattern = this.randomInt(2) === 0
+        ? String(this.randomInt(this.catalogue.names)).padStart(7, "0")
+        : WORDS[this.randomInt(WORDS.length)]!;
+      const t0 = performance.now();
+      client.call(MsgType.Search, { pattern, offset: 0, limit: 50 }, (message) => {
+        if (message === undefined) {
+          fail("connection ended");
+          return finish();
+        }
+        if (message.type !== MsgType.SearchResult) {
+          fail(`search: ${MSG_TYPE_NAMES.get(message.type)} ${JSON.stringify(message.body)}`);
+        } else {
+          search.add(performance.now() - t0);
+          searchTotal += message.body.total;
+        }
+        askSearch(client);
+      });
+    };
+
+    for (let c = 0; c < this.config.conns; c++) {
+      const client = this.peers[c]?.client;
+      if (!client) continue;
+      for (let d = 0; d < this.config.depth; d++) {
+        outstanding++;
+        askWhoHas(client);
+      }
+    }
+    if (withSearch) {
+      for (let c = 0; c < this.config.searchConns; c++) {
+        const client = this.peers[this.config.conns + c]?.client;
+        if (!client) continue;
+        outstanding++;
+        askSearch(client);
+      }
+    }
+    if (outstanding === 0) {
+      fail("no lookup session connected");
+      outstanding = 1;
+      finish();
+    }
+    await withTimeout(drained.promise, this.config.seconds * 1000 + 30_000, "drain lookups");
+    const seconds = (performance.now() - started) / 1000;
+    const w = whoHas.summary();
+    const s = search.summary();
+    return {
+      seconds,
+      whoHas: { ...w, perS: w.count / seconds, meanSources: sources / Math.max(1, w.count) },
+      emptyAnswers,
+      search: { ...s, perS: s.count / seconds, meanTotal: searchTotal / Math.max(1, s.count) },
+      errors,
+    };
+  }
+}
+
+/** What one lookup phase measured. */
+interface PhaseResult {
+  seconds: number;
+  whoHas: ReturnType<Samples["summary"]> & { perS: number; meanSources: number };
+  /** who-has answers with no source (should stay 0: every name has `replicas` holders). */
+  emptyAnswers: number;
+  search: ReturnType<Samples["summary"]> & { perS: number; meanTotal: number };
+  errors: Record<string, number>;
+}
+
+/**
+ * This process's own event-loop lag (how late a 100 ms timer fires), so that late pings can be
+ * told apart from a busy load generator.
+ */
+class LoopLag {
+  #maxMs = 0;
+  readonly #timer: ReturnType<typeof setInterval>;
+
+  constructor() {
+    let expected = performance.now() + 100;
+    this.#timer = setInterval(() => {
+      const now = performance.now();
+      this.#maxMs = Math.max(this.#maxMs, now - expected);
+      expected = now + 100;
+    }, 100);
+  }
+
+  /** Largest lag since the previous call, ms. */
+  take(): number {
+    const max = this.#maxMs;
+    this.#maxMs = 0;
+    return round(max, 1);
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+}
+
+/** Disconnects and reconnects idle sessions at a fixed rate until stopped. */
+class Churn {
+  readonly #load: Load;
+  readonly #inFlight = new Set<Promise<void>>();
+  readonly reconnect = new Samples();
+  done = 0;
+  failed = 0;
+  behind = 0;
+  goodbyes = 0;
+  readonly firstErrors: string[] = [];
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(load: Load) {
+    this.#load = load;
+  }
+
+  start(perS: number): void {
+    if (perS <= 0) return;
+    let budget = 0;
+    let last = performance.now();
+    this.#timer = setInterval(() => {
+      const now = performance.now();
+      budget += (now - last) / 1000 * perS;
+      last = now;
+      for (; budget >= 1; budget--) this.#launch();
+    }, 50);
+  }
+
+  #launch(): void {
+    const idle = this.#load.idlePeers;
+    if (this.#inFlight.size >= MAX_CHURN_IN_FLIGHT) {
+      this.behind++;
+      return;
+    }
+    // A few tries find a connected, non-busy peer; churn is a small fraction of all sessions.
+    for (let tries = 0; tries < 20; tries++) {
+      const peer = idle[this.#load.randomInt(idle.length)]!;
+      if (peer.busy || !peer.client) continue;
+      const cycle = this.#cycle(peer);
+      this.#inFlight.add(cycle);
+      void cycle.finally(() => this.#inFlight.delete(cycle));
+      return;
+    }
+    this.behind++;
+  }
+
+  async #cycle(peer: Peer): Promise<void> {
+    peer.busy = true;
+    const old = peer.client!;
+    peer.client = undefined;
+    const t0 = performance.now();
+    try {
+      const goodbye = this.#load.randomInt(2) === 0;
+      if (goodbye) this.goodbyes++;
+      await old.close({ goodbye });
+      await this.#load.register(peer);
+      this.reconnect.add(performance.now() - t0);
+      this.done++;
+    } catch (err) {
+      this.failed++;
+      if (this.firstErrors.length < 5) this.firstErrors.push(describe(err));
+    } finally {
+      peer.busy = false;
+    }
+  }
+
+  /** Stops launching and waits for the cycles in flight. */
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    await Promise.allSettled([...this.#inFlight]);
+  }
+}
+
+function emit(event: string, fields: Record<string, unknown> = {}): void {
+  console.log(JSON.stringify({ event, ...fields }));
+}
+
+function round(value: number, digits = 3): number {
+  return Number.isFinite(value) ? Number(value.toFixed(digits)) : value;
+}
+
+function roundAll<T extends object>(value: T): T {
+  return JSON.parse(
+    JSON.stringify(value, (_, v) => typeof v === "number" ? round(v) : v),
+  ) as T;
+}
+
+/**
+ * Runs the load: setup, who-has phase, mixed phase (with churn throughout both), then holds the
+ * sessions until `close` (or end of input) arrives on stdin, closes them all and exits.
+ */
+export async function main(args: string[]): Promise<number> {
+  let config: LoadConfig;
+  try {
+    config = parseLoadArgs(args);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(err.message);
+    return 2;
+  }
+  const load = new Load(config);
+  emit("setup-start", { config, names: load.catalogue.names });
+  const lag = new LoopLag();
+  const t0 = performance.now();
+  const setup = await load.setup();
+  const setupS = (performance.now() - t0) / 1000;
+  const live = () => load.peers.filter((p) => p.client).length;
+  emit("setup-done", {
+    seconds: round(setupS),
+    sessions: live(),
+    entries: tally.created,
+    publishesPerS: round(tally.created / setupS, 0),
+    sessionsPerS: round(live() / setupS, 0),
+    loadLagMaxMs: lag.take(),
+    ...setup,
+  });
+
+  const churn = new Churn(load);
+  churn.start(config.churnPerS);
+  const phases: Record<string, PhaseResult> = {};
+  const names = config.searchConns > 0 ? ["who-has", "mixed"] : ["who-has"];
+  for (const name of names) {
+    emit("phase-start", { name });
+    phases[name] = await load.lookups(name === "mixed");
+    emit("phase-done", { name, ...roundAll(phases[name]!), loadLagMaxMs: lag.take() });
+  }
+  await churn.stop();
+  lag.stop();
+  const held = live();
+  const now = Date.now();
+  const pingAges = load.peers.flatMap((p) =>
+    p.client && p.client.lastPingMs > 0 ? [now - p.client.lastPingMs] : []
+  );
+  emit("held", {
+    sessions: held,
+    entries: held * config.files,
+    lost: tally.lost,
+    lostReasons: tally.lostReasons,
+    publish: { created: tally.created, unchanged: tally.unchanged, updated: tally.updated },
+    churn: {
+      perS: config.churnPerS,
+      done: churn.done,
+      failed: churn.failed,
+      behind: churn.behind,
+      goodbyes: churn.goodbyes,
+      reconnectMs: roundAll(churn.reconnect.summary()),
+      firstErrors: churn.firstErrors,
+    },
+    wire,
+    pings: {
+      sessionsNeverPinged: held - pingAges.length,
+      oldestLastPingS: round(Math.max(0, ...pingAges) / 1000, 1),
+      sessionsNotPingedFor10s: pingAges.filter((age) => age > 10_000).length,
+    },
+  });
+
+  // Hold every session until the driver has compared counts with the server.
+  for await (const line of readLines(Deno.stdin.readable)) {
+    if (line.trim() === "close") break;
+  }
+  const clients = load.peers.flatMap((p) => p.client ? [p.client] : []);
+  for (const peer of load.peers) peer.client = undefined;
+  await Promise.all(clients.map((c) => c.close({ goodbye: false })));
+  emit("closed", { sessions: clients.length, lostSinceHeld: tally.lost });
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
