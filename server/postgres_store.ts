@@ -1,6 +1,7 @@
 // Store backed by PostgreSQL (npm:postgres, pooled), so that several index servers share one
 // catalogue. Same semantics as SqliteStore; every driver error becomes "Cannot <action>: ...".
 import postgres from "postgres";
+import { logger } from "../shared/log.ts";
 import type { CatalogEntry, FileEntry, PublishStatus, SourceInfo } from "../shared/protocol.ts";
 import {
   likePattern,
@@ -59,6 +60,10 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   `DROP INDEX sessions_by_server;
    CREATE INDEX sessions_by_server ON sessions (server_id);`,
 ];
+
+const log = logger("server", "postgres");
+/** Publishes between two ANALYZE runs of the catalogue tables. */
+const ANALYZE_EVERY_PUBLISHES = 50_000;
 
 /** Options for `PostgresStore`. */
 export interface PostgresStoreOptions {
@@ -144,6 +149,7 @@ export class PostgresStore implements Store {
   /** Several servers may use the same database at once. */
   readonly shared = true;
   readonly #sql: postgres.Sql;
+  #publishesSinceAnalyze = 0;
 
   /**
    * Creates the pool; connections open on first use.
@@ -168,6 +174,12 @@ export class PostgresStore implements Store {
     }
   }
 
+  #analyze(): Promise<void> {
+    return this.#run("refresh statistics", async (sql) => {
+      await sql`ANALYZE sessions, entries`;
+    });
+  }
+
   async #run<T>(action: string, fn: (sql: postgres.Sql) => Promise<T>): Promise<T> {
     try {
       return await fn(this.#sql);
@@ -187,8 +199,8 @@ export class PostgresStore implements Store {
     });
   }
 
-  migrate(): Promise<void> {
-    return this.#run("migrate database", (sql) =>
+  async migrate(): Promise<void> {
+    await this.#run("migrate database", (sql) =>
       sql.begin(async (tx) => {
         // Servers starting together would both see version 0 and both create the tables: the
         // lock (held until commit) makes the second wait and then find the current version.
@@ -203,6 +215,9 @@ export class PostgresStore implements Store {
           await tx`INSERT INTO schema_version (version) VALUES (${version + 1})`;
         }
       }));
+    // Fresh statistics: without them the planner walks every session per who-has (34 ms
+    // instead of 0.08 ms at a million entries, measured by the index benchmark).
+    await this.#analyze();
   }
 
   openSession(session: SessionRow, leaseUntilMs: number): Promise<SessionRow | undefined> {
@@ -256,6 +271,13 @@ export class PostgresStore implements Store {
   }
 
   publish(sessionId: string, entry: FileEntry): Promise<PublishStatus> {
+    // Re-plan as the catalogue grows: a bulk of publishes makes old statistics misleading.
+    if (++this.#publishesSinceAnalyze >= ANALYZE_EVERY_PUBLISHES) {
+      this.#publishesSinceAnalyze = 0;
+      this.#analyze().catch((err) =>
+        log.warn("Cannot refresh statistics: {error}", { error: String(err) })
+      );
+    }
     return this.#run(`publish "${entry.fname}"`, async (sql) => {
       // One statement, so concurrent publishes of one entry cannot both insert. The WHERE
       // skips identical rows (no row returned: unchanged); xmax is 0 only on a fresh insert.

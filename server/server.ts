@@ -95,7 +95,7 @@ export async function startServer(
     // If this timer fired late, our own event loop was blocked (e.g. a long database write):
     // answers may be waiting unread in the sockets, so silence proves nothing until every
     // session had a full timeout of a running server to be heard.
-    if (now - lastBeatMs > 2 * config.pingIntervalMs) {
+    if (now - lastBeatMs - config.pingIntervalMs > Math.max(config.pingIntervalMs, 1000)) {
       graceUntilMs = now + config.pingTimeoutMs;
       log.warn("Server was stalled for {ms} ms; not dropping silent sessions until it recovers", {
         ms: now - lastBeatMs - config.pingIntervalMs,
@@ -103,15 +103,26 @@ export async function startServer(
     }
     lastBeatMs = now;
     for (const session of live.values()) {
-      const silentMs = now - session.rpc.lastHeardMs;
-      if (silentMs > config.pingTimeoutMs && now >= graceUntilMs) {
+      const rpc = session.rpc;
+      // Silent means: a ping reached the socket and nothing came back within the timeout, or a
+      // ping has been stuck in our own write queue for far longer (the peer stopped reading).
+      const unanswered = rpc.lastPingWrittenMs > rpc.lastHeardMs &&
+        now - rpc.lastPingWrittenMs > config.pingTimeoutMs;
+      const stuck = rpc.pingQueuedMs > 0 && now - rpc.pingQueuedMs > 4 * config.pingTimeoutMs;
+      if ((unanswered || stuck) && now >= graceUntilMs) {
         log.warn("Dropping {host}: silent for {ms} ms", {
           host: session.row.hostname,
-          ms: silentMs,
+          ms: now - rpc.lastHeardMs,
         });
-        session.rpc.close("ping timeout");
+        rpc.close("ping timeout");
         continue;
       }
+      // A peer heard from within the interval is alive: no ping (fewer writes at scale); and
+      // no second ping while one is queued or unanswered (its write time is the clock).
+      if (
+        now - rpc.lastHeardMs < config.pingIntervalMs || rpc.pingQueuedMs > 0 ||
+        rpc.lastPingWrittenMs > rpc.lastHeardMs
+      ) continue;
       session.rpc.request(MsgType.Ping, { sentAtMs: now }, config.pingTimeoutMs).catch((err) =>
         log.debug("Ping of {host} failed: {error}", {
           host: session.row.hostname,

@@ -65,6 +65,13 @@ export class RpcConn {
   #ended: Error | undefined;
   /** Time of the last frame received, in ms since the epoch (for liveness). */
   lastHeardMs = Date.now();
+  /**
+   * When the last Ping actually reached the socket (0: none yet). Under load a ping can wait
+   * in our own write queue for seconds; silence only counts from when the peer could see it.
+   */
+  lastPingWrittenMs = 0;
+  /** When the oldest Ping still waiting for its write was queued (0: none). */
+  pingQueuedMs = 0;
 
   /**
    * @param framed the connection
@@ -105,7 +112,13 @@ export class RpcConn {
     });
     // Not awaited: the answer's timeout must run (and be handled) even while the send is stuck
     // behind a peer that stopped reading.
-    this.framed.send(request(type, requestId, body)).catch((err) =>
+    const queuedAtMs = Date.now();
+    if (type === MsgType.Ping && this.pingQueuedMs === 0) this.pingQueuedMs = queuedAtMs;
+    this.framed.send(request(type, requestId, body)).then(() => {
+      if (type !== MsgType.Ping) return;
+      this.lastPingWrittenMs = Date.now();
+      if (this.pingQueuedMs <= queuedAtMs) this.pingQueuedMs = 0;
+    }).catch((err) =>
       this.#settle(requestId)?.reject(err instanceof Error ? err : new Error(String(err)))
     );
     const message = await answer;
