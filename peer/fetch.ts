@@ -12,7 +12,7 @@ import type { Activity, FetchInfo } from "./activity.ts";
 import type { IndexClient } from "./index_client.ts";
 import { PartialDownload } from "./partial.ts";
 import type { TokenBucket } from "./rate.ts";
-import type { Repository } from "./repo.ts";
+import { pathExists, type Repository } from "./repo.ts";
 import { PieceScheduler } from "./scheduler.ts";
 import type { Shares } from "./shares.ts";
 import type { SlotLease, Slots } from "./slots.ts";
@@ -221,16 +221,6 @@ async function whoHas(ctx: FetchContext, fname: string): Promise<SourceInfo[]> {
       .sources;
   } catch (err) {
     throw new FetchError(`Cannot fetch "${fname}": ${(err as Error).message}`);
-  }
-}
-
-async function pathExists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
   }
 }
 

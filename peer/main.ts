@@ -7,7 +7,8 @@ import { VERSION } from "../shared/version.ts";
 import type { FetchInfo } from "./activity.ts";
 import { PEER_OPTIONS, resolvePeerConfig } from "./config.ts";
 import { Peer } from "./peer.ts";
-import { formatBytes, runPeerCommand, type ShellOutput } from "./shell.ts";
+import { formatBytes } from "../shared/format.ts";
+import { runPeerCommand, type ShellOutput } from "./shell.ts";
 
 const encoder = new TextEncoder();
 /** Files at least this large report hashing progress. */

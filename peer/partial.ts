@@ -6,7 +6,7 @@ import { fromBase64, toBase64 } from "../shared/base64.ts";
 import { Bitfield } from "../shared/bitfield.ts";
 import { pieceCount } from "../shared/pieces.ts";
 import type { FileHashes } from "./hashing.ts";
-import type { Repository } from "./repo.ts";
+import { pathExists, type Repository } from "./repo.ts";
 
 /** The record saved beside a partial file. */
 export interface PartialRecord {
@@ -101,7 +101,7 @@ export class PartialDownload {
   ): Promise<PartialDownload> {
     const path = join(repo.partialDir, `${hashes.rootHash}.part`);
     let record = options.resumable ? await PartialDownload.find(repo, hashes.rootHash) : undefined;
-    if (!record || !await exists(path)) {
+    if (!record || !await pathExists(path)) {
       record = {
         fname,
         size: hashes.size,
@@ -178,7 +178,7 @@ export class PartialDownload {
         `Cannot finish: partial file is ${info.size} bytes, expected ${this.hashes.size}`,
       );
     }
-    if (!options.force && await exists(finalPath)) {
+    if (!options.force && await pathExists(finalPath)) {
       throw new Error(`Cannot finish: ${finalPath} appeared meanwhile; the download stays partial`);
     }
     await Deno.rename(this.path, finalPath);
@@ -203,15 +203,5 @@ export class PartialDownload {
         if (!(err instanceof Deno.errors.NotFound)) throw err;
       });
     }
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
   }
 }

@@ -128,3 +128,14 @@ export class Repository {
     await Deno.rename(tmp, path);
   }
 }
+
+/** true when something (file, folder or link) exists at `path`. */
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}

@@ -1,6 +1,7 @@
 // The peer's shell: one command line in, one answer out (a JSON object, or short human lines).
 // Commands run concurrently, so `status` works while a `fetch` runs.
 import { splitWords } from "../shared/cli.ts";
+import { formatBytes } from "../shared/format.ts";
 import type { FetchInfo } from "./activity.ts";
 import type { Peer } from "./peer.ts";
 
@@ -25,18 +26,6 @@ const HELP = [
   "help                              this text",
   "quit                              leave the index and stop",
 ];
-
-/** Formats a byte count for humans. */
-export function formatBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
-}
 
 /**
  * Runs one command line. Never throws: failures become `{ok: false, error}` answers.

@@ -1,5 +1,6 @@
 // The operator's shell: one command line in, answer lines out. Talks to a running server.
 import { splitWords } from "../shared/cli.ts";
+import { formatBytes } from "../shared/format.ts";
 import { type FileEntry, MsgType } from "../shared/protocol.ts";
 import { expectType } from "../shared/rpc.ts";
 import type { RunningServer } from "./server.ts";
@@ -59,20 +60,9 @@ export async function runServerCommand(server: RunningServer, line: string): Pro
   }
 }
 
-function formatSize(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
-}
-
 function formatEntry(entry: FileEntry): string {
   const partial = entry.have === undefined ? "" : " (partial)";
-  return `  ${entry.fname}  ${formatSize(entry.size)}  ${entry.rootHash.slice(0, 12)}${partial}`;
+  return `  ${entry.fname}  ${formatBytes(entry.size)}  ${entry.rootHash.slice(0, 12)}${partial}`;
 }
 
 async function peers(server: RunningServer): Promise<string[]> {

@@ -1,6 +1,6 @@
 // Spawns the real server/main.ts and peer/main.ts as processes, with the permissions a user
 // would give them, and drives their shells over stdin/stdout.
-import { dirname, join, resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { splitWords } from "../../shared/cli.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
