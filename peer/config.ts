@@ -1,5 +1,6 @@
 // Peer configuration: flags and LANSHARE_* environment variables → PeerConfig.
 import {
+  type CommandLine,
   type HostPort,
   type OptionSpec,
   parseHostPort,
@@ -196,12 +197,7 @@ export const PEER_OPTIONS: readonly OptionSpec[] = [
 ];
 
 /** Result of parsing: a config to run, or help/version text. */
-export type PeerCommandLine =
-  | { kind: "run"; config: PeerConfig }
-  | { kind: "help"; text: string }
-  | {
-    kind: "version";
-  };
+export type PeerCommandLine = CommandLine<PeerConfig>;
 
 /** Facts from the host used for defaults. */
 export interface PeerDefaults {

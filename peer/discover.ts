@@ -3,6 +3,7 @@
 import { decodeBeacon, encodeBeacon } from "../shared/beacon.ts";
 import { ProtocolError } from "../shared/errors.ts";
 import { logger } from "../shared/log.ts";
+import { settleWithin } from "../shared/timeout.ts";
 
 const log = logger("peer", "discover");
 
@@ -82,18 +83,13 @@ export async function discoverServers(options: DiscoverOptions): Promise<FoundSe
   };
   await sendProbes();
   const probing = setInterval(() => void sendProbes(), PROBE_INTERVAL_MS);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timedOut = new Promise<"timeout">((resolve) =>
-    timer = setTimeout(() => resolve("timeout"), options.timeoutMs)
-  );
   try {
-    const outcome = await Promise.race([firstFound.promise, timedOut]);
-    if (outcome !== "timeout") {
+    if (await settleWithin(firstFound.promise, options.timeoutMs)) {
+      // Others may answer a moment later: collect them before choosing the least loaded.
       await new Promise((resolve) => setTimeout(resolve, options.gatherMs ?? 150));
     }
   } finally {
     clearInterval(probing);
-    clearTimeout(timer);
     listener.close();
     prober.close();
     await receiving;

@@ -4,6 +4,7 @@
 import type { HostPort } from "../shared/cli.ts";
 import { FramedConn } from "../shared/framing.ts";
 import { logger } from "../shared/log.ts";
+import { settleWithin } from "../shared/timeout.ts";
 import { type Bodies, type Message, MsgType, PROTOCOL_VERSION } from "../shared/protocol.ts";
 import { expectType, type HandlerResult, RpcConn } from "../shared/rpc.ts";
 
@@ -31,6 +32,8 @@ const MAX_BACKOFF_MS = 5000;
 export class IndexClient {
   readonly #options: IndexClientOptions;
   #rpc: RpcConn | undefined;
+  /** The read loop of the current connection; ends when it drops. */
+  #runningSession: Promise<void> | undefined;
   #ready = Promise.withResolvers<void>();
   #closed = false;
   #stopReason: string | undefined;
@@ -98,8 +101,6 @@ export class IndexClient {
     }
     throw new Error(`Cannot reach an index server: ${problems.join("; ") || "none found"}`);
   }
-
-  #runningSession: Promise<void> | undefined;
 
   async #maintain(): Promise<void> {
     let attempt = 0;
@@ -175,17 +176,8 @@ export class IndexClient {
    */
   async request<T extends MsgType>(type: T, body: Bodies[T]): Promise<Message> {
     if (!this.#rpc) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timeout = new Promise<never>((_, reject) =>
-        timer = setTimeout(
-          () => reject(new Error("Cannot reach the index server: not connected (reconnecting)")),
-          this.#timeoutMs,
-        )
-      );
-      try {
-        await Promise.race([this.#ready.promise, timeout]);
-      } finally {
-        clearTimeout(timer);
+      if (!await settleWithin(this.#ready.promise, this.#timeoutMs)) {
+        throw new Error("Cannot reach the index server: not connected (reconnecting)");
       }
     }
     return this.#rpc!.request(type, body, this.#timeoutMs);

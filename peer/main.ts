@@ -1,7 +1,11 @@
 // Entry point of a peer: flags/env → config → Peer.start(); shell on stdin; signals.
 // The only place that reads Deno.args/Deno.env or exits.
-import { defaultBroadcastAddresses, readLines, readOptionEnv } from "../shared/cli.ts";
-import { ConfigError } from "../shared/errors.ts";
+import {
+  configOrExitCode,
+  defaultBroadcastAddresses,
+  readLines,
+  readOptionEnv,
+} from "../shared/cli.ts";
 import { setupLogging } from "../shared/log.ts";
 import { VERSION } from "../shared/version.ts";
 import type { FetchInfo } from "./activity.ts";
@@ -16,27 +20,16 @@ const HASH_PROGRESS_MIN_BYTES = 64 * 1024 * 1024;
 
 /** Runs a peer until `quit` or a signal. Returns the exit code. */
 export async function main(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = resolvePeerConfig(args, readOptionEnv(PEER_OPTIONS), {
-      hostname: () => Deno.hostname(),
-      broadcast: () => defaultBroadcastAddresses(Deno.networkInterfaces()),
-    });
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message);
-      return 2;
-    }
-    throw err;
-  }
-  if (parsed.kind === "help") {
-    console.log(parsed.text);
-    return 0;
-  }
-  if (parsed.kind === "version") {
-    console.log(`lanshare-peer ${VERSION}`);
-    return 0;
-  }
+  const parsed = configOrExitCode(
+    "lanshare-peer",
+    VERSION,
+    () =>
+      resolvePeerConfig(args, readOptionEnv(PEER_OPTIONS), {
+        hostname: () => Deno.hostname(),
+        broadcast: () => defaultBroadcastAddresses(Deno.networkInterfaces()),
+      }),
+  );
+  if ("exitCode" in parsed) return parsed.exitCode;
   const { config } = parsed;
   await setupLogging(config.logLevel);
   const tty = Deno.stdout.isTerminal() && !config.json;

@@ -13,6 +13,7 @@ import {
   type SourceInfo,
 } from "../shared/protocol.ts";
 import { HASH_BYTES, pieceLength } from "../shared/pieces.ts";
+import { settleWithin } from "../shared/timeout.ts";
 
 /**
  * Requests kept in flight per complete source, so it never idles between pieces. A partial
@@ -317,7 +318,7 @@ export class SourceConnection {
             continue;
           }
           // A partial source: it may have more by now.
-          await Promise.race([hooks.changed(), new Promise((r) => setTimeout(r, 500))]);
+          await settleWithin(hooks.changed(), 500);
           if (hooks.finished()) return;
           await this.refresh(params);
           continue;

@@ -1,6 +1,6 @@
 // Server configuration: flags and LANSHARE_* environment variables → ServerConfig.
 import { ConfigError } from "../shared/errors.ts";
-import { type OptionSpec, resolveOptions, usage } from "../shared/cli.ts";
+import { type CommandLine, type OptionSpec, resolveOptions, usage } from "../shared/cli.ts";
 import type { LogLevel } from "../shared/log.ts";
 
 /** Everything the server needs to start; every field required. */
@@ -93,12 +93,7 @@ export const SERVER_OPTIONS: readonly OptionSpec[] = [
 ];
 
 /** Result of parsing: a config to run, or a request for help/version text. */
-export type ServerCommandLine = { kind: "run"; config: ServerConfig } | {
-  kind: "help";
-  text: string;
-} | {
-  kind: "version";
-};
+export type ServerCommandLine = CommandLine<ServerConfig>;
 
 /**
  * Resolves flags > env > defaults into a ServerConfig.

@@ -1,7 +1,11 @@
 // Entry point of the index server: flags/env → config → startServer(); shell on stdin; signals.
 // The only place that reads Deno.args/Deno.env or exits.
-import { defaultBroadcastAddresses, readLines, readOptionEnv } from "../shared/cli.ts";
-import { ConfigError } from "../shared/errors.ts";
+import {
+  configOrExitCode,
+  defaultBroadcastAddresses,
+  readLines,
+  readOptionEnv,
+} from "../shared/cli.ts";
 import { setupLogging } from "../shared/log.ts";
 import { VERSION } from "../shared/version.ts";
 import { resolveServerConfig, SERVER_OPTIONS } from "./config.ts";
@@ -10,28 +14,13 @@ import { runServerCommand } from "./shell.ts";
 
 /** Runs the server until `quit`, end of stdin with no TTY... or a signal. Returns the exit code. */
 export async function main(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = resolveServerConfig(
+  const parsed = configOrExitCode("lanshare-server", VERSION, () =>
+    resolveServerConfig(
       args,
       readOptionEnv(SERVER_OPTIONS),
       () => defaultBroadcastAddresses(Deno.networkInterfaces()),
-    );
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message);
-      return 2;
-    }
-    throw err;
-  }
-  if (parsed.kind === "help") {
-    console.log(parsed.text);
-    return 0;
-  }
-  if (parsed.kind === "version") {
-    console.log(`lanshare-server ${VERSION}`);
-    return 0;
-  }
+    ));
+  if ("exitCode" in parsed) return parsed.exitCode;
   const { config } = parsed;
   await setupLogging(config.logLevel);
   let server;

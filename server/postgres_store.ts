@@ -3,6 +3,7 @@
 import postgres from "postgres";
 import { logger } from "../shared/log.ts";
 import type { CatalogEntry, FileEntry, PublishStatus, SourceInfo } from "../shared/protocol.ts";
+import { type EntrySqlRow, type SessionSqlColumns, toEntry, toSession } from "./sql_rows.ts";
 import {
   likePattern,
   type SearchOptions,
@@ -76,49 +77,12 @@ export interface PostgresStoreOptions {
   maxConnections?: number;
 }
 
-interface SessionSqlRow {
-  session_id: string;
-  server_id: string;
-  hostname: string;
-  address: string;
-  port: number;
+interface SessionSqlRow extends SessionSqlColumns {
   /** BIGINT, as text. */
   opened_at_ms: string;
   online: boolean;
   /** BIGINT, as text. */
   lease_until_ms: string;
-}
-
-interface EntrySqlRow {
-  fname: string;
-  size: string;
-  mtime_ms: string;
-  root_hash: string;
-  piece_size: string;
-  have: string | null;
-}
-
-function toEntry(row: EntrySqlRow): FileEntry {
-  const entry: FileEntry = {
-    fname: row.fname,
-    size: Number(row.size),
-    mtimeMs: Number(row.mtime_ms),
-    rootHash: row.root_hash,
-    pieceSize: Number(row.piece_size),
-  };
-  if (row.have !== null) entry.have = row.have;
-  return entry;
-}
-
-function toSession(row: SessionSqlRow): SessionRow {
-  return {
-    sessionId: row.session_id,
-    serverId: row.server_id,
-    hostname: row.hostname,
-    address: row.address,
-    port: row.port,
-    openedAtMs: Number(row.opened_at_ms),
-  };
 }
 
 function describe(err: unknown): string {

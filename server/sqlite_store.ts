@@ -3,6 +3,7 @@
 // Store backed by embedded SQLite (node:sqlite), the default index database. WAL mode.
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import type { CatalogEntry, FileEntry, PublishStatus, SourceInfo } from "../shared/protocol.ts";
+import { type EntrySqlRow, type SessionSqlColumns, toEntry, toSession } from "./sql_rows.ts";
 import {
   likePattern,
   type SearchOptions,
@@ -45,46 +46,9 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
 
 /** A broad search counts its matches up to this many; beyond, its total is a lower bound. */
 export const SEARCH_COUNT_CAP = 1000;
-interface SessionSqlRow {
-  session_id: string;
-  server_id: string;
-  hostname: string;
-  address: string;
-  port: number;
+interface SessionSqlRow extends SessionSqlColumns {
   opened_at_ms: number;
   online: number;
-}
-
-interface EntrySqlRow {
-  fname: string;
-  size: number;
-  mtime_ms: number;
-  root_hash: string;
-  piece_size: number;
-  have: string | null;
-}
-
-function toEntry(row: EntrySqlRow): FileEntry {
-  const entry: FileEntry = {
-    fname: row.fname,
-    size: row.size,
-    mtimeMs: row.mtime_ms,
-    rootHash: row.root_hash,
-    pieceSize: row.piece_size,
-  };
-  if (row.have !== null) entry.have = row.have;
-  return entry;
-}
-
-function toSession(row: SessionSqlRow): SessionRow {
-  return {
-    sessionId: row.session_id,
-    serverId: row.server_id,
-    hostname: row.hostname,
-    address: row.address,
-    port: row.port,
-    openedAtMs: row.opened_at_ms,
-  };
 }
 
 const ENTRY_COLUMNS = "e.fname, e.size, e.mtime_ms, e.root_hash, e.piece_size, e.have";

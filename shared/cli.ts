@@ -221,3 +221,30 @@ export async function* readLines(readable: ReadableStream<Uint8Array>): AsyncGen
   }
   if (pending !== "") yield pending;
 }
+
+/** What a command line asks for: a config to run, or the help or version text. */
+export type CommandLine<C> = { kind: "run"; config: C } | { kind: "help"; text: string } | {
+  kind: "version";
+};
+
+/**
+ * The parse step of a program's main: prints help, the version or the config problems, and
+ * returns the exit code then (0, or 2 for bad flags), else the config to run.
+ */
+export function configOrExitCode<C>(
+  program: string,
+  version: string,
+  parse: () => CommandLine<C>,
+): { config: C } | { exitCode: number } {
+  let parsed: CommandLine<C>;
+  try {
+    parsed = parse();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(err.message);
+    return { exitCode: 2 };
+  }
+  if (parsed.kind === "help") console.log(parsed.text);
+  if (parsed.kind === "version") console.log(`${program} ${version}`);
+  return parsed.kind === "run" ? { config: parsed.config } : { exitCode: 0 };
+}
