@@ -3,6 +3,7 @@
 // Store backed by embedded SQLite (node:sqlite), the default index database. WAL mode.
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import type { CatalogEntry, FileEntry, PublishStatus, SourceInfo } from "../shared/protocol.ts";
+import type { LoadedSession } from "./memory_catalogue.ts";
 import { type EntrySqlRow, type SessionSqlColumns, toEntry, toSession } from "./sql_rows.ts";
 import {
   likePattern,
@@ -43,6 +44,24 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
    -- who-has looks up by exact fname; search by LIKE scans this narrower index.
    CREATE INDEX entries_by_fname ON entries (fname);`,
 ];
+
+/**
+ * One change to persist, as MemoryStore hands them over in batches: each is the database side
+ * of a change the in-memory catalogue already made, so none needs to read before it writes.
+ */
+export type SqliteWrite =
+  | { kind: "open"; session: SessionRow; leaseUntilMs: number }
+  | { kind: "close"; sessionId: string }
+  | { kind: "publish"; sessionId: string; entry: FileEntry }
+  | { kind: "unpublish"; sessionId: string; fname: string }
+  | { kind: "online"; serverId: string; leaseUntilMs: number }
+  | { kind: "offline"; sessionIds: readonly string[] | "all" };
+
+/** A write that could not be persisted, and why. */
+export interface FailedWrite {
+  write: SqliteWrite;
+  error: Error;
+}
 
 /** A broad search counts its matches up to this many; beyond, its total is a lower bound. */
 export const SEARCH_COUNT_CAP = 1000;
@@ -103,6 +122,99 @@ export class SqliteStore implements Store {
     return row?.v ?? 0;
   }
 
+  /**
+   * Persists a batch of writes in one transaction (one commit for many changes). If the batch
+   * fails, each write is retried in its own transaction so one bad write loses only itself.
+   *
+   * @returns the writes that failed
+   */
+  applyBatch(writes: readonly SqliteWrite[]): FailedWrite[] {
+    try {
+      this.#transaction(() => {
+        for (const write of writes) this.#apply(write);
+      });
+      return [];
+    } catch {
+      const failed: FailedWrite[] = [];
+      for (const write of writes) {
+        try {
+          this.#transaction(() => this.#apply(write));
+        } catch (err) {
+          failed.push({ write, error: err instanceof Error ? err : new Error(String(err)) });
+        }
+      }
+      return failed;
+    }
+  }
+
+  #apply(write: SqliteWrite): void {
+    switch (write.kind) {
+      case "open": {
+        const { session } = write;
+        this.#sql("DELETE FROM sessions WHERE hostname = ? AND port = ?")
+          .run(session.hostname, session.port);
+        this.#insertSession(session, write.leaseUntilMs);
+        return;
+      }
+      case "close":
+        this.#sql("DELETE FROM sessions WHERE session_id = ?").run(write.sessionId);
+        return;
+      case "publish": {
+        const { entry } = write;
+        this.#sql(
+          `INSERT INTO entries (session_id, fname, size, mtime_ms, root_hash, piece_size, have)
+           VALUES (?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (session_id, fname) DO UPDATE SET size = excluded.size,
+             mtime_ms = excluded.mtime_ms, root_hash = excluded.root_hash,
+             piece_size = excluded.piece_size, have = excluded.have`,
+        ).run(
+          write.sessionId,
+          entry.fname,
+          entry.size,
+          entry.mtimeMs,
+          entry.rootHash,
+          entry.pieceSize,
+          entry.have ?? null,
+        );
+        return;
+      }
+      case "unpublish":
+        this.#sql("DELETE FROM entries WHERE session_id = ? AND fname = ?")
+          .run(write.sessionId, write.fname);
+        return;
+      case "online":
+        this.#sql("UPDATE sessions SET lease_until_ms = ?, online = 1 WHERE server_id = ?")
+          .run(write.leaseUntilMs, write.serverId);
+        return;
+      case "offline":
+        if (write.sessionIds === "all") {
+          this.#sql("UPDATE sessions SET online = 0").run();
+          return;
+        }
+        for (const id of write.sessionIds) {
+          this.#sql("UPDATE sessions SET online = 0 WHERE session_id = ?").run(id);
+        }
+        return;
+    }
+  }
+
+  /** Every session in the database (to load them into memory at start). */
+  *readSessions(): Generator<LoadedSession> {
+    const rows = this.#sql("SELECT * FROM sessions").iterate() as Iterable<
+      SessionSqlRow & { lease_until_ms: number }
+    >;
+    for (const row of rows) {
+      yield { row: toSession(row), online: row.online === 1, leaseUntilMs: row.lease_until_ms };
+    }
+  }
+
+  /** Every entry with its session id (to load them into memory at start). */
+  *readEntries(): Generator<{ sessionId: string; entry: FileEntry }> {
+    const rows = this.#sql(`SELECT e.session_id, ${ENTRY_COLUMNS} FROM entries e`)
+      .iterate() as Iterable<EntrySqlRow & { session_id: string }>;
+    for (const row of rows) yield { sessionId: row.session_id, entry: toEntry(row) };
+  }
+
   async migrate(): Promise<void> {
     const current = this.schemaVersion();
     for (let version = current; version < SQLITE_MIGRATIONS.length; version++) {
@@ -120,20 +232,24 @@ export class SqliteStore implements Store {
         "SELECT * FROM sessions WHERE hostname = ? AND port = ?",
       ).get(session.hostname, session.port) as SessionSqlRow | undefined;
       if (old) this.#sql("DELETE FROM sessions WHERE session_id = ?").run(old.session_id);
-      this.#sql(
-        `INSERT INTO sessions (session_id, server_id, hostname, address, port, opened_at_ms,
-           online, lease_until_ms) VALUES (?, ?, ?, ?, ?, ?, 1, ?)`,
-      ).run(
-        session.sessionId,
-        session.serverId,
-        session.hostname,
-        session.address,
-        session.port,
-        session.openedAtMs,
-        leaseUntilMs,
-      );
+      this.#insertSession(session, leaseUntilMs);
       return old && old.online === 1 ? toSession(old) : undefined;
     }));
+  }
+
+  #insertSession(session: SessionRow, leaseUntilMs: number): void {
+    this.#sql(
+      `INSERT INTO sessions (session_id, server_id, hostname, address, port, opened_at_ms,
+         online, lease_until_ms) VALUES (?, ?, ?, ?, ?, ?, 1, ?)`,
+    ).run(
+      session.sessionId,
+      session.serverId,
+      session.hostname,
+      session.address,
+      session.port,
+      session.openedAtMs,
+      leaseUntilMs,
+    );
   }
 
   async closeSession(sessionId: string): Promise<void> {

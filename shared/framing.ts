@@ -16,6 +16,25 @@ export interface ByteConn {
 /** Size of one socket read while looking for frames, unless told otherwise. */
 const DEFAULT_READ_CHUNK_BYTES = 64 * 1024;
 
+/**
+ * Most bytes joined into one socket write. Small frames queued behind a write in progress are
+ * copied into one buffer; beyond this the copy costs more than the syscalls it saves.
+ */
+const COALESCE_LIMIT_BYTES = 256 * 1024;
+
+/** A queued send: its bytes and who waits for them to reach the socket. */
+interface PendingSend {
+  parts: Uint8Array[];
+  bytes: number;
+  done: PromiseWithResolvers<void>;
+}
+
+/** A queued exclusiveWrite(). */
+interface PendingExclusive {
+  exclusive: (write: (bytes: Uint8Array) => Promise<void>) => Promise<unknown>;
+  done: PromiseWithResolvers<unknown>;
+}
+
 /** Options for `FramedConn`. */
 export interface FramedConnOptions {
   /** Size limits for incoming frames. @default DEFAULT_LIMITS */
@@ -43,7 +62,10 @@ export class FramedConn {
   readonly #limits: Limits;
   readonly #decoder: FrameDecoder;
   readonly #chunk: Uint8Array;
-  #writeChain: Promise<void> = Promise.resolve();
+  /** Sends not yet written, in order. */
+  readonly #outbox: (PendingSend | PendingExclusive)[] = [];
+  #queuedBytes = 0;
+  #writing = false;
   #closed = false;
 
   /** @param conn the socket */
@@ -81,12 +103,15 @@ export class FramedConn {
    * Reads exactly `target.length` raw bytes (a `Data` payload) into `target`.
    * Bytes already buffered come first; the rest goes from the socket straight into `target`.
    *
+   * @param onRead called with the byte count of every piece of `target` filled (the buffered
+   *   bytes, then each socket read), so that a caller can see progress inside a large target
    * @throws {ProtocolError} truncated, when the stream ends first
    */
-  async readRawInto(target: Uint8Array): Promise<void> {
+  async readRawInto(target: Uint8Array, onRead?: (bytes: number) => void): Promise<void> {
     const buffered = this.#decoder.takeRaw(target.length);
     target.set(buffered);
     let filled = buffered.length;
+    if (filled > 0) onRead?.(filled);
     while (filled < target.length) {
       const n = await this.#read(target.subarray(filled));
       if (n === null) {
@@ -96,6 +121,7 @@ export class FramedConn {
         );
       }
       filled += n;
+      onRead?.(n);
     }
   }
 
@@ -122,15 +148,17 @@ export class FramedConn {
 
   /**
    * Sends raw bytes after whatever was queued before, e.g. a `Data` frame followed by its
-   * payload. `parts` are written in order with nothing between them.
+   * payload. `parts` are written in order with nothing between them. Small sends queued while
+   * a write is in progress go out together in one write (one syscall for many replies).
    */
   sendBytes(...parts: Uint8Array[]): Promise<void> {
-    const next = this.#writeChain.then(async () => {
-      for (const part of parts) await writeAll(this.#conn, part);
-    });
-    // Keep the chain alive after a failure; the failing sender still sees its own error.
-    this.#writeChain = next.catch(() => {});
-    return next;
+    const done = Promise.withResolvers<void>();
+    let bytes = 0;
+    for (const part of parts) bytes += part.length;
+    this.#outbox.push({ parts, bytes, done });
+    this.#queuedBytes += bytes;
+    this.#startWriter();
+    return done.promise;
   }
 
   /**
@@ -138,9 +166,87 @@ export class FramedConn {
    * send queued before it.
    */
   exclusiveWrite<T>(fn: (write: (bytes: Uint8Array) => Promise<void>) => Promise<T>): Promise<T> {
-    const next = this.#writeChain.then(() => fn((bytes) => writeAll(this.#conn, bytes)));
-    this.#writeChain = next.then(() => {}, () => {});
-    return next;
+    const done = Promise.withResolvers<unknown>();
+    this.#outbox.push({ exclusive: fn, done });
+    this.#startWriter();
+    return done.promise as Promise<T>;
+  }
+
+  /** Bytes handed to send() and not yet written: what a caller checks for back-pressure. */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  #startWriter(): void {
+    if (this.#writing) return;
+    this.#writing = true;
+    void this.#drain();
+  }
+
+  /** Writes the outbox in order until it is empty; the only code that writes to the socket. */
+  async #drain(): Promise<void> {
+    try {
+      while (this.#outbox.length > 0) {
+        const first = this.#outbox[0]!;
+        if ("exclusive" in first) {
+          this.#outbox.shift();
+          await this.#runExclusive(first);
+          continue;
+        }
+        const batch = this.#takeBatch();
+        try {
+          await this.#writeBatch(batch);
+          for (const send of batch) send.done.resolve();
+        } catch (err) {
+          for (const send of batch) send.done.reject(err);
+        } finally {
+          for (const send of batch) this.#queuedBytes -= send.bytes;
+        }
+      }
+    } finally {
+      this.#writing = false;
+    }
+  }
+
+  /** Consecutive byte sends from the head of the outbox, up to COALESCE_LIMIT_BYTES. */
+  #takeBatch(): PendingSend[] {
+    const batch: PendingSend[] = [];
+    let bytes = 0;
+    while (this.#outbox.length > 0) {
+      const next = this.#outbox[0]!;
+      if ("exclusive" in next) break;
+      if (batch.length > 0 && bytes + next.bytes > COALESCE_LIMIT_BYTES) break;
+      batch.push(next);
+      bytes += next.bytes;
+      this.#outbox.shift();
+    }
+    return batch;
+  }
+
+  async #writeBatch(batch: PendingSend[]): Promise<void> {
+    if (batch.length === 1) {
+      for (const part of batch[0]!.parts) await writeAll(this.#conn, part);
+      return;
+    }
+    let total = 0;
+    for (const send of batch) total += send.bytes;
+    const joined = new Uint8Array(total);
+    let offset = 0;
+    for (const send of batch) {
+      for (const part of send.parts) {
+        joined.set(part, offset);
+        offset += part.length;
+      }
+    }
+    await writeAll(this.#conn, joined);
+  }
+
+  async #runExclusive(item: PendingExclusive): Promise<void> {
+    try {
+      item.done.resolve(await item.exclusive((bytes) => writeAll(this.#conn, bytes)));
+    } catch (err) {
+      item.done.reject(err);
+    }
   }
 
   /** Closes the socket; idempotent. */

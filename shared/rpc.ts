@@ -19,6 +19,9 @@ const log = logger("rpc");
 /** Requests read but not yet answered on one connection before reading pauses. */
 const MAX_QUEUED_REQUESTS = 64;
 
+/** Reply bytes waiting for the socket on one connection before handling waits for them. */
+const MAX_UNWRITTEN_REPLY_BYTES = 256 * 1024;
+
 /** A request that fails on its own: answered with an `Error` reply; the connection stays. */
 export class RequestError extends Error {
   /** Code sent in the `Error` reply. */
@@ -178,9 +181,12 @@ export class RpcConn {
     if (this.#ended) return;
     try {
       const result = await this.#handler(message);
-      if (result !== undefined) {
-        await this.framed.send(reply(result.type, message.requestId, result.body));
-      }
+      if (result === undefined) return;
+      const sent = this.framed.send(reply(result.type, message.requestId, result.body));
+      // The next request need not wait for this reply's write (replies queued meanwhile go out
+      // in one write), unless the other side has stopped reading and replies pile up.
+      if (this.framed.queuedBytes > MAX_UNWRITTEN_REPLY_BYTES) await sent;
+      else sent.catch(() => {}); // a failed write ends the connection through the reader
     } catch (err) {
       if (err instanceof RequestError) {
         await this.#sendError(message.requestId, err.code, err.message);

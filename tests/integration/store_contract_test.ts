@@ -1,6 +1,7 @@
 // The Store contract: one suite, run against SqliteStore (file and :memory:) and PostgresStore
 // (a fresh schema per case). Both must give the same answers to the same calls.
 import assert from "node:assert/strict";
+import { MemoryStore } from "../../server/memory_store.ts";
 import { openStore } from "../../server/open_store.ts";
 import { PostgresStore } from "../../server/postgres_store.ts";
 import { SqliteStore } from "../../server/sqlite_store.ts";
@@ -28,6 +29,18 @@ async function migrated(store: Store, release: () => Promise<void>): Promise<Sto
 async function openSqliteFile(): Promise<StoreFixture> {
   const dir = await Deno.makeTempDir({ prefix: "lanshare_store_" });
   const store = new SqliteStore(`${dir}/index.db`);
+  return migrated(store, async () => {
+    try {
+      await store.close();
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
+
+async function openMemoryOverFile(): Promise<StoreFixture> {
+  const dir = await Deno.makeTempDir({ prefix: "lanshare_store_" });
+  const store = new MemoryStore(new SqliteStore(`${dir}/index.db`));
   return migrated(store, async () => {
     try {
       await store.close();
@@ -506,6 +519,7 @@ Deno.test({
       await t.step("file", (t) => storeContract(t, openSqliteFile));
       await t.step(":memory:", (t) => storeContract(t, openSqliteMemory));
     });
+    await t.step("memory over sqlite", (t) => storeContract(t, openMemoryOverFile));
     await pgStep(t, (t) => storeContract(t, openPostgres));
   },
 });
@@ -588,7 +602,7 @@ Deno.test("openStore() picks PostgreSQL for postgres:// URLs, else SQLite", asyn
   }
   const store = openStore(":memory:");
   try {
-    assert.ok(store instanceof SqliteStore);
+    assert.ok(store instanceof MemoryStore);
     assert.equal(store.shared, false);
   } finally {
     await store.close();

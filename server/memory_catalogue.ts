@@ -1,0 +1,381 @@
+// The whole catalogue of one index server in memory: sessions, entries and the name index that
+// who-has and search read. Synchronous and pure (no I/O, no timers): MemoryStore puts the
+// persistence around it. Semantics are the Store contract's, checked by the same test suite.
+import type { CatalogEntry, FileEntry, PublishStatus, SourceInfo } from "../shared/protocol.ts";
+import type { SessionRow } from "./store.ts";
+
+/** A session as held in memory. */
+export interface SessionRecord {
+  readonly row: SessionRow;
+  /** false after markOffline(): listed by search with `online: false`, never by who-has. */
+  online: boolean;
+  leaseUntilMs: number;
+  /** This session's entries by fname. */
+  readonly entries: Map<string, HeldEntry>;
+}
+
+/** One published entry and its owner. */
+interface HeldEntry {
+  entry: FileEntry;
+  readonly session: SessionRecord;
+}
+
+/** Every entry of one fname. */
+export interface NameRecord {
+  /** The fname; entries of this name share this string. */
+  readonly fname: string;
+  /** fname with ASCII letters lower-cased, as search compares it (SQL LIKE's case rule). */
+  readonly folded: string;
+  readonly holders: HeldEntry[];
+}
+
+/** A session as loaded from the database at start. */
+export interface LoadedSession {
+  row: SessionRow;
+  online: boolean;
+  leaseUntilMs: number;
+}
+
+/** A compiled search pattern: true when a folded fname matches. */
+export type NameMatcher = (folded: string) => boolean;
+
+/**
+ * The catalogue in memory. Every method runs in time proportional to what it touches (a name's
+ * holders, a session's entries), except search, which MemoryStore runs in slices.
+ */
+export class MemoryCatalogue {
+  readonly #sessions = new Map<string, SessionRecord>();
+  readonly #byEndpoint = new Map<string, SessionRecord>();
+  readonly #names = new Map<string, NameRecord>();
+  #entryCount = 0;
+
+  /** Adds a session read from the database (at start). */
+  loadSession(session: LoadedSession): void {
+    const record = this.#addSession(session.row, session.leaseUntilMs);
+    record.online = session.online;
+  }
+
+  /** Adds an entry read from the database (at start); entries of unknown sessions are skipped. */
+  loadEntry(sessionId: string, entry: FileEntry): void {
+    const record = this.#sessions.get(sessionId);
+    if (record && !record.entries.has(entry.fname)) this.#put(record, entry);
+  }
+
+  /** Records a live session, taking over the one of the same {hostname, port}; see Store. */
+  openSession(row: SessionRow, leaseUntilMs: number): SessionRow | undefined {
+    const old = this.#byEndpoint.get(endpointKey(row));
+    if (old) this.#removeSession(old);
+    this.#addSession(row, leaseUntilMs);
+    return old?.online ? old.row : undefined;
+  }
+
+  /** Removes a session and its entries. @returns whether it existed */
+  closeSession(sessionId: string): boolean {
+    const record = this.#sessions.get(sessionId);
+    if (!record) return false;
+    this.#removeSession(record);
+    return true;
+  }
+
+  /**
+   * Extends the leases of `serverId`'s sessions and marks them online.
+   *
+   * @returns the ids of `held` that are gone, and whether any session came back online
+   */
+  renewLeases(
+    serverId: string,
+    held: readonly string[],
+    leaseUntilMs: number,
+  ): { gone: string[]; revived: boolean } {
+    let revived = false;
+    for (const record of this.#sessions.values()) {
+      if (record.row.serverId !== serverId) continue;
+      record.leaseUntilMs = leaseUntilMs;
+      if (!record.online) revived = record.online = true;
+    }
+    return { gone: held.filter((id) => !this.#sessions.has(id)), revived };
+  }
+
+  /** Marks sessions offline, keeping their entries; see Store. @returns the ids changed */
+  markOffline(filter: { serverId?: string; leaseEndedBeforeMs?: number }): string[] {
+    const changed: string[] = [];
+    for (const record of this.#sessions.values()) {
+      if (!record.online) continue;
+      if (filter.serverId !== undefined && record.row.serverId !== filter.serverId) continue;
+      if (
+        filter.leaseEndedBeforeMs !== undefined && record.leaseUntilMs >= filter.leaseEndedBeforeMs
+      ) continue;
+      record.online = false;
+      changed.push(record.row.sessionId);
+    }
+    return changed;
+  }
+
+  /**
+   * Adds or updates an entry.
+   *
+   * @throws {Error} when the session is unknown
+   */
+  publish(sessionId: string, entry: FileEntry): PublishStatus {
+    const record = this.#sessions.get(sessionId);
+    if (!record) {
+      throw new Error(`Cannot publish "${entry.fname}": no session ${sessionId}`);
+    }
+    const held = record.entries.get(entry.fname);
+    if (!held) {
+      this.#put(record, entry);
+      return "created";
+    }
+    const old = held.entry;
+    if (
+      old.size === entry.size && old.mtimeMs === entry.mtimeMs && old.rootHash === entry.rootHash &&
+      old.pieceSize === entry.pieceSize && old.have === entry.have
+    ) return "unchanged";
+    held.entry = copyEntry(
+      old.fname,
+      entry,
+      old.rootHash === entry.rootHash ? old.rootHash : entry.rootHash,
+    );
+    return "updated";
+  }
+
+  /** Removes one entry. @returns whether it existed */
+  unpublish(sessionId: string, fname: string): boolean {
+    const record = this.#sessions.get(sessionId);
+    const held = record?.entries.get(fname);
+    if (!record || !held) return false;
+    record.entries.delete(fname);
+    this.#unindex(held);
+    return true;
+  }
+
+  /** Live holders of `fname` except `excludeSessionId`, by hostname then port. */
+  whoHas(fname: string, excludeSessionId: string, nowMs: number): SourceInfo[] {
+    const name = this.#names.get(fname);
+    if (!name) return [];
+    const sources: SourceInfo[] = [];
+    for (const { entry, session } of name.holders) {
+      if (!isLive(session, nowMs) || session.row.sessionId === excludeSessionId) continue;
+      const { hostname, address, port } = session.row;
+      sources.push({ ...entry, hostname, address, port });
+    }
+    return sources.sort(compareHosts);
+  }
+
+  /** Every name record, for a search to walk (live iteration: changes show up). */
+  names(): IterableIterator<NameRecord> {
+    return this.#names.values();
+  }
+
+  /** How many entries of `name` a search lists. */
+  visibleCount(name: NameRecord, includeOffline: boolean, nowMs: number): number {
+    if (includeOffline) return name.holders.length;
+    let count = 0;
+    for (const { session } of name.holders) if (isLive(session, nowMs)) count++;
+    return count;
+  }
+
+  /** The entries of `name` a search lists, by hostname then port. */
+  visibleEntries(name: NameRecord, includeOffline: boolean, nowMs: number): CatalogEntry[] {
+    const entries: CatalogEntry[] = [];
+    for (const { entry, session } of name.holders) {
+      const online = isLive(session, nowMs);
+      if (!online && !includeOffline) continue;
+      entries.push({ ...entry, hostname: session.row.hostname, port: session.row.port, online });
+    }
+    return entries.sort(compareHosts);
+  }
+
+  /** Live sessions of `hostname` (all hosts when undefined), by hostname then port. */
+  sessions(hostname: string | undefined, nowMs: number): SessionRow[] {
+    const rows: SessionRow[] = [];
+    for (const record of this.#sessions.values()) {
+      if (hostname !== undefined && record.row.hostname !== hostname) continue;
+      if (isLive(record, nowMs)) rows.push(record.row);
+    }
+    return rows.sort(compareHosts);
+  }
+
+  /** Entries of one session, in byte order of fname. */
+  entriesOf(sessionId: string): FileEntry[] {
+    const record = this.#sessions.get(sessionId);
+    if (!record) return [];
+    return [...record.entries.values()].map((held) => held.entry)
+      .sort((a, b) => compareBytewise(a.fname, b.fname));
+  }
+
+  /** Live sessions and all entries. */
+  counts(nowMs: number): { sessions: number; entries: number } {
+    let sessions = 0;
+    for (const record of this.#sessions.values()) if (isLive(record, nowMs)) sessions++;
+    return { sessions, entries: this.#entryCount };
+  }
+
+  /** Whether a session is known (live or offline). */
+  hasSession(sessionId: string): boolean {
+    return this.#sessions.has(sessionId);
+  }
+
+  #addSession(row: SessionRow, leaseUntilMs: number): SessionRecord {
+    const record: SessionRecord = {
+      row: { ...row },
+      online: true,
+      leaseUntilMs,
+      entries: new Map(),
+    };
+    this.#sessions.set(row.sessionId, record);
+    this.#byEndpoint.set(endpointKey(row), record);
+    return record;
+  }
+
+  #removeSession(record: SessionRecord): void {
+    this.#sessions.delete(record.row.sessionId);
+    if (this.#byEndpoint.get(endpointKey(record.row)) === record) {
+      this.#byEndpoint.delete(endpointKey(record.row));
+    }
+    for (const held of record.entries.values()) this.#unindex(held);
+    record.entries.clear();
+  }
+
+  #put(record: SessionRecord, entry: FileEntry): void {
+    let name = this.#names.get(entry.fname);
+    if (!name) {
+      name = { fname: entry.fname, folded: foldAscii(entry.fname), holders: [] };
+      this.#names.set(entry.fname, name);
+    }
+    // Holders of one name mostly share content: share the root hash string too (memory).
+    const sameContent = name.holders.find((h) => h.entry.rootHash === entry.rootHash);
+    const held: HeldEntry = {
+      entry: copyEntry(name.fname, entry, sameContent?.entry.rootHash ?? entry.rootHash),
+      session: record,
+    };
+    name.holders.push(held);
+    record.entries.set(name.fname, held);
+    this.#entryCount++;
+  }
+
+  #unindex(held: HeldEntry): void {
+    const name = this.#names.get(held.entry.fname);
+    this.#entryCount--;
+    if (!name) return;
+    const at = name.holders.indexOf(held);
+    if (at >= 0) {
+      name.holders[at] = name.holders[name.holders.length - 1]!;
+      name.holders.pop();
+    }
+    if (name.holders.length === 0) this.#names.delete(name.fname);
+  }
+}
+
+/**
+ * Compiles a search pattern: a case-insensitive (ASCII) substring, or, with `*` or `?`, a glob
+ * anchored at both ends where `?` is one character; everything else is literal. The same
+ * rules as the SQL stores' LIKE.
+ */
+export function compilePattern(pattern: string): NameMatcher {
+  const folded = foldAscii(pattern);
+  if (!/[*?]/.test(folded)) return (name) => name.includes(folded);
+  let source = "^";
+  for (const char of folded) {
+    if (char === "*") source += "[^]*";
+    else if (char === "?") source += "[^]";
+    else source += char.replace(/[\\^$.*+?()[\]{}|/]/g, "\\$&");
+  }
+  const regex = new RegExp(`${source}$`, "u");
+  return (name) => regex.test(name);
+}
+
+/**
+ * Compares strings in the byte order of their UTF-8 encodings (SQL's BINARY collation).
+ * UTF-16 order differs only where a surrogate (part of a character above U+FFFF) meets a
+ * character in U+E000–U+FFFF: UTF-8 sorts the former after, UTF-16 before.
+ */
+export function compareBytewise(a: string, b: string): number {
+  if (a === b) return 0;
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x >= 0xd800 && y >= 0xd800) {
+      if (x < 0xe000) x += 0x2800;
+      if (y < 0xe000) y += 0x2800;
+    }
+    return x - y;
+  }
+  return a.length - b.length;
+}
+
+/** Lower-cases ASCII letters only, as SQLite's LIKE does. */
+export function foldAscii(text: string): string {
+  return /[A-Z]/.test(text) ? text.replace(/[A-Z]/g, (c) => c.toLowerCase()) : text;
+}
+
+function compareHosts(
+  a: { hostname: string; port: number },
+  b: { hostname: string; port: number },
+): number {
+  return compareBytewise(a.hostname, b.hostname) || a.port - b.port;
+}
+
+function isLive(record: SessionRecord, nowMs: number): boolean {
+  return record.online && record.leaseUntilMs > nowMs;
+}
+
+function endpointKey(row: { hostname: string; port: number }): string {
+  return `${row.port} ${row.hostname}`;
+}
+
+/** The entry's fields only (a decoded body may carry more), with shared strings. */
+function copyEntry(fname: string, entry: FileEntry, rootHash: string): FileEntry {
+  const copy: FileEntry = {
+    fname,
+    size: entry.size,
+    mtimeMs: entry.mtimeMs,
+    rootHash,
+    pieceSize: entry.pieceSize,
+  };
+  if (entry.have !== undefined) copy.have = entry.have;
+  return copy;
+}
+
+/**
+ * The `count` smallest items in order. Sorts everything when that is most of them; otherwise
+ * keeps a bounded max-heap, so a broad search over many names sorts only one page's worth.
+ */
+export function smallest<T>(items: T[], count: number, compare: (a: T, b: T) => number): T[] {
+  if (count <= 0) return [];
+  if (count * 4 >= items.length) return items.sort(compare).slice(0, count);
+  const heap: T[] = []; // max-heap: heap[0] is the largest kept
+  const above = (i: number, j: number) => compare(heap[i]!, heap[j]!) > 0;
+  const swap = (i: number, j: number) => {
+    const t = heap[i]!;
+    heap[i] = heap[j]!;
+    heap[j] = t;
+  };
+  for (const item of items) {
+    if (heap.length < count) {
+      heap.push(item);
+      for (let i = heap.length - 1; i > 0;) {
+        const parent = (i - 1) >> 1;
+        if (!above(i, parent)) break;
+        swap(i, parent);
+        i = parent;
+      }
+      continue;
+    }
+    if (compare(item, heap[0]!) >= 0) continue;
+    heap[0] = item;
+    for (let i = 0;;) {
+      const left = 2 * i + 1;
+      const right = left + 1;
+      let top = i;
+      if (left < heap.length && above(left, top)) top = left;
+      if (right < heap.length && above(right, top)) top = right;
+      if (top === i) break;
+      swap(i, top);
+      i = top;
+    }
+  }
+  return heap.sort(compare);
+}

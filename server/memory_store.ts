@@ -1,0 +1,217 @@
+// The embedded store: the catalogue lives in memory (MemoryCatalogue) and every read is
+// answered from there; SQLite keeps a copy that survives restarts. Writes change memory at once
+// and resolve once committed, in one transaction with every other write of the same turn of the
+// event loop (group commit): a lookup costs a Map access instead of a query, and a publish one
+// row in a shared commit instead of a commit of its own.
+import { logger } from "../shared/log.ts";
+import type { CatalogEntry, FileEntry, PublishStatus, SourceInfo } from "../shared/protocol.ts";
+import {
+  compareBytewise,
+  compilePattern,
+  MemoryCatalogue,
+  type NameRecord,
+  smallest,
+} from "./memory_catalogue.ts";
+import type { SqliteStore, SqliteWrite } from "./sqlite_store.ts";
+import type { SearchOptions, SearchPage, SessionRow, Store } from "./store.ts";
+
+const log = logger("server", "store");
+
+/** A batch this long is committed at once, bounding the memory and the length of one commit. */
+const MAX_BATCH_WRITES = 5000;
+/** A search scans names for at most this long before letting other work run, ms. */
+const SEARCH_SLICE_MS = 2;
+
+/**
+ * A Store for one server: the catalogue in memory, SQLite behind it. Leases live in memory only:
+ * with one server they only matter while it runs, and a restart marks every session offline.
+ */
+export class MemoryStore implements Store {
+  readonly shared = false;
+  readonly #db: SqliteStore;
+  readonly #catalogue = new MemoryCatalogue();
+  #loaded = false;
+  #pending: PendingWrite[] = [];
+  #flushTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /** @param db the SQLite store that persists the catalogue (this store owns it) */
+  constructor(db: SqliteStore) {
+    this.#db = db;
+  }
+
+  /** Migrates the database, then loads it into memory (once). */
+  async migrate(): Promise<void> {
+    await this.#db.migrate();
+    if (this.#loaded) return;
+    for (const session of this.#db.readSessions()) this.#catalogue.loadSession(session);
+    for (const { sessionId, entry } of this.#db.readEntries()) {
+      this.#catalogue.loadEntry(sessionId, entry);
+    }
+    this.#loaded = true;
+  }
+
+  openSession(session: SessionRow, leaseUntilMs: number): Promise<SessionRow | undefined> {
+    return attempt(() => {
+      const replaced = this.#catalogue.openSession(session, leaseUntilMs);
+      return this.#persist({ kind: "open", session: { ...session }, leaseUntilMs }, replaced);
+    });
+  }
+
+  closeSession(sessionId: string): Promise<void> {
+    return attempt(() => {
+      if (!this.#catalogue.closeSession(sessionId)) return;
+      return this.#persist({ kind: "close", sessionId }, undefined);
+    });
+  }
+
+  renewLeases(serverId: string, held: readonly string[], leaseUntilMs: number): Promise<string[]> {
+    return attempt(() => {
+      const { gone, revived } = this.#catalogue.renewLeases(serverId, held, leaseUntilMs);
+      // Only a change of online state is persisted: leases matter while this process runs.
+      return revived ? this.#persist({ kind: "online", serverId, leaseUntilMs }, gone) : gone;
+    });
+  }
+
+  markOffline(filter: { serverId?: string; leaseEndedBeforeMs?: number }): Promise<number> {
+    return attempt(() => {
+      const changed = this.#catalogue.markOffline(filter);
+      const all = filter.serverId === undefined && filter.leaseEndedBeforeMs === undefined;
+      if (changed.length === 0) return 0;
+      return this.#persist({ kind: "offline", sessionIds: all ? "all" : changed }, changed.length);
+    });
+  }
+
+  publish(sessionId: string, entry: FileEntry): Promise<PublishStatus> {
+    return attempt(() => {
+      const status = this.#catalogue.publish(sessionId, entry);
+      if (status === "unchanged") return status;
+      return this.#persist({ kind: "publish", sessionId, entry }, status);
+    });
+  }
+
+  unpublish(sessionId: string, fname: string): Promise<boolean> {
+    return attempt(() => {
+      const removed = this.#catalogue.unpublish(sessionId, fname);
+      if (!removed) return false;
+      return this.#persist({ kind: "unpublish", sessionId, fname }, true);
+    });
+  }
+
+  whoHas(fname: string, excludeSessionId: string, nowMs: number): Promise<SourceInfo[]> {
+    return attempt(() => this.#catalogue.whoHas(fname, excludeSessionId, nowMs));
+  }
+
+  /**
+   * Scans every distinct name in slices of SEARCH_SLICE_MS, letting lookups run in between,
+   * then sorts only what the page needs. Counts are exact (never `capped`).
+   */
+  async search(pattern: string, options: SearchOptions, nowMs: number): Promise<SearchPage> {
+    const matches = compilePattern(pattern);
+    const includeOffline = options.includeOffline ?? false;
+    let found: NameRecord[] = [];
+    let total = 0;
+    let sliceStartMs = performance.now();
+    let yielded = false;
+    let scanned = 0;
+    for (const name of this.#catalogue.names()) {
+      if ((++scanned & 1023) === 0 && performance.now() - sliceStartMs > SEARCH_SLICE_MS) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        sliceStartMs = performance.now();
+        yielded = true;
+      }
+      if (!matches(name.folded)) continue;
+      const count = this.#catalogue.visibleCount(name, includeOffline, nowMs);
+      if (count === 0) continue;
+      found.push(name);
+      total += count;
+    }
+    // A name removed and published again during a pause is seen twice: keep one.
+    if (yielded) found = [...new Map(found.map((name) => [name.fname, name])).values()];
+    const byName = (a: NameRecord, b: NameRecord) => compareBytewise(a.fname, b.fname);
+    // Every name found lists at least one entry, so the page lies within the first `wanted`.
+    const wanted = Math.min(found.length, options.offset + options.limit);
+    const ordered = smallest(found, wanted, byName);
+    const entries: CatalogEntry[] = [];
+    let skip = options.offset;
+    for (const name of ordered) {
+      if (entries.length >= options.limit) break;
+      for (const entry of this.#catalogue.visibleEntries(name, includeOffline, nowMs)) {
+        if (skip > 0) {
+          skip--;
+          continue;
+        }
+        if (entries.length >= options.limit) break;
+        entries.push(entry);
+      }
+    }
+    return { entries, total };
+  }
+
+  sessions(hostname: string | undefined, nowMs: number): Promise<SessionRow[]> {
+    return attempt(() => this.#catalogue.sessions(hostname, nowMs));
+  }
+
+  entriesOf(sessionId: string): Promise<FileEntry[]> {
+    return attempt(() => this.#catalogue.entriesOf(sessionId));
+  }
+
+  counts(nowMs: number): Promise<{ sessions: number; entries: number }> {
+    return attempt(() => this.#catalogue.counts(nowMs));
+  }
+
+  /** Commits what is pending, then closes the database. */
+  async close(): Promise<void> {
+    this.flush();
+    await this.#db.close();
+  }
+
+  /** Commits every pending write now (normally at the end of the event loop's turn). */
+  flush(): void {
+    clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    if (this.#pending.length === 0) return;
+    const batch = this.#pending;
+    this.#pending = [];
+    const failed = new Map<SqliteWrite, Error>();
+    for (const { write, error } of this.#db.applyBatch(batch.map((p) => p.write))) {
+      failed.set(write, error);
+    }
+    for (const { write, done } of batch) {
+      const error = failed.get(write);
+      if (error === undefined) {
+        done.resolve();
+        continue;
+      }
+      // The change stands in memory (and so for every peer) until the next restart.
+      log.error("Cannot persist {kind} to the index database: {error}", {
+        kind: write.kind,
+        error: error.message,
+      });
+      done.reject(new Error(`Cannot save the change to the index database: ${error.message}`));
+    }
+  }
+
+  /** Queues a write for the next commit; resolves to `result` once it is committed. */
+  #persist<T>(write: SqliteWrite, result: T): Promise<T> {
+    const done = Promise.withResolvers<void>();
+    this.#pending.push({ write, done });
+    if (this.#pending.length >= MAX_BATCH_WRITES) this.flush();
+    else this.#flushTimer ??= setTimeout(() => this.flush(), 0);
+    return done.promise.then(() => result);
+  }
+}
+
+/** A write waiting for its commit. */
+interface PendingWrite {
+  write: SqliteWrite;
+  done: PromiseWithResolvers<void>;
+}
+
+/** Runs a store operation, turning a synchronous exception into a rejection. */
+function attempt<T>(operation: () => T | Promise<T>): Promise<T> {
+  try {
+    return Promise.resolve(operation());
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}

@@ -1,0 +1,100 @@
+// MemoryStore's persistence: what it answers from memory must be what SQLite holds after a
+// restart, and a batch with a bad write must keep the good ones.
+import assert from "node:assert/strict";
+import { MemoryStore } from "../../server/memory_store.ts";
+import { SqliteStore } from "../../server/sqlite_store.ts";
+import type { SessionRow } from "../../server/store.ts";
+import type { FileEntry } from "../../shared/protocol.ts";
+
+const NOW = 1_700_000_000_000;
+const LEASE = NOW + 60_000;
+
+function session(sessionId: string, hostname: string, port = 4000): SessionRow {
+  return { sessionId, serverId: "srv", hostname, address: "10.0.0.7", port, openedAtMs: NOW };
+}
+
+function entry(fname: string, extra: Partial<FileEntry> = {}): FileEntry {
+  return { fname, size: 10, mtimeMs: NOW, rootHash: "ab".repeat(32), pieceSize: 65536, ...extra };
+}
+
+Deno.test("MemoryStore: a restart finds every change, sessions offline, entries kept", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "lanshare_memstore_" });
+  try {
+    const path = `${dir}/index.db`;
+    const first = new MemoryStore(new SqliteStore(path));
+    await first.migrate();
+    await first.openSession(session("a", "alpha"), LEASE);
+    await first.openSession(session("b", "bravo"), LEASE);
+    await first.openSession(session("gone", "charlie"), LEASE);
+    await first.publish("a", entry("one.txt"));
+    await first.publish("a", entry("two.txt"));
+    await first.publish("a", entry("two.txt", { size: 20, have: "/w==" })); // updated
+    await first.unpublish("a", "one.txt");
+    await first.publish("b", entry("one.txt"));
+    await first.publish("gone", entry("three.txt"));
+    await first.closeSession("gone");
+    // bravo reconnects: the old session and its entry go, the new one publishes again.
+    await first.openSession(session("b2", "bravo"), LEASE);
+    await first.publish("b2", entry("four.txt"));
+    const before = await first.search("", { offset: 0, limit: 100 }, NOW);
+    await first.close();
+
+    const raw = new SqliteStore(path);
+    try {
+      await raw.migrate();
+      assert.deepEqual(await raw.entriesOf("a"), [entry("two.txt", { size: 20, have: "/w==" })]);
+      assert.deepEqual(await raw.entriesOf("b"), []);
+      assert.deepEqual(await raw.entriesOf("b2"), [entry("four.txt")]);
+      assert.deepEqual(await raw.entriesOf("gone"), []);
+    } finally {
+      await raw.close();
+    }
+
+    const second = new MemoryStore(new SqliteStore(path));
+    try {
+      await second.migrate();
+      assert.equal(await second.markOffline({}), 2);
+      assert.deepEqual(await second.whoHas("four.txt", "", NOW), []);
+      const after = await second.search("", { offset: 0, limit: 100, includeOffline: true }, NOW);
+      assert.deepEqual(
+        after.entries,
+        before.entries.map((e) => ({ ...e, online: false })),
+      );
+      // Coming back: the peer registers again and its new session is live.
+      await second.openSession(session("a3", "alpha"), LEASE);
+      assert.deepEqual(await second.entriesOf("a"), []);
+      assert.deepEqual(await second.counts(NOW), { sessions: 1, entries: 1 });
+    } finally {
+      await second.close();
+    }
+    const third = new SqliteStore(path);
+    try {
+      await third.migrate();
+      assert.deepEqual(await third.sessions(undefined, NOW), [session("a3", "alpha")]);
+    } finally {
+      await third.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("SqliteStore.applyBatch() keeps the good writes of a batch with a bad one", async () => {
+  const store = new SqliteStore(":memory:");
+  try {
+    await store.migrate();
+    const failed = store.applyBatch([
+      { kind: "open", session: session("a", "alpha"), leaseUntilMs: LEASE },
+      { kind: "publish", sessionId: "a", entry: entry("ok.txt") },
+      { kind: "publish", sessionId: "no-such-session", entry: entry("orphan.txt") },
+      { kind: "publish", sessionId: "a", entry: entry("also-ok.txt") },
+    ]);
+    assert.equal(failed.length, 1);
+    assert.equal(failed[0]!.write.kind, "publish");
+    assert.match(failed[0]!.error.message, /FOREIGN KEY/i);
+    assert.deepEqual(await store.entriesOf("a"), [entry("also-ok.txt"), entry("ok.txt")]);
+    assert.deepEqual(await store.counts(NOW), { sessions: 1, entries: 2 });
+  } finally {
+    await store.close();
+  }
+});
