@@ -112,11 +112,16 @@ export class Catalog {
     return this.store.unpublish(sessionId, fname);
   }
 
-  /** Live holders of `fname`, never the asker. @throws {RequestError} invalid-fname */
+  /**
+   * Live holders of `fname`, never the asker. The array may be shared (see Store.whoHas): do
+   * not modify it.
+   *
+   * @throws {RequestError} invalid-fname
+   */
   async whoHas(fname: string, askerSessionId: string): Promise<SourceInfo[]> {
     checkFname(fname, "look up");
     const sources = await this.store.whoHas(fname, askerSessionId, this.#now());
-    return sources.slice(0, MAX_LIST_ITEMS);
+    return sources.length > MAX_LIST_ITEMS ? sources.slice(0, MAX_LIST_ITEMS) : sources;
   }
 
   /** One page of the catalogue, sorted by fname then host. */

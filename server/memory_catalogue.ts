@@ -27,6 +27,19 @@ export interface NameRecord {
   /** fname with ASCII letters lower-cased, as search compares it (SQL LIKE's case rule). */
   readonly folded: string;
   readonly holders: HeldEntry[];
+  /** The last who-has answer for an asker that holds no copy, while it stays right. */
+  lookup: CachedLookup | undefined;
+}
+
+/** A who-has answer kept for the next asker. */
+interface CachedLookup {
+  readonly sources: SourceInfo[];
+  /** The catalogue's liveness epoch it was computed in. */
+  readonly epoch: number;
+  /** When it was computed: an earlier clock (tests, a clock set back) must not reuse it. */
+  readonly computedAtMs: number;
+  /** When the first lease among its sources ends, ms since the epoch. */
+  readonly validUntilMs: number;
 }
 
 /** A session as loaded from the database at start. */
@@ -48,6 +61,8 @@ export class MemoryCatalogue {
   readonly #byEndpoint = new Map<string, SessionRecord>();
   readonly #names = new Map<string, NameRecord>();
   #entryCount = 0;
+  /** Changes whenever sessions may have come or gone from who-has answers in bulk. */
+  #epoch = 0;
 
   /** Adds a session read from the database (at start). */
   loadSession(session: LoadedSession): void {
@@ -88,6 +103,7 @@ export class MemoryCatalogue {
     leaseUntilMs: number,
   ): { gone: string[]; revived: boolean } {
     let revived = false;
+    this.#epoch++; // a lease that had run out may run again: answers must be recomputed
     for (const record of this.#sessions.values()) {
       if (record.row.serverId !== serverId) continue;
       record.leaseUntilMs = leaseUntilMs;
@@ -108,6 +124,7 @@ export class MemoryCatalogue {
       record.online = false;
       changed.push(record.row.sessionId);
     }
+    if (changed.length > 0) this.#epoch++;
     return changed;
   }
 
@@ -131,6 +148,7 @@ export class MemoryCatalogue {
       old.size === entry.size && old.mtimeMs === entry.mtimeMs && old.rootHash === entry.rootHash &&
       old.pieceSize === entry.pieceSize && old.have === entry.have
     ) return "unchanged";
+    this.#names.get(old.fname)!.lookup = undefined;
     held.entry = copyEntry(
       old.fname,
       entry,
@@ -149,17 +167,33 @@ export class MemoryCatalogue {
     return true;
   }
 
-  /** Live holders of `fname` except `excludeSessionId`, by hostname then port. */
+  /**
+   * Live holders of `fname` except `excludeSessionId`, by hostname then port. The array may be
+   * shared with other callers (the same one is returned while the answer stays the same, which
+   * lets the caller cache its encoding): do not modify it.
+   */
   whoHas(fname: string, excludeSessionId: string, nowMs: number): SourceInfo[] {
     const name = this.#names.get(fname);
     if (!name) return [];
+    const askerHolds = this.#sessions.get(excludeSessionId)?.entries.has(fname) ?? false;
+    const cached = name.lookup;
+    if (
+      !askerHolds && cached !== undefined && cached.epoch === this.#epoch &&
+      cached.computedAtMs <= nowMs && nowMs < cached.validUntilMs
+    ) return cached.sources;
     const sources: SourceInfo[] = [];
+    let validUntilMs = Infinity;
     for (const { entry, session } of name.holders) {
       if (!isLive(session, nowMs) || session.row.sessionId === excludeSessionId) continue;
       const { hostname, address, port } = session.row;
       sources.push({ ...entry, hostname, address, port });
+      validUntilMs = Math.min(validUntilMs, session.leaseUntilMs);
     }
-    return sources.sort(compareHosts);
+    sources.sort(compareHosts);
+    if (!askerHolds) {
+      name.lookup = { sources, epoch: this.#epoch, computedAtMs: nowMs, validUntilMs };
+    }
+    return sources;
   }
 
   /** Every name record, for a search to walk (live iteration: changes show up). */
@@ -240,7 +274,12 @@ export class MemoryCatalogue {
   #put(record: SessionRecord, entry: FileEntry): void {
     let name = this.#names.get(entry.fname);
     if (!name) {
-      name = { fname: entry.fname, folded: foldAscii(entry.fname), holders: [] };
+      name = {
+        fname: entry.fname,
+        folded: foldAscii(entry.fname),
+        holders: [],
+        lookup: undefined,
+      };
       this.#names.set(entry.fname, name);
     }
     // Holders of one name mostly share content: share the root hash string too (memory).
@@ -250,6 +289,7 @@ export class MemoryCatalogue {
       session: record,
     };
     name.holders.push(held);
+    name.lookup = undefined;
     record.entries.set(name.fname, held);
     this.#entryCount++;
   }
@@ -258,6 +298,7 @@ export class MemoryCatalogue {
     const name = this.#names.get(held.entry.fname);
     this.#entryCount--;
     if (!name) return;
+    name.lookup = undefined;
     const at = name.holders.indexOf(held);
     if (at >= 0) {
       name.holders[at] = name.holders[name.holders.length - 1]!;

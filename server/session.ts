@@ -1,10 +1,17 @@
 // One peer's TCP connection to the index: Hello first, then catalogue requests, until the peer
 // leaves or is dropped. Owns its failures: a bad frame ends this session only.
+import { encodeBody } from "../shared/encode.ts";
 import { ProtocolError } from "../shared/errors.ts";
 import { FramedConn } from "../shared/framing.ts";
 import { logger } from "../shared/log.ts";
 import { settleWithin } from "../shared/timeout.ts";
-import { type Message, MSG_TYPE_NAMES, MsgType, PROTOCOL_VERSION } from "../shared/protocol.ts";
+import {
+  type Message,
+  MSG_TYPE_NAMES,
+  MsgType,
+  PROTOCOL_VERSION,
+  type SourceInfo,
+} from "../shared/protocol.ts";
 import { type HandlerResult, RequestError, RpcConn } from "../shared/rpc.ts";
 import type { Catalog } from "./catalog.ts";
 import type { SessionRow } from "./store.ts";
@@ -13,6 +20,23 @@ const log = logger("server", "session");
 
 /** How long a replaced session gets to receive the notice before it is closed, ms. */
 const REPLACED_NOTICE_MS = 1000;
+
+/**
+ * Encoded `Sources` bodies by answer. A store that returns the same array while the answer
+ * stays the same (MemoryStore) so has it encoded once, not once per lookup; the entry goes
+ * when the store lets go of the array.
+ */
+const encodedAnswers = new WeakMap<SourceInfo[], Uint8Array>();
+
+function encodedSources(fname: string, sources: SourceInfo[]): Uint8Array {
+  let body = encodedAnswers.get(sources);
+  if (body === undefined) {
+    body = encodeBody(MsgType.Sources, { fname, sources });
+    // An empty answer is a fresh array each time, and is not worth keeping.
+    if (sources.length > 0) encodedAnswers.set(sources, body);
+  }
+  return body;
+}
 
 /** A registered, connected peer. */
 export interface LiveSession {
@@ -36,72 +60,93 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
   const remote = conn.remoteAddr;
   const label = `${remote.hostname}:${remote.port}`;
   let session: LiveSession | undefined;
+  /** The Hello being handled: requests pipelined behind it wait for it. */
+  let registering: Promise<unknown> | undefined;
   const rpc: RpcConn = new RpcConn(
     // Index messages are small and sessions many: a small read buffer per session.
     new FramedConn(conn, { readChunkBytes: 8 * 1024 }),
     (message) => handle(message),
-    { label },
+    // The embedded store applies every change in call order before its first await, so
+    // requests can be handled while earlier ones wait for their commit.
+    { label, concurrent: !ctx.catalog.store.shared },
   );
 
+  async function register(message: Message): Promise<HandlerResult> {
+    if (message.type !== MsgType.Hello) throw new Error("register() takes a Hello");
+    if (message.body.protocol !== PROTOCOL_VERSION) {
+      throw new ProtocolError(
+        "bad-version",
+        `Cannot register: protocol ${message.body.protocol}, this server speaks ${PROTOCOL_VERSION}`,
+      );
+    }
+    const { row, replaced } = await ctx.catalog.register({
+      sessionId: crypto.randomUUID(),
+      hostname: message.body.hostname,
+      address: remote.hostname,
+      port: message.body.p2pPort,
+    });
+    session = { row, rpc };
+    if (replaced) closeReplaced(replaced.sessionId, row);
+    ctx.live.set(row.sessionId, session);
+    log.info("Registered {host} (P2P port {port}) from {label}", {
+      host: row.hostname,
+      port: row.port,
+      label,
+    });
+    return {
+      type: MsgType.Welcome,
+      body: {
+        serverId: ctx.catalog.serverId,
+        sessionId: row.sessionId,
+        pingIntervalMs: ctx.pingIntervalMs,
+      },
+    };
+  }
+
+  /** Tells the connection of a session this one replaced why it ends, then closes it. */
+  function closeReplaced(replacedId: string, row: SessionRow): void {
+    const old = ctx.live.get(replacedId);
+    if (!old) return;
+    ctx.live.delete(replacedId);
+    log.info("Session of {host}:{port} replaced by a new one from {label}", {
+      host: row.hostname,
+      port: row.port,
+      label,
+    });
+    // Tell the old connection why, but never wait on it: it may have stopped reading.
+    const told = old.rpc.framed.send({
+      type: MsgType.Error,
+      requestId: 0,
+      reply: false,
+      body: {
+        code: "replaced",
+        message: `Cannot keep this session: replaced by a new one from ${label}`,
+      },
+    }).catch(() => {});
+    void settleWithin(told, REPLACED_NOTICE_MS).then(() =>
+      old.rpc.close("replaced by a new session")
+    );
+  }
+
   async function handle(message: Message): Promise<HandlerResult> {
-    if (session === undefined) {
+    if (session === undefined && registering === undefined) {
       if (message.type !== MsgType.Hello) {
         throw new ProtocolError(
           "not-registered",
           `Cannot handle ${MSG_TYPE_NAMES.get(message.type)}: send Hello first`,
         );
       }
-      if (message.body.protocol !== PROTOCOL_VERSION) {
-        throw new ProtocolError(
-          "bad-version",
-          `Cannot register: protocol ${message.body.protocol}, this server speaks ${PROTOCOL_VERSION}`,
-        );
+      const registered = register(message);
+      registering = registered.catch(() => {});
+      try {
+        return await registered;
+      } finally {
+        registering = undefined;
       }
-      const { row, replaced } = await ctx.catalog.register({
-        sessionId: crypto.randomUUID(),
-        hostname: message.body.hostname,
-        address: remote.hostname,
-        port: message.body.p2pPort,
-      });
-      session = { row, rpc };
-      if (replaced) {
-        const old = ctx.live.get(replaced.sessionId);
-        if (old) {
-          ctx.live.delete(replaced.sessionId);
-          log.info("Session of {host}:{port} replaced by a new one from {label}", {
-            host: row.hostname,
-            port: row.port,
-            label,
-          });
-          // Tell the old connection why, but never wait on it: it may have stopped reading.
-          const told = old.rpc.framed.send({
-            type: MsgType.Error,
-            requestId: 0,
-            reply: false,
-            body: {
-              code: "replaced",
-              message: `Cannot keep this session: replaced by a new one from ${label}`,
-            },
-          }).catch(() => {});
-          void settleWithin(told, REPLACED_NOTICE_MS).then(() =>
-            old.rpc.close("replaced by a new session")
-          );
-        }
-      }
-      ctx.live.set(row.sessionId, session);
-      log.info("Registered {host} (P2P port {port}) from {label}", {
-        host: row.hostname,
-        port: row.port,
-        label,
-      });
-      return {
-        type: MsgType.Welcome,
-        body: {
-          serverId: ctx.catalog.serverId,
-          sessionId: row.sessionId,
-          pingIntervalMs: ctx.pingIntervalMs,
-        },
-      };
+    }
+    if (session === undefined) await registering;
+    if (session === undefined) {
+      throw new RequestError("not-registered", "Cannot handle the request: Hello failed");
     }
     const sessionId = session.row.sessionId;
     switch (message.type) {
@@ -116,8 +161,9 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
         return { type: MsgType.Ok, body: { removed } };
       }
       case MsgType.WhoHas: {
-        const sources = await ctx.catalog.whoHas(message.body.fname, sessionId);
-        return { type: MsgType.Sources, body: { fname: message.body.fname, sources } };
+        const { fname } = message.body;
+        const sources = await ctx.catalog.whoHas(fname, sessionId);
+        return { type: MsgType.Sources, encodedBody: encodedSources(fname, sources) };
       }
       case MsgType.Search: {
         const { pattern, offset, limit } = message.body;

@@ -1,9 +1,10 @@
 // Request/reply over one framed connection, used on both ends of a peer↔server session.
-// Replies are matched to requests by id; incoming requests go to a handler one at a time, in
-// arrival order, while replies keep flowing (so a handler never blocks a pending request).
+// Replies are matched to requests by id; incoming requests go to a handler in arrival order,
+// one at a time unless the handler is safe to run concurrently, while replies keep flowing (so
+// a handler never blocks a pending request).
 import { ProtocolError, RemoteError } from "./errors.ts";
 import { logger } from "./log.ts";
-import { reply, request } from "./encode.ts";
+import { encodeHeaderFor, reply, request } from "./encode.ts";
 import type { FramedConn } from "./framing.ts";
 import {
   type Bodies,
@@ -38,8 +39,13 @@ export class RequestError extends Error {
   }
 }
 
-/** What a handler answers: a reply body of some type, or nothing (for one-way messages). */
-export type HandlerResult = { [T in MsgType]: { type: T; body: Bodies[T] } }[MsgType] | undefined;
+/**
+ * What a handler answers: a reply body of some type, or that body already encoded (a reply
+ * served from a cache, see `encodeBody()`), or nothing (for one-way messages).
+ */
+export type HandlerResult =
+  | { [T in MsgType]: { type: T; body: Bodies[T] } | { type: T; encodedBody: Uint8Array } }[MsgType]
+  | undefined;
 
 /** Handles one incoming request. Throw RequestError to fail it, ProtocolError to end the session. */
 export type RequestHandler = (message: Message) => Promise<HandlerResult> | HandlerResult;
@@ -48,6 +54,12 @@ export type RequestHandler = (message: Message) => Promise<HandlerResult> | Hand
 export interface RpcOptions {
   /** Name used in error messages, e.g. the other side's address. */
   label: string;
+  /**
+   * Start each request's handler as soon as the request is read, without waiting for the
+   * earlier ones to finish; replies then go out as they are ready. Only for handlers whose
+   * effects happen in call order, before their first `await`. @default false
+   */
+  concurrent?: boolean;
 }
 
 interface Pending {
@@ -65,6 +77,9 @@ export class RpcConn {
   #nextId = 1;
   #handling: Promise<void> = Promise.resolve();
   #queuedRequests = 0;
+  readonly #concurrent: boolean;
+  /** Handlers running (concurrent mode). */
+  readonly #inFlight = new Set<Promise<void>>();
   #ended: Error | undefined;
   /** Time of the last frame received, in ms since the epoch (for liveness). */
   lastHeardMs = Date.now();
@@ -84,6 +99,7 @@ export class RpcConn {
     this.framed = framed;
     this.#handler = handler;
     this.#label = options.label;
+    this.#concurrent = options.concurrent ?? false;
   }
 
   /**
@@ -160,15 +176,24 @@ export class RpcConn {
           this.#settle(message.requestId)?.resolve(message);
           continue;
         }
+        // Back-pressure: a peer that sends requests faster than it reads replies stops being
+        // read until the backlog drains, instead of growing our memory without bound.
+        if (this.#concurrent) {
+          const handled: Promise<void> = this.#handle(message).finally(() =>
+            this.#inFlight.delete(handled)
+          );
+          this.#inFlight.add(handled);
+          if (this.#inFlight.size >= MAX_QUEUED_REQUESTS) await Promise.race(this.#inFlight);
+          continue;
+        }
         this.#queuedRequests++;
         this.#handling = this.#handling.then(() => this.#handle(message)).finally(() =>
           this.#queuedRequests--
         );
-        // Back-pressure: a peer that sends requests faster than it reads replies stops being
-        // read until the backlog drains, instead of growing our memory without bound.
         if (this.#queuedRequests >= MAX_QUEUED_REQUESTS) await this.#handling;
       }
       await this.#handling;
+      await Promise.all(this.#inFlight);
     } catch (err) {
       if (err instanceof ProtocolError) await this.#sendError(0, err.code, err.message);
       this.#end(err instanceof Error ? err : new Error(String(err)));
@@ -182,7 +207,12 @@ export class RpcConn {
     try {
       const result = await this.#handler(message);
       if (result === undefined) return;
-      const sent = this.framed.send(reply(result.type, message.requestId, result.body));
+      const sent = "encodedBody" in result
+        ? this.framed.sendBytes(
+          encodeHeaderFor(result.type, true, message.requestId, result.encodedBody),
+          result.encodedBody,
+        )
+        : this.framed.send(reply(result.type, message.requestId, result.body));
       // The next request need not wait for this reply's write (replies queued meanwhile go out
       // in one write), unless the other side has stopped reading and replies pile up.
       if (this.framed.queuedBytes > MAX_UNWRITTEN_REPLY_BYTES) await sent;

@@ -984,3 +984,49 @@ Deno.test({
     assert.equal(server.live.size, 0);
   },
 });
+
+Deno.test({
+  name: "runSession() applies requests pipelined in one write in order, Hello first",
+  ...SANITIZE,
+  async fn() {
+    await using server = await startTestServer();
+    await using asker = await connectRaw(server.tcpPort);
+    await asker.hello("bravo", 4001);
+    await using pipelined = await connectRaw(server.tcpPort);
+    const steps: Message[] = [
+      request(MsgType.Hello, 1, { hostname: "alpha", p2pPort: 4000, protocol: PROTOCOL_VERSION }),
+      request(MsgType.Publish, 2, fileEntry("x.bin")),
+      request(MsgType.Unpublish, 3, { fname: "x.bin" }),
+      request(MsgType.Publish, 4, fileEntry("y.bin")),
+      request(MsgType.Publish, 5, fileEntry("y.bin", { size: 99 })),
+      request(MsgType.WhoHas, 6, { fname: "y.bin" }),
+    ];
+    await pipelined.sendBytes(concatBytes(steps.map((step) => frameBytes(step))));
+    const replies = new Map<number, Message>();
+    while (replies.size < steps.length) {
+      const message = await pipelined.readMessage();
+      assert.ok(message, "connection closed early");
+      replies.set(message.requestId, message);
+    }
+    assert.equal(replies.get(1)?.type, MsgType.Welcome);
+    assert.deepEqual(replies.get(2)?.body, { fname: "x.bin", status: "created" });
+    assert.deepEqual(replies.get(3)?.body, { removed: true });
+    assert.deepEqual(replies.get(4)?.body, { fname: "y.bin", status: "created" });
+    assert.deepEqual(replies.get(5)?.body, { fname: "y.bin", status: "updated" });
+    assert.deepEqual(replies.get(6)?.body, { fname: "y.bin", sources: [] }, "never the asker");
+    assert.deepEqual(await asker.whoHas("x.bin"), []);
+    assert.deepEqual((await asker.whoHas("y.bin")).map((s) => [s.hostname, s.size]), [
+      ["alpha", 99],
+    ]);
+  },
+});
+
+function concatBytes(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}

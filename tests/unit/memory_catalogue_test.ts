@@ -80,3 +80,44 @@ Deno.test("MemoryCatalogue keeps its name index consistent through takeover, unp
   assert.deepEqual(catalogue.counts(0), { sessions: 1, entries: 0 });
   assert.throws(() => catalogue.publish("b", entry), /Cannot publish "f": no session b/);
 });
+
+Deno.test("MemoryCatalogue.whoHas() reuses its answer only while it stays right", () => {
+  const catalogue = new MemoryCatalogue();
+  const row = (sessionId: string, hostname: string) => ({
+    sessionId,
+    serverId: "s",
+    hostname,
+    address: "10.0.0.1",
+    port: 4000,
+    openedAtMs: 0,
+  });
+  const entry = { fname: "f", size: 1, mtimeMs: 0, rootHash: "aa", pieceSize: 1 };
+  catalogue.openSession(row("a", "alpha"), 1000);
+  catalogue.openSession(row("b", "bravo"), 2000);
+  catalogue.openSession(row("c", "charlie"), 2000);
+  catalogue.publish("a", entry);
+  catalogue.publish("b", entry);
+  const hosts = (sources: { hostname: string }[]) => sources.map((s) => s.hostname);
+
+  const first = catalogue.whoHas("f", "c", 10);
+  assert.equal(catalogue.whoHas("f", "nobody", 20), first, "same answer, same array");
+  assert.deepEqual(hosts(catalogue.whoHas("f", "a", 20)), ["bravo"], "an asker holding it");
+  assert.equal(catalogue.whoHas("f", "c", 20), first, "the asker's own answer is not kept");
+  assert.deepEqual(hosts(catalogue.whoHas("f", "c", 1000)), ["bravo"], "alpha's lease ended");
+  assert.deepEqual(hosts(catalogue.whoHas("f", "c", 5)), ["alpha", "bravo"], "clock set back");
+
+  catalogue.publish("b", { ...entry, size: 2 });
+  const updated = catalogue.whoHas("f", "c", 30);
+  assert.notEqual(updated, first);
+  assert.deepEqual(updated.map((s) => s.size), [1, 2]);
+  catalogue.publish("c", entry);
+  assert.deepEqual(hosts(catalogue.whoHas("f", "x", 30)), ["alpha", "bravo", "charlie"]);
+  catalogue.unpublish("c", "f");
+  assert.deepEqual(hosts(catalogue.whoHas("f", "x", 30)), ["alpha", "bravo"]);
+  catalogue.markOffline({ serverId: "s" });
+  assert.deepEqual(catalogue.whoHas("f", "x", 30), []);
+  catalogue.renewLeases("s", [], 5000);
+  assert.deepEqual(hosts(catalogue.whoHas("f", "x", 3000)), ["alpha", "bravo"]);
+  catalogue.closeSession("a");
+  assert.deepEqual(hosts(catalogue.whoHas("f", "x", 3000)), ["bravo"]);
+});

@@ -1,0 +1,90 @@
+import assert from "node:assert/strict";
+import { type ByteConn, FramedConn } from "../../shared/framing.ts";
+
+/** A socket whose writes complete only when the test says so, recording what was written. */
+class GatedConn implements ByteConn {
+  readonly writes: number[][] = [];
+  #gates: PromiseWithResolvers<void>[] = [];
+  failWith: Error | undefined;
+
+  read(): Promise<number | null> {
+    return Promise.resolve(null);
+  }
+
+  async write(p: Uint8Array): Promise<number> {
+    const gate = Promise.withResolvers<void>();
+    this.#gates.push(gate);
+    await gate.promise;
+    if (this.failWith) throw this.failWith;
+    this.writes.push([...p]);
+    return p.length;
+  }
+
+  /** Lets every write waiting so far complete. */
+  release(): void {
+    for (const gate of this.#gates.splice(0)) gate.resolve();
+  }
+
+  close(): void {}
+}
+
+const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+Deno.test("FramedConn.sendBytes() joins sends queued behind a write into one write, in order", async () => {
+  const conn = new GatedConn();
+  const framed = new FramedConn(conn);
+  const first = framed.sendBytes(new Uint8Array([1]));
+  const rest = [
+    framed.sendBytes(new Uint8Array([2]), new Uint8Array([3])),
+    framed.sendBytes(new Uint8Array([4])),
+  ];
+  assert.equal(framed.queuedBytes, 4);
+  conn.release();
+  await first;
+  await tick();
+  conn.release();
+  await Promise.all(rest);
+  assert.deepEqual(conn.writes, [[1], [2, 3, 4]]);
+  assert.equal(framed.queuedBytes, 0);
+});
+
+Deno.test("FramedConn.exclusiveWrite() runs after earlier sends and before later ones", async () => {
+  const conn = new GatedConn();
+  const framed = new FramedConn(conn);
+  const done = [
+    framed.sendBytes(new Uint8Array([1])),
+    framed.exclusiveWrite(async (write) => {
+      await write(new Uint8Array([2]));
+      await write(new Uint8Array([3]));
+      return "streamed";
+    }),
+    framed.sendBytes(new Uint8Array([4])),
+  ];
+  for (let i = 0; i < 10; i++) {
+    conn.release();
+    await tick();
+  }
+  assert.deepEqual(await Promise.all(done), [undefined, "streamed", undefined]);
+  assert.deepEqual(conn.writes, [[1], [2], [3], [4]]);
+});
+
+Deno.test("FramedConn.sendBytes() rejects every send of a failed write, and later ones go on", async () => {
+  const conn = new GatedConn();
+  const framed = new FramedConn(conn);
+  const first = framed.sendBytes(new Uint8Array([1]));
+  const joined = [framed.sendBytes(new Uint8Array([2])), framed.sendBytes(new Uint8Array([3]))];
+  conn.release();
+  await first;
+  await tick();
+  conn.failWith = new Error("broken pipe");
+  conn.release();
+  for (const send of joined) await assert.rejects(send, /broken pipe/);
+  conn.failWith = undefined;
+  const after = framed.sendBytes(new Uint8Array([9]));
+  conn.release();
+  await tick();
+  conn.release();
+  await after;
+  assert.deepEqual(conn.writes, [[1], [9]]);
+  assert.equal(framed.queuedBytes, 0);
+});
