@@ -112,12 +112,7 @@ export class Catalog {
     return this.store.unpublish(sessionId, fname);
   }
 
-  /**
-   * Live holders of `fname`, never the asker. The array may be shared (see Store.whoHas): do
-   * not modify it.
-   *
-   * @throws {RequestError} invalid-fname
-   */
+  /** Live holders of `fname`, never the asker. @throws {RequestError} invalid-fname */
   async whoHas(fname: string, askerSessionId: string): Promise<SourceInfo[]> {
     checkFname(fname, "look up");
     const sources = await this.store.whoHas(fname, askerSessionId, this.#now());

@@ -11,6 +11,7 @@ import { VERSION } from "../shared/version.ts";
 import { resolveServerConfig, SERVER_OPTIONS } from "./config.ts";
 import { startServer } from "./server.ts";
 import { runServerCommand } from "./shell.ts";
+import { serveSqliteWrites, SQLITE_WRITER_NAME } from "./sqlite_writer.ts";
 
 /** Runs the server until `quit`, end of stdin with no TTY... or a signal. Returns the exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -64,4 +65,8 @@ async function write(text: string): Promise<void> {
   await Deno.stdout.write(new TextEncoder().encode(text));
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) {
+  // A bundled server (one .js file) is also the module of its own SQLite writer worker.
+  if ((globalThis as { name?: string }).name === SQLITE_WRITER_NAME) serveSqliteWrites();
+  else Deno.exit(await main(Deno.args));
+}

@@ -13,6 +13,7 @@ import {
   smallest,
 } from "./memory_catalogue.ts";
 import type { SqliteStore, SqliteWrite } from "./sqlite_store.ts";
+import { type BatchWriter, InlineBatchWriter } from "./sqlite_writer.ts";
 import type { SearchOptions, SearchPage, SessionRow, Store } from "./store.ts";
 
 const log = logger("server", "store");
@@ -39,15 +40,22 @@ const SEARCH_SLICE_MS = 2;
 export class MemoryStore implements Store {
   readonly shared = false;
   readonly #db: SqliteStore;
+  readonly #makeWriter: () => BatchWriter;
+  #writer: BatchWriter | undefined;
   readonly #catalogue = new MemoryCatalogue();
   #loaded = false;
   #pending: PendingWrite[] = [];
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #lastBatchWrites = 0;
 
-  /** @param db the SQLite store that persists the catalogue (this store owns it) */
-  constructor(db: SqliteStore) {
+  /**
+   * @param db the SQLite store that persists the catalogue (this store owns it)
+   * @param makeWriter what commits the writes, made once the database is migrated
+   *   @default writes through `db` on this thread
+   */
+  constructor(db: SqliteStore, makeWriter: () => BatchWriter = () => new InlineBatchWriter(db)) {
     this.#db = db;
+    this.#makeWriter = makeWriter;
   }
 
   /** Migrates the database, then loads it into memory (once). */
@@ -59,6 +67,7 @@ export class MemoryStore implements Store {
       this.#catalogue.loadEntry(sessionId, entry);
     }
     this.#loaded = true;
+    this.#writer = this.#makeWriter();
   }
 
   openSession(session: SessionRow, leaseUntilMs: number): Promise<SessionRow | undefined> {
@@ -172,21 +181,27 @@ export class MemoryStore implements Store {
 
   /** Commits what is pending, then closes the database. */
   async close(): Promise<void> {
-    this.flush();
+    await this.flush();
+    await this.#writer?.close();
     await this.#db.close();
   }
 
-  /** Commits every pending write now (normally a timer does). */
-  flush(): void {
+  /** Hands every pending write to the writer now (normally a timer does); resolves once done. */
+  async flush(): Promise<void> {
     clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
     if (this.#pending.length === 0) return;
     const batch = this.#pending;
     this.#pending = [];
     this.#lastBatchWrites = batch.length;
-    const failed = new Map<SqliteWrite, Error>();
-    for (const { write, error } of this.#db.applyBatch(batch.map((p) => p.write))) {
-      failed.set(write, error);
+    let failed: Map<SqliteWrite, Error>;
+    try {
+      if (!this.#writer) throw new Error("the store is not migrated yet");
+      const failures = await this.#writer.apply(batch.map((p) => p.write));
+      failed = new Map(failures.map(({ write, error }) => [write, error]));
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      failed = new Map(batch.map(({ write }) => [write, error]));
     }
     for (const { write, done } of batch) {
       const error = failed.get(write);
@@ -207,10 +222,10 @@ export class MemoryStore implements Store {
   #persist<T>(write: SqliteWrite, result: T): Promise<T> {
     const done = Promise.withResolvers<void>();
     this.#pending.push({ write, done });
-    if (this.#pending.length >= MAX_BATCH_WRITES) this.flush();
+    if (this.#pending.length >= MAX_BATCH_WRITES) void this.flush();
     else {
       const delayMs = this.#lastBatchWrites >= LOADED_BATCH_WRITES ? COMMIT_DELAY_MS : 0;
-      this.#flushTimer ??= setTimeout(() => this.flush(), delayMs);
+      this.#flushTimer ??= setTimeout(() => void this.flush(), delayMs);
     }
     return done.promise.then(() => result);
   }

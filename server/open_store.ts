@@ -3,6 +3,7 @@
 import { MemoryStore } from "./memory_store.ts";
 import { PostgresStore } from "./postgres_store.ts";
 import { SqliteStore } from "./sqlite_store.ts";
+import { WorkerBatchWriter } from "./sqlite_writer.ts";
 import type { Store } from "./store.ts";
 
 /**
@@ -15,5 +16,8 @@ import type { Store } from "./store.ts";
  */
 export function openStore(db: string): Store {
   if (/^postgres(ql)?:\/\//i.test(db)) return new PostgresStore(db);
-  return new MemoryStore(new SqliteStore(db));
+  const sqlite = new SqliteStore(db);
+  // A database file gets a writer thread of its own; an in-memory one exists only here.
+  if (db === ":memory:") return new MemoryStore(sqlite);
+  return new MemoryStore(sqlite, () => new WorkerBatchWriter(db));
 }

@@ -1,17 +1,10 @@
 // One peer's TCP connection to the index: Hello first, then catalogue requests, until the peer
 // leaves or is dropped. Owns its failures: a bad frame ends this session only.
-import { encodeBody } from "../shared/encode.ts";
 import { ProtocolError } from "../shared/errors.ts";
 import { FramedConn } from "../shared/framing.ts";
 import { logger } from "../shared/log.ts";
 import { settleWithin } from "../shared/timeout.ts";
-import {
-  type Message,
-  MSG_TYPE_NAMES,
-  MsgType,
-  PROTOCOL_VERSION,
-  type SourceInfo,
-} from "../shared/protocol.ts";
+import { type Message, MSG_TYPE_NAMES, MsgType, PROTOCOL_VERSION } from "../shared/protocol.ts";
 import { type HandlerResult, RequestError, RpcConn } from "../shared/rpc.ts";
 import type { Catalog } from "./catalog.ts";
 import type { SessionRow } from "./store.ts";
@@ -20,23 +13,6 @@ const log = logger("server", "session");
 
 /** How long a replaced session gets to receive the notice before it is closed, ms. */
 const REPLACED_NOTICE_MS = 1000;
-
-/**
- * Encoded `Sources` bodies by answer. A store that returns the same array while the answer
- * stays the same (MemoryStore) so has it encoded once, not once per lookup; the entry goes
- * when the store lets go of the array.
- */
-const encodedAnswers = new WeakMap<SourceInfo[], Uint8Array>();
-
-function encodedSources(fname: string, sources: SourceInfo[]): Uint8Array {
-  let body = encodedAnswers.get(sources);
-  if (body === undefined) {
-    body = encodeBody(MsgType.Sources, { fname, sources });
-    // An empty answer is a fresh array each time, and is not worth keeping.
-    if (sources.length > 0) encodedAnswers.set(sources, body);
-  }
-  return body;
-}
 
 /** A registered, connected peer. */
 export interface LiveSession {
@@ -161,9 +137,8 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
         return { type: MsgType.Ok, body: { removed } };
       }
       case MsgType.WhoHas: {
-        const { fname } = message.body;
-        const sources = await ctx.catalog.whoHas(fname, sessionId);
-        return { type: MsgType.Sources, encodedBody: encodedSources(fname, sources) };
+        const sources = await ctx.catalog.whoHas(message.body.fname, sessionId);
+        return { type: MsgType.Sources, body: { fname: message.body.fname, sources } };
       }
       case MsgType.Search: {
         const { pattern, offset, limit } = message.body;

@@ -72,10 +72,7 @@ export interface Store {
   publish(sessionId: string, entry: FileEntry): Promise<PublishStatus>;
   /** Removes one entry. @returns whether it existed */
   unpublish(sessionId: string, fname: string): Promise<boolean>;
-  /**
-   * Live holders of `fname` whose lease runs past `nowMs`, except `excludeSessionId`. A store
-   * may return the same array for the same answer (MemoryStore does): callers must not modify it.
-   */
+  /** Live holders of `fname` whose lease runs past `nowMs`, except `excludeSessionId`. */
   whoHas(fname: string, excludeSessionId: string, nowMs: number): Promise<SourceInfo[]>;
   /** Catalogue search: case-insensitive substring, or glob when `pattern` has `*` or `?`. */
   search(pattern: string, options: SearchOptions, nowMs: number): Promise<SearchPage>;

@@ -48,57 +48,27 @@ export function encodeHeader(
  * not a u32: both are bugs of the caller, not of the other side
  */
 export function encodeMessage(message: Message, limits: Limits = DEFAULT_LIMITS): Uint8Array {
-  const body = encodeBody(message.type, message.body, limits);
-  const frame = new Uint8Array(HEADER_SIZE + body.length);
-  encodeHeader(frameHeader(message.type, message.reply, message.requestId, body.length), frame);
-  frame.set(body, HEADER_SIZE);
-  return frame;
-}
-
-/**
- * Encodes a body on its own, to be sent later (possibly many times) with `encodeHeaderFor()`.
- *
- * @throws {RangeError} when it is larger than `limits.maxBodyBytes`
- */
-export function encodeBody<T extends MsgType>(
-  type: T,
-  body: Bodies[T],
-  limits: Limits = DEFAULT_LIMITS,
-): Uint8Array {
-  const bytes = encoder.encode(JSON.stringify(body));
-  if (bytes.length > limits.maxBodyBytes) {
-    const name = MSG_TYPE_NAMES.get(type);
+  if (
+    !Number.isInteger(message.requestId) || message.requestId < 0 || message.requestId > 0xffffffff
+  ) {
+    throw new RangeError(`Cannot encode message: request id ${message.requestId} is not a u32`);
+  }
+  const body = encoder.encode(JSON.stringify(message.body));
+  if (body.length > limits.maxBodyBytes) {
+    const name = MSG_TYPE_NAMES.get(message.type);
     throw new RangeError(
-      `Cannot encode ${name}: body is ${bytes.length} bytes, limit is ${limits.maxBodyBytes}`,
+      `Cannot encode ${name}: body is ${body.length} bytes, limit is ${limits.maxBodyBytes}`,
     );
   }
-  return bytes;
-}
-
-/**
- * Encodes the header that goes before a body from `encodeBody()`.
- *
- * @throws {RangeError} when the request id is not a u32
- */
-export function encodeHeaderFor(
-  type: MsgType,
-  reply: boolean,
-  requestId: number,
-  body: Uint8Array,
-): Uint8Array {
-  return encodeHeader(frameHeader(type, reply, requestId, body.length));
-}
-
-function frameHeader(
-  type: MsgType,
-  reply: boolean,
-  requestId: number,
-  bodyBytes: number,
-): FrameHeader {
-  if (!Number.isInteger(requestId) || requestId < 0 || requestId > 0xffffffff) {
-    throw new RangeError(`Cannot encode message: request id ${requestId} is not a u32`);
-  }
-  return { type, flags: reply ? FLAG_REPLY : 0, requestId, bodyBytes };
+  const frame = new Uint8Array(HEADER_SIZE + body.length);
+  encodeHeader({
+    type: message.type,
+    flags: message.reply ? FLAG_REPLY : 0,
+    requestId: message.requestId,
+    bodyBytes: body.length,
+  }, frame);
+  frame.set(body, HEADER_SIZE);
+  return frame;
 }
 
 /** Builds a request message (reply flag clear). */

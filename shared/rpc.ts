@@ -4,7 +4,7 @@
 // a handler never blocks a pending request).
 import { ProtocolError, RemoteError } from "./errors.ts";
 import { logger } from "./log.ts";
-import { encodeHeaderFor, reply, request } from "./encode.ts";
+import { reply, request } from "./encode.ts";
 import type { FramedConn } from "./framing.ts";
 import {
   type Bodies,
@@ -39,13 +39,8 @@ export class RequestError extends Error {
   }
 }
 
-/**
- * What a handler answers: a reply body of some type, or that body already encoded (a reply
- * served from a cache, see `encodeBody()`), or nothing (for one-way messages).
- */
-export type HandlerResult =
-  | { [T in MsgType]: { type: T; body: Bodies[T] } | { type: T; encodedBody: Uint8Array } }[MsgType]
-  | undefined;
+/** What a handler answers: a reply body of some type, or nothing (for one-way messages). */
+export type HandlerResult = { [T in MsgType]: { type: T; body: Bodies[T] } }[MsgType] | undefined;
 
 /** Handles one incoming request. Throw RequestError to fail it, ProtocolError to end the session. */
 export type RequestHandler = (message: Message) => Promise<HandlerResult> | HandlerResult;
@@ -207,12 +202,7 @@ export class RpcConn {
     try {
       const result = await this.#handler(message);
       if (result === undefined) return;
-      const sent = "encodedBody" in result
-        ? this.framed.sendBytes(
-          encodeHeaderFor(result.type, true, message.requestId, result.encodedBody),
-          result.encodedBody,
-        )
-        : this.framed.send(reply(result.type, message.requestId, result.body));
+      const sent = this.framed.send(reply(result.type, message.requestId, result.body));
       // The next request need not wait for this reply's write (replies queued meanwhile go out
       // in one write), unless the other side has stopped reading and replies pile up.
       if (this.framed.queuedBytes > MAX_UNWRITTEN_REPLY_BYTES) await sent;

@@ -232,7 +232,9 @@ export async function spawnServer(options: ServerSpawnOptions = {}): Promise<Ser
     postgres ? "--allow-env=LANSHARE_*,PG*" : "--allow-env=LANSHARE_*",
   ];
   if (!postgres && db !== ":memory:") {
-    permissions.push(`--allow-read=${dirname(db)}`, `--allow-write=${dirname(db)}`);
+    // The SQLite writer worker loads the server's own modules (or the bundle): read them too.
+    const code = options.script ? resolve(ROOT, options.script) : "server,shared";
+    permissions.push(`--allow-read=${dirname(db)},${code}`, `--allow-write=${dirname(db)}`);
   }
   const command = denoRun(
     permissions,

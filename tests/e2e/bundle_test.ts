@@ -1,5 +1,6 @@
 // End to end: `deno bundle` output (what `make bundle` ships where `deno compile` cannot fetch
-// its runtime) runs as the real programs: a bundled server and two bundled peers share a file.
+// its runtime) runs as the real programs: a bundled server (with its SQLite writer worker) and
+// two bundled peers share a file.
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { sha256File, spawnPeer, spawnServer, tempDir, writeRandomFile } from "./_programs.ts";
@@ -20,7 +21,9 @@ Deno.test("bundled server and peers publish and fetch like the sources", async (
   const peer = join(dir.path, "lanshare-peer.js");
   await bundle("server/main.ts", server);
   await bundle("peer/main.ts", peer);
-  await using index = await spawnServer({ script: server });
+  // A database file, so that the bundle also starts itself as the SQLite writer worker.
+  await Deno.mkdir(join(dir.path, "index"));
+  await using index = await spawnServer({ script: server, db: join(dir.path, "index", "i.db") });
   const repos = ["one", "two"].map((n) => join(dir.path, n));
   await Deno.mkdir(repos[0]!, { recursive: true });
   await writeRandomFile(join(repos[0]!, "payload.bin"), 5 * 1024 * 1024 + 3, 11);

@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { MemoryStore } from "../../server/memory_store.ts";
 import { SqliteStore } from "../../server/sqlite_store.ts";
-import type { SessionRow } from "../../server/store.ts";
+import { openStore } from "../../server/open_store.ts";
+import type { SessionRow, Store } from "../../server/store.ts";
 import type { FileEntry } from "../../shared/protocol.ts";
 
 const NOW = 1_700_000_000_000;
@@ -17,11 +18,22 @@ function entry(fname: string, extra: Partial<FileEntry> = {}): FileEntry {
   return { fname, size: 10, mtimeMs: NOW, rootHash: "ab".repeat(32), pieceSize: 65536, ...extra };
 }
 
-Deno.test("MemoryStore: a restart finds every change, sessions offline, entries kept", async () => {
+for (
+  const [how, open] of [
+    ["on the event loop", (path: string) => new MemoryStore(new SqliteStore(path))],
+    ["through the writer thread", (path: string) => openStore(path)],
+  ] as const
+) {
+  Deno.test(`MemoryStore writing ${how}: a restart finds every change, entries kept`, async () => {
+    await restartKeepsEverything(open);
+  });
+}
+
+async function restartKeepsEverything(open: (path: string) => Store): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "lanshare_memstore_" });
   try {
     const path = `${dir}/index.db`;
-    const first = new MemoryStore(new SqliteStore(path));
+    const first = open(path);
     await first.migrate();
     await first.openSession(session("a", "alpha"), LEASE);
     await first.openSession(session("b", "bravo"), LEASE);
@@ -50,7 +62,7 @@ Deno.test("MemoryStore: a restart finds every change, sessions offline, entries 
       await raw.close();
     }
 
-    const second = new MemoryStore(new SqliteStore(path));
+    const second = open(path);
     try {
       await second.migrate();
       assert.equal(await second.markOffline({}), 2);
@@ -77,7 +89,7 @@ Deno.test("MemoryStore: a restart finds every change, sessions offline, entries 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-});
+}
 
 Deno.test("SqliteStore.applyBatch() keeps the good writes of a batch with a bad one", async () => {
   const store = new SqliteStore(":memory:");

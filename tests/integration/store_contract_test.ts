@@ -50,6 +50,19 @@ async function openMemoryOverFile(): Promise<StoreFixture> {
   });
 }
 
+/** What a server opens for a database file: MemoryStore with a writer worker. */
+async function openStoreFile(): Promise<StoreFixture> {
+  const dir = await Deno.makeTempDir({ prefix: "lanshare_store_" });
+  const store = openStore(`${dir}/index.db`);
+  return migrated(store, async () => {
+    try {
+      await store.close();
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
+
 function openSqliteMemory(): Promise<StoreFixture> {
   const store = new SqliteStore(":memory:");
   return migrated(store, () => store.close());
@@ -520,6 +533,7 @@ Deno.test({
       await t.step(":memory:", (t) => storeContract(t, openSqliteMemory));
     });
     await t.step("memory over sqlite", (t) => storeContract(t, openMemoryOverFile));
+    await t.step("memory over sqlite, writer thread", (t) => storeContract(t, openStoreFile));
     await pgStep(t, (t) => storeContract(t, openPostgres));
   },
 });
