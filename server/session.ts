@@ -39,8 +39,9 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
   /** The Hello being handled: requests pipelined behind it wait for it. */
   let registering: Promise<unknown> | undefined;
   const rpc: RpcConn = new RpcConn(
-    // Index messages are small and sessions many: a small read buffer per session.
-    new FramedConn(conn, { readChunkBytes: 8 * 1024 }),
+    // Index messages are small and sessions many (10,000 × this buffer): a small read
+    // buffer per session; the replies to the requests of one read go out in one write.
+    new FramedConn(conn, { readChunkBytes: 2 * 1024, batchWrites: true }),
     (message) => handle(message),
     // The embedded store applies every change in call order before its first await, so
     // requests can be handled while earlier ones wait for their commit.

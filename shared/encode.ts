@@ -53,21 +53,28 @@ export function encodeMessage(message: Message, limits: Limits = DEFAULT_LIMITS)
   ) {
     throw new RangeError(`Cannot encode message: request id ${message.requestId} is not a u32`);
   }
-  const body = encoder.encode(JSON.stringify(message.body));
-  if (body.length > limits.maxBodyBytes) {
+  const json = JSON.stringify(message.body);
+  // Mostly ASCII: encode straight into a frame of that size; anything else takes a second pass.
+  let frame = new Uint8Array(HEADER_SIZE + json.length);
+  let bodyBytes = json.length;
+  if (encoder.encodeInto(json, frame.subarray(HEADER_SIZE)).read < json.length) {
+    const body = encoder.encode(json);
+    frame = new Uint8Array(HEADER_SIZE + body.length);
+    frame.set(body, HEADER_SIZE);
+    bodyBytes = body.length;
+  }
+  if (bodyBytes > limits.maxBodyBytes) {
     const name = MSG_TYPE_NAMES.get(message.type);
     throw new RangeError(
-      `Cannot encode ${name}: body is ${body.length} bytes, limit is ${limits.maxBodyBytes}`,
+      `Cannot encode ${name}: body is ${bodyBytes} bytes, limit is ${limits.maxBodyBytes}`,
     );
   }
-  const frame = new Uint8Array(HEADER_SIZE + body.length);
   encodeHeader({
     type: message.type,
     flags: message.reply ? FLAG_REPLY : 0,
     requestId: message.requestId,
-    bodyBytes: body.length,
+    bodyBytes,
   }, frame);
-  frame.set(body, HEADER_SIZE);
   return frame;
 }
 

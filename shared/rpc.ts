@@ -163,7 +163,7 @@ export class RpcConn {
   async run(): Promise<void> {
     try {
       for (;;) {
-        const message = await this.framed.readMessage();
+        const message = this.framed.bufferedMessage() ?? await this.framed.readMessage();
         if (message === null) break;
         this.lastHeardMs = Date.now();
         // An Error with request id 0 is about the connection, not a request: hand it on.
