@@ -301,6 +301,42 @@ async function curl(
   return { startMs: start! * 1000, totalMs: total! * 1000, bytes: bytes!, wallMs: r.wallMs };
 }
 
+/** Starts the bare Deno copy's sender (the ceiling row of case 1) serving `path`. */
+async function startBareSender(
+  ctx: Ctx,
+  path: string,
+): Promise<LineProcess & { port: number }> {
+  const proc = new LineProcess({
+    name: "bare Deno sender",
+    cmd: ctx.deno,
+    cwd: ROOT,
+    stdin: false,
+    args: ["run", "-A", `${ROOT}bench/_bare_copy.ts`, "send", path],
+  });
+  try {
+    const line = await proc.next((j) => j.event === "listening", START_TIMEOUT_MS, "its address");
+    return Object.assign(proc, { port: line.json!.port as number });
+  } catch (err) {
+    await proc.stop();
+    throw err;
+  }
+}
+
+/** Runs the bare Deno copy's receiver once; returns its own timing and CPU, and the wall time. */
+async function bareReceive(
+  ctx: Ctx,
+  port: number,
+  outPath: string,
+): Promise<{ bytes: number; ms: number; cpuSeconds: number; wallMs: number }> {
+  const r = await runCommand(
+    ctx.deno,
+    ["run", "-A", `${ROOT}bench/_bare_copy.ts`, "receive", String(port), outPath],
+    { timeoutMs: TRANSFER_TIMEOUT_MS + 10_000 },
+  );
+  const answer = JSON.parse(r.stdout.trim()) as { bytes: number; ms: number; cpuSeconds: number };
+  return { ...answer, wallMs: r.wallMs };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Case 1: one source, one large file, written to disk
 
@@ -321,6 +357,9 @@ async function singleSource(ctx: Ctx): Promise<BenchTable> {
   const lan = { durationMs: [] as number[], wallMs: [] as number[], cpuSeed: [] as number[] };
   const lanCpuFetch: number[] = [];
   const ngx = { totalMs: [] as number[], wallMs: [] as number[], cpuWorker: [] as number[] };
+  const bare = { ms: [] as number[], wallMs: [] as number[], cpuSend: [] as number[] };
+  const bareCpuReceive: number[] = [];
+  let bareSender: (LineProcess & { port: number }) | undefined;
   const handover = new Handover();
   try {
     index = await startIndex(ctx);
@@ -333,6 +372,7 @@ async function singleSource(ctx: Ctx): Promise<BenchTable> {
     });
     fetcher = await startPeer(ctx, index.port, { hostname: "fetcher", repo: fetchRepo });
     nginx = await startNginx(BENCH_DIR, `${ctx.runDir}/nginx-single`);
+    bareSender = await startBareSender(ctx, source);
     const url = `http://127.0.0.1:${nginx.port}/seed-big/${fname}`;
     // An unmeasured copy, so that the first transfer, too, writes into memory freed just before.
     const scratch = `${ctx.runDir}/warmup-${fname}`;
@@ -343,10 +383,32 @@ async function singleSource(ctx: Ctx): Promise<BenchTable> {
     await sync();
 
     for (let rep = 1; rep <= ctx.reps; rep++) {
-      const order = rep % 2 === 1 ? ["lanshare", "nginx"] : ["nginx", "lanshare"];
+      const order = rep % 2 === 1 ? ["lanshare", "nginx", "bare"] : ["bare", "nginx", "lanshare"];
       for (const method of order) {
         await handover.now();
-        if (method === "lanshare") {
+        if (method === "bare") {
+          const got = `${curlDir}/bare-${fname}`;
+          const cpu0 = readCpuSeconds(bareSender.pid);
+          const r = await bareReceive(ctx, bareSender.port, got);
+          const cpu = readCpuSeconds(bareSender.pid) - cpu0;
+          if (r.bytes !== ctx.sizeBytes) {
+            throw new Error(`Cannot trust the bare copy rep ${rep}: wrong size ${r.bytes}`);
+          }
+          if (rep === 1 && !await sameBytes(got, source)) {
+            throw new Error(`Cannot trust the bare copy rep ${rep}: ${got} differs from ${source}`);
+          }
+          bare.ms.push(r.ms);
+          bare.wallMs.push(r.wallMs);
+          bare.cpuSend.push(cpu);
+          bareCpuReceive.push(r.cpuSeconds);
+          ctx.out(
+            `case 1 rep ${rep} bare Deno copy: ${num(mibPerSecond(ctx.sizeBytes, r.ms))} MiB/s ` +
+              `(wall ${num(mibPerSecond(ctx.sizeBytes, r.wallMs))}); CPU s sender ${
+                num(cpu, 2)
+              }, receiver ${num(r.cpuSeconds, 2)}`,
+          );
+          handover.later(got);
+        } else if (method === "lanshare") {
           const cpu0 = [readCpuSeconds(seeder.pid), readCpuSeconds(fetcher.pid)];
           const { answer, sentAtMs, atMs } = await fetcher.command(
             `fetch ${fname}`,
@@ -400,7 +462,7 @@ async function singleSource(ctx: Ctx): Promise<BenchTable> {
       }
     }
   } finally {
-    await stopAll(fetcher, seeder, index?.proc, nginx);
+    await stopAll(fetcher, seeder, index?.proc, nginx, bareSender);
     await handover.now();
   }
 
@@ -436,9 +498,18 @@ async function singleSource(ctx: Ctx): Promise<BenchTable> {
         `${summary(ngx.cpuWorker, 2)} s, ${summary(pct(ngx.cpuWorker, ngx.totalMs))} %`,
         "n/a (curl exits)",
       ],
+      [
+        "bare Deno TCP copy, no verification, no fsync (ceiling)",
+        summary(rate(bare.ms)),
+        summary(rate(bare.wallMs)),
+        `${ratio(rate(bare.ms), ngxRate)} / ${ratio(rate(bare.wallMs), rate(ngx.wallMs))}`,
+        `${summary(bare.cpuSend, 2)} s, ${summary(pct(bare.cpuSend, bare.ms))} %`,
+        `${summary(bareCpuReceive, 2)} s, ${summary(pct(bareCpuReceive, bare.ms))} %`,
+      ],
     ],
     notes: [
       `median (min–max) of ${ctx.reps} rep(s), interleaved (order alternates each rep); MiB = 2^20 B.`,
+      "The bare Deno copy (bench/_bare_copy.ts) is a reference, not lanshare: one TCP connection, 1 MiB blocks, readSync on the sender, conn.read + writeSync on the receiver, no frames, no hashing, no fsync. Its own clock runs from connect to the last byte written; its wall time includes Deno's start-up; its receiver CPU is measured inside the process from before connect. Its 1 MiB writes make it noisy on this VM: page-cache writes that large took 0.65–2.0 s of CPU per GiB in a side test, 64 KiB ones 0.22–0.25 s every time (lanshare writes 64 KiB at a time, see peer/piece_writer.ts).",
       "lanshare's own clock is the fetch answer's durationMs (asking the index, verifying every piece, fsync, rename, announcing the copy); the peer process was already running, so no Deno start-up is included. Its wall time runs from writing `fetch` to its stdin to reading the answer.",
       "nginx+curl's own clock is curl's time_total; its wall time runs from spawning curl to its exit, so it includes curl's process start.",
       `Each received file is checked in rep 1 (cmp against the source), \`sync\` is run after each transfer, and the copy is deleted (lanshare: \`unpublish\` first) right before the next transfer, which so writes into memory just freed: this Firecracker VM hands memory freed for ~2 s back to the host, and page-cache writes into such memory ran at only ~220 MiB/s (plain Deno writeSync loop) in a side test, for any writer. An unmeasured ${

@@ -246,6 +246,8 @@ class FetchRun {
   #timers: ReturnType<typeof setInterval>[] = [];
   #fetchedBytes = 0;
   #announcedHave = "";
+  /** Pieces being verified and written (not yet counted as verified). */
+  readonly #storing = new Set<number>();
 
   constructor(ctx: FetchContext, fname: string, rootHash: string, options: FetchOptions) {
     this.#ctx = ctx;
@@ -405,17 +407,16 @@ class FetchRun {
       rootHash: this.#rootHash,
       size: hashes.size,
       pieceSize: hashes.pieceSize,
-      pieceHashes: hashes.pieceHashes,
       from: ctx.self,
       ttfbTimeoutMs: ctx.ttfbTimeoutMs,
       stallTimeoutMs: ctx.stallTimeoutMs,
       queueTimeoutMs: QUEUE_TIMEOUT_MS,
-      // Bytes are accounted per 64 KiB read, not per piece, so that a slow source's rate
-      // shows (a whole 1 MiB piece can take longer than one rate window).
-      chunkBytes: Math.min(
-        64 * 1024,
-        ctx.download.rate === 0 ? hashes.pieceSize : ctx.download.chunkBytes,
-      ),
+      // Under a download limit, the bucket is asked after every 64 KiB (or less), so that the
+      // flow stays smooth; without one, a whole piece is read in one go (bytes are still
+      // accounted per socket read, so a slow source's rate shows within a piece).
+      chunkBytes: ctx.download.rate === 0
+        ? hashes.pieceSize
+        : Math.min(64 * 1024, ctx.download.chunkBytes),
     };
     this.#info!.doneBytes = partial.doneBytes;
     if (partial.resumedPieces > 0) {
@@ -608,15 +609,22 @@ class FetchRun {
     return {
       next: (holds) =>
         scheduler.next(key, holds, this.#connections.get(key)?.conn.have === undefined),
-      wanted: (i) => scheduler.wanted(i),
-      deliver: (i, bytes) => {
-        if (!scheduler.wanted(i)) return;
-        partial.writePiece(i, bytes);
+      wanted: (i) => scheduler.wanted(i) && !this.#storing.has(i),
+      deliver: async (i, bytes) => {
+        // Two sources may bring the same piece in the endgame: the first one stores it.
+        if (!scheduler.wanted(i) || this.#storing.has(i)) return true;
+        this.#storing.add(i);
+        try {
+          if (!await partial.storePiece(i, bytes)) return false;
+        } finally {
+          this.#storing.delete(i);
+        }
         this.#options.onFirstByte?.();
         scheduler.complete(i);
         info.doneBytes += bytes.length;
         this.#signalChange();
         if (scheduler.done) this.#signalChange();
+        return true;
       },
       release: (i) => {
         scheduler.release(i, key);
@@ -624,11 +632,11 @@ class FetchRun {
       },
       changed: () => this.#changed.promise,
       finished: () => scheduler.done || this.#abort.signal.aborted,
-      received: async (bytes) => {
+      received: (bytes) => {
         info.bySource[key] = (info.bySource[key] ?? 0) + bytes;
         this.#fetchedBytes += bytes;
-        await this.#ctx.download.take(bytes);
       },
+      throttle: (bytes) => this.#ctx.download.take(bytes),
       queued: () => {},
     };
   }

@@ -298,7 +298,8 @@ async function serveRange(
         throw new Error(`"${fname}" shrank while being served`);
       }
       if (ctx.debugCorrupt) buffer[0] = buffer[0]! ^ 0xff;
-      await ctx.upload.take(n);
+      const wait = ctx.upload.take(n);
+      if (wait) await wait;
       await write(buffer.subarray(0, n));
       sent += n;
       upload.bytes += n;

@@ -24,15 +24,18 @@ export class TokenBucket {
       : Math.max(16 * 1024, Math.min(1 << 20, Math.floor(this.rate / 20)));
   }
 
-  /** Waits until `bytes` may be sent. Debt-based: one large take delays the next ones. */
-  async take(bytes: number): Promise<void> {
-    if (this.rate === 0) return;
+  /**
+   * Takes `bytes` from the bucket; returns a promise to wait for when they may not go yet,
+   * else undefined (so that callers on a fast path skip an await per chunk). Debt-based: one
+   * large take delays the next ones.
+   */
+  take(bytes: number): Promise<void> | undefined {
+    if (this.rate === 0) return undefined;
     const now = performance.now();
     this.#tokens = Math.min(this.#burst, this.#tokens + (now - this.#last) * this.rate / 1000);
     this.#last = now;
     this.#tokens -= bytes;
-    if (this.#tokens < 0) {
-      await new Promise((resolve) => setTimeout(resolve, -this.#tokens * 1000 / this.rate));
-    }
+    if (this.#tokens >= 0) return undefined;
+    return new Promise((resolve) => setTimeout(resolve, -this.#tokens * 1000 / this.rate));
   }
 }

@@ -1,6 +1,6 @@
 // One fetch's connection to one source: GetInfo (waiting in the source's queue if told to),
-// then pipelined GetRange requests for the pieces the scheduler assigns, each piece verified
-// against its hash before it is written.
+// then pipelined GetRange requests for the pieces the scheduler assigns, each piece handed to
+// the fetch to be verified against its hash and written.
 import { Bitfield } from "../shared/bitfield.ts";
 import { request } from "../shared/encode.ts";
 import { ProtocolError } from "../shared/errors.ts";
@@ -12,7 +12,7 @@ import {
   MsgType,
   type SourceInfo,
 } from "../shared/protocol.ts";
-import { HASH_BYTES, pieceLength } from "../shared/pieces.ts";
+import { pieceLength } from "../shared/pieces.ts";
 import { settleWithin } from "../shared/timeout.ts";
 
 /**
@@ -21,6 +21,12 @@ import { settleWithin } from "../shared/timeout.ts";
  * on its (shared) uplink before reaching us.
  */
 export const PIPELINE_DEPTH = 2;
+
+/**
+ * Piece buffers per connection: one being read from the socket while the others wait to be
+ * verified and written, which happens on a writer thread for large files.
+ */
+const PIECE_BUFFERS = 4;
 
 /** Why a source stopped being used. */
 export class SourceError extends Error {
@@ -49,16 +55,24 @@ export interface SourceHooks {
   next(holds: (i: number) => boolean): number | undefined;
   /** Whether the piece is still wanted. */
   wanted(i: number): boolean;
-  /** Stores a verified piece. */
-  deliver(i: number, bytes: Uint8Array): void;
+  /**
+   * Checks a received piece against its hash and stores it. Resolves once `bytes` may be
+   * reused: false when the piece is corrupt, true when it was stored (or no longer wanted).
+   */
+  deliver(i: number, bytes: Uint8Array): Promise<boolean>;
   /** Returns a piece the source will not deliver. */
   release(i: number): void;
   /** Resolves when the scheduler state changes (a piece released or completed). */
   changed(): Promise<void>;
   /** true when the fetch is over (complete or aborted). */
   finished(): boolean;
-  /** Accounts received bytes (rate limit + progress). */
-  received(bytes: number): Promise<void>;
+  /** Accounts bytes as they arrive (progress, per-source rate); called for every socket read. */
+  received(bytes: number): void;
+  /**
+   * Waits as the download rate limit requires after `bytes` more; undefined (no wait, no
+   * promise) when there is no limit.
+   */
+  throttle(bytes: number): Promise<void> | undefined;
   /** Called with each queue position while waiting for a slot at the source. */
   queued(position: number): void;
 }
@@ -69,14 +83,13 @@ export interface SourceParams {
   rootHash: string;
   size: number;
   pieceSize: number;
-  pieceHashes: Uint8Array;
   /** This peer, "hostname:port", so the source can cap slots per peer. */
   from: string;
   ttfbTimeoutMs: number;
   stallTimeoutMs: number;
   /** Longest wait in a source's queue, ms. */
   queueTimeoutMs: number;
-  /** Chunk size for reads when rate limited, bytes. */
+  /** Bytes read between two throttle() calls (a whole piece when there is no limit). */
   chunkBytes: number;
 }
 
@@ -223,23 +236,50 @@ export class SourceConnection {
     return message;
   }
 
+  /**
+   * Reads a piece's payload. One watchdog timer per piece, not one per socket read: each read
+   * only notes the time, and the timer, when it fires, re-arms itself for the rest of the
+   * stall timeout unless the source has really been silent that long. Time spent waiting for
+   * the rate limit does not count as silence.
+   */
   async #readRaw(
     target: Uint8Array,
     timeoutMs: number,
     hooks: SourceHooks,
     chunkBytes: number,
   ): Promise<void> {
-    for (let offset = 0; offset < target.length; offset += chunkBytes) {
-      const chunk = target.subarray(offset, Math.min(target.length, offset + chunkBytes));
-      this.#arm(timeoutMs, "stalled");
-      try {
-        await this.#framed.readRawInto(chunk);
-      } catch (err) {
-        throw this.#failure(err);
-      } finally {
-        clearTimeout(this.#deadline);
+    let lastByteAt = performance.now();
+    let throttled = false;
+    const check = () => {
+      const silentMs = throttled ? 0 : performance.now() - lastByteAt;
+      if (silentMs < timeoutMs) {
+        this.#deadline = setTimeout(check, timeoutMs - silentMs);
+        return;
       }
-      await hooks.received(chunk.length);
+      this.#timedOut = `stalled within ${timeoutMs} ms`;
+      this.#framed.close();
+    };
+    const onRead = (bytes: number) => {
+      lastByteAt = performance.now();
+      hooks.received(bytes);
+    };
+    this.#deadline = setTimeout(check, timeoutMs);
+    try {
+      for (let offset = 0; offset < target.length; offset += chunkBytes) {
+        const chunk = target.subarray(offset, Math.min(target.length, offset + chunkBytes));
+        await this.#framed.readRawInto(chunk, onRead);
+        const wait = hooks.throttle(chunk.length);
+        if (wait) {
+          throttled = true;
+          await wait;
+          throttled = false;
+          lastByteAt = performance.now();
+        }
+      }
+    } catch (err) {
+      throw this.#failure(err);
+    } finally {
+      clearTimeout(this.#deadline);
     }
   }
 
@@ -281,13 +321,14 @@ export class SourceConnection {
    */
   async run(params: SourceParams, hooks: SourceHooks): Promise<void> {
     const inflight: number[] = [];
-    // Two piece buffers: while one piece is hashed off the main thread (WebCrypto digests run
-    // in Deno's thread pool), the next one is read from the socket into the other.
-    const buffers = [new Uint8Array(params.pieceSize), new Uint8Array(params.pieceSize)];
-    const verifying: (Promise<void> | undefined)[] = [undefined, undefined];
+    // Several piece buffers: while received pieces are verified and written (by a writer thread
+    // for a large file), the next ones are read from the socket. Allocated as needed: a small
+    // file uses one.
+    const buffers: Uint8Array[] = [];
+    const writing: (Promise<void> | undefined)[] = [];
     let slot = 0;
     const settle = async () => {
-      for (const pending of verifying) await pending;
+      for (const pending of writing) await pending;
     };
     const holds = (i: number) => this.have === undefined || this.have.has(i);
     const fill = async () => {
@@ -341,41 +382,47 @@ export class SourceConnection {
             `Cannot fetch piece ${i} from ${this.key}: reply does not match the request`,
           );
         }
-        await verifying[slot]; // the buffer is free once its previous piece is verified
+        await writing[slot]; // the buffer is free once its previous piece is written
+        // Shared memory, so that the writer thread can take the piece without a copy.
+        buffers[slot] ??= new Uint8Array(
+          new SharedArrayBuffer(Math.min(params.pieceSize, params.size)),
+        );
         const piece = buffers[slot]!.subarray(0, length);
         await this.#readRaw(piece, params.stallTimeoutMs, hooks, params.chunkBytes);
         inflight.shift();
         this.outstanding = inflight.length;
         if (!hooks.wanted(i)) continue; // another source won the endgame race
-        const verified = this.#verify(i, piece, params, hooks);
-        verified.catch(() => {}); // awaited later; handled now so a failure is never unhandled
-        verifying[slot] = verified;
-        slot ^= 1;
+        const written = this.#deliver(i, piece, hooks);
+        written.catch(() => {}); // awaited later; handled now so a failure is never unhandled
+        writing[slot] = written;
+        slot = (slot + 1) % PIECE_BUFFERS;
       }
     } finally {
       for (const i of inflight) hooks.release(i);
-      await Promise.allSettled(verifying);
+      await Promise.allSettled(writing);
     }
   }
 
-  /** Checks a received piece against its hash and hands it on, or rejects the source. */
-  async #verify(
-    i: number,
-    piece: Uint8Array<ArrayBuffer>,
-    params: SourceParams,
-    hooks: SourceHooks,
-  ): Promise<void> {
-    const expected = params.pieceHashes.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES);
-    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", piece));
-    if (!hooks.wanted(i)) return;
-    if (!equalBytes(digest, expected)) {
+  /**
+   * Hands a received piece on to be verified and stored; resolves once `piece` may be reused.
+   *
+   * @throws {SourceError} bad, when the piece does not match its hash (it is released first)
+   */
+  async #deliver(i: number, piece: Uint8Array, hooks: SourceHooks): Promise<void> {
+    let stored: boolean;
+    try {
+      stored = await hooks.deliver(i, piece);
+    } catch (err) {
+      hooks.release(i); // not written: another source may bring it
+      throw err;
+    }
+    if (!stored) {
       hooks.release(i);
       throw new SourceError(
         "bad",
         `Cannot use piece ${i} from ${this.key}: hash mismatch (corrupt data)`,
       );
     }
-    hooks.deliver(i, piece);
   }
 
   /** Says goodbye (best effort) and closes. */
@@ -383,10 +430,4 @@ export class SourceConnection {
     clearTimeout(this.#deadline);
     this.#framed.close();
   }
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
