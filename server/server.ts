@@ -12,6 +12,11 @@ import { openStore } from "./open_store.ts";
 
 const log = logger("server");
 
+/** The ping interval is worked through in this many ticks, each taking its share of sessions. */
+const HEARTBEAT_SLICES = 50;
+/** Shortest tick, ms (short ping intervals in tests would otherwise tick every millisecond). */
+const MIN_TICK_MS = 20;
+
 /** A running index server. */
 export interface RunningServer extends AsyncDisposable {
   /** TCP port of the index. */
@@ -87,7 +92,12 @@ export async function startServer(
     }
   });
 
-  let lastBeatMs = Date.now();
+  // Liveness work is spread over the ping interval: every HEARTBEAT_SLICES-th of it, the next
+  // share of the sessions is checked and pinged, so that 10,000 sessions cost a steady trickle
+  // of pings rather than a burst every interval that would stall every lookup behind it.
+  const tickMs = Math.max(MIN_TICK_MS, Math.floor(config.pingIntervalMs / HEARTBEAT_SLICES));
+  let cycle: Iterator<LiveSession> = live.values();
+  let lastTickMs = Date.now();
   /** No session is judged silent before this: the server itself was stalled until recently. */
   let graceUntilMs = 0;
   const heartbeat = setInterval(() => {
@@ -95,41 +105,66 @@ export async function startServer(
     // If this timer fired late, our own event loop was blocked (e.g. a long database write):
     // answers may be waiting unread in the sockets, so silence proves nothing until every
     // session had a full timeout of a running server to be heard.
-    if (now - lastBeatMs - config.pingIntervalMs > Math.max(config.pingIntervalMs, 1000)) {
+    const lateMs = now - lastTickMs - tickMs;
+    if (lateMs > Math.max(config.pingIntervalMs, 1000)) {
       graceUntilMs = now + config.pingTimeoutMs;
       log.warn("Server was stalled for {ms} ms; not dropping silent sessions until it recovers", {
-        ms: now - lastBeatMs - config.pingIntervalMs,
+        ms: lateMs,
       });
     }
-    lastBeatMs = now;
-    for (const session of live.values()) {
-      const rpc = session.rpc;
-      // Silent means: a ping reached the socket and nothing came back within the timeout, or a
-      // ping has been stuck in our own write queue for far longer (the peer stopped reading).
-      const unanswered = rpc.lastPingWrittenMs > rpc.lastHeardMs &&
-        now - rpc.lastPingWrittenMs > config.pingTimeoutMs;
-      const stuck = rpc.pingQueuedMs > 0 && now - rpc.pingQueuedMs > 4 * config.pingTimeoutMs;
-      if ((unanswered || stuck) && now >= graceUntilMs) {
-        log.warn("Dropping {host}: silent for {ms} ms", {
-          host: session.row.hostname,
-          ms: now - rpc.lastHeardMs,
-        });
-        rpc.close("ping timeout");
-        continue;
+    lastTickMs = now;
+    // Each session comes up about once per interval: a share of them per tick (rounded up).
+    let share = Math.ceil(live.size * tickMs / config.pingIntervalMs);
+    while (share-- > 0) {
+      let next = cycle.next();
+      if (next.done) {
+        // A full round is over: renew the leases of every session held (one store call).
+        renewLeases();
+        cycle = live.values();
+        next = cycle.next();
+        if (next.done) break;
       }
-      // A peer heard from within the interval is alive: no ping (fewer writes at scale); and
-      // no second ping while one is queued or unanswered (its write time is the clock).
-      if (
-        now - rpc.lastHeardMs < config.pingIntervalMs || rpc.pingQueuedMs > 0 ||
-        rpc.lastPingWrittenMs > rpc.lastHeardMs
-      ) continue;
-      session.rpc.request(MsgType.Ping, { sentAtMs: now }, config.pingTimeoutMs).catch((err) =>
-        log.debug("Ping of {host} failed: {error}", {
-          host: session.row.hostname,
-          error: String(err),
-        })
-      );
+      checkLiveness(next.value, now);
     }
+    if (live.size === 0) renewLeases();
+  }, tickMs);
+
+  /** Drops a silent session, or pings a quiet one. */
+  function checkLiveness(session: LiveSession, now: number): void {
+    const rpc = session.rpc;
+    // Silent means: a ping reached the socket and nothing came back within the timeout, or a
+    // ping has been stuck in our own write queue for far longer (the peer stopped reading).
+    const unanswered = rpc.lastPingWrittenMs > rpc.lastHeardMs &&
+      now - rpc.lastPingWrittenMs > config.pingTimeoutMs;
+    const stuck = rpc.pingQueuedMs > 0 && now - rpc.pingQueuedMs > 4 * config.pingTimeoutMs;
+    if ((unanswered || stuck) && now >= graceUntilMs) {
+      log.warn("Dropping {host}: silent for {ms} ms", {
+        host: session.row.hostname,
+        ms: now - rpc.lastHeardMs,
+      });
+      rpc.close("ping timeout");
+      return;
+    }
+    // A peer heard from within the interval is alive: no ping (fewer writes at scale); and
+    // no second ping while one is queued or unanswered (its write time is the clock).
+    if (
+      now - rpc.lastHeardMs < config.pingIntervalMs || rpc.pingQueuedMs > 0 ||
+      rpc.lastPingWrittenMs > rpc.lastHeardMs
+    ) return;
+    session.rpc.request(MsgType.Ping, { sentAtMs: now }, config.pingTimeoutMs).catch((err) =>
+      log.debug("Ping of {host} failed: {error}", {
+        host: session.row.hostname,
+        error: String(err),
+      })
+    );
+  }
+
+  let lastRenewalMs = 0;
+  /** Extends the leases of the sessions held, at most twice per ping interval. */
+  function renewLeases(): void {
+    const now = Date.now();
+    if (now - lastRenewalMs < config.pingIntervalMs / 2) return;
+    lastRenewalMs = now;
     const held = [...live.keys()];
     catalog.renewLeases(held).then((takenOver) => {
       for (const sessionId of takenOver) {
@@ -150,7 +185,7 @@ export async function startServer(
         }).catch(() => {}).finally(() => session.rpc.close("replaced through another server"));
       }
     }).catch((err) => log.error("Cannot renew leases: {error}", { error: String(err) }));
-  }, config.pingIntervalMs);
+  }
 
   let closing: Promise<void> | undefined;
   const close = () =>

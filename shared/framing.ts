@@ -45,13 +45,6 @@ export interface FramedConnOptions {
    * @default 64 KiB
    */
   readChunkBytes?: number;
-  /**
-   * Wait for the end of the event loop's turn before writing, so that everything sent during
-   * one turn (e.g. the replies to all the requests one read brought) goes out in one write.
-   * Costs up to one turn of latency; for request/reply sessions, not for bulk transfers.
-   * @default false
-   */
-  batchWrites?: boolean;
 }
 
 /** Writes all of `bytes` to `conn` (Deno's write may be partial). */
@@ -73,7 +66,6 @@ export class FramedConn {
   readonly #outbox: (PendingSend | PendingExclusive)[] = [];
   #queuedBytes = 0;
   #writing = false;
-  readonly #batchWrites: boolean;
   #closed = false;
 
   /** @param conn the socket */
@@ -82,7 +74,6 @@ export class FramedConn {
     this.#limits = options.limits ?? DEFAULT_LIMITS;
     this.#decoder = new FrameDecoder(this.#limits);
     this.#chunk = new Uint8Array(options.readChunkBytes ?? DEFAULT_READ_CHUNK_BYTES);
-    this.#batchWrites = options.batchWrites ?? false;
   }
 
   /**
@@ -200,8 +191,7 @@ export class FramedConn {
   #startWriter(): void {
     if (this.#writing) return;
     this.#writing = true;
-    if (this.#batchWrites) setTimeout(() => void this.#drain(), 0);
-    else void this.#drain();
+    void this.#drain();
   }
 
   /** Writes the outbox in order until it is empty; the only code that writes to the socket. */

@@ -88,13 +88,3 @@ Deno.test("FramedConn.sendBytes() rejects every send of a failed write, and late
   assert.deepEqual(conn.writes, [[1], [9]]);
   assert.equal(framed.queuedBytes, 0);
 });
-
-Deno.test("FramedConn with batchWrites sends everything of one turn in one write", async () => {
-  const conn = new GatedConn();
-  const framed = new FramedConn(conn, { batchWrites: true });
-  const sends = [1, 2, 3].map((b) => framed.sendBytes(new Uint8Array([b])));
-  await tick();
-  conn.release();
-  await Promise.all(sends);
-  assert.deepEqual(conn.writes, [[1, 2, 3]]);
-});
