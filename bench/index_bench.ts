@@ -11,6 +11,8 @@ const DENO = Deno.execPath();
 const encoder = new TextEncoder();
 /** Kernel clock ticks per second, for /proc/PID/stat (`getconf CLK_TCK` is 100 on Linux). */
 const CLK_TCK = 100;
+/** What `deno task server` passes to V8 (see the README: the server's heap). */
+const SERVER_V8_FLAGS = "--v8-flags=--heap-growing-percent=100";
 /** The database the PostgreSQL case creates (and drops) on the server named by BENCH_PG_URL. */
 const PG_BENCH_DB = "lanshare_index_bench";
 
@@ -803,11 +805,20 @@ async function runStore(config: BenchConfig, store: string, dir: string): Promis
     "--log-level",
     "warning",
   ];
-  result.command = `deno run -A server/main.ts ${serverArgs.join(" ")}`;
+  result.command = `deno run -A ${SERVER_V8_FLAGS} server/main.ts ${serverArgs.join(" ")}`;
   const logPath = `${dir}/server-${store}.log`;
   const server = new Child(
     "server",
-    [DENO, "run", "-A", "--config", `${ROOT}/deno.json`, `${ROOT}/server/main.ts`, ...serverArgs],
+    [
+      DENO,
+      "run",
+      "-A",
+      SERVER_V8_FLAGS,
+      "--config",
+      `${ROOT}/deno.json`,
+      `${ROOT}/server/main.ts`,
+      ...serverArgs,
+    ],
     { nofile: config.nofile, stderrPath: logPath },
   );
   let load: Child | undefined;

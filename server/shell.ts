@@ -20,6 +20,7 @@ const HELP = [
   "ping <hostname>       round trip over each session, and whether its P2P port accepts",
   "peers                 live sessions",
   "files [pattern]       the catalogue (substring, or glob with * and ?)",
+  "stats                 sessions, entries and this process's memory",
   "help                  this text",
   "quit                  stop the server",
 ];
@@ -46,6 +47,8 @@ export async function runServerCommand(server: RunningServer, line: string): Pro
         return { lines: await peers(server) };
       case "files":
         return { lines: await files(server, args[0] ?? "") };
+      case "stats":
+        return { lines: await stats(server) };
       case "discover":
         if (args.length !== 1) return { lines: ["usage: discover <hostname>"] };
         return { lines: await discover(server, args[0]!) };
@@ -63,6 +66,18 @@ export async function runServerCommand(server: RunningServer, line: string): Pro
 function formatEntry(entry: FileEntry): string {
   const partial = entry.have === undefined ? "" : " (partial)";
   return `  ${entry.fname}  ${formatBytes(entry.size)}  ${entry.rootHash.slice(0, 12)}${partial}`;
+}
+
+async function stats(server: RunningServer): Promise<string[]> {
+  const counts = await server.catalog.counts();
+  const memory = Deno.memoryUsage();
+  const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+  return [
+    `${counts.sessions} live session(s) (${server.live.size} here), ${counts.entries} entries`,
+    `memory: rss ${mib(memory.rss)}, heap ${mib(memory.heapUsed)} used of ${
+      mib(memory.heapTotal)
+    }, external ${mib(memory.external)}`,
+  ];
 }
 
 async function peers(server: RunningServer): Promise<string[]> {

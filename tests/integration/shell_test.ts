@@ -48,9 +48,27 @@ Deno.test({
     await using server = await startTestServer();
     const { lines, quit } = await runServerCommand(server, "help");
     assert.equal(quit, undefined);
-    for (const command of ["discover <hostname>", "ping <hostname>", "peers", "files", "quit"]) {
+    for (
+      const command of ["discover <hostname>", "ping <hostname>", "peers", "files", "stats", "quit"]
+    ) {
       assert.ok(lines.some((l) => l.startsWith(command)), `help lacks ${command}`);
     }
+  },
+});
+
+Deno.test({
+  name: "runServerCommand() stats counts sessions and entries and shows the memory",
+  ...SANITIZE,
+  async fn() {
+    await using server = await startTestServer();
+    await using alpha = await registered(server.tcpPort, "alpha", 4001);
+    await alpha.publish(fileEntry("a.txt"));
+    const { lines } = await runServerCommand(server, "stats");
+    assert.equal(lines[0], "1 live session(s) (1 here), 1 entries");
+    assert.match(
+      lines[1]!,
+      /^memory: rss \d+ MiB, heap \d+ MiB used of \d+ MiB, external \d+ MiB$/,
+    );
   },
 });
 
