@@ -1,7 +1,10 @@
 // Where MemoryStore's batches of writes go: straight into SQLite on the calling thread (an
 // in-memory database, tests), or to a worker thread with its own connection to the database
 // file, so that commits and WAL checkpoints (fsync) never stall the server's event loop.
+import { logger } from "../shared/log.ts";
 import { type FailedWrite, SqliteStore, type SqliteWrite } from "./sqlite_store.ts";
+
+const log = logger("server", "store");
 
 /** Applies batches of writes in the order given. */
 export interface BatchWriter {
@@ -113,6 +116,8 @@ export class WorkerBatchWriter implements BatchWriter {
   }
 
   #fail(error: Error): void {
+    // Said at once: every later write fails with it, and the catalogue stops being saved.
+    if (!this.#broken) log.error("{error}", { error: error.message });
     this.#broken ??= error;
     for (const { done } of this.#pending.values()) done.reject(error);
     this.#pending.clear();
