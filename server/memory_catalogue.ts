@@ -2,6 +2,7 @@
 // who-has and search read. Synchronous and pure (no I/O, no timers): MemoryStore puts the
 // persistence around it. Semantics are the Store contract's, checked by the same test suite.
 import type { CatalogEntry, FileEntry, PublishStatus, SourceInfo } from "../shared/protocol.ts";
+import { type BlockItem, NameBlocks } from "./name_blocks.ts";
 import type { SessionRow } from "./store.ts";
 
 /** A session as held in memory. */
@@ -21,7 +22,7 @@ interface HeldEntry {
 }
 
 /** Every entry of one fname. */
-export interface NameRecord {
+export interface NameRecord extends BlockItem {
   /** The fname; entries of this name share this string. */
   readonly fname: string;
   /** fname with ASCII letters lower-cased, as search compares it (SQL LIKE's case rule). */
@@ -48,6 +49,8 @@ export class MemoryCatalogue {
   readonly #sessions = new Map<string, SessionRecord>();
   readonly #byEndpoint = new Map<string, SessionRecord>();
   readonly #names = new Map<string, NameRecord>();
+  /** The same names, for substring search. */
+  readonly #blocks = new NameBlocks<NameRecord>();
   #entryCount = 0;
 
   /** Adds a session read from the database (at start). */
@@ -174,9 +177,23 @@ export class MemoryCatalogue {
     return sources;
   }
 
-  /** Every name record, for a search to walk (live iteration: changes show up). */
-  names(): IterableIterator<NameRecord> {
-    return this.#names.values();
+  /**
+   * The names that match a search pattern (see compilePattern()), in no order. Between them
+   * come `undefined`s: points where a caller may pause (not elsewhere); changes made during a
+   * pause may or may not show up, and a name may then come twice.
+   */
+  *matchingNames(pattern: string): Generator<NameRecord | undefined> {
+    const folded = foldAscii(pattern);
+    if (!/[*?]/.test(folded)) {
+      yield* this.#blocks.containing(folded);
+      return;
+    }
+    const matches = compilePattern(pattern);
+    let scanned = 0;
+    for (const name of this.#names.values()) {
+      if (matches(name.folded)) yield name;
+      if ((++scanned & 1023) === 0) yield undefined;
+    }
   }
 
   /** How many entries of `name` a search lists. */
@@ -256,8 +273,10 @@ export class MemoryCatalogue {
         fname: entry.fname,
         folded: foldAscii(entry.fname),
         holders: [],
+        place: undefined,
       };
       this.#names.set(entry.fname, name);
+      this.#blocks.add(name);
     }
     // Holders of one name mostly share content: share the root hash string too (memory).
     const sameContent = name.holders.find((h) => h.entry.rootHash === entry.rootHash);
@@ -280,7 +299,10 @@ export class MemoryCatalogue {
     if (!name) return;
     const at = name.holders.indexOf(held);
     if (at >= 0) name.holders.splice(at, 1);
-    if (name.holders.length === 0) this.#names.delete(name.fname);
+    if (name.holders.length === 0) {
+      this.#names.delete(name.fname);
+      this.#blocks.remove(name);
+    }
   }
 }
 

@@ -5,13 +5,7 @@
 // costs one row in a shared commit instead of a commit of its own.
 import { logger } from "../shared/log.ts";
 import type { CatalogEntry, FileEntry, PublishStatus, SourceInfo } from "../shared/protocol.ts";
-import {
-  compareBytewise,
-  compilePattern,
-  MemoryCatalogue,
-  type NameRecord,
-  smallest,
-} from "./memory_catalogue.ts";
+import { compareBytewise, MemoryCatalogue, type NameRecord, smallest } from "./memory_catalogue.ts";
 import type { SqliteStore, SqliteWrite } from "./sqlite_store.ts";
 import { type BatchWriter, InlineBatchWriter } from "./sqlite_writer.ts";
 import type { SearchOptions, SearchPage, SessionRow, Store } from "./store.ts";
@@ -122,24 +116,25 @@ export class MemoryStore implements Store {
   }
 
   /**
-   * Scans every distinct name in slices of SEARCH_SLICE_MS, letting lookups run in between,
-   * then sorts only what the page needs. Counts are exact (never `capped`).
+   * Finds the matching names (a substring through the name blocks' string search, a glob by
+   * testing each name) in slices of SEARCH_SLICE_MS, letting lookups run in between, then sorts
+   * only what the page needs. Counts are exact (never `capped`).
    */
   async search(pattern: string, options: SearchOptions, nowMs: number): Promise<SearchPage> {
-    const matches = compilePattern(pattern);
     const includeOffline = options.includeOffline ?? false;
     let found: NameRecord[] = [];
     let total = 0;
     let sliceStartMs = performance.now();
     let yielded = false;
-    let scanned = 0;
-    for (const name of this.#catalogue.names()) {
-      if ((++scanned & 1023) === 0 && performance.now() - sliceStartMs > SEARCH_SLICE_MS) {
-        await new Promise((resolve) => setTimeout(resolve, 0));
-        sliceStartMs = performance.now();
-        yielded = true;
+    for (const name of this.#catalogue.matchingNames(pattern)) {
+      if (name === undefined) {
+        if (performance.now() - sliceStartMs > SEARCH_SLICE_MS) {
+          await new Promise((resolve) => setTimeout(resolve, 0));
+          sliceStartMs = performance.now();
+          yielded = true;
+        }
+        continue;
       }
-      if (!matches(name.folded)) continue;
       const count = this.#catalogue.visibleCount(name, includeOffline, nowMs);
       if (count === 0) continue;
       found.push(name);
