@@ -12,7 +12,7 @@ const encoder = new TextEncoder();
 /** Kernel clock ticks per second, for /proc/PID/stat (`getconf CLK_TCK` is 100 on Linux). */
 const CLK_TCK = 100;
 /** What `deno task server` passes to V8 (see the README: the server's heap). */
-const SERVER_V8_FLAGS = "--v8-flags=--heap-growing-percent=100";
+const SERVER_V8_FLAGS = "--v8-flags=--heap-growing-percent=100,--no-memory-reducer";
 /** The database the PostgreSQL case creates (and drops) on the server named by BENCH_PG_URL. */
 const PG_BENCH_DB = "lanshare_index_bench";
 

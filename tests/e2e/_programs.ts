@@ -230,7 +230,7 @@ export async function spawnServer(options: ServerSpawnOptions = {}): Promise<Ser
     "--allow-net",
     "--allow-sys=hostname,networkInterfaces",
     postgres ? "--allow-env=LANSHARE_*,PG*" : "--allow-env=LANSHARE_*",
-    "--v8-flags=--heap-growing-percent=100", // as `deno task server` runs it
+    "--v8-flags=--heap-growing-percent=100,--no-memory-reducer", // as `deno task server` runs it
   ];
   if (!postgres && db !== ":memory:") {
     // The SQLite writer worker loads the server's own modules (or the bundle): read them too.
