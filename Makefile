@@ -3,6 +3,8 @@
 DENO_VERSION := 2.9.6
 PINNED_DENO := .tools/node_modules/@deno/linux-x64-glibc/deno
 DENO := $(shell command -v deno >/dev/null 2>&1 && deno --version 2>/dev/null | head -n1 | grep -q "^deno $(DENO_VERSION) " && echo deno || echo $(PINNED_DENO))
+# What must exist before Deno runs: the pinned binary, or nothing when PATH has the right one.
+DENO_DEP := $(if $(filter deno,$(DENO)),,$(PINNED_DENO))
 
 .PHONY: test ok deps server peer bench bench-index bundle compile fmt clean
 
@@ -11,7 +13,7 @@ test: deps
 
 ok: test
 
-deps: $(DENO)
+deps: $(DENO_DEP)
 	$(DENO) install --frozen
 
 $(PINNED_DENO):
@@ -39,7 +41,7 @@ bundle: deps
 compile: deps
 	$(DENO) task compile
 
-fmt: $(DENO)
+fmt: $(DENO_DEP)
 	$(DENO) fmt
 
 clean:
