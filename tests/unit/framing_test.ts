@@ -5,6 +5,7 @@ import { type ByteConn, FramedConn } from "../../shared/framing.ts";
 class GatedConn implements ByteConn {
   readonly writes: number[][] = [];
   #gates: PromiseWithResolvers<void>[] = [];
+  #arrival: PromiseWithResolvers<void> | undefined;
   failWith: Error | undefined;
 
   read(): Promise<number | null> {
@@ -14,21 +15,24 @@ class GatedConn implements ByteConn {
   async write(p: Uint8Array): Promise<number> {
     const gate = Promise.withResolvers<void>();
     this.#gates.push(gate);
+    this.#arrival?.resolve();
     await gate.promise;
     if (this.failWith) throw this.failWith;
     this.writes.push([...p]);
     return p.length;
   }
 
-  /** Lets every write waiting so far complete. */
-  release(): void {
-    for (const gate of this.#gates.splice(0)) gate.resolve();
+  /** Waits until the next write reaches the socket, then lets it complete. */
+  async releaseNext(): Promise<void> {
+    while (this.#gates.length === 0) {
+      this.#arrival = Promise.withResolvers();
+      await this.#arrival.promise;
+    }
+    this.#gates.shift()!.resolve();
   }
 
   close(): void {}
 }
-
-const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 Deno.test("FramedConn.sendBytes() joins sends queued behind a write into one write, in order", async () => {
   const conn = new GatedConn();
@@ -39,10 +43,9 @@ Deno.test("FramedConn.sendBytes() joins sends queued behind a write into one wri
     framed.sendBytes(new Uint8Array([4])),
   ];
   assert.equal(framed.queuedBytes, 4);
-  conn.release();
+  await conn.releaseNext();
   await first;
-  await tick();
-  conn.release();
+  await conn.releaseNext();
   await Promise.all(rest);
   assert.deepEqual(conn.writes, [[1], [2, 3, 4]]);
   assert.equal(framed.queuedBytes, 0);
@@ -60,10 +63,7 @@ Deno.test("FramedConn.exclusiveWrite() runs after earlier sends and before later
     }),
     framed.sendBytes(new Uint8Array([4])),
   ];
-  for (let i = 0; i < 10; i++) {
-    conn.release();
-    await tick();
-  }
+  for (let i = 0; i < 4; i++) await conn.releaseNext();
   assert.deepEqual(await Promise.all(done), [undefined, "streamed", undefined]);
   assert.deepEqual(conn.writes, [[1], [2], [3], [4]]);
 });
@@ -73,17 +73,14 @@ Deno.test("FramedConn.sendBytes() rejects every send of a failed write, and late
   const framed = new FramedConn(conn);
   const first = framed.sendBytes(new Uint8Array([1]));
   const joined = [framed.sendBytes(new Uint8Array([2])), framed.sendBytes(new Uint8Array([3]))];
-  conn.release();
+  await conn.releaseNext();
   await first;
-  await tick();
   conn.failWith = new Error("broken pipe");
-  conn.release();
+  await conn.releaseNext();
   for (const send of joined) await assert.rejects(send, /broken pipe/);
   conn.failWith = undefined;
   const after = framed.sendBytes(new Uint8Array([9]));
-  conn.release();
-  await tick();
-  conn.release();
+  await conn.releaseNext();
   await after;
   assert.deepEqual(conn.writes, [[1], [9]]);
   assert.equal(framed.queuedBytes, 0);
