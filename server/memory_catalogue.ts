@@ -240,11 +240,6 @@ export class MemoryCatalogue {
     return { sessions, entries: this.#entryCount };
   }
 
-  /** Whether a session is known (live or offline). */
-  hasSession(sessionId: string): boolean {
-    return this.#sessions.has(sessionId);
-  }
-
   #addSession(row: SessionRow, leaseUntilMs: number): SessionRecord {
     const record: SessionRecord = {
       row: { ...row },

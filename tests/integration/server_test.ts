@@ -21,6 +21,7 @@ import {
   startTestServer,
   within,
 } from "./_server.ts";
+import { concat } from "../unit/_samples.ts";
 
 const SANITIZE = { sanitizeResources: true, sanitizeOps: true } as const;
 
@@ -1001,7 +1002,7 @@ Deno.test({
       request(MsgType.Publish, 5, fileEntry("y.bin", { size: 99 })),
       request(MsgType.WhoHas, 6, { fname: "y.bin" }),
     ];
-    await pipelined.sendBytes(concatBytes(steps.map((step) => frameBytes(step))));
+    await pipelined.sendBytes(concat(steps.map((step) => frameBytes(step))));
     const replies = new Map<number, Message>();
     while (replies.size < steps.length) {
       const message = await pipelined.readMessage();
@@ -1020,13 +1021,3 @@ Deno.test({
     ]);
   },
 });
-
-function concatBytes(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
