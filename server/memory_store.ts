@@ -200,16 +200,17 @@ export class MemoryStore implements Store {
     }
     for (const { write, done } of batch) {
       const error = failed.get(write);
-      if (error === undefined) {
-        done.resolve();
-        continue;
-      }
-      // The change stands in memory (and so for every peer) until the next restart.
-      log.error("Cannot persist {kind} to the index database: {error}", {
-        kind: write.kind,
-        error: error.message,
+      if (error === undefined) done.resolve();
+      else done.reject(new Error(`Cannot save the change to the index database: ${error.message}`));
+    }
+    // Said once per batch, not once per write: a broken database fails every write of it. The
+    // changes stand in memory (and so for every peer) until the next restart.
+    if (failed.size > 0) {
+      log.error("Cannot persist {n} of {total} write(s) to the index database: {error}", {
+        n: failed.size,
+        total: batch.length,
+        error: failed.values().next().value!.message,
       });
-      done.reject(new Error(`Cannot save the change to the index database: ${error.message}`));
     }
   }
 
