@@ -11,8 +11,8 @@ const DENO = Deno.execPath();
 const encoder = new TextEncoder();
 /** Kernel clock ticks per second, for /proc/PID/stat (`getconf CLK_TCK` is 100 on Linux). */
 const CLK_TCK = 100;
-/** What `deno task server` passes to V8 (see the README: the server's heap). */
-const SERVER_V8_FLAGS = "--v8-flags=--heap-growing-percent=100,--no-memory-reducer";
+/** What `deno task server` passes to V8 (see the README: the server's heap), read from there. */
+const SERVER_V8_FLAGS = serverTaskV8Flags();
 /** The database the PostgreSQL case creates (and drops) on the server named by BENCH_PG_URL. */
 const PG_BENCH_DB = "lanshare_index_bench";
 
@@ -1179,3 +1179,11 @@ export async function main(): Promise<number> {
 }
 
 if (import.meta.main) Deno.exit(await main());
+
+/** The `--v8-flags=…` argument of deno.json's `server` task. */
+function serverTaskV8Flags(): string {
+  const config = JSON.parse(Deno.readTextFileSync(`${ROOT}/deno.json`));
+  const flags = /--v8-flags=\S+/.exec(config.tasks.server);
+  if (!flags) throw new Error("Cannot find --v8-flags in the server task of deno.json");
+  return flags[0];
+}

@@ -4,6 +4,10 @@ import { dirname, resolve } from "node:path";
 import { splitWords } from "../../shared/cli.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
+/** The `--v8-flags=…` of deno.json's `server` task: the server runs as that task runs it. */
+const SERVER_V8_FLAGS = /--v8-flags=\S+/.exec(
+  JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`)).tasks.server,
+)![0];
 const encoder = new TextEncoder();
 
 /** Reads a child's stdout as lines and waits for matching ones. */
@@ -230,7 +234,7 @@ export async function spawnServer(options: ServerSpawnOptions = {}): Promise<Ser
     "--allow-net",
     "--allow-sys=hostname,networkInterfaces",
     postgres ? "--allow-env=LANSHARE_*,PG*" : "--allow-env=LANSHARE_*",
-    "--v8-flags=--heap-growing-percent=100,--no-memory-reducer", // as `deno task server` runs it
+    SERVER_V8_FLAGS,
   ];
   if (!postgres && db !== ":memory:") {
     // The SQLite writer worker loads the server's own modules (or the bundle): read them too.
