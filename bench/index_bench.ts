@@ -5,12 +5,11 @@
 import { readLines } from "../shared/cli.ts";
 import { decodeBeacon, encodeBeacon } from "../shared/beacon.ts";
 import { ConfigError } from "../shared/errors.ts";
+import { probeFreePort, readCpuSeconds, waitForPort } from "./_procs.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const DENO = Deno.execPath();
 const encoder = new TextEncoder();
-/** Kernel clock ticks per second, for /proc/PID/stat (`getconf CLK_TCK` is 100 on Linux). */
-const CLK_TCK = 100;
 /** What `deno task server` passes to V8 (see the README: the server's heap), read from there. */
 const SERVER_V8_FLAGS = serverTaskV8Flags();
 /** The database the PostgreSQL case creates (and drops) on the server named by BENCH_PG_URL. */
@@ -238,13 +237,6 @@ async function hasCommand(name: string): Promise<boolean> {
   return (await run("bash", ["-c", `command -v ${name}`])).code === 0;
 }
 
-/** CPU time (user + system) of a process so far, s. */
-function cpuSeconds(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-}
-
 /** A field of /proc/PID/status in MiB (VmRSS, VmHWM), or NaN when the process is gone. */
 function statusMib(pid: number, field: "VmRSS" | "VmHWM"): number {
   try {
@@ -297,7 +289,7 @@ class CpuMeter {
     const cpu = new Map<number, number>();
     for (const pid of this.#pids()) {
       try {
-        cpu.set(pid, cpuSeconds(pid));
+        cpu.set(pid, readCpuSeconds(pid));
       } catch {
         // Exited meanwhile.
       }
@@ -333,29 +325,6 @@ function postgresBackends(name: string): number[] {
     }
   }
   return pids;
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
-async function waitForPort(port: number, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    try {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-      conn.close();
-      return;
-    } catch (err) {
-      if (performance.now() > deadline) {
-        throw new Error(`Cannot connect to 127.0.0.1:${port}: ${(err as Error).message}`);
-      }
-      await sleep(50);
-    }
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -454,7 +423,7 @@ async function runReference(config: BenchConfig, dir: string): Promise<Reference
   await Deno.writeTextFile(`${home}/whitelist.txt`, hashes.join("\n") + "\n");
   await Deno.chmod(`${home}/whitelist.txt`, 0o644);
   await Deno.writeTextFile(`${home}/announce.lua`, ANNOUNCE_LUA);
-  const port = freePort();
+  const port = probeFreePort();
   // Debian's build only tracks whitelisted hashes (WANT_ACCESSLIST_WHITE); it chroots to -d and
   // drops to nobody.
   const tracker = new Child("opentracker", [
