@@ -12,6 +12,7 @@ import {
   PROTOCOL_VERSION,
 } from "./protocol.ts";
 import type { MsgType } from "./protocol.ts";
+import { carveBytes } from "./byte_slab.ts";
 
 const encoder = new TextEncoder();
 
@@ -30,19 +31,33 @@ export function encodeHeader(
   header: FrameHeader,
   target: Uint8Array = new Uint8Array(HEADER_SIZE),
 ): Uint8Array {
-  const view = new DataView(target.buffer, target.byteOffset, HEADER_SIZE);
-  view.setUint16(0, MAGIC);
-  view.setUint8(2, PROTOCOL_VERSION);
-  view.setUint8(3, header.type);
-  view.setUint16(4, header.flags);
-  view.setUint16(6, 0);
-  view.setUint32(8, header.requestId);
-  view.setUint32(12, header.bodyBytes);
+  if (target.length < HEADER_SIZE) {
+    throw new RangeError(`Cannot encode header: need ${HEADER_SIZE} bytes, got ${target.length}`);
+  }
+  // Byte by byte rather than through a DataView: a DataView is an allocation per frame.
+  target[0] = MAGIC >>> 8;
+  target[1] = MAGIC & 0xff;
+  target[2] = PROTOCOL_VERSION;
+  target[3] = header.type;
+  target[4] = header.flags >>> 8;
+  target[5] = header.flags & 0xff;
+  target[6] = 0;
+  target[7] = 0;
+  writeU32(target, 8, header.requestId);
+  writeU32(target, 12, header.bodyBytes);
   return target;
 }
 
+function writeU32(target: Uint8Array, offset: number, value: number): void {
+  target[offset] = value >>> 24;
+  target[offset + 1] = (value >>> 16) & 0xff;
+  target[offset + 2] = (value >>> 8) & 0xff;
+  target[offset + 3] = value & 0xff;
+}
+
 /**
- * Encodes one message as a whole frame (header + JSON body).
+ * Encodes one message as a whole frame (header + JSON body). A small frame is a view into a
+ * shared slab (see byte_slab.ts): send it rather than keep it.
  *
  * @throws {RangeError} when the body is larger than `limits.maxBodyBytes` or the request id is
  * not a u32: both are bugs of the caller, not of the other side
@@ -55,11 +70,12 @@ export function encodeMessage(message: Message, limits: Limits = DEFAULT_LIMITS)
   }
   const json = JSON.stringify(message.body);
   // Mostly ASCII: encode straight into a frame of that size; anything else takes a second pass.
-  let frame = new Uint8Array(HEADER_SIZE + json.length);
+  // Frames are carved from shared slabs (see byte_slab.ts): they live until written.
+  let frame = carveBytes(HEADER_SIZE + json.length);
   let bodyBytes = json.length;
   if (encoder.encodeInto(json, frame.subarray(HEADER_SIZE)).read < json.length) {
     const body = encoder.encode(json);
-    frame = new Uint8Array(HEADER_SIZE + body.length);
+    frame = carveBytes(HEADER_SIZE + body.length);
     frame.set(body, HEADER_SIZE);
     bodyBytes = body.length;
   }

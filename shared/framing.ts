@@ -4,6 +4,7 @@
 import { decodeMessage, type Frame, FrameDecoder } from "./decode.ts";
 import { ProtocolError } from "./errors.ts";
 import { encodeMessage } from "./encode.ts";
+import { carveBytes } from "./byte_slab.ts";
 import { DEFAULT_LIMITS, type Limits, type Message } from "./protocol.ts";
 
 /** The byte stream a FramedConn needs: what Deno.Conn provides. */
@@ -191,7 +192,11 @@ export class FramedConn {
   #startWriter(): void {
     if (this.#writing) return;
     this.#writing = true;
-    void this.#drain();
+    // In a microtask, not now: replies to a batch of pipelined requests are made in the same
+    // round of microtasks, and this way they all go out in one write. Written at once, the
+    // first would go alone and the rest in a second write, and the other side, answering each
+    // read at once, would keep the batches small.
+    queueMicrotask(() => void this.#drain());
   }
 
   /** Writes the outbox in order until it is empty; the only code that writes to the socket. */
@@ -241,7 +246,7 @@ export class FramedConn {
     }
     let total = 0;
     for (const send of batch) total += send.bytes;
-    const joined = new Uint8Array(total);
+    const joined = carveBytes(total);
     let offset = 0;
     for (const send of batch) {
       for (const part of send.parts) {

@@ -101,7 +101,7 @@ Deno.test("encodeMessage() counts body length in UTF-8 bytes", () => {
   const bytes = encodeMessage(request(MsgType.Unpublish, 1, { fname: "日本語.txt" }));
   const body = '{"fname":"日本語.txt"}';
   assert.equal(body.length, 19);
-  assert.equal(new DataView(bytes.buffer).getUint32(12), 25);
+  assert.equal(new DataView(bytes.buffer, bytes.byteOffset).getUint32(12), 25);
   assert.equal(bytes.length, 16 + 25);
   assert.equal(new TextDecoder().decode(bytes.subarray(16)), body);
 });

@@ -22,22 +22,43 @@ class GatedConn implements ByteConn {
     return p.length;
   }
 
-  /** Waits until the next write reaches the socket, then lets it complete. */
-  async releaseNext(): Promise<void> {
+  /** Waits until a write has reached the socket (and waits there). */
+  async arrived(): Promise<void> {
     while (this.#gates.length === 0) {
       this.#arrival = Promise.withResolvers();
       await this.#arrival.promise;
     }
+  }
+
+  /** Waits until the next write reaches the socket, then lets it complete. */
+  async releaseNext(): Promise<void> {
+    await this.arrived();
     this.#gates.shift()!.resolve();
   }
 
   close(): void {}
 }
 
+Deno.test("FramedConn.sendBytes() sends made in one synchronous run go out in one write", async () => {
+  const conn = new GatedConn();
+  const framed = new FramedConn(conn);
+  const sent = [
+    framed.sendBytes(new Uint8Array([1])),
+    framed.sendBytes(new Uint8Array([2]), new Uint8Array([3])),
+    framed.sendBytes(new Uint8Array([4])),
+  ];
+  assert.equal(framed.queuedBytes, 4);
+  await conn.releaseNext();
+  await Promise.all(sent);
+  assert.deepEqual(conn.writes, [[1, 2, 3, 4]]);
+  assert.equal(framed.queuedBytes, 0);
+});
+
 Deno.test("FramedConn.sendBytes() joins sends queued behind a write into one write, in order", async () => {
   const conn = new GatedConn();
   const framed = new FramedConn(conn);
   const first = framed.sendBytes(new Uint8Array([1]));
+  await conn.arrived();
   const rest = [
     framed.sendBytes(new Uint8Array([2]), new Uint8Array([3])),
     framed.sendBytes(new Uint8Array([4])),
@@ -72,6 +93,7 @@ Deno.test("FramedConn.sendBytes() rejects every send of a failed write, and late
   const conn = new GatedConn();
   const framed = new FramedConn(conn);
   const first = framed.sendBytes(new Uint8Array([1]));
+  await conn.arrived();
   const joined = [framed.sendBytes(new Uint8Array([2])), framed.sendBytes(new Uint8Array([3]))];
   await conn.releaseNext();
   await first;
