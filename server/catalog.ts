@@ -113,10 +113,10 @@ export class Catalog {
   }
 
   /** Live holders of `fname`, never the asker. @throws {RequestError} invalid-fname */
-  async whoHas(fname: string, askerSessionId: string): Promise<SourceInfo[]> {
+  whoHas(fname: string, askerSessionId: string): SourceInfo[] | Promise<SourceInfo[]> {
     checkFname(fname, "look up");
-    const sources = await this.store.whoHas(fname, askerSessionId, this.#now());
-    return sources.length > MAX_LIST_ITEMS ? sources.slice(0, MAX_LIST_ITEMS) : sources;
+    const sources = this.store.whoHas(fname, askerSessionId, this.#now());
+    return sources instanceof Promise ? sources.then(firstListed) : firstListed(sources);
   }
 
   /** One page of the catalogue, sorted by fname then host. */
@@ -145,4 +145,9 @@ export class Catalog {
 function checkFname(fname: string, action: string): void {
   const problem = fnameProblem(fname);
   if (problem) throw new RequestError("invalid-fname", `Cannot ${action} "${fname}": ${problem}`);
+}
+
+/** At most MAX_LIST_ITEMS sources: what one answer carries. */
+function firstListed(sources: SourceInfo[]): SourceInfo[] {
+  return sources.length > MAX_LIST_ITEMS ? sources.slice(0, MAX_LIST_ITEMS) : sources;
 }

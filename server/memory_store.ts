@@ -111,8 +111,9 @@ export class MemoryStore implements Store {
     });
   }
 
-  whoHas(fname: string, excludeSessionId: string, nowMs: number): Promise<SourceInfo[]> {
-    return attempt(() => this.#catalogue.whoHas(fname, excludeSessionId, nowMs));
+  /** Answers from memory, synchronously. */
+  whoHas(fname: string, excludeSessionId: string, nowMs: number): SourceInfo[] {
+    return this.#catalogue.whoHas(fname, excludeSessionId, nowMs);
   }
 
   /**

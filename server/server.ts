@@ -151,12 +151,7 @@ export async function startServer(
       now - rpc.lastHeardMs < config.pingIntervalMs || rpc.pingQueuedMs > 0 ||
       rpc.lastPingWrittenMs > rpc.lastHeardMs
     ) return;
-    session.rpc.request(MsgType.Ping, { sentAtMs: now }, config.pingTimeoutMs).catch((err) =>
-      log.debug("Ping of {host} failed: {error}", {
-        host: session.row.hostname,
-        error: String(err),
-      })
-    );
+    rpc.ping(now);
   }
 
   let lastRenewalMs = 0;

@@ -106,7 +106,18 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
     );
   }
 
-  async function handle(message: Message): Promise<HandlerResult> {
+  /** Answers a who-has at once when the store can (in memory); everything else in handleAsync(). */
+  function handle(message: Message): HandlerResult | Promise<HandlerResult> {
+    if (session === undefined || message.type !== MsgType.WhoHas) return handleAsync(message);
+    const { fname } = message.body;
+    const sources = ctx.catalog.whoHas(fname, session.row.sessionId);
+    if (sources instanceof Promise) {
+      return sources.then((found) => ({ type: MsgType.Sources, body: { fname, sources: found } }));
+    }
+    return { type: MsgType.Sources, body: { fname, sources } };
+  }
+
+  async function handleAsync(message: Message): Promise<HandlerResult> {
     if (session === undefined && registering === undefined) {
       if (message.type !== MsgType.Hello) {
         throw new ProtocolError(
@@ -138,10 +149,8 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
         const removed = await ctx.catalog.unpublish(sessionId, message.body.fname);
         return { type: MsgType.Ok, body: { removed } };
       }
-      case MsgType.WhoHas: {
-        const sources = await ctx.catalog.whoHas(message.body.fname, sessionId);
-        return { type: MsgType.Sources, body: { fname: message.body.fname, sources } };
-      }
+      case MsgType.WhoHas: // pipelined behind a Hello: once registered, answered as usual
+        return await handle(message);
       case MsgType.Search: {
         const { pattern, offset, limit } = message.body;
         const page = await ctx.catalog.search(pattern, { offset, limit });

@@ -72,8 +72,16 @@ export interface Store {
   publish(sessionId: string, entry: FileEntry): Promise<PublishStatus>;
   /** Removes one entry. @returns whether it existed */
   unpublish(sessionId: string, fname: string): Promise<boolean>;
-  /** Live holders of `fname` whose lease runs past `nowMs`, except `excludeSessionId`. */
-  whoHas(fname: string, excludeSessionId: string, nowMs: number): Promise<SourceInfo[]>;
+  /**
+   * Live holders of `fname` whose lease runs past `nowMs`, except `excludeSessionId`. A store
+   * that holds the catalogue in memory answers synchronously: the lookup is the index's
+   * hottest request, and a promise per lookup is a measurable share of its cost.
+   */
+  whoHas(
+    fname: string,
+    excludeSessionId: string,
+    nowMs: number,
+  ): SourceInfo[] | Promise<SourceInfo[]>;
   /** Catalogue search: case-insensitive substring, or glob when `pattern` has `*` or `?`. */
   search(pattern: string, options: SearchOptions, nowMs: number): Promise<SearchPage>;
   /** Live sessions whose hostname is `hostname` (all hosts when undefined). */

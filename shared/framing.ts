@@ -27,7 +27,9 @@ const COALESCE_LIMIT_BYTES = 256 * 1024;
 interface PendingSend {
   parts: Uint8Array[];
   bytes: number;
-  done: PromiseWithResolvers<void>;
+  /** The promise of send(); a post() has none, only maybe a callback. */
+  done: PromiseWithResolvers<void> | undefined;
+  written: (() => void) | undefined;
 }
 
 /** A queued exclusiveWrite(). */
@@ -159,6 +161,20 @@ export class FramedConn {
   }
 
   /**
+   * Sends one message without a promise to wait on, for a sender that does not wait (a reply
+   * per request on a busy server). A failed write is not reported here: it breaks the
+   * connection, which the reader sees.
+   *
+   * @param written called once the message has been handed to the socket
+   */
+  post(message: Message, written?: () => void): void {
+    const bytes = encodeMessage(message);
+    this.#outbox.push({ parts: [bytes], bytes: bytes.length, done: undefined, written });
+    this.#queuedBytes += bytes.length;
+    this.#startWriter();
+  }
+
+  /**
    * Sends raw bytes after whatever was queued before, e.g. a `Data` frame followed by its
    * payload. `parts` are written in order with nothing between them. Small sends queued while
    * a write is in progress go out together in one write (one syscall for many replies).
@@ -167,7 +183,7 @@ export class FramedConn {
     const done = Promise.withResolvers<void>();
     let bytes = 0;
     for (const part of parts) bytes += part.length;
-    this.#outbox.push({ parts, bytes, done });
+    this.#outbox.push({ parts, bytes, done, written: undefined });
     this.#queuedBytes += bytes;
     this.#startWriter();
     return done.promise;
@@ -212,9 +228,12 @@ export class FramedConn {
         const batch = this.#takeBatch();
         try {
           await this.#writeBatch(batch);
-          for (const send of batch) send.done.resolve();
+          for (const send of batch) {
+            send.done?.resolve();
+            send.written?.();
+          }
         } catch (err) {
-          for (const send of batch) send.done.reject(err);
+          for (const send of batch) send.done?.reject(err);
         } finally {
           for (const send of batch) this.#queuedBytes -= send.bytes;
         }
