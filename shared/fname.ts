@@ -5,8 +5,6 @@ import { MAX_FNAME_BYTES } from "./protocol.ts";
 /** The repository's metadata folder; no fname may take its name. */
 export const META_DIR = ".lanshare";
 
-const encoder = new TextEncoder();
-
 /**
  * Returns why `fname` is not a valid file name, or undefined when it is valid.
  * Valid: 1–255 UTF-8 bytes, no `/`, `\`, NUL or other control characters, no `..`, not `.`,
@@ -23,7 +21,7 @@ const encoder = new TextEncoder();
 export function fnameProblem(fname: string): string | undefined {
   if (fname.length === 0) return "it is empty";
   if (!fname.isWellFormed()) return "it is not valid Unicode";
-  const bytes = encoder.encode(fname).length;
+  const bytes = utf8Length(fname);
   if (bytes > MAX_FNAME_BYTES) return `it is ${bytes} UTF-8 bytes, limit is ${MAX_FNAME_BYTES}`;
   if (/[/\\]/.test(fname)) return "it contains a path separator";
   // deno-lint-ignore no-control-regex
@@ -31,4 +29,22 @@ export function fnameProblem(fname: string): string | undefined {
   if (fname.includes("..") || fname === ".") return "it contains '..' or is '.'";
   if (fname === META_DIR) return `'${META_DIR}' is reserved`;
   return undefined;
+}
+
+/**
+ * UTF-8 length of a well-formed string, counted without encoding it (an encoding is an
+ * ArrayBuffer allocation, and every lookup checks its fname).
+ */
+function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) bytes += 1;
+    else if (unit < 0x800) bytes += 2;
+    else if (unit >= 0xd800 && unit <= 0xdbff) {
+      bytes += 4; // a surrogate pair: one code point above U+FFFF
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
 }

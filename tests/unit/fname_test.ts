@@ -59,4 +59,9 @@ Deno.test("fnameProblem() limits names to 255 UTF-8 bytes", () => {
   assert.equal(utf8Length(mixed256), 256);
   assert.match(fnameProblem(ascii256)!, /256 UTF-8 bytes/);
   assert.match(fnameProblem(mixed256)!, /256 UTF-8 bytes/);
+  // Three-byte characters and four-byte ones (surrogate pairs in the string) count as such.
+  assert.equal(fnameProblem("€".repeat(85)), undefined); // 255 bytes
+  assert.match(fnameProblem("€".repeat(85) + "a")!, /256 UTF-8 bytes/);
+  assert.equal(fnameProblem("😀".repeat(63) + "abc"), undefined); // 252 + 3 bytes
+  assert.match(fnameProblem("😀".repeat(64))!, /256 UTF-8 bytes/);
 });
