@@ -3,6 +3,7 @@
 // while it serves concurrent downloads. Spawns the real server/main.ts and peer/main.ts; only
 // 127.0.0.1 is used; every wait is bounded; it stops what it started and removes its run folder.
 import { parseArgs } from "node:util";
+import { ensurePrograms } from "./_netns.ts";
 import {
   type BenchTable,
   machineInfo,
@@ -80,6 +81,9 @@ export async function runLoopbackBench(opts: LoopbackBenchOptions): Promise<Benc
   if (!(opts.reps >= 1 && sizeMib >= 1 && smallFiles >= 1 && concurrent >= 1)) {
     throw new RangeError("Cannot run the loopback bench: reps and sizes must be at least 1");
   }
+  // The reference programs, installed on a fresh machine as the swarm bench installs its own.
+  const installed = await ensurePrograms({ nginx: "nginx", curl: "curl" });
+  if (installed.length > 0) opts.out(`installed ${installed.join(", ")}`);
   await Deno.mkdir(BENCH_DIR, { recursive: true, mode: 0o755 });
   const runDir = await Deno.makeTempDir({ dir: BENCH_DIR, prefix: "run-" });
   runDirs.add(runDir);
