@@ -10,7 +10,7 @@ import {
 import { RequestError } from "../shared/rpc.ts";
 import { MAX_LIST_ITEMS } from "../shared/schema.ts";
 import { pieceCount } from "../shared/pieces.ts";
-import type { SearchPage, SessionRow, Store } from "./store.ts";
+import { type SearchPage, type SessionRow, type Store, UnknownSessionError } from "./store.ts";
 
 /** Options for `Catalog`. */
 export interface CatalogOptions {
@@ -103,7 +103,15 @@ export class Catalog {
         );
       }
     }
-    return this.store.publish(sessionId, entry);
+    return this.store.publish(sessionId, entry).catch((err) => {
+      // Requests pipelined on a connection whose session a newer Hello from the same host and
+      // port has just replaced: the peer's mistake to hear about, not a server failure.
+      if (!(err instanceof UnknownSessionError)) throw err;
+      throw new RequestError(
+        "not-registered",
+        `Cannot publish "${entry.fname}": this session has ended (replaced by a newer one)`,
+      );
+    });
   }
 
   /** Removes one entry. @throws {RequestError} invalid-fname */

@@ -3,7 +3,7 @@
 // persistence around it. Semantics are the Store contract's, checked by the same test suite.
 import type { CatalogEntry, FileEntry, PublishStatus, SourceInfo } from "../shared/protocol.ts";
 import { type BlockItem, NameBlocks } from "./name_blocks.ts";
-import type { SessionRow } from "./store.ts";
+import { type SessionRow, UnknownSessionError } from "./store.ts";
 
 /** A session as held in memory. */
 export interface SessionRecord {
@@ -118,12 +118,12 @@ export class MemoryCatalogue {
   /**
    * Adds or updates an entry.
    *
-   * @throws {Error} when the session is unknown
+   * @throws {UnknownSessionError} when the session is unknown
    */
   publish(sessionId: string, entry: FileEntry): PublishStatus {
     const record = this.#sessions.get(sessionId);
     if (!record) {
-      throw new Error(`Cannot publish "${entry.fname}": no session ${sessionId}`);
+      throw new UnknownSessionError(`Cannot publish "${entry.fname}": no session ${sessionId}`);
     }
     const held = record.entries.get(entry.fname);
     if (!held) {

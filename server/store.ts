@@ -94,6 +94,15 @@ export interface Store {
   close(): Promise<void>;
 }
 
+/** A write named a session the store does not hold: it ended, or a newer one replaced it. */
+export class UnknownSessionError extends Error {
+  /** @param message what could not be done, and for which session */
+  constructor(message: string) {
+    super(message);
+    this.name = "UnknownSessionError";
+  }
+}
+
 /** Converts a user pattern to a SQL LIKE pattern with `\` as the escape character. */
 export function likePattern(pattern: string): string {
   const escaped = pattern.replace(/[\\%_]/g, (c) => `\\${c}`);
