@@ -4,7 +4,13 @@ import { ProtocolError } from "../shared/errors.ts";
 import { FramedConn } from "../shared/framing.ts";
 import { logger } from "../shared/log.ts";
 import { settleWithin } from "../shared/timeout.ts";
-import { type Message, MSG_TYPE_NAMES, MsgType, PROTOCOL_VERSION } from "../shared/protocol.ts";
+import {
+  type Message,
+  MSG_TYPE_NAMES,
+  MsgType,
+  PROTOCOL_VERSION,
+  type SourceInfo,
+} from "../shared/protocol.ts";
 import { type HandlerResult, RequestError, RpcConn } from "../shared/rpc.ts";
 import type { Catalog } from "./catalog.ts";
 import type { SessionRow } from "./store.ts";
@@ -110,11 +116,12 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
   function handle(message: Message): HandlerResult | Promise<HandlerResult> {
     if (session === undefined || message.type !== MsgType.WhoHas) return handleAsync(message);
     const { fname } = message.body;
+    const answer = (sources: SourceInfo[]): HandlerResult => ({
+      type: MsgType.Sources,
+      body: { fname, sources },
+    });
     const sources = ctx.catalog.whoHas(fname, session.row.sessionId);
-    if (sources instanceof Promise) {
-      return sources.then((found) => ({ type: MsgType.Sources, body: { fname, sources: found } }));
-    }
-    return { type: MsgType.Sources, body: { fname, sources } };
+    return sources instanceof Promise ? sources.then(answer) : answer(sources);
   }
 
   async function handleAsync(message: Message): Promise<HandlerResult> {

@@ -11,7 +11,7 @@
 /** Size of one slab. */
 const SLAB_BYTES = 64 * 1024;
 /** Largest buffer carved from a slab; larger ones get their own ArrayBuffer. */
-export const MAX_CARVED_BYTES = 8 * 1024;
+const MAX_CARVED_BYTES = 8 * 1024;
 
 let slab = new Uint8Array(0);
 let used = 0;

@@ -109,8 +109,7 @@ export class RpcConn {
     timeoutMs: number,
   ): Promise<Message> {
     if (this.#ended) throw this.#ended;
-    const requestId = this.#nextId;
-    this.#nextId = this.#nextId >= 0xffffffff ? 1 : this.#nextId + 1;
+    const requestId = this.#takeRequestId();
     const answer = new Promise<Message>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(requestId);
@@ -127,11 +126,9 @@ export class RpcConn {
     // Not awaited: the answer's timeout must run (and be handled) even while the send is stuck
     // behind a peer that stopped reading.
     const queuedAtMs = Date.now();
-    if (type === MsgType.Ping && this.pingQueuedMs === 0) this.pingQueuedMs = queuedAtMs;
+    if (type === MsgType.Ping) this.#pingQueued(queuedAtMs);
     this.framed.send(request(type, requestId, body)).then(() => {
-      if (type !== MsgType.Ping) return;
-      this.lastPingWrittenMs = Date.now();
-      if (this.pingQueuedMs <= queuedAtMs) this.pingQueuedMs = 0;
+      if (type === MsgType.Ping) this.#pingWritten(queuedAtMs);
     }).catch((err) =>
       this.#settle(requestId)?.reject(err instanceof Error ? err : new Error(String(err)))
     );
@@ -149,13 +146,28 @@ export class RpcConn {
    */
   ping(nowMs: number): void {
     if (this.#ended) return;
+    this.#pingQueued(nowMs);
+    this.framed.post(
+      request(MsgType.Ping, this.#takeRequestId(), { sentAtMs: nowMs }),
+      () => this.#pingWritten(nowMs),
+    );
+  }
+
+  #takeRequestId(): number {
     const requestId = this.#nextId;
     this.#nextId = this.#nextId >= 0xffffffff ? 1 : this.#nextId + 1;
-    if (this.pingQueuedMs === 0) this.pingQueuedMs = nowMs;
-    this.framed.post(request(MsgType.Ping, requestId, { sentAtMs: nowMs }), () => {
-      this.lastPingWrittenMs = Date.now();
-      if (this.pingQueuedMs <= nowMs) this.pingQueuedMs = 0;
-    });
+    return requestId;
+  }
+
+  /** Liveness bookkeeping: a Ping queued at `queuedAtMs` waits for its write. */
+  #pingQueued(queuedAtMs: number): void {
+    if (this.pingQueuedMs === 0) this.pingQueuedMs = queuedAtMs;
+  }
+
+  /** Liveness bookkeeping: the Ping queued at `queuedAtMs` reached the socket. */
+  #pingWritten(queuedAtMs: number): void {
+    this.lastPingWrittenMs = Date.now();
+    if (this.pingQueuedMs <= queuedAtMs) this.pingQueuedMs = 0;
   }
 
   /** Sends a message that expects no reply (e.g. `Goodbye`). */
