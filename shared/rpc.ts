@@ -191,8 +191,13 @@ export class RpcConn {
   async run(): Promise<void> {
     try {
       for (;;) {
-        const message = this.framed.bufferedMessage() ?? await this.framed.readMessage();
-        if (message === null) break;
+        // Messages already buffered first; else one read (fill(), not readMessage(): fewer
+        // objects held while an idle session waits).
+        const message = this.framed.bufferedMessage();
+        if (message === undefined) {
+          if (await this.framed.fill()) continue;
+          break;
+        }
         this.lastHeardMs = Date.now();
         // An Error with request id 0 is about the connection, not a request: hand it on.
         if (message.reply && !(message.type === MsgType.Error && message.requestId === 0)) {
