@@ -4,50 +4,79 @@
 import { ProtocolError } from "./errors.ts";
 import { type Bodies, type ErrorCode, MsgType } from "./protocol.ts";
 
-type Check = (value: unknown, path: string) => void;
+type Check = (value: unknown) => void;
 
-function fail(path: string, expected: string): never {
-  throw new ProtocolError("bad-body", `Cannot decode body: ${path} must be ${expected}`);
+/**
+ * A failed check on its way out to checkBody(): each enclosing object or array puts its part
+ * of the path in front as it passes. Built only on failure, so that a valid body (nearly all
+ * of them) costs no path strings: a lookup's decoding allocated them for every field.
+ */
+class Mismatch {
+  readonly expected: string;
+  path = "";
+
+  constructor(expected: string) {
+    this.expected = expected;
+  }
 }
 
-const string = (maxBytes = 4096): Check => (v, p) => {
-  if (typeof v !== "string") fail(p, "a string");
+function fail(expected: string): never {
+  throw new Mismatch(expected);
+}
+
+/** Runs `check`; a Mismatch leaving it gets `part` in front of its path. */
+function within(part: string | number, check: Check, value: unknown): void {
+  try {
+    check(value);
+  } catch (err) {
+    if (err instanceof Mismatch) {
+      err.path = (typeof part === "number" ? `[${part}]` : `.${part}`) + err.path;
+    }
+    throw err;
+  }
+}
+
+const string = (maxBytes = 4096): Check => (v) => {
+  if (typeof v !== "string") fail("a string");
   // UTF-16 length bounds UTF-8 length from below; the exact count only when it could matter.
   if (v.length > maxBytes || (v.length * 3 > maxBytes && utf8Length(v) > maxBytes)) {
-    fail(p, `at most ${maxBytes} UTF-8 bytes`);
+    fail(`at most ${maxBytes} UTF-8 bytes`);
   }
 };
-const uint = (max = Number.MAX_SAFE_INTEGER, min = 0): Check => (v, p) => {
+const uint = (max = Number.MAX_SAFE_INTEGER, min = 0): Check => (v) => {
   if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min || v > max) {
-    fail(p, `an integer from ${min} to ${max}`);
+    fail(`an integer from ${min} to ${max}`);
   }
 };
-const bool: Check = (v, p) => {
-  if (typeof v !== "boolean") fail(p, "a boolean");
+const bool: Check = (v) => {
+  if (typeof v !== "boolean") fail("a boolean");
 };
-const hash: Check = (v, p) => {
-  if (typeof v !== "string" || !/^[0-9a-f]{64}$/.test(v)) fail(p, "64 lowercase hex digits");
+const hash: Check = (v) => {
+  if (typeof v !== "string" || !/^[0-9a-f]{64}$/.test(v)) fail("64 lowercase hex digits");
 };
-const base64: Check = (v, p) => {
+const base64: Check = (v) => {
   if (typeof v !== "string" || !/^[A-Za-z0-9+/]*={0,2}$/.test(v) || v.length % 4 !== 0) {
-    fail(p, "base64");
+    fail("base64");
   }
 };
-const oneOf = (...values: string[]): Check => (v, p) => {
-  if (typeof v !== "string" || !values.includes(v)) fail(p, `one of ${values.join(", ")}`);
+const oneOf = (...values: string[]): Check => (v) => {
+  if (typeof v !== "string" || !values.includes(v)) fail(`one of ${values.join(", ")}`);
 };
-const optional = (check: Check): Check => (v, p) => {
-  if (v !== undefined) check(v, p);
+const optional = (check: Check): Check => (v) => {
+  if (v !== undefined) check(v);
 };
-const object = (fields: Record<string, Check>): Check => (v, p) => {
-  if (typeof v !== "object" || v === null || Array.isArray(v)) fail(p, "an object");
-  const record = v as Record<string, unknown>;
-  for (const [name, check] of Object.entries(fields)) check(record[name], `${p}.${name}`);
+const object = (fields: Record<string, Check>): Check => {
+  const list = Object.entries(fields);
+  return (v) => {
+    if (typeof v !== "object" || v === null || Array.isArray(v)) fail("an object");
+    const record = v as Record<string, unknown>;
+    for (const [name, check] of list) within(name, check, record[name]);
+  };
 };
-const array = (item: Check, maxItems: number): Check => (v, p) => {
-  if (!Array.isArray(v)) fail(p, "an array");
-  if (v.length > maxItems) fail(p, `at most ${maxItems} items`);
-  v.forEach((x, i) => item(x, `${p}[${i}]`));
+const array = (item: Check, maxItems: number): Check => (v) => {
+  if (!Array.isArray(v)) fail("an array");
+  if (v.length > maxItems) fail(`at most ${maxItems} items`);
+  for (let i = 0; i < v.length; i++) within(i, item, v[i]);
 };
 
 function utf8Length(s: string): number {
@@ -130,6 +159,14 @@ const SCHEMAS: { [T in MsgType]: Check } = {
  * @throws {ProtocolError} code "bad-body", naming the first field that is wrong
  */
 export function checkBody<T extends MsgType>(type: T, value: unknown): Bodies[T] {
-  SCHEMAS[type](value, "body");
+  try {
+    SCHEMAS[type](value);
+  } catch (err) {
+    if (!(err instanceof Mismatch)) throw err;
+    throw new ProtocolError(
+      "bad-body",
+      `Cannot decode body: body${err.path} must be ${err.expected}`,
+    );
+  }
   return value as Bodies[T];
 }
