@@ -248,6 +248,16 @@ function statusMib(pid: number, field: "VmRSS" | "VmHWM"): number {
   }
 }
 
+/** The direct children of process `pid`, as /proc lists them. */
+function childPids(pid: number): number[] {
+  try {
+    const text = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim();
+    return text === "" ? [] : text.split(/\s+/).map(Number);
+  } catch {
+    return []; // exited meanwhile
+  }
+}
+
 /** This process's hard open-file limit, as /proc reports it. */
 function hardNofile(): string {
   try {
@@ -842,7 +852,9 @@ async function runStore(config: BenchConfig, store: string, dir: string): Promis
     await load.event("setup-start", 60_000);
     lag.take();
     const serverCpu = new CpuMeter(server.pid);
-    const loadCpu = new CpuMeter(load.pid);
+    // The generator and its lookup process (see index_load.ts).
+    const loadPids = () => [load!.pid, ...childPids(load!.pid)];
+    const loadCpu = new CpuMeter(loadPids);
     const dbCpu = store === "postgres"
       ? new CpuMeter(() => postgresBackends(PG_BENCH_DB))
       : undefined;
@@ -873,7 +885,7 @@ async function runStore(config: BenchConfig, store: string, dir: string): Promis
     const want = { sessions: held, entries: Number(result.held.entries) };
     result.afterChurn = await settle(server, udp, want, 15_000);
     result.serverPeakRssMib = statusMib(server.pid, "VmHWM");
-    result.loadPeakRssMib = statusMib(load.pid, "VmHWM");
+    result.loadPeakRssMib = loadPids().reduce((sum, pid) => sum + statusMib(pid, "VmHWM"), 0);
     await load.write("close\n");
     await load.event("closed", 120_000);
     await load.stop(10_000);
@@ -998,7 +1010,7 @@ function render(
   }
   out.push("");
   out.push(
-    "Latency columns are who-has round trips seen by the load generator (pipelined, so they include queueing behind the requests ahead on the same connection); the opentracker row is wrk's (p50 / p99). CPU % is of one core (200 % = both cores). Server loop lag is the round trip of a UDP discovery probe sent every 250 ms (the server answers it from its event loop); load loop lag is how late a 100 ms timer fires in the load generator.",
+    "Latency columns are who-has round trips seen by the load generator (pipelined, so they include queueing behind the requests ahead on the same connection); the opentracker row is wrk's (p50 / p99). CPU % is of one core (200 % = both cores). Server loop lag is the round trip of a UDP discovery probe sent every 250 ms (the server answers it from its event loop); load loop lag is how late a 100 ms timer fires in the load generator (during the lookup phases: in its lookup process, which measures the latencies).",
     "",
   );
 
@@ -1071,9 +1083,11 @@ function render(
       }`,
       `- server peak RSS ${f(r.serverPeakRssMib)} MiB, load generator peak RSS ${
         f(r.loadPeakRssMib)
-      } MiB; open-file limit ${r.fdLimit ?? "?"}; server log lines (warning+) ${
-        r.serverWarnings ?? 0
-      }${r.serverLogHead?.length ? `, first: ${JSON.stringify(r.serverLogHead.slice(0, 3))}` : ""}`,
+      } MiB (with its lookup process); open-file limit ${
+        r.fdLimit ?? "?"
+      }; server log lines (warning+) ${r.serverWarnings ?? 0}${
+        r.serverLogHead?.length ? `, first: ${JSON.stringify(r.serverLogHead.slice(0, 3))}` : ""
+      }`,
       `- server: \`${r.command}\``,
       "",
     );
@@ -1123,7 +1137,7 @@ function render(
     }\`; wrk ${
       reference.socketErrors || "reported no socket errors"
     } (opentracker closes the connection after each reply, so wrk counts one read error per request)`,
-    "- the server and the load generator (and wrk) share the machine's cores; the generator is one Deno process",
+    "- the server and the load generator (and wrk) share the machine's cores; the generator is two Deno processes: one holds the idle sessions and churns, the other (its child) sends the lookups and measures them",
     `- open files: the server needs one descriptor per session plus about 20 (a deployment for 10,000 peers wants \`LimitNOFILE=65536\` in its systemd unit, or \`ulimit -n 65536\` before starting); Deno cannot raise the limit itself, so this driver starts both processes under \`bash -c 'ulimit -n ${config.nofile} || ulimit -n "$(ulimit -Hn)"; exec …'\` (the hard limit here: ${hardNofile()})`,
     ...machine.lines.map((l) => `- ${l}`),
     "- free -m at start:",
