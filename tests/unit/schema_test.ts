@@ -57,6 +57,8 @@ Deno.test("checkBody() rejects wrong field types and names the field", () => {
   assertRejects(MsgType.Publish, { ...ENTRY, have: 5 }, "body.have");
   assertRejects(MsgType.Shares, { files: {} }, "body.files");
   assertRejects(MsgType.Shares, { files: [ENTRY, "x"] }, "body.files[1]");
+  assertRejects(MsgType.Shares, { files: [ENTRY, { ...ENTRY, size: -1 }] }, "body.files[1].size");
+  assertRejects(MsgType.Hello, "x", "body");
   const source = { ...ENTRY, hostname: "b", address: "10.0.0.2", port: 7072 };
   assertRejects(
     MsgType.Sources,
