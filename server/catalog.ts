@@ -22,6 +22,9 @@ export interface CatalogOptions {
   now?: () => number;
 }
 
+/** How often a catalogue over a shared store measures its clock against the store's again. */
+const CLOCK_SYNC_INTERVAL_MS = 60_000;
+
 /** Most search results in one reply. */
 export const MAX_SEARCH_LIMIT = 1000;
 
@@ -35,19 +38,41 @@ export class Catalog {
   readonly store: Store;
   readonly serverId: string;
   readonly leaseMs: number;
-  readonly #now: () => number;
+  readonly #clock: () => number;
+  /** The store's clock minus ours (see syncClock()); 0 for a store of our own. */
+  #clockOffsetMs = 0;
+  #clockSyncedAtMs = -Infinity;
 
   /** @param store where the index lives */
   constructor(store: Store, options: CatalogOptions) {
     this.store = store;
     this.serverId = options.serverId;
     this.leaseMs = options.leaseMs;
-    this.#now = options.now ?? Date.now;
+    this.#clock = options.now ?? Date.now;
   }
 
-  /** Current time in ms, from the injected clock. */
+  /**
+   * Current time in ms: the injected clock, moved to the shared store's clock once
+   * syncClock() has measured the difference. Leases are written and judged in this time.
+   */
   now(): number {
-    return this.#now();
+    return this.#clock() + this.#clockOffsetMs;
+  }
+
+  /**
+   * Measures how far the shared store's clock is from ours (no-op for a store without one),
+   * so that servers whose clocks disagree still agree on which leases have ended. Takes the
+   * middle of the round trip; returns the offset, ms.
+   */
+  async syncClock(): Promise<number> {
+    if (!this.store.clockMs) return 0;
+    const sentAt = this.#clock();
+    const storeMs = await this.store.clockMs();
+    const receivedAt = this.#clock();
+    // Whole milliseconds: times are stored as integers.
+    this.#clockOffsetMs = Math.round(storeMs - (sentAt + receivedAt) / 2);
+    this.#clockSyncedAtMs = receivedAt;
+    return this.#clockOffsetMs;
   }
 
   /**
@@ -67,7 +92,7 @@ export class Catalog {
       );
     }
     if (session.port === 0) throw new RequestError("bad-body", "Cannot register: P2P port is 0");
-    const now = this.#now();
+    const now = this.now();
     const row: SessionRow = { ...session, serverId: this.serverId, openedAtMs: now };
     const replaced = await this.store.openSession(row, now + this.leaseMs);
     return { row, replaced };
@@ -83,8 +108,12 @@ export class Catalog {
    *
    * @returns the held sessions that were taken over through another server
    */
-  renewLeases(held: readonly string[]): Promise<string[]> {
-    return this.store.renewLeases(this.serverId, held, this.#now() + this.leaseMs);
+  async renewLeases(held: readonly string[]): Promise<string[]> {
+    // Clocks drift: measure again now and then (one query a minute).
+    if (this.store.clockMs && this.#clock() - this.#clockSyncedAtMs >= CLOCK_SYNC_INTERVAL_MS) {
+      await this.syncClock();
+    }
+    return await this.store.renewLeases(this.serverId, held, this.now() + this.leaseMs);
   }
 
   /**
@@ -123,7 +152,7 @@ export class Catalog {
   /** Live holders of `fname`, never the asker. @throws {RequestError} invalid-fname */
   whoHas(fname: string, askerSessionId: string): SourceInfo[] | Promise<SourceInfo[]> {
     checkFname(fname, "look up");
-    const sources = this.store.whoHas(fname, askerSessionId, this.#now());
+    const sources = this.store.whoHas(fname, askerSessionId, this.now());
     return sources instanceof Promise ? sources.then(firstListed) : firstListed(sources);
   }
 
@@ -136,17 +165,17 @@ export class Catalog {
       offset: page.offset,
       limit: Math.min(page.limit, MAX_SEARCH_LIMIT),
       includeOffline: page.includeOffline ?? false,
-    }, this.#now());
+    }, this.now());
   }
 
   /** Live sessions of one hostname, or all. */
   sessions(hostname?: string): Promise<SessionRow[]> {
-    return this.store.sessions(hostname, this.#now());
+    return this.store.sessions(hostname, this.now());
   }
 
   /** Counts of live sessions and entries. */
   counts(): Promise<{ sessions: number; entries: number }> {
-    return this.store.counts(this.#now());
+    return this.store.counts(this.now());
   }
 }
 

@@ -152,6 +152,14 @@ export class PostgresStore implements Store {
     }
   }
 
+  clockMs(): Promise<number> {
+    return this.#run("read the database clock", async (sql) => {
+      const [row] = await sql<{ ms: number }[]>`
+        SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS ms`;
+      return row!.ms;
+    });
+  }
+
   /** The schema version the database is at (0 when empty). */
   schemaVersion(): Promise<number> {
     return this.#run("read schema version", async (sql) => {

@@ -16,6 +16,8 @@ const log = logger("server");
 const HEARTBEAT_SLICES = 50;
 /** Shortest tick, ms (short ping intervals in tests would otherwise tick every millisecond). */
 const MIN_TICK_MS = 20;
+/** A clock this far off the shared database's is worth a warning (it is corrected for). */
+const CLOCK_WARNING_MS = 2_000;
 
 /** A running index server. */
 export interface RunningServer extends AsyncDisposable {
@@ -45,14 +47,22 @@ export async function startServer(
 ): Promise<RunningServer> {
   const store = options.store ?? openStore(config.db);
   await store.migrate();
-  // Sessions in the database from before this start have no connection any more: offline
-  // until their peers reconnect. A shared store keeps other servers' live sessions.
-  const stale = await store.markOffline(store.shared ? { leaseEndedBeforeMs: Date.now() } : {});
-  if (stale > 0) log.info("{n} session(s) from before the restart marked offline", { n: stale });
   const serverId = [...crypto.getRandomValues(new Uint8Array(16))]
     .map((b) => b.toString(16).padStart(2, "0")).join("");
   // A session's lease outlives a few missed heartbeats; the ping timeout drops it sooner.
   const catalog = new Catalog(store, { serverId, leaseMs: config.pingTimeoutMs * 2 });
+  const clockOffsetMs = await catalog.syncClock();
+  if (Math.abs(clockOffsetMs) > CLOCK_WARNING_MS) {
+    log.warn("This host's clock is {ms} ms off the database's; leases follow the database", {
+      ms: Math.round(-clockOffsetMs),
+    });
+  }
+  // Sessions in the database from before this start have no connection any more: offline
+  // until their peers reconnect. A shared store keeps other servers' live sessions.
+  const stale = await store.markOffline(
+    store.shared ? { leaseEndedBeforeMs: catalog.now() } : {},
+  );
+  if (stale > 0) log.info("{n} session(s) from before the restart marked offline", { n: stale });
   const live = new Map<string, LiveSession>();
   const listener = Deno.listen({ hostname: config.host, port: config.port });
   const tcpPort = listener.addr.port;

@@ -68,6 +68,12 @@ export interface Store {
   markOffline(filter: { serverId?: string; leaseEndedBeforeMs?: number }): Promise<number>;
   /** true when several servers may share this store (PostgreSQL); false for embedded SQLite. */
   readonly shared: boolean;
+  /**
+   * The store's own clock, ms since the epoch, for a shared store: servers on several hosts
+   * write and judge each other's leases, and their own clocks may disagree. Absent for a store
+   * that one server uses alone.
+   */
+  clockMs?(): Promise<number>;
   /** Adds or updates one entry of a live session. */
   publish(sessionId: string, entry: FileEntry): Promise<PublishStatus>;
   /** Removes one entry. @returns whether it existed */

@@ -1,10 +1,13 @@
-// Catalog over the in-memory store: requests that reach a session a newer one has replaced.
+// Catalog rules that need a store: requests that reach a session a newer one has replaced (in
+// memory), and leases of servers whose clocks disagree (over one PostgreSQL).
 import assert from "node:assert/strict";
 import { Catalog } from "../../server/catalog.ts";
 import { MemoryStore } from "../../server/memory_store.ts";
+import { PostgresStore } from "../../server/postgres_store.ts";
 import { SqliteStore } from "../../server/sqlite_store.ts";
 import type { FileEntry } from "../../shared/protocol.ts";
 import { RequestError } from "../../shared/rpc.ts";
+import { PG_URL, pgStep, tempSchema } from "../_pg.ts";
 
 function entry(fname: string): FileEntry {
   return { fname, size: 10, mtimeMs: 1, rootHash: "ab".repeat(32), pieceSize: 65536 };
@@ -30,4 +33,53 @@ Deno.test("Catalog.publish() on a replaced session is a not-registered RequestEr
   } finally {
     await store.close();
   }
+});
+
+Deno.test({
+  name: "Catalogs whose clocks are 10 minutes apart agree on leases over one PostgreSQL",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn(t) {
+    await pgStep(t, async () => {
+      await using schema = await tempSchema();
+      const slowStore = new PostgresStore(PG_URL, { schema: schema.name });
+      const fastStore = new PostgresStore(PG_URL, { schema: schema.name });
+      try {
+        await slowStore.migrate();
+        const skewMs = 10 * 60_000;
+        // A lease of one minute, written by a server whose clock is 10 minutes slow, would
+        // have ended long ago by the clock of one that is 10 minutes fast.
+        const slow = new Catalog(slowStore, {
+          serverId: "slow",
+          leaseMs: 60_000,
+          now: () => Date.now() - skewMs,
+        });
+        const fast = new Catalog(fastStore, {
+          serverId: "fast",
+          leaseMs: 60_000,
+          now: () => Date.now() + skewMs,
+        });
+        assert.ok(Math.abs((await slow.syncClock()) - skewMs) < 5_000, "slow clock measured");
+        assert.ok(Math.abs((await fast.syncClock()) + skewMs) < 5_000, "fast clock measured");
+        assert.ok(Math.abs(slow.now() - fast.now()) < 5_000, "both on the database's clock");
+
+        await slow.register({
+          hostname: "alpha",
+          address: "127.0.0.1",
+          port: 4000,
+          sessionId: "a",
+        });
+        await slow.publish("a", entry("shared.txt"));
+        assert.deepEqual((await fast.whoHas("shared.txt", "asker")).map((s) => s.hostname), [
+          "alpha",
+        ]);
+        assert.deepEqual((await fast.sessions("alpha")).map((s) => s.sessionId), ["a"]);
+        assert.deepEqual(await slow.renewLeases(["a"]), []);
+        assert.equal((await fast.whoHas("shared.txt", "asker")).length, 1);
+      } finally {
+        await slowStore.close();
+        await fastStore.close();
+      }
+    });
+  },
 });
