@@ -5,6 +5,7 @@ import { fromBase64, toBase64 } from "../shared/base64.ts";
 import { Bitfield } from "../shared/bitfield.ts";
 import type { FileEntry } from "../shared/protocol.ts";
 import { type FileHashes, hashFile, type HashProgress } from "./hashing.ts";
+import { LatestWriter } from "./latest_writer.ts";
 import type { Repository } from "./repo.ts";
 
 /** One shared file. */
@@ -46,6 +47,11 @@ export class Shares {
   readonly repo: Repository;
   readonly #shares = new Map<string, Share>();
   #cache: Record<string, CachedHashes> = {};
+  // One writer per file: writes from concurrent publishes and downloads must not race.
+  readonly #publishedWriter = new LatestWriter(() => this.#writePublished());
+  readonly #cacheWriter = new LatestWriter(() =>
+    this.repo.writeMeta(HASH_CACHE, this.#cache, { durable: false })
+  );
 
   private constructor(repo: Repository) {
     this.repo = repo;
@@ -81,7 +87,7 @@ export class Shares {
     }
     const hashes = await hashFile(path, onProgress);
     this.#cache[rel] = { ...hashes, pieceHashes: toBase64(hashes.pieceHashes) };
-    await this.repo.writeMeta(HASH_CACHE, this.#cache, { durable: false });
+    await this.#cacheWriter.save();
     return hashes;
   }
 
@@ -91,7 +97,7 @@ export class Shares {
       ...hashes,
       pieceHashes: toBase64(hashes.pieceHashes),
     };
-    await this.repo.writeMeta(HASH_CACHE, this.#cache, { durable: false });
+    await this.#cacheWriter.save();
   }
 
   /** Adds or replaces a share. Complete shares are persisted in the published table. */
@@ -119,11 +125,16 @@ export class Shares {
     );
   }
 
-  async #savePublished(): Promise<void> {
+  #savePublished(): Promise<void> {
+    return this.#publishedWriter.save();
+  }
+
+  /** Writes the published table as it is now (read before the first await). */
+  #writePublished(): Promise<void> {
     const table: Record<string, string> = {};
     for (const share of this.#shares.values()) {
       if (!share.have) table[share.fname] = this.repo.relative(share.path);
     }
-    await this.repo.writeMeta(PUBLISHED, table, { durable: false });
+    return this.repo.writeMeta(PUBLISHED, table, { durable: false });
   }
 }
