@@ -14,10 +14,17 @@
  * ```ts
  * import { LatestWriter } from "./latest_writer.ts";
  * const table: Record<string, string> = {};
- * const writer = new LatestWriter(() => Deno.writeTextFile("/tmp/table.json", JSON.stringify(table)));
+ * let file = ""; // stands for a file on disk
+ * const writer = new LatestWriter(async () => {
+ *   const text = JSON.stringify(table); // read the state first, then write
+ *   await Promise.resolve();
+ *   file = text;
+ * });
  * table.a = "1";
+ * const first = writer.save();
  * table.b = "2";
- * await Promise.all([writer.save(), writer.save()]); // the file holds a and b
+ * await Promise.all([first, writer.save()]);
+ * if (file !== '{"a":"1","b":"2"}') throw new Error("the last write has the latest state");
  * ```
  */
 export class LatestWriter {
