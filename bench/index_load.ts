@@ -934,13 +934,14 @@ class LookupProcess {
     return await withTimeout(next(), timeoutMs, `get "${event}" from the lookup process`);
   }
 
-  /** Tells the child to close its sessions and waits for it to exit. */
-  async close(): Promise<void> {
+  /** Tells the child to close its sessions, waits for it to exit; returns how many it closed. */
+  async close(): Promise<number> {
     await this.#stdin.write(new TextEncoder().encode("close\n"));
     await this.#stdin.close();
-    await this.event("closed", 60_000);
+    const closed = await this.event("closed", 60_000);
     const status = await withTimeout(this.#child.status, 30_000, "wait for the lookup process");
     if (!status.success) throw new Error(`Lookup process exited with code ${status.code}`);
+    return Number(closed.sessions);
   }
 }
 
@@ -1054,19 +1055,11 @@ async function runHolders(config: LoadConfig, args: string[]): Promise<number> {
   const pingAges = load.peers.flatMap((p) =>
     p.client && p.client.lastPingMs > 0 ? [now - p.client.lastPingMs] : []
   );
-  const lostReasons = { ...tally.lostReasons };
-  for (const [reason, n] of Object.entries(other.lostReasons)) {
-    lostReasons[reason] = (lostReasons[reason] ?? 0) + n;
-  }
-  const serverErrors = { ...wire.serverErrors };
-  for (const [code, n] of Object.entries(other.wire.serverErrors)) {
-    serverErrors[code] = (serverErrors[code] ?? 0) + n;
-  }
   emit("held", {
     sessions: held,
     entries: held * config.files,
     lost: tally.lost + other.lost,
-    lostReasons,
+    lostReasons: sumCounts(tally.lostReasons, other.lostReasons),
     publish: {
       created: tally.created + other.publish.created,
       unchanged: tally.unchanged + other.publish.unchanged,
@@ -1085,7 +1078,7 @@ async function runHolders(config: LoadConfig, args: string[]): Promise<number> {
       pingsAnswered: wire.pingsAnswered + other.wire.pingsAnswered,
       maxPingDelayMs: Math.max(wire.maxPingDelayMs, other.wire.maxPingDelayMs),
       unmatchedReplies: wire.unmatchedReplies + other.wire.unmatchedReplies,
-      serverErrors,
+      serverErrors: sumCounts(wire.serverErrors, other.wire.serverErrors),
     },
     // Of the idle sessions (this process's): the lookup sessions are never quiet enough.
     pings: {
@@ -1097,9 +1090,19 @@ async function runHolders(config: LoadConfig, args: string[]): Promise<number> {
 
   // Hold every session until the driver has compared counts with the server.
   await awaitCloseCommand();
-  const [closedHere] = await Promise.all([load.closeAll(), lookups.close()]);
-  emit("closed", { sessions: closedHere + other.sessions, lostSinceHeld: tally.lost });
+  const [closedHere, closedThere] = await Promise.all([load.closeAll(), lookups.close()]);
+  emit("closed", { sessions: closedHere + closedThere, lostSinceHeld: tally.lost });
   return 0;
+}
+
+/** Counts by key, of both. */
+function sumCounts(
+  a: Record<string, number>,
+  b: Record<string, number>,
+): Record<string, number> {
+  const sum = { ...a };
+  for (const [key, n] of Object.entries(b)) sum[key] = (sum[key] ?? 0) + n;
+  return sum;
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

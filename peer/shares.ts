@@ -73,7 +73,7 @@ export class Shares {
         // The file is gone or changed into something unshareable: it is no longer published.
       }
     }
-    await shares.#savePublished();
+    await shares.#publishedWriter.save();
     return shares;
   }
 
@@ -103,13 +103,13 @@ export class Shares {
   /** Adds or replaces a share. Complete shares are persisted in the published table. */
   async set(share: Share): Promise<void> {
     this.#shares.set(share.fname, share);
-    if (!share.have) await this.#savePublished();
+    if (!share.have) await this.#publishedWriter.save();
   }
 
   /** Removes a share. @returns whether it existed */
   async delete(fname: string): Promise<boolean> {
     const existed = this.#shares.delete(fname);
-    if (existed) await this.#savePublished();
+    if (existed) await this.#publishedWriter.save();
     return existed;
   }
 
@@ -123,10 +123,6 @@ export class Shares {
     return [...this.#shares.values()].sort((a, b) =>
       a.fname < b.fname ? -1 : a.fname > b.fname ? 1 : 0
     );
-  }
-
-  #savePublished(): Promise<void> {
-    return this.#publishedWriter.save();
   }
 
   /** Writes the published table as it is now (read before the first await). */
