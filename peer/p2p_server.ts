@@ -1,6 +1,7 @@
 // The peer's P2P listener: serves byte ranges of the files this peer shares, to many fetchers at
 // once, within k session slots. Files are found by fname in the share table, never by a path
-// from the other side, and re-checked to be inside the repository when opened.
+// from the other side, and opened without following symlinks (Repository.openShared); error
+// texts sent back name files relative to the repository, never by their absolute path.
 import { toBase64 } from "../shared/base64.ts";
 import { encodeMessage, reply } from "../shared/encode.ts";
 import { ProtocolError } from "../shared/errors.ts";
@@ -16,7 +17,7 @@ import {
 } from "../shared/protocol.ts";
 import { pieceCount } from "../shared/pieces.ts";
 import type { TokenBucket } from "./rate.ts";
-import type { Repository } from "./repo.ts";
+import { PathError, type Repository } from "./repo.ts";
 import { type Share, shareEntry, type Shares } from "./shares.ts";
 import type { SlotLease, Slots } from "./slots.ts";
 import type { Activity } from "./activity.ts";
@@ -188,11 +189,12 @@ async function serveRequests(
     while (message !== null) {
       switch (message.type) {
         case MsgType.GetInfo: {
-          const share = findShare(ctx, message.body.fname, message.body.rootHash);
-          if (typeof share === "string") {
-            await sendError(framed, message.requestId, "not-found", share);
+          const served = await findServable(ctx, message.body, files);
+          if (typeof served === "string") {
+            await sendError(framed, message.requestId, "not-found", served);
             break;
           }
+          const { share } = served;
           await framed.send(reply(MsgType.Info, message.requestId, {
             ...shareEntry(share),
             pieceHashes: toBase64(share.hashes.pieceHashes),
@@ -230,14 +232,57 @@ function findShare(ctx: P2pContext, fname: string, rootHash: string | undefined)
   return share;
 }
 
-async function openShared(ctx: P2pContext, share: Share): Promise<Deno.FsFile> {
-  // The share table only holds paths inside the repository, but the file system may have
-  // changed since (a symlink swapped in): check again where the bytes really are.
-  const real = await Deno.realPath(share.path);
-  if (!ctx.repo.contains(real)) {
-    throw new Error(`"${share.fname}" now resolves outside the repository`);
+/** The share of a request and its checked open file, or the error message for the fetcher. */
+async function findServable(
+  ctx: P2pContext,
+  request: { fname: string; rootHash?: string | undefined },
+  files: Map<string, Deno.FsFile>,
+): Promise<{ share: Share; file: Deno.FsFile } | string> {
+  const share = findShare(ctx, request.fname, request.rootHash);
+  if (typeof share === "string") return share;
+  const file = await openChecked(ctx, share, files);
+  return typeof file === "string" ? file : { share, file };
+}
+
+/**
+ * The open file of a share, opened once per connection, after checking it is still what the
+ * share advertises. A complete file whose size or mtime moved has other bytes than its hashes
+ * say: it is refused (a fetcher would call this source corrupt) and hashed again, and the new
+ * hashes are published under every name of that path (Shares.refresh).
+ *
+ * @returns the file, or the error message for the fetcher (no absolute path in it)
+ */
+async function openChecked(
+  ctx: P2pContext,
+  share: Share,
+  files: Map<string, Deno.FsFile>,
+): Promise<Deno.FsFile | string> {
+  const key = `${share.fname}\0${share.hashes.rootHash}\0${share.path}`;
+  let file = files.get(key);
+  if (!file) {
+    try {
+      file = await ctx.repo.openShared(share.path, { partial: share.have !== undefined });
+    } catch (err) {
+      log.warn("Cannot serve {fname} from {path}: {error}", {
+        fname: share.fname,
+        path: share.path,
+        error: String(err),
+      });
+      const detail = err instanceof PathError ? err.message : "the file is no longer available";
+      return `Cannot serve "${share.fname}": ${detail}`;
+    }
+    files.set(key, file);
   }
-  return await Deno.open(real, { read: true });
+  if (share.have) return file; // a download in progress: its bytes are checked piece by piece
+  const info = file.statSync();
+  if (info.size !== share.hashes.size || (info.mtime?.getTime() ?? 0) !== share.hashes.mtimeMs) {
+    files.delete(key);
+    file.close();
+    ctx.shares.refresh(share.path);
+    return `Cannot serve "${share.fname}": the file changed since it was published; ` +
+      `it is being hashed again`;
+  }
+  return file;
 }
 
 async function serveRange(
@@ -268,20 +313,8 @@ async function serveRange(
       `Cannot serve bytes ${offset}+${bytes}: not downloaded yet`,
     );
   }
-  let file = files.get(`${fname}\0${rootHash}\0${share.path}`);
-  if (!file) {
-    try {
-      file = await openShared(ctx, share);
-    } catch (err) {
-      return sendError(
-        framed,
-        message.requestId,
-        "not-found",
-        `Cannot serve "${fname}": ${(err as Error).message}`,
-      );
-    }
-    files.set(`${fname}\0${rootHash}\0${share.path}`, file);
-  }
+  const file = await openChecked(ctx, share, files);
+  if (typeof file === "string") return sendError(framed, message.requestId, "not-found", file);
   const source = file;
   await framed.exclusiveWrite(async (write) => {
     await write(encodeMessage(reply(MsgType.Data, message.requestId, { offset, bytes })));

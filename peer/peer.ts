@@ -23,6 +23,9 @@ import type { HashProgress } from "./hashing.ts";
 
 const log = logger("peer");
 
+/** How often published files are checked for edits made behind the peer's back. */
+const RESCAN_INTERVAL_MS = 10_000;
+
 /** A user-facing failure of a shell operation. */
 export class PeerError extends Error {
   /** @param message "Cannot x: detail" */
@@ -71,6 +74,7 @@ export class Peer implements AsyncDisposable {
   readonly #download: TokenBucket;
   /** Running fetches: how to stop each, and when it has let go of its files. */
   readonly #running = new Map<string, { abort: AbortController; settled: Promise<unknown> }>();
+  #rescan: ReturnType<typeof setInterval> | undefined;
 
   private constructor(
     config: PeerConfig,
@@ -101,6 +105,19 @@ export class Peer implements AsyncDisposable {
         await Promise.all(this.shares.list().map((share) => this.announce(share.fname)));
       },
     });
+    this.shares.onChange = (changes) => void this.#announceChanges(changes);
+  }
+
+  /** Tells the index about names whose content changed on disk or that went away. */
+  async #announceChanges(changes: { fname: string; removed: boolean }[]): Promise<void> {
+    for (const { fname, removed } of changes) {
+      try {
+        if (removed) await this.index.request(MsgType.Unpublish, { fname });
+        else await this.announce(fname);
+      } catch (err) {
+        log.warn("Cannot announce the change of {fname}: {error}", { fname, error: String(err) });
+      }
+    }
   }
 
   /**
@@ -135,6 +152,11 @@ export class Peer implements AsyncDisposable {
       await p2p.close();
       throw err;
     }
+    peer.#rescan = setInterval(() => {
+      peer.shares.rescan().catch((err) =>
+        log.error("Cannot rescan published files: {error}", { error: String(err) })
+      );
+    }, RESCAN_INTERVAL_MS);
     return peer;
   }
 
@@ -284,6 +306,7 @@ export class Peer implements AsyncDisposable {
 
   /** Says goodbye to the index, stops fetches and serving. */
   async close(): Promise<void> {
+    clearInterval(this.#rescan);
     const running = [...this.#running.values()];
     for (const { abort } of running) abort.abort();
     await Promise.all(running.map((r) => r.settled));

@@ -2,6 +2,7 @@
 // Every path the peer reads or writes goes through here.
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { META_DIR } from "../shared/fname.ts";
+import { openConfined } from "./confined_open.ts";
 
 /** A user-facing failure about a path (outside the repository, missing, not a file). */
 export class PathError extends Error {
@@ -75,6 +76,32 @@ export class Repository {
     const info = await Deno.stat(real);
     if (!info.isFile) throw new PathError(`Cannot use "${lname}": not a regular file`);
     return real;
+  }
+
+  /**
+   * Opens a shared file for reading without following any symlink below the root (see
+   * confined_open.ts), so a folder swapped for a symlink cannot lead outside the repository or
+   * into its metadata. Only a partial download (`partial`) may be inside the metadata folder,
+   * and only in its partial/ folder.
+   *
+   * @throws {PathError} with a message naming the file relative to the root, never the root
+   */
+  async openShared(path: string, options: { partial: boolean }): Promise<Deno.FsFile> {
+    const rel = this.relative(path);
+    const names = rel.split(sep);
+    if (!this.contains(path) || rel === "" || names.includes("..")) {
+      throw new PathError(`Cannot open "${rel}": outside the repository`);
+    }
+    const allowed = options.partial
+      ? this.isPartial(path)
+      : names[0] !== META_DIR && !this.isMeta(path);
+    if (!allowed) throw new PathError(`Cannot open "${rel}": not a shareable file`);
+    return await openConfined(this.root, names);
+  }
+
+  /** true for paths of partial downloads. */
+  isPartial(path: string): boolean {
+    return path.startsWith(this.partialDir + sep);
   }
 
   /** true for paths inside the metadata folder. */

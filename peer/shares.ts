@@ -6,7 +6,16 @@ import { Bitfield } from "../shared/bitfield.ts";
 import type { FileEntry } from "../shared/protocol.ts";
 import { type FileHashes, hashFile, type HashProgress } from "./hashing.ts";
 import { LatestWriter } from "./latest_writer.ts";
-import type { Repository } from "./repo.ts";
+import { logger } from "../shared/log.ts";
+import { PathError, type Repository } from "./repo.ts";
+
+const log = logger("peer", "shares");
+
+/** A published name whose content changed on disk (new hashes), or that is no longer shared. */
+export interface ShareChange {
+  fname: string;
+  removed: boolean;
+}
 
 /** One shared file. */
 export interface Share {
@@ -46,6 +55,15 @@ export function shareEntry(share: Share): FileEntry {
 export class Shares {
   readonly repo: Repository;
   readonly #shares = new Map<string, Share>();
+  /** Published entries that could not be loaded for an unexpected reason: kept in the table. */
+  readonly #unloaded = new Map<string, string>();
+  /** Re-hashes running, by path: one at a time per file. */
+  readonly #refreshing = new Map<string, Promise<void>>();
+  /**
+   * Told when published names change content or go away behind the peer's back (a file edited
+   * in place, deleted, or re-hashed under another of its names): the peer announces them.
+   */
+  onChange: (changes: ShareChange[]) => void = () => {};
   #cache: Record<string, CachedHashes> = {};
   // One writer per file: writes from concurrent publishes and downloads must not race.
   readonly #publishedWriter = new LatestWriter(() => this.#writePublished());
@@ -69,8 +87,18 @@ export class Shares {
       try {
         const path = await repo.resolveFile(rel);
         shares.#shares.set(fname, { fname, path, hashes: await shares.hashesOf(path, onProgress) });
-      } catch {
-        // The file is gone or changed into something unshareable: it is no longer published.
+      } catch (err) {
+        if (!isGone(err)) {
+          // Not a file that went away: keep it published for the next start, and say why.
+          log.error("Cannot load published {fname} ({rel}): {error}", {
+            fname,
+            rel,
+            error: String(err),
+          });
+          shares.#unloaded.set(fname, rel);
+          continue;
+        }
+        log.warn("No longer publishing {fname}: {error}", { fname, error: String(err) });
       }
     }
     await shares.#publishedWriter.save();
@@ -100,10 +128,106 @@ export class Shares {
     await this.#cacheWriter.save();
   }
 
-  /** Adds or replaces a share. Complete shares are persisted in the published table. */
+  /**
+   * Adds or replaces a share. Complete shares are persisted in the published table; other
+   * names of the same file with other hashes (the file changed since) take the new hashes and
+   * are reported through onChange.
+   */
   async set(share: Share): Promise<void> {
     this.#shares.set(share.fname, share);
-    if (!share.have) await this.#publishedWriter.save();
+    this.#unloaded.delete(share.fname);
+    if (share.have) return;
+    const changed: ShareChange[] = [];
+    for (const other of this.#shares.values()) {
+      if (
+        other !== share && !other.have && other.path === share.path &&
+        other.hashes.rootHash !== share.hashes.rootHash
+      ) {
+        this.#shares.set(other.fname, { ...other, hashes: share.hashes });
+        changed.push({ fname: other.fname, removed: false });
+      }
+    }
+    await this.#publishedWriter.save();
+    if (changed.length > 0) this.onChange(changed);
+  }
+
+  /**
+   * Hashes `path` again when it no longer matches its shares' size and mtime, and gives every
+   * complete share of it the new hashes, or removes them when the file is gone; reports the
+   * names through onChange. Runs in the background (errors are logged): one run per path at a
+   * time, and a call during a run joins it.
+   */
+  refresh(path: string): Promise<void> {
+    let running = this.#refreshing.get(path);
+    if (!running) {
+      running = this.#refresh(path)
+        .catch((err) =>
+          log.error("Cannot hash {path} again: {error}", { path, error: String(err) })
+        )
+        .finally(() => this.#refreshing.delete(path));
+      this.#refreshing.set(path, running);
+    }
+    return running;
+  }
+
+  async #refresh(path: string): Promise<void> {
+    const named = () => this.list().filter((s) => !s.have && s.path === path);
+    const before = named();
+    if (before.length === 0) return;
+    let hashes: FileHashes;
+    try {
+      const checked = await this.repo.resolveFile(this.repo.relative(path));
+      if (checked !== path) throw new PathError(`Cannot share "${path}": it is now a link`);
+      hashes = await this.hashesOf(path);
+    } catch (err) {
+      if (!isGone(err)) throw err;
+      log.warn("No longer publishing {path}: {error}", { path, error: String(err) });
+      for (const share of before) this.#shares.delete(share.fname);
+      await this.#publishedWriter.save();
+      this.onChange(before.map((s) => ({ fname: s.fname, removed: true })));
+      return;
+    }
+    const changed: ShareChange[] = [];
+    for (const share of named()) {
+      if (share.hashes.rootHash === hashes.rootHash && share.hashes.mtimeMs === hashes.mtimeMs) {
+        continue;
+      }
+      this.#shares.set(share.fname, { ...share, hashes });
+      if (share.hashes.rootHash !== hashes.rootHash) {
+        changed.push({ fname: share.fname, removed: false });
+      }
+    }
+    if (changed.length > 0) {
+      log.info("{path} changed: publishing its new content as {names}", {
+        path,
+        names: changed.map((c) => c.fname).join(", "),
+      });
+      this.onChange(changed);
+    }
+  }
+
+  /**
+   * Checks every published file's size and mtime and re-hashes those that moved (see
+   * refresh), for files edited while nobody fetches them.
+   */
+  async rescan(): Promise<void> {
+    const paths = new Set(this.list().filter((s) => !s.have).map((s) => s.path));
+    for (const path of paths) {
+      const share = this.list().find((s) => !s.have && s.path === path);
+      if (!share) continue;
+      let info: Deno.FileInfo | undefined;
+      try {
+        info = await Deno.stat(path);
+      } catch (err) {
+        if (!(err instanceof Deno.errors.NotFound)) throw err;
+      }
+      if (
+        !info || info.size !== share.hashes.size ||
+        (info.mtime?.getTime() ?? 0) !== share.hashes.mtimeMs
+      ) {
+        await this.refresh(path);
+      }
+    }
   }
 
   /** Removes a share. @returns whether it existed */
@@ -131,6 +255,12 @@ export class Shares {
     for (const share of this.#shares.values()) {
       if (!share.have) table[share.fname] = this.repo.relative(share.path);
     }
+    for (const [fname, rel] of this.#unloaded) table[fname] ??= rel;
     return this.repo.writeMeta(PUBLISHED, table, { durable: false });
   }
+}
+
+/** true for errors meaning the file is no longer there to share (deleted, moved, a link now). */
+function isGone(err: unknown): boolean {
+  return err instanceof PathError || err instanceof Deno.errors.NotFound;
 }

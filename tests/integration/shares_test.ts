@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Repository } from "../../peer/repo.ts";
-import { Shares } from "../../peer/shares.ts";
+import { type ShareChange, Shares } from "../../peer/shares.ts";
 
 Deno.test("Shares: 40 files hashed and published at once are all published after a reload", async () => {
   const dir = await Deno.makeTempDir({ prefix: "lanshare-shares-" });
@@ -27,6 +27,30 @@ Deno.test("Shares: 40 files hashed and published at once are all published after
     assert.deepEqual(Object.keys(cache ?? {}).sort(), [...names].sort());
     const reloaded = await Shares.load(repo);
     assert.deepEqual(reloaded.list().map((s) => s.fname), [...names].sort());
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("Shares.set(): republishing an edited file gives its other names the new hashes", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "lanshare-shares-" });
+  try {
+    const repo = await Repository.open(dir);
+    const path = join(repo.root, "doc.txt");
+    await Deno.writeTextFile(path, "first version");
+    const shares = await Shares.load(repo);
+    const publish = async (fname: string) => {
+      const real = await repo.resolveFile("doc.txt");
+      await shares.set({ fname, path: real, hashes: await shares.hashesOf(real) });
+    };
+    await publish("a.txt");
+    await publish("b.txt");
+    const changes: ShareChange[] = [];
+    shares.onChange = (c) => changes.push(...c);
+    await Deno.writeTextFile(path, "second version, longer");
+    await publish("a.txt");
+    assert.equal(shares.get("b.txt")?.hashes.rootHash, shares.get("a.txt")?.hashes.rootHash);
+    assert.deepEqual(changes, [{ fname: "b.txt", removed: false }]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
