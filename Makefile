@@ -26,7 +26,7 @@ server: deps
 # make peer [REPO=dir] [ARGS="--server host:port ..."]: read/write access limited to REPO.
 REPO ?= lanshare-repo
 peer: deps
-	$(DENO) run --allow-net --allow-env=LANSHARE_* --allow-sys=hostname,networkInterfaces \
+	$(DENO) run --allow-net --allow-env=LANSHARE_* --allow-sys=hostname,networkInterfaces,statfs \
 	  --allow-read=$(REPO) --allow-write=$(REPO) peer/main.ts --repo $(REPO) $(ARGS)
 
 bench: deps

@@ -11,6 +11,7 @@ import { expectType } from "../shared/rpc.ts";
 import type { Activity, FetchInfo } from "./activity.ts";
 import type { IndexClient } from "./index_client.ts";
 import { PartialDownload } from "./partial.ts";
+import { StorageError } from "./disk_space.ts";
 import type { TokenBucket } from "./rate.ts";
 import { pathExists, type Repository } from "./repo.ts";
 import { PieceScheduler } from "./scheduler.ts";
@@ -191,6 +192,8 @@ export async function fetchFile(
       `Cannot fetch "${fname}": ${chosen.size} bytes exceeds --max-file-size ${ctx.maxFileSize}`,
     );
   }
+  const storage = await PartialDownload.storageProblem(ctx.repo, chosen);
+  if (storage) throw new FetchError(`Cannot fetch "${fname}": ${storage}`);
   const run = new FetchRun(ctx, fname, chosen.rootHash, {
     ...options,
     onFirstByte: () => {
@@ -312,7 +315,9 @@ class FetchRun {
       sources = await this.#askAgain(round);
     }
     if (this.#abort.signal.aborted) {
-      throw new FetchError(`Cannot fetch "${this.#fname}": cancelled`);
+      const reason = this.#abort.signal.reason;
+      const why = reason instanceof StorageError ? reason.message : "cancelled";
+      throw new FetchError(`Cannot fetch "${this.#fname}": ${why}`);
     }
     if (!this.#scheduler?.done) {
       const missing = this.#scheduler
@@ -400,6 +405,7 @@ class FetchRun {
       resumable: pieceCount(hashes.size, hashes.pieceSize) > 1,
     });
     this.#partial = partial;
+    partial.onFailure = (err) => this.#abort.abort(err); // a full disk fails every source
     const count = pieceCount(hashes.size, hashes.pieceSize);
     this.#scheduler = new PieceScheduler(partial.have, Math.floor(Math.random() * 2 ** 32));
     this.#params = {
@@ -648,6 +654,7 @@ class FetchRun {
   }
 
   #noteFailure(key: string, err: unknown): void {
+    if (err instanceof StorageError) this.#abort.abort(err); // not the source's fault
     const message = err instanceof Error ? err.message : String(err);
     this.#lastError = message;
     if (err instanceof SourceError && err.kind === "bad") {

@@ -8,6 +8,7 @@ import { HASH_BYTES, pieceCount } from "../shared/pieces.ts";
 import type { FileHashes } from "./hashing.ts";
 import { type PieceWriter, SyncPieceWriter, WorkerPieceWriter } from "./piece_writer.ts";
 import { pathExists, type Repository } from "./repo.ts";
+import { freeBytes, isNoSpace, noSpaceMessage, StorageError } from "./disk_space.ts";
 
 /** The record saved beside a partial file. */
 export interface PartialRecord {
@@ -57,6 +58,13 @@ export class PartialDownload {
   #checkpointing: Promise<void> | undefined;
   readonly #writer: PieceWriter;
   readonly #resumable: boolean;
+  /** Why this download cannot go on (disk full, a record that cannot be saved). */
+  #failure: StorageError | undefined;
+  /**
+   * Told once when the download cannot go on, also from a background checkpoint that nobody
+   * awaits: the fetch stops all its sources with this error.
+   */
+  onFailure: (err: StorageError) => void = () => {};
 
   private constructor(
     repo: Repository,
@@ -95,6 +103,7 @@ export class PartialDownload {
   /** Every partial download on disk. */
   static async list(repo: Repository): Promise<PartialRecord[]> {
     const records: PartialRecord[] = [];
+    if (!await pathExists(repo.partialDir)) return records; // a read-only repository may lack it
     for await (const entry of Deno.readDir(repo.partialDir)) {
       if (!entry.isFile || !entry.name.endsWith(".json")) continue;
       const record = await repo.readMeta<PartialRecord>(`partial/${entry.name}`);
@@ -104,10 +113,53 @@ export class PartialDownload {
   }
 
   /**
+   * Why a download of `size` bytes with root `rootHash` cannot start here, if it cannot: a
+   * read-only repository, or less free space than the bytes it still has to write (a partial
+   * file of an earlier run already holds its blocks). Free space is unknown without
+   * `--allow-sys=statfs`; the download then fails when the disk fills, with the same message.
+   */
+  static async storageProblem(
+    repo: Repository,
+    wanted: { rootHash: string; size: number },
+  ): Promise<string | undefined> {
+    if (repo.readOnly) return `the repository is read-only`;
+    let allocated = 0;
+    try {
+      allocated =
+        ((await Deno.stat(join(repo.partialDir, `${wanted.rootHash}.part`))).blocks ?? 0) *
+        512;
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+    const need = Math.max(0, wanted.size - allocated);
+    const have = freeBytes(repo.partialDir);
+    return have !== undefined && need > have ? noSpaceMessage(need, have) : undefined;
+  }
+
+  /**
    * Opens the partial file of `hashes`, resuming from its record when one exists and the file
    * is still there, else starting empty.
+   *
+   * @throws {StorageError} when the disk is full
    */
   static async open(
+    repo: Repository,
+    fname: string,
+    hashes: FileHashes,
+    options: { resumable: boolean },
+  ): Promise<PartialDownload> {
+    try {
+      return await PartialDownload.#open(repo, fname, hashes, options);
+    } catch (err) {
+      if (!isNoSpace(err)) throw err;
+      throw new StorageError(noSpaceMessage(hashes.size, freeBytes(repo.partialDir)), {
+        cause: err,
+        noSpace: true,
+      });
+    }
+  }
+
+  static async #open(
     repo: Repository,
     fname: string,
     hashes: FileHashes,
@@ -149,10 +201,16 @@ export class PartialDownload {
    * untouched until the promise resolves.
    *
    * @returns false, having written nothing, when the piece does not match its hash
+   * @throws {StorageError} when the piece cannot be written (the download cannot go on)
    */
   async storePiece(index: number, bytes: Uint8Array): Promise<boolean> {
+    if (this.#failure) throw this.#failure;
     const expected = this.hashes.pieceHashes.subarray(index * HASH_BYTES, (index + 1) * HASH_BYTES);
-    if (!await this.#writer.write(index * this.hashes.pieceSize, bytes, expected)) return false;
+    try {
+      if (!await this.#writer.write(index * this.hashes.pieceSize, bytes, expected)) return false;
+    } catch (err) {
+      throw this.#fail(err);
+    }
     this.have.set(index);
     this.#unsyncedBytes += bytes.length;
     if (
@@ -160,9 +218,28 @@ export class PartialDownload {
       (this.#unsyncedBytes >= CHECKPOINT_BYTES ||
         Date.now() - this.#lastCheckpointMs >= CHECKPOINT_MS)
     ) {
-      this.#checkpointing = this.checkpoint().finally(() => this.#checkpointing = undefined);
+      this.#checkpointing = this.checkpoint()
+        .catch((err) => void this.#fail(err))
+        .finally(() => this.#checkpointing = undefined);
     }
     return true;
+  }
+
+  /** Records why the download cannot go on (the first reason wins) and says so once. */
+  #fail(err: unknown): StorageError {
+    if (this.#failure) return this.#failure;
+    const noSpace = isNoSpace(err) || (err instanceof StorageError && err.noSpace);
+    this.#failure = noSpace
+      ? new StorageError(
+        noSpaceMessage(this.hashes.size - this.doneBytes, freeBytes(this.repo.partialDir)),
+        { cause: err, noSpace },
+      )
+      : new StorageError(`cannot save the download: ${(err as Error).message}`, {
+        cause: err,
+        noSpace,
+      });
+    this.onFailure(this.#failure);
+    return this.#failure;
   }
 
   /** Makes every piece verified so far durable, then records them. */
@@ -203,7 +280,7 @@ export class PartialDownload {
       throw new Error(`Cannot finish: ${finalPath} appeared meanwhile; the download stays partial`);
     }
     await Deno.rename(this.path, finalPath);
-    await Deno.remove(join(this.repo.metaDir, this.#recordName)).catch(() => {});
+    await removeIfThere(join(this.repo.metaDir, this.#recordName));
   }
 
   /** Closes the file, keeping it and its record for a later resume (deleting it if it has none). */
@@ -221,9 +298,16 @@ export class PartialDownload {
   /** Deletes a partial download and its record. */
   static async remove(repo: Repository, rootHash: string): Promise<void> {
     for (const name of [`${rootHash}.part`, `${rootHash}.json`]) {
-      await Deno.remove(join(repo.partialDir, name)).catch((err) => {
-        if (!(err instanceof Deno.errors.NotFound)) throw err;
-      });
+      await removeIfThere(join(repo.partialDir, name));
     }
+  }
+}
+
+/** Deletes a file; one already gone is fine, any other failure is thrown. */
+async function removeIfThere(path: string): Promise<void> {
+  try {
+    await Deno.remove(path);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
   }
 }

@@ -12,6 +12,7 @@
 // straight away. It costs a thread start (~40 ms, not awaited) and ~20 MiB of memory per large
 // download, hence small downloads do without it.
 import { createHash } from "node:crypto";
+import { isNoSpace, StorageError } from "./disk_space.ts";
 
 /**
  * Bytes per write call. Measured on the benchmark VM (Linux 6.18, ext4), 1 GiB into the page
@@ -28,7 +29,8 @@ export interface PieceWriter {
    * until the promise resolves.
    *
    * @returns false, having written nothing, when the hash does not match
-   * @throws {Error} "Cannot write …" when the file cannot be written
+   * @throws {StorageError} with noSpace when the file system is full
+   * @throws {Error} "Cannot write …" when the file cannot be written otherwise
    */
   write(offset: number, bytes: Uint8Array, expectedHash: Uint8Array): Promise<boolean>;
   /** Waits for the writes queued so far, then releases the writer (not the caller's file). */
@@ -69,7 +71,13 @@ export class SyncPieceWriter implements PieceWriter {
       writeSlices(this.#file, offset, bytes, WRITE_SLICE_BYTES);
       return Promise.resolve(true);
     } catch (err) {
-      return Promise.reject(err);
+      if (!isNoSpace(err)) return Promise.reject(err);
+      return Promise.reject(
+        new StorageError(`Cannot write a piece: ${(err as Error).message}`, {
+          cause: err,
+          noSpace: true,
+        }),
+      );
     }
   }
 
@@ -97,6 +105,8 @@ interface WriterReply {
   id: number;
   stored?: boolean;
   error?: string;
+  /** The error is ENOSPC. */
+  noSpace?: boolean;
 }
 
 /**
@@ -151,7 +161,9 @@ function pieceWriterWorker(): void {
       }
       scope.postMessage({ id: request.id, stored });
     } catch (err) {
-      scope.postMessage({ id: request.id, error: (err as Error).message });
+      // Deno has no error class for ENOSPC; its code says so.
+      const noSpace = (err as { code?: unknown }).code === "ENOSPC";
+      scope.postMessage({ id: request.id, error: (err as Error).message, noSpace });
     }
   };
   scope.onmessage = (event) => {
@@ -241,7 +253,11 @@ export class WorkerPieceWriter implements PieceWriter {
     if (!done) return;
     this.#pending.delete(reply.id);
     if (reply.error === undefined) done.resolve(reply.stored ?? true);
-    else done.reject(new Error(`Cannot write to ${this.#path}: ${reply.error}`));
+    else if (reply.noSpace) {
+      done.reject(
+        new StorageError(`Cannot write to ${this.#path}: ${reply.error}`, { noSpace: true }),
+      );
+    } else done.reject(new Error(`Cannot write to ${this.#path}: ${reply.error}`));
   }
 
   #fail(err: Error): void {

@@ -1,8 +1,12 @@
 // The peer's repository folder: path confinement and the metadata folder (.lanshare/).
-// Every path the peer reads or writes goes through here.
+// Every path the peer reads or writes goes through here. A folder the peer cannot write is
+// opened read-only: its metadata then lives in memory and fetching is refused.
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { META_DIR } from "../shared/fname.ts";
+import { logger } from "../shared/log.ts";
 import { openConfined } from "./confined_open.ts";
+
+const log = logger("peer", "repo");
 
 /** A user-facing failure about a path (outside the repository, missing, not a file). */
 export class PathError extends Error {
@@ -21,19 +25,44 @@ export class Repository {
   readonly metaDir: string;
   /** Partial downloads and their piece records. */
   readonly partialDir: string;
+  /** Why the peer cannot write here (read-only file system, no permission), or undefined. */
+  readonly readOnlyReason: string | undefined;
+  /** Metadata files written while read-only: name → JSON text. */
+  readonly #memoryMeta = new Map<string, string>();
 
-  private constructor(root: string) {
+  private constructor(root: string, readOnlyReason: string | undefined) {
     this.root = root;
     this.metaDir = join(root, META_DIR);
     this.partialDir = join(this.metaDir, "partial");
+    this.readOnlyReason = readOnlyReason;
   }
 
-  /** Creates the folder (and metadata folders) if missing and resolves its real path. */
+  /**
+   * Creates the folder (and metadata folders) if missing and resolves its real path. A folder
+   * that exists but cannot be written (a read-only mount, no write permission for the process)
+   * opens read-only, with a warning: sharing works, metadata is kept in memory.
+   */
   static async open(dir: string): Promise<Repository> {
-    await Deno.mkdir(dir, { recursive: true });
-    const repo = new Repository(await Deno.realPath(dir));
-    await Deno.mkdir(repo.partialDir, { recursive: true });
-    return repo;
+    try {
+      await Deno.mkdir(dir, { recursive: true });
+    } catch (err) {
+      if (!isReadOnly(err) || !(await Deno.stat(dir)).isDirectory) throw err;
+    }
+    const root = await Deno.realPath(dir);
+    const reason = await writeProblem(join(root, META_DIR, "partial"));
+    if (reason) {
+      log.warn(
+        "The repository {root} is read-only ({reason}): sharing only; the hash cache and the " +
+          "published table are kept in memory (lost at exit) and fetch is refused",
+        { root, reason },
+      );
+    }
+    return new Repository(root, reason);
+  }
+
+  /** true when the peer cannot write into the repository (see readOnlyReason). */
+  get readOnly(): boolean {
+    return this.readOnlyReason !== undefined;
   }
 
   /** true when real path `path` is the root or below it. */
@@ -127,7 +156,9 @@ export class Repository {
   /** Reads a JSON metadata file, or undefined when it does not exist. */
   async readMeta<T>(name: string): Promise<T | undefined> {
     try {
-      return JSON.parse(await Deno.readTextFile(join(this.metaDir, name))) as T;
+      const text = this.#memoryMeta.get(name) ??
+        await Deno.readTextFile(join(this.metaDir, name));
+      return JSON.parse(text) as T;
     } catch (err) {
       if (err instanceof Deno.errors.NotFound) return undefined;
       if (err instanceof SyntaxError) return undefined; // a torn file: rebuilt from scratch
@@ -139,20 +170,34 @@ export class Repository {
    * Writes a JSON metadata file atomically (temporary file, rename), so a reader sees the old
    * or the new content, never a torn one. With `durable`, the bytes are fsynced before the
    * rename, for records whose loss would break a promise (the pieces a resume may skip);
-   * caches and tables rebuilt cheaply skip that cost.
+   * caches and tables rebuilt cheaply skip that cost. A read-only repository keeps it in
+   * memory. A failed write (e.g. a full disk) leaves the old file and no temporary one.
    */
   async writeMeta(name: string, value: unknown, options: { durable: boolean }): Promise<void> {
+    if (this.readOnly) {
+      this.#memoryMeta.set(name, JSON.stringify(value));
+      return;
+    }
     const path = join(this.metaDir, name);
     await Deno.mkdir(dirname(path), { recursive: true });
     const tmp = `${path}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-    {
-      using file = await Deno.open(tmp, { write: true, create: true, truncate: true });
-      const bytes = new TextEncoder().encode(JSON.stringify(value));
-      let written = 0;
-      while (written < bytes.length) written += await file.write(bytes.subarray(written));
-      if (options.durable) await file.syncData();
+    try {
+      {
+        using file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+        const bytes = new TextEncoder().encode(JSON.stringify(value));
+        let written = 0;
+        while (written < bytes.length) written += await file.write(bytes.subarray(written));
+        if (options.durable) await file.syncData();
+      }
+      await Deno.rename(tmp, path);
+    } catch (err) {
+      await Deno.remove(tmp).catch((cleanup) => {
+        if (!(cleanup instanceof Deno.errors.NotFound)) {
+          log.warn("Cannot remove {tmp}: {error}", { tmp, error: String(cleanup) });
+        }
+      });
+      throw err;
     }
-    await Deno.rename(tmp, path);
   }
 }
 
@@ -163,6 +208,30 @@ export async function pathExists(path: string): Promise<boolean> {
     return true;
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}
+
+/** true for errors that mean "this process may not write there". */
+function isReadOnly(err: unknown): boolean {
+  return err instanceof Deno.errors.NotCapable || err instanceof Deno.errors.PermissionDenied ||
+    // Deno has no error class for EROFS: a plain Error whose code says so.
+    (err instanceof Error && (err as Error & { code?: unknown }).code === "EROFS");
+}
+
+/**
+ * Why the process cannot write into `partialDir` (created if missing), or undefined when it
+ * can: a probe file is created and removed, since the folders may exist on a read-only mount.
+ */
+async function writeProblem(partialDir: string): Promise<string | undefined> {
+  const probe = join(partialDir, `.write-probe-${crypto.randomUUID().slice(0, 8)}`);
+  try {
+    await Deno.mkdir(partialDir, { recursive: true });
+    await Deno.writeFile(probe, new Uint8Array(0), { createNew: true });
+    await Deno.remove(probe);
+    return undefined;
+  } catch (err) {
+    if (isReadOnly(err)) return err instanceof Error ? err.message : String(err);
     throw err;
   }
 }

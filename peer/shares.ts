@@ -7,6 +7,7 @@ import type { FileEntry } from "../shared/protocol.ts";
 import { type FileHashes, hashFile, type HashProgress } from "./hashing.ts";
 import { LatestWriter } from "./latest_writer.ts";
 import { logger } from "../shared/log.ts";
+import { isNoSpace } from "./disk_space.ts";
 import { PathError, type Repository } from "./repo.ts";
 
 const log = logger("peer", "shares");
@@ -71,6 +72,21 @@ export class Shares {
     this.repo.writeMeta(HASH_CACHE, this.#cache, { durable: false })
   );
 
+  /**
+   * Saves a table; a full disk only costs what a restart would have reused (the shares
+   * themselves stay in memory), so it is logged rather than failing the publish or the start.
+   */
+  async #save(writer: LatestWriter, name: string): Promise<void> {
+    try {
+      await writer.save();
+    } catch (err) {
+      if (!isNoSpace(err)) throw err;
+      log.warn("Cannot save {name}, the disk is full: it will be out of date after a restart", {
+        name,
+      });
+    }
+  }
+
   private constructor(repo: Repository) {
     this.repo = repo;
   }
@@ -101,7 +117,7 @@ export class Shares {
         log.warn("No longer publishing {fname}: {error}", { fname, error: String(err) });
       }
     }
-    await shares.#publishedWriter.save();
+    await shares.#save(shares.#publishedWriter, PUBLISHED);
     return shares;
   }
 
@@ -115,7 +131,7 @@ export class Shares {
     }
     const hashes = await hashFile(path, onProgress);
     this.#cache[rel] = { ...hashes, pieceHashes: toBase64(hashes.pieceHashes) };
-    await this.#cacheWriter.save();
+    await this.#save(this.#cacheWriter, HASH_CACHE);
     return hashes;
   }
 
@@ -125,7 +141,7 @@ export class Shares {
       ...hashes,
       pieceHashes: toBase64(hashes.pieceHashes),
     };
-    await this.#cacheWriter.save();
+    await this.#save(this.#cacheWriter, HASH_CACHE);
   }
 
   /**
@@ -147,7 +163,7 @@ export class Shares {
         changed.push({ fname: other.fname, removed: false });
       }
     }
-    await this.#publishedWriter.save();
+    await this.#save(this.#publishedWriter, PUBLISHED);
     if (changed.length > 0) this.onChange(changed);
   }
 
@@ -183,7 +199,7 @@ export class Shares {
       if (!isGone(err)) throw err;
       log.warn("No longer publishing {path}: {error}", { path, error: String(err) });
       for (const share of before) this.#shares.delete(share.fname);
-      await this.#publishedWriter.save();
+      await this.#save(this.#publishedWriter, PUBLISHED);
       this.onChange(before.map((s) => ({ fname: s.fname, removed: true })));
       return;
     }
@@ -233,7 +249,7 @@ export class Shares {
   /** Removes a share. @returns whether it existed */
   async delete(fname: string): Promise<boolean> {
     const existed = this.#shares.delete(fname);
-    if (existed) await this.#publishedWriter.save();
+    if (existed) await this.#save(this.#publishedWriter, PUBLISHED);
     return existed;
   }
 

@@ -286,6 +286,8 @@ export interface PeerSpawnOptions {
   /** Use --server instead of discovery. */
   direct?: boolean;
   args?: string[];
+  /** `--allow-sys` list; default: what `make peer` grants. */
+  sys?: string;
 }
 
 /** Starts a real peer with read/write limited to its repository. */
@@ -297,7 +299,7 @@ export async function spawnPeer(options: PeerSpawnOptions): Promise<PeerProgram>
   const command = denoRun(
     [
       "--allow-net",
-      "--allow-sys=hostname,networkInterfaces",
+      `--allow-sys=${options.sys ?? "hostname,networkInterfaces,statfs"}`,
       "--allow-env=LANSHARE_*",
       `--allow-read=${options.repo}`,
       `--allow-write=${options.repo}`,
