@@ -1,6 +1,7 @@
-// Piece hashing of files in the repository. Reads synchronously in piece-size blocks (the fast
-// path on Deno, see shared FACTS) and yields to the event loop between pieces so the peer keeps
-// serving while it hashes.
+// Piece hashing of files in the repository. Reads synchronously in piece-size blocks (on Deno a
+// synchronous read loop with large buffers measured fastest: no thread-pool hop per read, while
+// `file.readable` yields 64 KiB chunks) and yields to the event loop between pieces so the peer
+// keeps serving while it hashes.
 import { HASH_BYTES, pieceCount, pieceSizeFor, rootHash } from "../shared/pieces.ts";
 import { createHash } from "node:crypto";
 

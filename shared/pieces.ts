@@ -13,7 +13,11 @@ import { createHash } from "node:crypto";
 export const MIN_PIECE_SIZE = 1024 * 1024;
 /** Most pieces a file is cut into; larger files get larger pieces (hash list ≤ 256 KiB). */
 export const MAX_PIECES = 8192;
-/** Largest piece size the wire allows (2 GiB: files up to 16 TiB at MAX_PIECES pieces). */
+/**
+ * Largest piece size the wire allows (2 GiB). Not the file size limit: a fetcher asks for one
+ * whole piece per GetRange, and a Data frame carries at most `maxDataBytes` (64 MiB), so files
+ * are fetchable up to 64 MiB × MAX_PIECES = 512 GiB; larger files get pieces no source can send.
+ */
 export const MAX_PIECE_SIZE = 2 ** 31;
 /** Bytes of one piece hash. */
 export const HASH_BYTES = 32;
