@@ -288,6 +288,8 @@ export interface PeerSpawnOptions {
   args?: string[];
   /** `--allow-sys` list; default: what `make peer` grants. */
   sys?: string;
+  /** Grant no write permission for the repository. */
+  noWrite?: boolean;
 }
 
 /** Starts a real peer with read/write limited to its repository. */
@@ -302,7 +304,7 @@ export async function spawnPeer(options: PeerSpawnOptions): Promise<PeerProgram>
       `--allow-sys=${options.sys ?? "hostname,networkInterfaces,statfs"}`,
       "--allow-env=LANSHARE_*",
       `--allow-read=${options.repo}`,
-      `--allow-write=${options.repo}`,
+      ...(options.noWrite ? [] : [`--allow-write=${options.repo}`]),
     ],
     options.script ?? "peer/main.ts",
     [

@@ -1,8 +1,10 @@
-// End to end: the peer's repository on a disk that fills up, and on a read-only folder.
-// Both mount a small tmpfs, which needs root: without it they are skipped, saying so.
+// End to end: the peer's repository on a disk that fills up, and on a read-only folder (a
+// read-only mount, or no write permission). The mounts need root: without it those tests are
+// skipped, saying so.
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
+  exists,
   type PeerProgram,
   type ServerProgram,
   sha256File,
@@ -128,4 +130,22 @@ Deno.test({
     assert.equal(refused.ok, false);
     assert.match(refused.error, /the repository is read-only/);
   },
+});
+
+Deno.test("peer without write permission for its repository shares and refuses to fetch", async () => {
+  await using dir = await tempDir("lanshare-e2e-nowrite-");
+  const repo = join(dir.path, "repo");
+  await Deno.mkdir(repo);
+  await writeRandomFile(join(repo, "shared.bin"), MIB + 5, 13);
+  await using server = await spawnServer();
+  await using sharer = await spawnPeer({ repo, hostname: "sharer", server, noWrite: true });
+  assert.match(sharer.stderr, /read-only/);
+  assert.equal((await sharer.command("publish shared.bin")).ok, true, sharer.context());
+  const otherRepo = join(dir.path, "other");
+  await using other = await spawnPeer({ repo: otherRepo, hostname: "other", server });
+  assert.equal((await other.command("fetch shared.bin")).ok, true, other.context());
+  const refused = await sharer.command("fetch shared.bin --force");
+  assert.equal(refused.ok, false);
+  assert.match(refused.error, /the repository is read-only/);
+  assert.equal(await exists(join(repo, ".lanshare")), false, "nothing was written");
 });
