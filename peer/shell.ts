@@ -22,7 +22,8 @@ const HELP = [
   "cancel <fname>                    stop a fetch and delete its partial download",
   "list                              what this peer shares",
   "search [pattern] [--offset N] [--limit N]  the catalogue (substring, or glob with * and ?)",
-  "status                            running, queued and partial transfers",
+  "status                            the index connection; running, queued and partial transfers",
+  "reconnect                         connect to the index now (after being replaced: take it back)",
   "help                              this text",
   "quit                              leave the index and stop",
 ];
@@ -62,10 +63,13 @@ export async function runPeerCommand(peer: Peer, line: string, out: ShellOutput)
           args[1],
           (done, size) => out.hashing(args[0]!, done, size),
         );
+        const pending = r.pendingReason === undefined
+          ? ""
+          : `; not on the index yet (${r.pendingReason}): it is announced once connected`;
         out.answer({ cmd, ok: true, ...r }, [
           `${r.status} ${r.fname} (${formatBytes(r.size)}, ${
             r.rootHash.slice(0, 12)
-          }) from ${r.path}`,
+          }) from ${r.path}${pending}`,
         ]);
         return false;
       }
@@ -166,9 +170,8 @@ export async function runPeerCommand(peer: Peer, line: string, out: ShellOutput)
       case "status": {
         const s = await peer.status();
         out.answer({ cmd, ok: true, ...s }, [
-          `index ${s.server ?? "-"} ${
-            s.connected ? "connected" : "reconnecting"
-          }; slots ${s.slots.active}/${s.slots.max} busy, ${s.slots.queued} queued`,
+          `index: ${s.index.summary}`,
+          `slots ${s.slots.active}/${s.slots.max} busy, ${s.slots.queued} queued`,
           ...s.fetches.map((f) =>
             `  fetching ${f.fname}: ${formatBytes(f.doneBytes)} of ${
               formatBytes(f.size)
@@ -180,6 +183,15 @@ export async function runPeerCommand(peer: Peer, line: string, out: ShellOutput)
             `  partial ${p.fname}: ${p.verifiedPieces}/${p.pieces} pieces (fetch to resume, cancel to drop)`
           ),
         ]);
+        return false;
+      }
+      case "reconnect": {
+        if (args.length !== 0) {
+          fail("usage: reconnect");
+          return false;
+        }
+        const server = await peer.reconnect();
+        out.answer({ cmd, ok: true, server }, [`connected to the index server ${server}`]);
         return false;
       }
       default:
