@@ -267,7 +267,8 @@ export class IndexClient {
         problems.push(`${label}: ${(err as Error).message}`);
       }
     }
-    throw new Error(`Cannot reach an index server: ${problems.join("; ") || "none found"}`);
+    // The caller says "Cannot reach an index server"; this says why.
+    throw new Error(problems.join("; ") || "no server to try");
   }
 
   #handle(message: Message, rpc: RpcConn): HandlerResult {
@@ -302,30 +303,50 @@ export class IndexClient {
   }
 
   /**
-   * Sends a request. While the first attempt to find the index or a reconnection is under
-   * way, waits up to the request timeout for it.
+   * Waits until a session is open, or known to be out of reach for now (no server found yet,
+   * replaced, closed), or the request timeout passes. While the first attempt to find the
+   * index or a reconnection is under way, that is waiting for it.
    *
-   * @throws {IndexUnavailableError} when there is no session (saying why and what to do)
-   * @throws {RemoteError} when the server answers with Error
+   * @returns the open session, if any
    */
-  async request<T extends MsgType>(type: T, body: Bodies[T]): Promise<Message> {
+  async #session(): Promise<RpcConn | undefined> {
     const deadline = Date.now() + this.#timeoutMs;
     for (;;) {
-      const rpc = this.#rpc;
-      if (rpc) return await rpc.request(type, body, this.#timeoutMs);
+      if (this.#rpc) return this.#rpc;
       const state = this.#state;
       const left = deadline - Date.now();
       // Known to be unreachable for now: say so at once rather than after a timeout.
       const hopeless = state.kind === "replaced" || state.kind === "closed" ||
         (state.kind === "looking" && state.attempts > 0);
-      if (hopeless || left <= 0) {
-        throw new IndexUnavailableError(
-          ACTIONS[type] ?? "reach the index",
-          this.#options.unavailableReason(state),
-        );
-      }
+      if (hopeless || left <= 0) return undefined;
       await settleWithin(this.#changed.promise, left);
     }
+  }
+
+  /**
+   * Waits as `request` does before sending: for the first attempt or a reconnection under way.
+   *
+   * @returns whether a session is open now
+   */
+  async settle(): Promise<boolean> {
+    return await this.#session() !== undefined;
+  }
+
+  /**
+   * Sends a request, after waiting as `settle` does.
+   *
+   * @throws {IndexUnavailableError} when there is no session (saying why and what to do)
+   * @throws {RemoteError} when the server answers with Error
+   */
+  async request<T extends MsgType>(type: T, body: Bodies[T]): Promise<Message> {
+    const rpc = await this.#session();
+    if (!rpc) {
+      throw new IndexUnavailableError(
+        ACTIONS[type] ?? "reach the index",
+        this.#options.unavailableReason(this.#state),
+      );
+    }
+    return await rpc.request(type, body, this.#timeoutMs);
   }
 
   /** Says goodbye and closes; no reconnection after this. */

@@ -219,6 +219,9 @@ export class Peer implements AsyncDisposable {
     }
     const existing = this.shares.get(fname);
     if (existing?.have) throw new PeerError(`Cannot publish as "${fname}": it is being fetched`);
+    // A session being opened publishes every share it finds: let it open first, so that this
+    // share is announced on its own and its status (created, updated) is this publish's.
+    await this.index.settle();
     const hashes = await this.shares.hashesOf(path, onProgress);
     await this.shares.set({ fname, path, hashes });
     const status = await this.announce(fname);

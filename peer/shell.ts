@@ -65,7 +65,7 @@ export async function runPeerCommand(peer: Peer, line: string, out: ShellOutput)
         );
         const pending = r.pendingReason === undefined
           ? ""
-          : `; not on the index yet (${r.pendingReason}): it is announced once connected`;
+          : `; not on the index yet, it is announced once connected: ${r.pendingReason}`;
         out.answer({ cmd, ok: true, ...r }, [
           `${r.status} ${r.fname} (${formatBytes(r.size)}, ${
             r.rootHash.slice(0, 12)
