@@ -287,6 +287,8 @@ class FetchRun {
     };
     this.#info = info;
     ctx.activity.fetches.set(this.#fname, info);
+    // From the start: a fetch waiting in its first source's queue shows where it waits.
+    this.#timers.push(setInterval(() => this.#progress(), PROGRESS_INTERVAL_MS));
     const record = await PartialDownload.find(ctx.repo, this.#rootHash);
     let sources = initial;
     let first: { conn: SourceConnection; lease: SlotLease } | undefined;
@@ -343,13 +345,14 @@ class FetchRun {
       const key = sourceKey(source);
       if (this.#tried.get(key) === "bad") continue;
       const lease = await this.#ctx.slots.acquireDownload(key, this.#abort.signal);
+      const queuedAt = this.#info!.queuedAt;
       try {
         const conn = await SourceConnection.open(
           source,
           this.#openParams(),
-          { queued: () => {} },
+          { queued: (position) => queuedAt[key] = position },
           this.#abort.signal,
-        );
+        ).finally(() => delete queuedAt[key]);
         const body = conn.info!;
         const hashes = fromBase64(body.pieceHashes);
         if (
@@ -445,7 +448,6 @@ class FetchRun {
       });
       void this.#announcePartial();
     }
-    this.#timers.push(setInterval(() => this.#progress(), PROGRESS_INTERVAL_MS));
     this.#timers.push(setInterval(() => void this.#refresh(), REFRESH_INTERVAL_MS));
   }
 

@@ -16,6 +16,7 @@ import { explainNotCapable } from "./permissions.ts";
 import { Peer } from "./peer.ts";
 import { progressFields, progressLine, RateWindows, receivedBytes } from "./progress.ts";
 import { runPeerCommand, type ShellOutput } from "./shell.ts";
+import { TtyLine } from "./tty_line.ts";
 
 const encoder = new TextEncoder();
 /** Files at least this large report hashing progress. */
@@ -48,7 +49,7 @@ async function run(args: string[], setRepo: (repo: string) => void): Promise<num
   const { config } = parsed;
   setRepo(config.repo);
   const tty = Deno.stdout.isTerminal() && !config.json;
-  const line = new TtyLine();
+  const line = new TtyLine((text) => Deno.stdout.writeSync(encoder.encode(text)));
   await setupLogging(config.logLevel, tty ? { aroundWrite: (write) => line.around(write) } : {});
   let peer: Peer;
   try {
@@ -98,31 +99,6 @@ async function run(args: string[], setRepo: (repo: string) => void): Promise<num
   await stop.promise;
   await peer.close();
   return 0;
-}
-
-/** The live line at the bottom of a terminal (fetch progress, hashing), on stdout. */
-class TtyLine {
-  #shown = "";
-
-  /** Replaces the line with `text`. */
-  show(text: string): void {
-    Deno.stdout.writeSync(encoder.encode(`\r\x1b[K${text}`));
-    this.#shown = text;
-  }
-
-  /** Removes the line (before an answer is printed). */
-  clear(): void {
-    if (this.#shown !== "") Deno.stdout.writeSync(encoder.encode("\r\x1b[K"));
-    this.#shown = "";
-  }
-
-  /** Runs `write` (a log record to stderr) on a clean line, then draws the line again. */
-  around(write: () => void): void {
-    const shown = this.#shown;
-    this.clear();
-    write();
-    if (shown !== "") this.show(shown);
-  }
 }
 
 function shellOutput(config: PeerConfig, tty: boolean, line: TtyLine): ShellOutput {

@@ -1,9 +1,10 @@
 // The peer's shell: one command line in, one answer out (a JSON object, or short human lines).
 // Commands run concurrently, so `status` works while a `fetch` runs.
 import { splitWords } from "../shared/cli.ts";
-import { formatBytes } from "../shared/format.ts";
+import { formatBytes, formatDuration, formatRate } from "../shared/format.ts";
 import type { FetchInfo } from "./activity.ts";
 import type { Peer } from "./peer.ts";
+import { describeQueues, progressFields } from "./progress.ts";
 
 /** Where answers go. */
 export interface ShellOutput {
@@ -111,8 +112,8 @@ export async function runPeerCommand(peer: Peer, line: string, out: ShellOutput)
           ? `; dropped corrupt source(s) ${r.badSources.join(", ")}`
           : "";
         out.answer({ cmd, ok: true, ...r }, [
-          `fetched ${r.fname}: ${formatBytes(r.size)} in ${(r.durationMs / 1000).toFixed(2)} s ` +
-          `(${formatBytes(r.bytesPerSecond)}/s from ${Object.keys(r.bySource).length} source(s)` +
+          `fetched ${r.fname}: ${formatBytes(r.size)} in ${formatDuration(r.durationMs)} ` +
+          `(${formatRate(r.bytesPerSecond)} from ${Object.keys(r.bySource).length} source(s)` +
           `${r.resumedBytes > 0 ? `, ${formatBytes(r.resumedBytes)} resumed` : ""})${bad}${note}`,
         ]);
         return false;
@@ -172,12 +173,14 @@ export async function runPeerCommand(peer: Peer, line: string, out: ShellOutput)
         out.answer({ cmd, ok: true, ...s }, [
           `index: ${s.index.summary}`,
           `slots ${s.slots.active}/${s.slots.max} busy, ${s.slots.queued} queued`,
-          ...s.fetches.map((f) =>
-            `  fetching ${f.fname}: ${formatBytes(f.doneBytes)} of ${
+          ...s.fetches.map((f) => {
+            const p = progressFields(f, 0, Date.now());
+            const queues = describeQueues(p.queuedAt);
+            return `  fetching ${f.fname}: ${formatBytes(f.doneBytes)} of ${
               formatBytes(f.size)
-            } from ${f.activeSources} source(s)` +
-            `${f.queuedSources > 0 ? `, ${f.queuedSources} queued` : ""}`
-          ),
+            } from ${f.activeSources} source(s)${queues ? `, ${queues}` : ""}` +
+              `${p.stalledMs > 0 ? `, stalled for ${formatDuration(p.stalledMs)}` : ""}`;
+          }),
           ...s.uploads.map((u) => `  sending ${u.fname} to ${u.peer}: ${formatBytes(u.bytes)}`),
           ...s.partials.map((p) =>
             `  partial ${p.fname}: ${p.verifiedPieces}/${p.pieces} pieces (fetch to resume, cancel to drop)`
