@@ -162,7 +162,7 @@ export class IndexClient {
         );
         // The same failure every few seconds is news once; the state says the rest.
         if (error !== lastLogged) {
-          log.warn("Cannot reach an index server (attempt {n}; still trying): {error}", {
+          log.warn("No index server reached yet (attempt {n}; still trying): {error}", {
             n: failures,
             error,
           });
@@ -238,6 +238,9 @@ export class IndexClient {
         label,
       });
       const running = rpc.run();
+      // close() must not wait for a server that accepted the connection but never answers.
+      const abandon = () => rpc.close("peer quitting");
+      this.#closing.signal.addEventListener("abort", abandon, { once: true });
       try {
         const welcome = expectType(
           await rpc.request(MsgType.Hello, {
@@ -265,9 +268,11 @@ export class IndexClient {
         this.#rpc = undefined;
         this.#runningSession = undefined;
         problems.push(`${label}: ${(err as Error).message}`);
+      } finally {
+        this.#closing.signal.removeEventListener("abort", abandon);
       }
     }
-    // The caller says "Cannot reach an index server"; this says why.
+    // The caller says that no server was reached; this says why.
     throw new Error(problems.join("; ") || "no server to try");
   }
 

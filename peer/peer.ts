@@ -94,6 +94,7 @@ export class Peer implements AsyncDisposable {
   readonly #p2p: { close(): Promise<void> };
   readonly #download: TokenBucket;
   readonly #describeIndex: (state: IndexState) => string;
+  #lastIndexKind: IndexState["kind"] = "looking";
   /** Running fetches: how to stop each, and when it has let go of its files. */
   readonly #running = new Map<string, { abort: AbortController; settled: Promise<unknown> }>();
 
@@ -126,7 +127,12 @@ export class Peer implements AsyncDisposable {
     this.index = new IndexClient({
       locate: (signal) => this.#locate(signal),
       unavailableReason: (state) => unavailableReason(state, target),
-      onStateChange: (state) => hooks.onIndexState?.(state, describeIndexState(state, target)),
+      // Each new kind of state, not each failed attempt while looking.
+      onStateChange: (state) => {
+        if (state.kind === this.#lastIndexKind) return;
+        this.#lastIndexKind = state.kind;
+        hooks.onIndexState?.(state, describeIndexState(state, target));
+      },
       hostname: config.hostname,
       p2pPort: this.p2pPort,
       listShares: () => ({ files: this.shares.list().map(shareEntry) }),

@@ -83,6 +83,40 @@ Deno.test("a peer started before the index keeps looking, then connects and publ
   await server.kill();
 });
 
+Deno.test("a peer given --server before that server runs keeps trying, then connects", async () => {
+  await using dir = await tempDir("lanshare-e2e-");
+  // A port nothing listens on: bound by the OS, then released for the server started below.
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = probe.addr.port;
+  probe.close();
+  await using early = await spawnPeer({
+    repo: join(dir.path, "early"),
+    hostname: "early",
+    server: { udpPort: 0 },
+    args: ["--server", `127.0.0.1:${port}`],
+  });
+  const status = await early.command("status");
+  assert.equal(status.index.state, "looking");
+  assert.match(
+    status.index.summary,
+    new RegExp(`^looking for an index server.*127\\.0\\.0\\.1:${port}`),
+  );
+  const search = await early.command("search");
+  assert.match(
+    search.error,
+    new RegExp(
+      `^Cannot search: no index server answers yet \\(still trying 127\\.0\\.0\\.1:${port}, .*` +
+        "last error: .*is it running\\? start one with `make server`\\)$",
+    ),
+  );
+
+  const from = early.stdout.lines.length;
+  await using server = await spawnServer({ port });
+  await indexEvent(early, "connected", from);
+  assert.equal((await early.command("search")).ok, true);
+  await server.kill();
+});
+
 Deno.test("a replaced peer says so and how to recover, and `reconnect` takes it back", async () => {
   await using dir = await tempDir("lanshare-e2e-");
   await using server = await spawnServer();
