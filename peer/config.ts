@@ -20,7 +20,7 @@ export interface PeerConfig {
   announcePort: number;
   /** Where discovery probes go. */
   broadcast: string[];
-  /** Give up discovery after this long, ms. */
+  /** Length of one discovery round, ms; the peer starts another after an empty one. */
   discoverTimeoutMs: number;
   /** Address the P2P listener binds. */
   host: string;
@@ -88,7 +88,7 @@ export const PEER_OPTIONS: readonly OptionSpec[] = [
     env: "LANSHARE_DISCOVER_TIMEOUT_MS",
     kind: "uint",
     default: 5000,
-    help: "give up discovery after",
+    help: "length of one discovery round; the peer keeps looking",
   },
   {
     flag: "host",
