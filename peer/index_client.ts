@@ -59,6 +59,11 @@ const ACTIONS: Partial<Record<MsgType, string>> = {
   [MsgType.WhoHas]: "look up sources",
 };
 
+/** Attempts that failed since the last session, in a state that counts them. */
+function failedAttempts(state: IndexState): number {
+  return state.kind === "looking" || state.kind === "reconnecting" ? state.attempts : 0;
+}
+
 /** A self-healing session with the index. */
 export class IndexClient {
   readonly #options: IndexClientOptions;
@@ -117,6 +122,7 @@ export class IndexClient {
     }
     this.#loop ??= this.#run();
     this.#wake?.();
+    const failedBefore = failedAttempts(this.#state);
     const deadline = Date.now() + this.#timeoutMs;
     for (;;) {
       // Read afresh each time (a call, so the checks above do not narrow it): the state
@@ -124,7 +130,9 @@ export class IndexClient {
       const state = this.#current();
       if (state.kind === "connected") return state.server;
       const left = deadline - Date.now();
-      if (left <= 0 || state.kind === "replaced" || state.kind === "closed") {
+      // One more failed attempt answers the question: not now.
+      const failed = failedAttempts(state) > failedBefore;
+      if (left <= 0 || failed || state.kind === "replaced" || state.kind === "closed") {
         throw new IndexUnavailableError("reconnect", this.#options.unavailableReason(state));
       }
       await settleWithin(this.#changed.promise, left);
