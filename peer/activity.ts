@@ -23,7 +23,11 @@ export interface FetchInfo {
   activeSources: number;
   /** Sources waiting in a queue. */
   queuedSources: number;
+  /** Where this fetch waits in a source's queue: "host:port" → its latest position. */
+  queuedAt: Record<string, number>;
   startedAtMs: number;
+  /** When a byte last arrived from any source (the start, before the first). */
+  lastByteAtMs: number;
 }
 
 /** The registry behind `status`. */

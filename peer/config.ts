@@ -20,7 +20,7 @@ export interface PeerConfig {
   announcePort: number;
   /** Where discovery probes go. */
   broadcast: string[];
-  /** Give up discovery after this long, ms. */
+  /** Length of one discovery round, ms; the peer starts another after an empty one. */
   discoverTimeoutMs: number;
   /** Address the P2P listener binds. */
   host: string;
@@ -49,7 +49,7 @@ export interface PeerConfig {
   json: boolean;
   /** Log threshold. */
   logLevel: LogLevel;
-  /** TEST ONLY: serve corrupted piece bytes (to test integrity checks). */
+  /** TEST ONLY: serve corrupted piece bytes (to test integrity checks); see PEER_TEST_ENV. */
   debugCorrupt: boolean;
 }
 
@@ -88,7 +88,7 @@ export const PEER_OPTIONS: readonly OptionSpec[] = [
     env: "LANSHARE_DISCOVER_TIMEOUT_MS",
     kind: "uint",
     default: 5000,
-    help: "give up discovery after",
+    help: "length of one discovery round; the peer keeps looking",
   },
   {
     flag: "host",
@@ -188,13 +188,17 @@ export const PEER_OPTIONS: readonly OptionSpec[] = [
     default: "info",
     help: "debug, info, warning or error",
   },
-  {
-    flag: "debug-corrupt",
-    kind: "boolean",
-    default: false,
-    help: "TEST ONLY: serve corrupted bytes",
-  },
 ];
+
+/**
+ * Set to "1", makes the peer serve corrupted piece bytes, so that tests can check that fetchers
+ * catch them. An environment variable, not a flag: it must not show in --help or be typed by
+ * accident.
+ */
+export const TEST_CORRUPT_ENV = "LANSHARE_TEST_CORRUPT_PIECES";
+
+/** Environment variables only tests set; main reads them besides PEER_OPTIONS'. */
+export const PEER_TEST_ENV: readonly string[] = [TEST_CORRUPT_ENV];
 
 /** Result of parsing: a config to run, or help/version text. */
 export type PeerCommandLine = CommandLine<PeerConfig>;
@@ -269,7 +273,7 @@ export function resolvePeerConfig(
       maxFileSize: v["max-file-size"] as number,
       json: v.json as boolean,
       logLevel: level as LogLevel,
-      debugCorrupt: v["debug-corrupt"] as boolean,
+      debugCorrupt: env[TEST_CORRUPT_ENV] === "1",
     },
   };
 }

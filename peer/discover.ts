@@ -26,6 +26,8 @@ export interface DiscoverOptions {
   timeoutMs: number;
   /** After the first answer, wait this long for others before choosing, ms. @default 150 */
   gatherMs?: number;
+  /** Stops discovery early (it then fails as if nothing answered). */
+  signal?: AbortSignal;
 }
 
 /** ms between repeated probes while nothing answers. */
@@ -83,12 +85,18 @@ export async function discoverServers(options: DiscoverOptions): Promise<FoundSe
   };
   await sendProbes();
   const probing = setInterval(() => void sendProbes(), PROBE_INTERVAL_MS);
+  const stopped = Promise.withResolvers<boolean>();
+  const onAbort = () => stopped.resolve(false);
+  if (options.signal?.aborted) onAbort();
+  options.signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    if (await settleWithin(firstFound.promise, options.timeoutMs)) {
+    const answered = Promise.race([firstFound.promise.then(() => true), stopped.promise]);
+    if (await settleWithin(answered, options.timeoutMs) && await answered) {
       // Others may answer a moment later: collect them before choosing the least loaded.
       await new Promise((resolve) => setTimeout(resolve, options.gatherMs ?? 150));
     }
   } finally {
+    options.signal?.removeEventListener("abort", onAbort);
     clearInterval(probing);
     listener.close();
     prober.close();

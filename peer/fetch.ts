@@ -4,12 +4,13 @@
 import { fromBase64 } from "../shared/base64.ts";
 import { Bitfield } from "../shared/bitfield.ts";
 import { fnameProblem } from "../shared/fname.ts";
+import { formatRate } from "../shared/format.ts";
 import { logger } from "../shared/log.ts";
 import { MsgType, type SourceInfo } from "../shared/protocol.ts";
 import { HASH_BYTES, pieceCount, rootHash } from "../shared/pieces.ts";
 import { expectType } from "../shared/rpc.ts";
 import type { Activity, FetchInfo } from "./activity.ts";
-import type { IndexClient } from "./index_client.ts";
+import { type IndexClient, IndexUnavailableError } from "./index_client.ts";
 import { PartialDownload } from "./partial.ts";
 import { StorageError } from "./disk_space.ts";
 import type { TokenBucket } from "./rate.ts";
@@ -223,7 +224,9 @@ async function whoHas(ctx: FetchContext, fname: string): Promise<SourceInfo[]> {
     return expectType(await ctx.index.request(MsgType.WhoHas, { fname }), MsgType.Sources).body
       .sources;
   } catch (err) {
-    throw new FetchError(`Cannot fetch "${fname}": ${(err as Error).message}`);
+    // An unreachable index says why without its own "Cannot …" prefix.
+    const why = err instanceof IndexUnavailableError ? err.reason : (err as Error).message;
+    throw new FetchError(`Cannot fetch "${fname}": ${why}`);
   }
 }
 
@@ -237,6 +240,8 @@ class FetchRun {
   readonly #tried = new Map<string, "active" | "busy" | "bad" | "gone">();
   readonly #workers = new Set<Promise<void>>();
   readonly #badSources: string[] = [];
+  /** Sources whose BUSY answer was logged already. */
+  readonly #busyLogged = new Set<string>();
   /** Open source connections, and the bytes each had delivered at the last rate check. */
   readonly #connections = new Map<string, { conn: SourceConnection; bytesAtCheck: number }>();
   #lastRateCheck = performance.now();
@@ -279,10 +284,14 @@ class FetchRun {
       bySource: {},
       activeSources: 0,
       queuedSources: 0,
+      queuedAt: {},
       startedAtMs: Date.now(),
+      lastByteAtMs: Date.now(),
     };
     this.#info = info;
     ctx.activity.fetches.set(this.#fname, info);
+    // From the start: a fetch waiting in its first source's queue shows where it waits.
+    this.#timers.push(setInterval(() => this.#progress(), PROGRESS_INTERVAL_MS));
     const record = await PartialDownload.find(ctx.repo, this.#rootHash);
     let sources = initial;
     let first: { conn: SourceConnection; lease: SlotLease } | undefined;
@@ -341,13 +350,14 @@ class FetchRun {
       const key = sourceKey(source);
       if (this.#tried.get(key) === "bad") continue;
       const lease = await this.#ctx.slots.acquireDownload(key, this.#abort.signal);
+      const queuedAt = this.#info!.queuedAt;
       try {
         const conn = await SourceConnection.open(
           source,
           this.#openParams(),
-          { queued: () => {} },
+          { queued: (position) => queuedAt[key] = position },
           this.#abort.signal,
-        );
+        ).finally(() => delete queuedAt[key]);
         const body = conn.info!;
         const hashes = fromBase64(body.pieceHashes);
         if (
@@ -444,7 +454,6 @@ class FetchRun {
       });
       void this.#announcePartial();
     }
-    this.#timers.push(setInterval(() => this.#progress(), PROGRESS_INTERVAL_MS));
     this.#timers.push(setInterval(() => void this.#refresh(), REFRESH_INTERVAL_MS));
   }
 
@@ -499,10 +508,10 @@ class FetchRun {
       const rate = (bytes - entry.bytesAtCheck) / seconds;
       entry.bytesAtCheck = bytes;
       if (working.length > 1 && rate < MIN_SOURCE_RATE && entry.conn.outstanding > 0) {
-        log.warn("Dropping slow source {key} for {fname}: {rate} B/s", {
+        log.warn("Dropping slow source {key} for {fname}: {rate}", {
           key,
           fname: this.#fname,
-          rate: Math.round(rate),
+          rate: formatRate(rate),
         });
         entry.conn.close();
       }
@@ -579,13 +588,15 @@ class FetchRun {
     try {
       lease ??= await this.#ctx.slots.acquireDownload(key, this.#abort.signal);
       conn ??= await SourceConnection.open(source, this.#openParams(), {
-        queued: () => {
+        queued: (position) => {
           if (!queued) info.queuedSources++;
           queued = true;
+          info.queuedAt[key] = position;
         },
       }, this.#abort.signal);
       if (queued) info.queuedSources--;
       queued = false;
+      delete info.queuedAt[key];
       info.activeSources++;
       this.#connections.set(key, { conn, bytesAtCheck: info.bySource[key] ?? 0 });
       const onAbort = () => conn!.close();
@@ -600,6 +611,7 @@ class FetchRun {
       this.#tried.set(key, "gone"); // done for this round; may be asked again in the next
     } catch (err) {
       if (queued) info.queuedSources--;
+      delete info.queuedAt[key];
       if (!this.#abort.signal.aborted) this.#noteFailure(key, err);
     } finally {
       conn?.close();
@@ -640,6 +652,7 @@ class FetchRun {
       finished: () => scheduler.done || this.#abort.signal.aborted,
       received: (bytes) => {
         info.bySource[key] = (info.bySource[key] ?? 0) + bytes;
+        info.lastByteAtMs = Date.now();
         this.#fetchedBytes += bytes;
       },
       throttle: (bytes) => this.#ctx.download.take(bytes),
@@ -661,12 +674,14 @@ class FetchRun {
       this.#markBad(key, message);
       return;
     }
-    this.#tried.set(key, err instanceof SourceError && err.kind === "busy" ? "busy" : "gone");
-    log.warn("Source {key} for {fname} failed: {error}", {
-      key,
-      fname: this.#fname,
-      error: message,
-    });
+    const busy = err instanceof SourceError && err.kind === "busy";
+    this.#tried.set(key, busy ? "busy" : "gone");
+    // A busy source is asked again every refresh: say so once per fetch, not 4 times a second.
+    const repeated = busy && this.#busyLogged.has(key);
+    if (busy) this.#busyLogged.add(key);
+    const fields = { key, fname: this.#fname, error: message };
+    if (repeated) log.debug("Source {key} for {fname} failed: {error}", fields);
+    else log.warn("Source {key} for {fname} failed: {error}", fields);
   }
 
   #markBad(key: string, reason: string): void {

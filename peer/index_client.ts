@@ -1,32 +1,68 @@
 // The peer's session with the index server: connect (given or discovered), say Hello, answer
-// the server's pings and live listings, and reconnect with jittered backoff when it drops,
-// publishing everything again.
+// the server's pings and live listings, and keep trying with jittered backoff until connected,
+// from the start (the index may come up after the peer) and whenever the session drops,
+// publishing everything again each time. Stops only when replaced by a peer with the same
+// identity, until told to `reconnect`.
 import type { HostPort } from "../shared/cli.ts";
 import { FramedConn } from "../shared/framing.ts";
 import { logger } from "../shared/log.ts";
 import { settleWithin } from "../shared/timeout.ts";
 import { type Bodies, type Message, MsgType, PROTOCOL_VERSION } from "../shared/protocol.ts";
 import { expectType, type HandlerResult, RpcConn } from "../shared/rpc.ts";
+import type { IndexState } from "./index_state.ts";
 
 const log = logger("peer", "index");
 
 /** Options for `IndexClient`. */
 export interface IndexClientOptions {
-  /** Finds the servers to try, best first (a fixed list, or discovery). */
-  locate: () => Promise<HostPort[]>;
+  /** Finds the servers to try, best first (a fixed list, or discovery); stops on `signal`. */
+  locate: (signal: AbortSignal) => Promise<HostPort[]>;
   /** Identity announced in Hello. */
   hostname: string;
   p2pPort: number;
   /** Answers the server's `ListShares`. */
   listShares: () => Bodies[MsgType.Shares];
-  /** Runs after every (re)connection, before requests flow: publish everything again. */
+  /** Runs after every (re)connection, before it counts as connected: publish everything again. */
   onConnected: (client: IndexClient) => Promise<void>;
+  /** Says, for "Cannot <action>: <reason>", why a request cannot be sent in `state`. */
+  unavailableReason: (state: IndexState) => string;
+  /** Called on every change of `state`. */
+  onStateChange?: (state: IndexState) => void;
   /** Per-request timeout, ms. @default 10000 */
   requestTimeoutMs?: number;
 }
 
-/** Longest wait between reconnection attempts, ms. */
+/** A request that cannot be sent because the peer has no session with the index. */
+export class IndexUnavailableError extends Error {
+  /** Why, without the "Cannot <action>: " prefix. */
+  readonly reason: string;
+
+  /**
+   * @param action what could not be done, e.g. "search"
+   * @param reason why, from the index state
+   */
+  constructor(action: string, reason: string) {
+    super(`Cannot ${action}: ${reason}`);
+    this.name = "IndexUnavailableError";
+    this.reason = reason;
+  }
+}
+
+/** Longest wait between connection attempts, ms. */
 const MAX_BACKOFF_MS = 5000;
+
+/** What each request does, for error messages. */
+const ACTIONS: Partial<Record<MsgType, string>> = {
+  [MsgType.Publish]: "publish",
+  [MsgType.Unpublish]: "unpublish",
+  [MsgType.Search]: "search",
+  [MsgType.WhoHas]: "look up sources",
+};
+
+/** Attempts that failed since the last session, in a state that counts them. */
+function failedAttempts(state: IndexState): number {
+  return state.kind === "looking" || state.kind === "reconnecting" ? state.attempts : 0;
+}
 
 /** A self-healing session with the index. */
 export class IndexClient {
@@ -34,10 +70,18 @@ export class IndexClient {
   #rpc: RpcConn | undefined;
   /** The read loop of the current connection; ends when it drops. */
   #runningSession: Promise<void> | undefined;
-  #ready = Promise.withResolvers<void>();
-  #closed = false;
-  #stopReason: string | undefined;
-  /** The server currently connected, "host:port". */
+  #state: IndexState = { kind: "looking", attempts: 0 };
+  /** Resolved (and replaced) on every state change: what waiting requests wait for. */
+  #changed = Promise.withResolvers<void>();
+  /** Why the index closed this session, when another peer took over our identity. */
+  #replacedNotice: string | undefined;
+  /** Ends the current pause between attempts early (`reconnect`, `close`). */
+  #wake: (() => void) | undefined;
+  /** The connection loop, while it runs. */
+  #loop: Promise<void> | undefined;
+  /** Aborted by `close`: ends discovery and connection attempts under way. */
+  readonly #closing = new AbortController();
+  /** The server currently (or last) connected, "host:port". */
   server: string | undefined;
   /** Session id given by the server. */
   sessionId: string | undefined;
@@ -47,31 +91,164 @@ export class IndexClient {
     this.#options = options;
   }
 
+  /** Where the peer stands with the index. */
+  get state(): IndexState {
+    return this.#state;
+  }
+
+  /** true while registered with a server. */
+  get connected(): boolean {
+    return this.#state.kind === "connected";
+  }
+
+  /** Starts looking for the index and connecting, in the background; returns at once. */
+  start(): void {
+    this.#loop ??= this.#run();
+  }
+
   /**
-   * Connects for the first time. Resolves once registered and `onConnected` ran.
+   * Tries to connect now: after being replaced (taking the identity back), or to skip the
+   * wait between attempts. Resolves once connected.
    *
-   * @throws {Error} when no server can be found or reached
+   * @throws {IndexUnavailableError} when still not connected after the request timeout
    */
-  async start(): Promise<void> {
-    await this.#connect();
-    void this.#maintain();
+  async reconnect(): Promise<string> {
+    if (this.#state.kind === "closed") {
+      throw new IndexUnavailableError("reconnect", this.#options.unavailableReason(this.#state));
+    }
+    if (this.#state.kind === "replaced") {
+      this.#replacedNotice = undefined;
+      this.#setState({ kind: "reconnecting", server: this.#state.server, attempts: 0 });
+    }
+    this.#loop ??= this.#run();
+    this.#wake?.();
+    const failedBefore = failedAttempts(this.#state);
+    const deadline = Date.now() + this.#timeoutMs;
+    for (;;) {
+      // Read afresh each time (a call, so the checks above do not narrow it): the state
+      // changes while we wait.
+      const state = this.#current();
+      if (state.kind === "connected") return state.server;
+      const left = deadline - Date.now();
+      // One more failed attempt answers the question: not now.
+      const failed = failedAttempts(state) > failedBefore;
+      if (left <= 0 || failed || state.kind === "replaced" || state.kind === "closed") {
+        throw new IndexUnavailableError("reconnect", this.#options.unavailableReason(state));
+      }
+      await settleWithin(this.#changed.promise, left);
+    }
+  }
+
+  #current(): IndexState {
+    return this.#state;
+  }
+
+  #setState(state: IndexState): void {
+    this.#state = state;
+    const changed = this.#changed;
+    this.#changed = Promise.withResolvers<void>();
+    changed.resolve();
+    this.#options.onStateChange?.(state);
+  }
+
+  /** Connects, stays connected while the session lasts, and tries again when it drops. */
+  async #run(): Promise<void> {
+    let failures = 0;
+    let lastLogged = "";
+    while (!this.#stopped) {
+      try {
+        await this.#connect();
+      } catch (err) {
+        if (this.#stopped) break;
+        failures++;
+        const error = err instanceof Error ? err.message : String(err);
+        const state = this.#state;
+        this.#setState(
+          state.kind === "reconnecting"
+            ? { ...state, attempts: failures, lastError: error }
+            : { kind: "looking", attempts: failures, lastError: error },
+        );
+        // The same failure every few seconds is news once; the state says the rest.
+        if (error !== lastLogged) {
+          log.warn("No index server reached yet (attempt {n}; still trying): {error}", {
+            n: failures,
+            error,
+          });
+          lastLogged = error;
+        }
+        await this.#pause(failures);
+        continue;
+      }
+      failures = 0;
+      lastLogged = "";
+      try {
+        await this.#runningSession;
+        if (!this.#stopped) {
+          log.warn("Index connection to {server} closed", { server: this.server });
+        }
+      } catch (err) {
+        log.warn("Index connection to {server} failed: {error}", {
+          server: this.server,
+          error: String(err),
+        });
+      }
+      this.#rpc = undefined;
+      this.#runningSession = undefined;
+      if (this.#state.kind === "closed") break;
+      if (this.#replacedNotice !== undefined) {
+        this.#setReplaced();
+        break;
+      }
+      this.#setState({ kind: "reconnecting", server: this.server ?? "?", attempts: 0 });
+      await this.#pause(0);
+    }
+    this.#loop = undefined;
+  }
+
+  get #stopped(): boolean {
+    return this.#state.kind === "closed" || this.#state.kind === "replaced";
+  }
+
+  #setReplaced(): void {
+    if (this.#state.kind === "replaced" || this.#state.kind === "closed") return;
+    const notice = this.#replacedNotice ?? "replaced";
+    log.error("Not reconnecting to the index: {reason}", { reason: notice });
+    this.#setState({ kind: "replaced", server: this.server ?? "?", notice });
+  }
+
+  /** Jittered exponential backoff: a restarted server is not hit by every peer at once. */
+  async #pause(attempt: number): Promise<void> {
+    const base = Math.min(MAX_BACKOFF_MS, 100 * 2 ** attempt);
+    const woken = Promise.withResolvers<void>();
+    this.#wake = woken.resolve;
+    await settleWithin(woken.promise, base / 2 + Math.random() * base / 2);
+    this.#wake = undefined;
   }
 
   async #connect(): Promise<void> {
-    const servers = await this.#options.locate();
+    const servers = await this.#options.locate(this.#closing.signal);
     const problems: string[] = [];
     for (const server of servers) {
+      if (this.#stopped) break;
       const label = `${server.hostname}:${server.port}`;
       let conn: Deno.TcpConn;
       try {
-        conn = await Deno.connect({ ...server, signal: AbortSignal.timeout(5000) });
+        conn = await Deno.connect({
+          ...server,
+          signal: AbortSignal.any([AbortSignal.timeout(5000), this.#closing.signal]),
+        });
       } catch (err) {
         problems.push(`${label}: ${(err as Error).message}`);
         continue;
       }
       conn.setNoDelay(true);
-      const rpc = new RpcConn(new FramedConn(conn), (m) => this.#handle(m), { label });
+      const rpc: RpcConn = new RpcConn(new FramedConn(conn), (m) => this.#handle(m, rpc), {
+        label,
+      });
       const running = rpc.run();
+      // close() must not wait for a server that accepted the connection but never answers.
+      const abandon = () => rpc.close("peer quitting");
+      this.#closing.signal.addEventListener("abort", abandon, { once: true });
       try {
         const welcome = expectType(
           await rpc.request(MsgType.Hello, {
@@ -86,7 +263,8 @@ export class IndexClient {
         this.sessionId = welcome.body.sessionId;
         this.#runningSession = running;
         await this.#options.onConnected(this);
-        this.#ready.resolve();
+        if (this.#stopped) return; // replaced or closed while publishing: the loop sees it
+        this.#setState({ kind: "connected", server: label });
         log.info("Registered with index {server} as {host}", {
           server: label,
           host: this.#options.hostname,
@@ -96,53 +274,17 @@ export class IndexClient {
         rpc.close();
         await running.catch(() => {});
         this.#rpc = undefined;
+        this.#runningSession = undefined;
         problems.push(`${label}: ${(err as Error).message}`);
+      } finally {
+        this.#closing.signal.removeEventListener("abort", abandon);
       }
     }
-    throw new Error(`Cannot reach an index server: ${problems.join("; ") || "none found"}`);
+    // The caller says that no server was reached; this says why.
+    throw new Error(problems.join("; ") || "no server to try");
   }
 
-  async #maintain(): Promise<void> {
-    let attempt = 0;
-    while (!this.#closed) {
-      try {
-        await this.#runningSession;
-        if (!this.#closed) log.warn("Index connection to {server} closed", { server: this.server });
-      } catch (err) {
-        log.warn("Index connection to {server} failed: {error}", {
-          server: this.server,
-          error: String(err),
-        });
-      }
-      this.#rpc = undefined;
-      if (this.#closed) return;
-      if (this.#stopReason) {
-        log.error("Not reconnecting to the index: {reason}", { reason: this.#stopReason });
-        return;
-      }
-      this.#ready = Promise.withResolvers<void>();
-      for (;;) {
-        if (this.#closed) return;
-        // Jittered exponential backoff: a restarted server is not hit by every peer at once.
-        const base = Math.min(MAX_BACKOFF_MS, 100 * 2 ** attempt);
-        await new Promise((resolve) => setTimeout(resolve, base / 2 + Math.random() * base / 2));
-        attempt++;
-        if (this.#closed) return;
-        try {
-          await this.#connect();
-          attempt = 0;
-          break;
-        } catch (err) {
-          log.warn("Cannot reconnect to the index (attempt {n}): {error}", {
-            n: attempt,
-            error: String(err),
-          });
-        }
-      }
-    }
-  }
-
-  #handle(message: Message): HandlerResult {
+  #handle(message: Message, rpc: RpcConn): HandlerResult {
     switch (message.type) {
       case MsgType.Ping:
         return { type: MsgType.Pong, body: message.body };
@@ -152,8 +294,17 @@ export class IndexClient {
         log.info("Index said goodbye: {reason}", { reason: message.body.reason });
         return undefined;
       case MsgType.Error:
-        if (message.body.code === "replaced") this.#stopReason = message.body.message;
         log.warn("Index reported {code}: {message}", message.body);
+        if (message.body.code === "replaced") {
+          // The session is no longer ours: stop using it now rather than when the server
+          // gets round to closing it.
+          this.#replacedNotice = message.body.message;
+          if (rpc === this.#rpc) {
+            this.#rpc = undefined;
+            this.#setReplaced();
+          }
+          rpc.close("replaced by another peer");
+        }
         return undefined;
       default:
         return undefined;
@@ -164,32 +315,64 @@ export class IndexClient {
     return this.#options.requestTimeoutMs ?? 10_000;
   }
 
-  /** true while registered with a server. */
-  get connected(): boolean {
-    return this.#rpc !== undefined;
+  /**
+   * Waits until a session is open, or known to be out of reach for now (no server found yet,
+   * replaced, closed), or the request timeout passes. While the first attempt to find the
+   * index or a reconnection is under way, that is waiting for it.
+   *
+   * @returns the open session, if any
+   */
+  async #session(): Promise<RpcConn | undefined> {
+    const deadline = Date.now() + this.#timeoutMs;
+    for (;;) {
+      if (this.#rpc) return this.#rpc;
+      const state = this.#state;
+      const left = deadline - Date.now();
+      // Known to be unreachable for now: say so at once rather than after a timeout.
+      const hopeless = state.kind === "replaced" || state.kind === "closed" ||
+        (state.kind === "looking" && state.attempts > 0);
+      if (hopeless || left <= 0) return undefined;
+      await settleWithin(this.#changed.promise, left);
+    }
   }
 
   /**
-   * Sends a request, waiting up to the request timeout for a (re)connection first.
+   * Waits as `request` does before sending: for the first attempt or a reconnection under way.
    *
+   * @returns whether a session is open now
+   */
+  async settle(): Promise<boolean> {
+    return await this.#session() !== undefined;
+  }
+
+  /**
+   * Sends a request, after waiting as `settle` does.
+   *
+   * @throws {IndexUnavailableError} when there is no session (saying why and what to do)
    * @throws {RemoteError} when the server answers with Error
    */
   async request<T extends MsgType>(type: T, body: Bodies[T]): Promise<Message> {
-    if (!this.#rpc) {
-      if (!await settleWithin(this.#ready.promise, this.#timeoutMs)) {
-        throw new Error("Cannot reach the index server: not connected (reconnecting)");
-      }
+    const rpc = await this.#session();
+    if (!rpc) {
+      throw new IndexUnavailableError(
+        ACTIONS[type] ?? "reach the index",
+        this.#options.unavailableReason(this.#state),
+      );
     }
-    return this.#rpc!.request(type, body, this.#timeoutMs);
+    return await rpc.request(type, body, this.#timeoutMs);
   }
 
   /** Says goodbye and closes; no reconnection after this. */
   async close(): Promise<void> {
-    this.#closed = true;
+    if (this.#state.kind === "closed") return;
+    this.#setState({ kind: "closed" });
+    this.#closing.abort();
+    this.#wake?.();
     const rpc = this.#rpc;
-    if (!rpc) return;
-    await rpc.notify(MsgType.Goodbye, { reason: "peer quitting" }).catch(() => {});
-    rpc.close("peer quitting");
-    await this.#runningSession?.catch(() => {});
+    if (rpc) {
+      await rpc.notify(MsgType.Goodbye, { reason: "peer quitting" }).catch(() => {});
+      rpc.close("peer quitting");
+    }
+    await this.#loop;
   }
 }

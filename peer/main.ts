@@ -3,16 +3,20 @@
 import {
   configOrExitCode,
   defaultBroadcastAddresses,
+  readEnv,
   readLines,
   readOptionEnv,
 } from "../shared/cli.ts";
+import { formatBytes } from "../shared/format.ts";
 import { setupLogging } from "../shared/log.ts";
 import { VERSION } from "../shared/version.ts";
 import type { FetchInfo } from "./activity.ts";
-import { PEER_OPTIONS, resolvePeerConfig } from "./config.ts";
+import { PEER_OPTIONS, PEER_TEST_ENV, type PeerConfig, resolvePeerConfig } from "./config.ts";
+import { explainNotCapable } from "./permissions.ts";
 import { Peer } from "./peer.ts";
-import { formatBytes } from "../shared/format.ts";
+import { progressFields, progressLine, RateWindows, receivedBytes } from "./progress.ts";
 import { runPeerCommand, type ShellOutput } from "./shell.ts";
+import { TtyLine } from "./tty_line.ts";
 
 const encoder = new TextEncoder();
 /** Files at least this large report hashing progress. */
@@ -20,23 +24,45 @@ const HASH_PROGRESS_MIN_BYTES = 64 * 1024 * 1024;
 
 /** Runs a peer until `quit` or a signal. Returns the exit code. */
 export async function main(args: string[]): Promise<number> {
+  let repo = "./lanshare-repo";
+  try {
+    return await run(args, (r) => repo = r);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotCapable)) throw err;
+    // Straight to stderr: the process exits right after, before buffered log sinks flush.
+    console.error(explainNotCapable(err.message, repo));
+    return 1;
+  }
+}
+
+async function run(args: string[], setRepo: (repo: string) => void): Promise<number> {
   const parsed = configOrExitCode(
     "lanshare-peer",
     VERSION,
     () =>
-      resolvePeerConfig(args, readOptionEnv(PEER_OPTIONS), {
+      resolvePeerConfig(args, { ...readOptionEnv(PEER_OPTIONS), ...readEnv(PEER_TEST_ENV) }, {
         hostname: () => Deno.hostname(),
         broadcast: () => defaultBroadcastAddresses(Deno.networkInterfaces()),
       }),
   );
   if ("exitCode" in parsed) return parsed.exitCode;
   const { config } = parsed;
-  await setupLogging(config.logLevel);
+  setRepo(config.repo);
   const tty = Deno.stdout.isTerminal() && !config.json;
+  const line = new TtyLine((text) => Deno.stdout.writeSync(encoder.encode(text)));
+  await setupLogging(config.logLevel, tty ? { aroundWrite: (write) => line.around(write) } : {});
   let peer: Peer;
   try {
-    peer = await Peer.start(config, tty ? hashProgress : undefined);
+    peer = await Peer.start(config, {
+      ...(tty ? { onHashProgress: hashProgress } : {}),
+      onIndexState: (state, summary) => {
+        if (config.json) {
+          console.log(JSON.stringify({ event: "index", state: state.kind, summary }));
+        }
+      },
+    });
   } catch (err) {
+    if (err instanceof Deno.errors.NotCapable) throw err;
     // Straight to stderr: the process exits right after, before buffered log sinks flush.
     console.error(`Cannot start: ${err instanceof Error ? err.message : String(err)}`);
     return 1;
@@ -45,46 +71,15 @@ export async function main(args: string[]): Promise<number> {
     event: "listening",
     p2p: peer.p2pPort,
     hostname: config.hostname,
-    server: peer.index.server,
+    index: peer.index.state.kind,
     repo: peer.repo.root,
   }));
-
-  let progressShown = false;
-  const clearProgress = () => {
-    if (progressShown) Deno.stdout.writeSync(encoder.encode("\r\x1b[K"));
-    progressShown = false;
-  };
-  const out: ShellOutput = {
-    answer(data, lines) {
-      clearProgress();
-      if (config.json) console.log(JSON.stringify(data));
-      else for (const line of lines) console.log(line);
-    },
-    hashing(path, hashed, size) {
-      // Only large files: small ones hash in well under a second.
-      if (size < HASH_PROGRESS_MIN_BYTES) return;
-      if (config.json) {
-        console.log(JSON.stringify({ event: "hashing", path, hashedBytes: hashed, size }));
-      } else if (tty) {
-        Deno.stdout.writeSync(
-          encoder.encode(`\r\x1b[Khashing ${path} ${Math.floor(hashed * 100 / size)}%`),
-        );
-        progressShown = true;
-      }
-    },
-    progress(info) {
-      if (config.json) console.log(JSON.stringify({ event: "progress", ...progressFields(info) }));
-      else if (tty) {
-        Deno.stdout.writeSync(encoder.encode(`\r\x1b[K${progressLine(info)}`));
-        progressShown = true;
-      }
-    },
-  };
 
   const stop = Promise.withResolvers<void>();
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, () => stop.resolve());
   }
+  const out = shellOutput(config, tty, line);
   const interactive = Deno.stdin.isTerminal();
   const prompt = () => interactive && Deno.stdout.writeSync(encoder.encode("lanshare> "));
   void (async () => {
@@ -106,27 +101,34 @@ export async function main(args: string[]): Promise<number> {
   return 0;
 }
 
-function progressFields(info: FetchInfo) {
-  const elapsedS = Math.max((Date.now() - info.startedAtMs) / 1000, 1e-3);
-  const received = Object.values(info.bySource).reduce((a, b) => a + b, 0);
-  const rate = received / elapsedS;
-  return {
-    fname: info.fname,
-    doneBytes: info.doneBytes,
-    size: info.size,
-    percent: info.size === 0 ? 100 : Math.floor(info.doneBytes * 1000 / info.size) / 10,
-    bytesPerSecond: Math.round(rate),
-    etaSeconds: rate > 0 ? Math.round((info.size - info.doneBytes) / rate) : null,
-    sources: info.activeSources,
-    queuedSources: info.queuedSources,
+function shellOutput(config: PeerConfig, tty: boolean, line: TtyLine): ShellOutput {
+  const rates = new RateWindows();
+  const fields = (info: FetchInfo) => {
+    const now = Date.now();
+    const rate = rates.sample(info.fname, receivedBytes(info), now);
+    if (info.doneBytes >= info.size) rates.forget(info.fname);
+    return progressFields(info, rate, now);
   };
-}
-
-function progressLine(info: FetchInfo): string {
-  const p = progressFields(info);
-  const eta = p.etaSeconds === null ? "--" : `${p.etaSeconds}s`;
-  return `${p.fname} ${p.percent.toFixed(1)}% ${formatBytes(p.doneBytes)}/${formatBytes(p.size)} ` +
-    `${formatBytes(p.bytesPerSecond)}/s ETA ${eta} ${p.sources} source(s)`;
+  return {
+    answer(data, lines) {
+      line.clear();
+      if (config.json) console.log(JSON.stringify(data));
+      else for (const text of lines) console.log(text);
+    },
+    hashing(path, hashed, size) {
+      // Only large files: small ones hash in well under a second.
+      if (size < HASH_PROGRESS_MIN_BYTES) return;
+      if (config.json) {
+        console.log(JSON.stringify({ event: "hashing", path, hashedBytes: hashed, size }));
+      } else if (tty) {
+        line.show(`hashing ${path} ${Math.floor(hashed * 100 / size)}%`);
+      }
+    },
+    progress(info) {
+      if (config.json) console.log(JSON.stringify({ event: "progress", ...fields(info) }));
+      else if (tty) line.show(progressLine(fields(info)));
+    },
+  };
 }
 
 function hashProgress(hashed: number, size: number): void {

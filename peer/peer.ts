@@ -12,7 +12,13 @@ import { Activity, type FetchInfo, type UploadInfo } from "./activity.ts";
 import type { PeerConfig } from "./config.ts";
 import { discoverServers } from "./discover.ts";
 import { fetchFile, type FetchOptions, type FetchResult } from "./fetch.ts";
-import { IndexClient } from "./index_client.ts";
+import { IndexClient, IndexUnavailableError } from "./index_client.ts";
+import {
+  describeIndexState,
+  type IndexState,
+  type IndexTarget,
+  unavailableReason,
+} from "./index_state.ts";
 import { startP2pServer } from "./p2p_server.ts";
 import { PartialDownload, type PartialRecord } from "./partial.ts";
 import { TokenBucket } from "./rate.ts";
@@ -35,19 +41,37 @@ export class PeerError extends Error {
   }
 }
 
+/**
+ * What the index did with a publish, or "pending": no session with the index now; the share
+ * is kept and announced as soon as the peer connects.
+ */
+export type AnnounceStatus = PublishStatus | "pending";
+
 /** Answer of `publish`. */
 export interface PublishResult {
   fname: string;
   path: string;
   size: number;
   rootHash: string;
-  status: PublishStatus;
+  status: AnnounceStatus;
+  /** Why the index has not been told yet (status "pending"). */
+  pendingReason?: string;
+}
+
+/** Callbacks of a running peer (for the shell's output). */
+export interface PeerHooks {
+  /** Hashing progress of shares loaded at start. */
+  onHashProgress?: HashProgress;
+  /** Every change of the peer's standing with the index. */
+  onIndexState?: (state: IndexState, summary: string) => void;
 }
 
 /** Answer of `status`. */
 export interface StatusReport {
   server: string | undefined;
   connected: boolean;
+  /** Where the peer stands with the index, and one line saying so. */
+  index: { state: IndexState["kind"]; summary: string };
   slots: { active: number; max: number; queued: number };
   uploads: UploadInfo[];
   fetches: FetchInfo[];
@@ -72,6 +96,8 @@ export class Peer implements AsyncDisposable {
   readonly p2pPort: number;
   readonly #p2p: { close(): Promise<void> };
   readonly #download: TokenBucket;
+  readonly #describeIndex: (state: IndexState) => string;
+  #lastIndexKind: IndexState["kind"] = "looking";
   /** Running fetches: how to stop each, and when it has let go of its files. */
   readonly #running = new Map<string, { abort: AbortController; settled: Promise<unknown> }>();
   #rescan: ReturnType<typeof setInterval> | undefined;
@@ -86,6 +112,7 @@ export class Peer implements AsyncDisposable {
       p2p: { port: number; close(): Promise<void> };
       download: TokenBucket;
     },
+    hooks: PeerHooks,
   ) {
     this.config = config;
     this.activity = parts.activity;
@@ -95,8 +122,21 @@ export class Peer implements AsyncDisposable {
     this.#p2p = parts.p2p;
     this.p2pPort = parts.p2p.port;
     this.#download = parts.download;
+    const target: IndexTarget = {
+      servers: config.servers.map(({ hostname, port }) => `${hostname}:${port}`),
+      announcePort: config.announcePort,
+      self: `${config.hostname}:${this.p2pPort}`,
+    };
+    this.#describeIndex = (state) => describeIndexState(state, target);
     this.index = new IndexClient({
-      locate: () => this.#locate(),
+      locate: (signal) => this.#locate(signal),
+      unavailableReason: (state) => unavailableReason(state, target),
+      // Each new kind of state, not each failed attempt while looking.
+      onStateChange: (state) => {
+        if (state.kind === this.#lastIndexKind) return;
+        this.#lastIndexKind = state.kind;
+        hooks.onIndexState?.(state, describeIndexState(state, target));
+      },
       hostname: config.hostname,
       p2pPort: this.p2pPort,
       listShares: () => ({ files: this.shares.list().map(shareEntry) }),
@@ -121,13 +161,14 @@ export class Peer implements AsyncDisposable {
   }
 
   /**
-   * Opens the repository, starts serving and registers with the index.
+   * Opens the repository and starts serving, then looks for the index in the background (it
+   * may start later; `status` says how that goes).
    *
-   * @throws {Error} when the repository cannot be opened or no index server is found
+   * @throws {Error} when the repository cannot be opened or the P2P port cannot be bound
    */
-  static async start(config: PeerConfig, onHashProgress?: HashProgress): Promise<Peer> {
+  static async start(config: PeerConfig, hooks: PeerHooks = {}): Promise<Peer> {
     const repo = await Repository.open(config.repo);
-    const shares = await Shares.load(repo, onHashProgress);
+    const shares = await Shares.load(repo, hooks.onHashProgress);
     const slots = new Slots({
       max: config.maxSessions,
       maxPerPeer: config.maxPerPeer,
@@ -145,13 +186,8 @@ export class Peer implements AsyncDisposable {
       debugCorrupt: config.debugCorrupt,
     });
     const download = new TokenBucket(config.maxDownloadRate);
-    const peer = new Peer(config, { repo, shares, slots, activity, p2p, download });
-    try {
-      await peer.index.start();
-    } catch (err) {
-      await p2p.close();
-      throw err;
-    }
+    const peer = new Peer(config, { repo, shares, slots, activity, p2p, download }, hooks);
+    peer.index.start();
     peer.#rescan = setInterval(() => {
       peer.shares.rescan().catch((err) =>
         log.error("Cannot rescan published files: {error}", { error: String(err) })
@@ -160,25 +196,34 @@ export class Peer implements AsyncDisposable {
     return peer;
   }
 
-  async #locate(): Promise<HostPort[]> {
+  async #locate(signal: AbortSignal): Promise<HostPort[]> {
     if (this.config.servers.length > 0) return this.config.servers;
     const found = await discoverServers({
       announcePort: this.config.announcePort,
       broadcast: this.config.broadcast,
       timeoutMs: this.config.discoverTimeoutMs,
+      signal,
     });
     return found.map(({ hostname, port }) => ({ hostname, port }));
   }
 
-  /** Sends a share's current entry to the index. */
-  async announce(fname: string): Promise<PublishStatus> {
+  /**
+   * Sends a share's current entry to the index. Without a session it is "pending": every
+   * share is published again on (re)connection.
+   */
+  async announce(fname: string): Promise<AnnounceStatus> {
     const share = this.shares.get(fname);
     if (!share) throw new PeerError(`Cannot announce "${fname}": not shared`);
-    const reply = expectType(
-      await this.index.request(MsgType.Publish, shareEntry(share)),
-      MsgType.Published,
-    );
-    return reply.body.status;
+    try {
+      const reply = expectType(
+        await this.index.request(MsgType.Publish, shareEntry(share)),
+        MsgType.Published,
+      );
+      return reply.body.status;
+    } catch (err) {
+      if (err instanceof IndexUnavailableError) return "pending";
+      throw err;
+    }
   }
 
   /**
@@ -202,25 +247,49 @@ export class Peer implements AsyncDisposable {
     }
     const existing = this.shares.get(fname);
     if (existing?.have) throw new PeerError(`Cannot publish as "${fname}": it is being fetched`);
+    // A session being opened publishes every share it finds: let it open first, so that this
+    // share is announced on its own and its status (created, updated) is this publish's.
+    await this.index.settle();
     const hashes = await this.shares.hashesOf(path, onProgress);
     await this.shares.set({ fname, path, hashes });
     const status = await this.announce(fname);
-    return {
+    const result: PublishResult = {
       fname,
       path: this.repo.relative(path),
       size: hashes.size,
       rootHash: hashes.rootHash,
       status,
     };
+    if (status === "pending") result.pendingReason = this.#describeIndex(this.index.state);
+    return result;
   }
 
-  /** Stops sharing `fname`. @returns whether it was shared */
+  /**
+   * Stops sharing `fname`. Without a session with the index there is nothing to tell it: a new
+   * session starts empty and gets only the shares left.
+   *
+   * @returns whether it was shared
+   */
   async unpublish(fname: string): Promise<boolean> {
     const existed = await this.shares.delete(fname);
     if (this.index.connected || existed) {
-      await this.index.request(MsgType.Unpublish, { fname });
+      try {
+        await this.index.request(MsgType.Unpublish, { fname });
+      } catch (err) {
+        if (!(err instanceof IndexUnavailableError)) throw err;
+      }
     }
     return existed;
+  }
+
+  /**
+   * Connects to the index now: takes this peer's identity back after another peer replaced
+   * it, or skips the wait before the next attempt.
+   *
+   * @returns the server connected to
+   */
+  reconnect(): Promise<string> {
+    return this.index.reconnect();
   }
 
   /** Fetches `fname` from other peers (see fetchFile). */
@@ -297,6 +366,7 @@ export class Peer implements AsyncDisposable {
     return {
       server: this.index.server,
       connected: this.index.connected,
+      index: { state: this.index.state.kind, summary: this.#describeIndex(this.index.state) },
       slots: { active: this.slots.active, max: this.config.maxSessions, queued: this.slots.queued },
       uploads: [...this.activity.uploads.values()],
       fetches: [...this.activity.fetches.values()],

@@ -1,9 +1,10 @@
 // The peer's shell: one command line in, one answer out (a JSON object, or short human lines).
 // Commands run concurrently, so `status` works while a `fetch` runs.
 import { splitWords } from "../shared/cli.ts";
-import { formatBytes } from "../shared/format.ts";
+import { formatBytes, formatDuration, formatRate } from "../shared/format.ts";
 import type { FetchInfo } from "./activity.ts";
 import type { Peer } from "./peer.ts";
+import { describeQueues, progressFields } from "./progress.ts";
 
 /** Where answers go. */
 export interface ShellOutput {
@@ -22,7 +23,8 @@ const HELP = [
   "cancel <fname>                    stop a fetch and delete its partial download",
   "list                              what this peer shares",
   "search [pattern] [--offset N] [--limit N]  the catalogue (substring, or glob with * and ?)",
-  "status                            running, queued and partial transfers",
+  "status                            the index connection; running, queued and partial transfers",
+  "reconnect                         connect to the index now (after being replaced: take it back)",
   "help                              this text",
   "quit                              leave the index and stop",
 ];
@@ -62,10 +64,13 @@ export async function runPeerCommand(peer: Peer, line: string, out: ShellOutput)
           args[1],
           (done, size) => out.hashing(args[0]!, done, size),
         );
+        const pending = r.pendingReason === undefined
+          ? ""
+          : `; not on the index yet, it is announced once connected: ${r.pendingReason}`;
         out.answer({ cmd, ok: true, ...r }, [
           `${r.status} ${r.fname} (${formatBytes(r.size)}, ${
             r.rootHash.slice(0, 12)
-          }) from ${r.path}`,
+          }) from ${r.path}${pending}`,
         ]);
         return false;
       }
@@ -107,8 +112,8 @@ export async function runPeerCommand(peer: Peer, line: string, out: ShellOutput)
           ? `; dropped corrupt source(s) ${r.badSources.join(", ")}`
           : "";
         out.answer({ cmd, ok: true, ...r }, [
-          `fetched ${r.fname}: ${formatBytes(r.size)} in ${(r.durationMs / 1000).toFixed(2)} s ` +
-          `(${formatBytes(r.bytesPerSecond)}/s from ${Object.keys(r.bySource).length} source(s)` +
+          `fetched ${r.fname}: ${formatBytes(r.size)} in ${formatDuration(r.durationMs)} ` +
+          `(${formatRate(r.bytesPerSecond)} from ${Object.keys(r.bySource).length} source(s)` +
           `${r.resumedBytes > 0 ? `, ${formatBytes(r.resumedBytes)} resumed` : ""})${bad}${note}`,
         ]);
         return false;
@@ -166,20 +171,30 @@ export async function runPeerCommand(peer: Peer, line: string, out: ShellOutput)
       case "status": {
         const s = await peer.status();
         out.answer({ cmd, ok: true, ...s }, [
-          `index ${s.server ?? "-"} ${
-            s.connected ? "connected" : "reconnecting"
-          }; slots ${s.slots.active}/${s.slots.max} busy, ${s.slots.queued} queued`,
-          ...s.fetches.map((f) =>
-            `  fetching ${f.fname}: ${formatBytes(f.doneBytes)} of ${
+          `index: ${s.index.summary}`,
+          `slots ${s.slots.active}/${s.slots.max} busy, ${s.slots.queued} queued`,
+          ...s.fetches.map((f) => {
+            const p = progressFields(f, 0, Date.now());
+            const queues = describeQueues(p.queuedAt);
+            return `  fetching ${f.fname}: ${formatBytes(f.doneBytes)} of ${
               formatBytes(f.size)
-            } from ${f.activeSources} source(s)` +
-            `${f.queuedSources > 0 ? `, ${f.queuedSources} queued` : ""}`
-          ),
+            } from ${f.activeSources} source(s)${queues ? `, ${queues}` : ""}` +
+              `${p.stalledMs > 0 ? `, stalled for ${formatDuration(p.stalledMs)}` : ""}`;
+          }),
           ...s.uploads.map((u) => `  sending ${u.fname} to ${u.peer}: ${formatBytes(u.bytes)}`),
           ...s.partials.map((p) =>
             `  partial ${p.fname}: ${p.verifiedPieces}/${p.pieces} pieces (fetch to resume, cancel to drop)`
           ),
         ]);
+        return false;
+      }
+      case "reconnect": {
+        if (args.length !== 0) {
+          fail("usage: reconnect");
+          return false;
+        }
+        const server = await peer.reconnect();
+        out.answer({ cmd, ok: true, server }, [`connected to the index server ${server}`]);
         return false;
       }
       default:

@@ -94,11 +94,15 @@ export function resolveOptions(
  * with `--allow-env=LANSHARE_*`). A variable that may not be read counts as absent.
  */
 export function readOptionEnv(specs: readonly OptionSpec[]): Record<string, string | undefined> {
+  return readEnv(specs.flatMap((spec) => spec.env === undefined ? [] : [spec.env]));
+}
+
+/** Reads the named environment variables; one that may not be read counts as absent. */
+export function readEnv(names: readonly string[]): Record<string, string | undefined> {
   const env: Record<string, string | undefined> = {};
-  for (const spec of specs) {
-    if (spec.env === undefined) continue;
+  for (const name of names) {
     try {
-      env[spec.env] = Deno.env.get(spec.env);
+      env[name] = Deno.env.get(name);
     } catch (err) {
       if (!(err instanceof Deno.errors.NotCapable)) throw err;
     }

@@ -212,7 +212,12 @@ export interface ServerSpawnOptions {
   announcePort?: number;
 }
 
-function denoRun(permissions: string[], script: string, args: string[]): Deno.Command {
+function denoRun(
+  permissions: string[],
+  script: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
     // --unstable-net (Deno.listenDatagram) comes from deno.json for the sources; a bundle
     // elsewhere needs the flag itself, as users running one do.
@@ -221,7 +226,7 @@ function denoRun(permissions: string[], script: string, args: string[]): Deno.Co
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
   });
 }
 
@@ -279,8 +284,11 @@ export interface PeerSpawnOptions {
   /** Repository folder; read/write permission is limited to it. */
   repo: string;
   hostname: string;
-  /** The server to discover (by broadcast on 127.255.255.255 to its UDP port). */
-  server: ServerProgram;
+  /**
+   * The server to discover (by broadcast on 127.255.255.255 to its UDP port), or the UDP port
+   * to look for one on (none may answer yet).
+   */
+  server: ServerProgram | { udpPort: number };
   /** Program to run instead of peer/main.ts (e.g. a bundle). */
   script?: string;
   /** Use --server instead of discovery. */
@@ -290,14 +298,17 @@ export interface PeerSpawnOptions {
   sys?: string;
   /** Grant no write permission for the repository. */
   noWrite?: boolean;
+  /** Extra environment variables (e.g. the test-only LANSHARE_TEST_CORRUPT_PIECES). */
+  env?: Record<string, string>;
 }
 
 /** Starts a real peer with read/write limited to its repository. */
 export async function spawnPeer(options: PeerSpawnOptions): Promise<PeerProgram> {
   await Deno.mkdir(options.repo, { recursive: true });
-  const where = options.direct
-    ? ["--server", `127.0.0.1:${options.server.tcpPort}`]
-    : ["--announce-port", String(options.server.udpPort), "--broadcast", "127.255.255.255"];
+  const server = options.server;
+  const where = options.direct && server instanceof ServerProgram
+    ? ["--server", `127.0.0.1:${server.tcpPort}`]
+    : ["--announce-port", String(server.udpPort), "--broadcast", "127.255.255.255"];
   const command = denoRun(
     [
       "--allow-net",
@@ -318,6 +329,7 @@ export async function spawnPeer(options: PeerSpawnOptions): Promise<PeerProgram>
       ...where,
       ...(options.args ?? []),
     ],
+    options.env,
   );
   const peer = new PeerProgram(options.hostname, command);
   peer.repo = options.repo;

@@ -52,7 +52,8 @@ Deno.test("fetch from three sources survives one dying and one serving corrupt b
     repo: repos[2]!,
     hostname: "liar",
     server,
-    args: [...slow, "--debug-corrupt"],
+    args: slow,
+    env: { LANSHARE_TEST_CORRUPT_PIECES: "1" },
   });
   for (const peer of [good, dying, liar]) {
     assert.equal((await peer.command("publish data.bin")).ok, true);

@@ -106,13 +106,13 @@ Deno.test({
     );
     assert.deepEqual((await runServerCommand(server, "files")).lines, [
       "3 file(s)",
-      `  movie.mkv  3.0 MiB  ${"2".repeat(12)}  @alpha:4001`,
+      `  movie.mkv  3.00 MiB  ${"2".repeat(12)}  @alpha:4001`,
       `  notes.txt  512 B  ${"1".repeat(12)}  @alpha:4001`,
       `  notes.txt  512 B  ${"1".repeat(12)} (partial)  @beta:4002`,
     ]);
     assert.deepEqual((await runServerCommand(server, "files *.mkv")).lines, [
       "1 file(s)",
-      `  movie.mkv  3.0 MiB  ${"2".repeat(12)}  @alpha:4001`,
+      `  movie.mkv  3.00 MiB  ${"2".repeat(12)}  @alpha:4001`,
     ]);
     assert.deepEqual((await runServerCommand(server, "files nothing")).lines, ["0 file(s)"]);
   },
@@ -134,7 +134,7 @@ Deno.test({
     const { lines } = await runServerCommand(server, "discover alpha");
     assert.deepEqual(lines, [
       "alpha 127.0.0.1:4001: 2 file(s) (live)",
-      `  live.iso  2.0 KiB  ${"b".repeat(12)}`,
+      `  live.iso  2.00 KiB  ${"b".repeat(12)}`,
       `  half.bin  10 B  ${"c".repeat(12)} (partial)`,
     ]);
     assert.deepEqual(asked, [MsgType.ListShares]);
