@@ -64,11 +64,12 @@ Deno.test("MemoryCatalogue keeps its name index consistent through takeover, unp
     openedAtMs: 0,
   });
   const entry = { fname: "f", size: 1, mtimeMs: 0, rootHash: "aa", pieceSize: 1 };
+  const PUBLISH = { nowMs: 0, maxEntries: 10 };
   catalogue.openSession(row("a", "alpha"), 100);
   catalogue.openSession(row("b", "bravo"), 100);
-  catalogue.publish("a", entry);
-  catalogue.publish("b", entry);
-  catalogue.publish("b", { ...entry, fname: "g" });
+  catalogue.publish("a", entry, PUBLISH);
+  catalogue.publish("b", entry, PUBLISH);
+  catalogue.publish("b", { ...entry, fname: "g" }, PUBLISH);
   assert.deepEqual(catalogue.whoHas("f", "", 0).map((s) => s.hostname), ["alpha", "bravo"]);
   assert.deepEqual(catalogue.openSession(row("a2", "alpha"), 100), row("a", "alpha"));
   assert.deepEqual(catalogue.whoHas("f", "", 0).map((s) => s.hostname), ["bravo"]);
@@ -79,5 +80,5 @@ Deno.test("MemoryCatalogue keeps its name index consistent through takeover, unp
   assert.equal(catalogue.closeSession("b"), true);
   assert.deepEqual(names(), []);
   assert.deepEqual(catalogue.counts(0), { sessions: 1, entries: 0 });
-  assert.throws(() => catalogue.publish("b", entry), /Cannot publish "f": no session b/);
+  assert.throws(() => catalogue.publish("b", entry, PUBLISH), /Cannot publish "f": no session b/);
 });
