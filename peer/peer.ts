@@ -6,7 +6,12 @@ import { pieceCount } from "../shared/pieces.ts";
 import type { HostPort } from "../shared/cli.ts";
 import { fnameProblem } from "../shared/fname.ts";
 import { logger } from "../shared/log.ts";
-import { type CatalogEntry, MsgType, type PublishStatus } from "../shared/protocol.ts";
+import {
+  type CatalogEntry,
+  MsgType,
+  type PublishedBody,
+  type PublishStatus,
+} from "../shared/protocol.ts";
 import { expectType } from "../shared/rpc.ts";
 import { Activity, type FetchInfo, type UploadInfo } from "./activity.ts";
 import type { PeerConfig } from "./config.ts";
@@ -39,6 +44,10 @@ export interface PublishResult {
   size: number;
   rootHash: string;
   status: PublishStatus;
+  /** This peer's root hash for the name before (with `overwrite`, or `conflict`). */
+  previousRootHash?: string;
+  /** Another peer's root hash for the name (with `conflict`). */
+  conflictRootHash?: string;
 }
 
 /** Answer of `status`. */
@@ -148,15 +157,15 @@ export class Peer implements AsyncDisposable {
     return found.map(({ hostname, port }) => ({ hostname, port }));
   }
 
-  /** Sends a share's current entry to the index. */
-  async announce(fname: string): Promise<PublishStatus> {
+  /** Sends a share's current entry to the index; returns the index's `Published` answer. */
+  async announce(fname: string): Promise<PublishedBody> {
     const share = this.shares.get(fname);
     if (!share) throw new PeerError(`Cannot announce "${fname}": not shared`);
     const reply = expectType(
       await this.index.request(MsgType.Publish, shareEntry(share)),
       MsgType.Published,
     );
-    return reply.body.status;
+    return reply.body;
   }
 
   /**
@@ -182,14 +191,17 @@ export class Peer implements AsyncDisposable {
     if (existing?.have) throw new PeerError(`Cannot publish as "${fname}": it is being fetched`);
     const hashes = await this.shares.hashesOf(path, onProgress);
     await this.shares.set({ fname, path, hashes });
-    const status = await this.announce(fname);
-    return {
+    const answer = await this.announce(fname);
+    const result: PublishResult = {
       fname,
       path: this.repo.relative(path),
       size: hashes.size,
       rootHash: hashes.rootHash,
-      status,
+      status: answer.status,
     };
+    if (answer.previousRootHash !== undefined) result.previousRootHash = answer.previousRootHash;
+    if (answer.conflictRootHash !== undefined) result.conflictRootHash = answer.conflictRootHash;
+    return result;
   }
 
   /** Stops sharing `fname`. @returns whether it was shared */
