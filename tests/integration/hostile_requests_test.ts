@@ -3,7 +3,7 @@
 // answers others afterwards.
 import assert from "node:assert/strict";
 import { MsgType } from "../../shared/protocol.ts";
-import { connectRaw, fileEntry, startWorkerServer } from "./_server.ts";
+import { connectRaw, fileEntry, startTestServer, startWorkerServer } from "./_server.ts";
 
 const SANITIZE = { sanitizeResources: true, sanitizeOps: true } as const;
 /** Far beyond a prompt answer and far below the >70 s the backtracking glob took. */
@@ -101,5 +101,32 @@ Deno.test({
       MsgType.SearchResult,
     );
     assert.equal(ok.body.total, 0);
+  },
+});
+
+Deno.test({
+  name: "the index refuses a session's publishes beyond --max-entries-per-session with quota",
+  ...SANITIZE,
+  async fn() {
+    await using server = await startTestServer({ maxEntriesPerSession: 3 });
+    await using client = await connectRaw(server.tcpPort);
+    await client.hello("hoarder", 4000);
+    for (const fname of ["a", "b", "c"]) {
+      assert.equal(await client.publish(fileEntry(fname)), "created");
+    }
+    const refused = await client.request(MsgType.Publish, fileEntry("d"));
+    assert.equal(refused.type, MsgType.Error);
+    if (refused.type !== MsgType.Error) return;
+    assert.equal(refused.body.code, "quota");
+    assert.match(
+      refused.body.message,
+      /^Cannot publish "d": this session already publishes 3 files/,
+    );
+    // Its own entries still update, and another session is not affected.
+    assert.equal(await client.publish(fileEntry("a", { size: 5 })), "updated");
+    await using other = await connectRaw(server.tcpPort);
+    await other.hello("modest", 4001);
+    assert.equal(await other.publish(fileEntry("d")), "created");
+    assert.equal((await server.catalog.counts()).entries, 4);
   },
 });

@@ -148,6 +148,12 @@ Deno.test({
       await client.request(MsgType.Hello, { hostname: "alpha", p2pPort: 0, protocol: 1 }),
       "bad-body",
     );
+    for (const hostname of ["lone\ud800surrogate", "evil\u202ecod.exe", "iso\u2066late"]) {
+      assertError(
+        await client.request(MsgType.Hello, { hostname, p2pPort: 4000, protocol: 1 }),
+        "bad-body",
+      );
+    }
     assert.equal(server.live.size, 0);
     await client.hello("alpha", 4000);
     await assertServed(client, "after-retry.txt");
@@ -242,6 +248,10 @@ Deno.test({
       assertError(await client.request(MsgType.Publish, { ...entry, have }), "bad-body");
     }
     assert.equal(await client.publish({ ...entry, have: "///w" }), "created");
+    // One piece: one byte, "AA==" exactly; "AAAA" decodes to 3 bytes.
+    const single = fileEntry("single.bin", { size: 1000 });
+    assertError(await client.request(MsgType.Publish, { ...single, have: "AAAA" }), "bad-body");
+    assert.equal(await client.publish({ ...single, have: "AA==" }), "created");
     await assertServed(client, "after.txt");
   },
 });
