@@ -1,6 +1,6 @@
 // Index business rules: who may register, what a valid entry is, what lookups return.
 // Talks only to a Store; knows nothing of sockets.
-import { fnameProblem, textProblem } from "../shared/fname.ts";
+import { fnameProblem, quoted, textProblem } from "../shared/fname.ts";
 import { logger } from "../shared/log.ts";
 import {
   DEFAULT_LIMITS,
@@ -111,15 +111,18 @@ export class Catalog {
   ): Promise<{ row: SessionRow; replaced: SessionRow | undefined }> {
     const bytes = encoder.encode(session.hostname).length;
     const problem = textProblem(session.hostname);
-    if (
-      bytes === 0 || bytes > MAX_HOSTNAME_BYTES || HOSTNAME_FORBIDDEN.test(session.hostname) ||
-      problem !== undefined
-    ) {
+    if (problem !== undefined) {
+      throw new RequestError(
+        "bad-body",
+        `Cannot register: hostname ${quoted(session.hostname)} is refused: ${problem}`,
+      );
+    }
+    if (bytes === 0 || bytes > MAX_HOSTNAME_BYTES || HOSTNAME_FORBIDDEN.test(session.hostname)) {
       throw new RequestError(
         "bad-body",
         `Cannot register: hostname ${
-          JSON.stringify(session.hostname)
-        } must be 1–${MAX_HOSTNAME_BYTES} bytes of valid Unicode without spaces, control characters or bidirectional overrides`,
+          quoted(session.hostname)
+        } must be 1–${MAX_HOSTNAME_BYTES} bytes without spaces or control characters`,
       );
     }
     if (session.port === 0) throw new RequestError("bad-body", "Cannot register: P2P port is 0");
@@ -186,7 +189,7 @@ export class Catalog {
       log.info("{host}:{port} overwrote {fname}: root {old} is now {root}", {
         host: session.hostname,
         port: session.port,
-        fname: JSON.stringify(entry.fname),
+        fname: quoted(entry.fname),
         old: outcome.previousRootHash,
         root: entry.rootHash,
       });
@@ -194,7 +197,7 @@ export class Catalog {
     if (outcome.conflictRootHash !== undefined) {
       answer.conflictRootHash = outcome.conflictRootHash;
       log.warn("Conflict on {fname}: {host}:{port} publishes root {root}, another peer {other}", {
-        fname: JSON.stringify(entry.fname),
+        fname: quoted(entry.fname),
         host: session.hostname,
         port: session.port,
         root: entry.rootHash,
@@ -261,7 +264,9 @@ export class Catalog {
 
 function checkFname(fname: string, action: string): void {
   const problem = fnameProblem(fname);
-  if (problem) throw new RequestError("invalid-fname", `Cannot ${action} "${fname}": ${problem}`);
+  if (problem) {
+    throw new RequestError("invalid-fname", `Cannot ${action} ${quoted(fname)}: ${problem}`);
+  }
 }
 
 /** Most bytes the `Sources` list may take in its answer: the frame limit, less room for `fname`. */

@@ -60,6 +60,23 @@ export function textProblem(text: string): string | undefined {
 }
 
 /**
+ * `text` in double quotes for an error message or log line, with JSON's escapes and the
+ * bidirectional controls escaped too, so that a hostile name cannot reorder the message.
+ *
+ * @example
+ * ```ts
+ * import { quoted } from "./fname.ts";
+ * if (quoted("a\u202eb") !== '"a\\u202eb"') throw new Error("escaped");
+ * ```
+ */
+export function quoted(text: string): string {
+  return JSON.stringify(text).replace(
+    /[\u202a-\u202e\u2066-\u2069]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16)}`,
+  );
+}
+
+/**
  * UTF-8 length of a well-formed string, counted without encoding it (an encoding is an
  * ArrayBuffer allocation, and every lookup checks its fname).
  */
