@@ -315,11 +315,14 @@ export async function startWorkerServer(
     tcpPort: port,
     errors,
     async [Symbol.asyncDispose]() {
-      // A worker that died cannot answer: only terminate it.
+      // A worker that died cannot answer, and a hung one is terminated all the same: its
+      // failure is the test's to report, not the disposal's.
       if (!ended) {
         const closed = next();
         worker.postMessage("close");
-        await within(closed, { timeoutMs: 10_000, what: "the server worker to close" });
+        await within(closed, { timeoutMs: 10_000, what: "the server worker to close" }).catch(
+          (err: unknown) => errors.push(err instanceof Error ? err.message : String(err)),
+        );
       }
       worker.terminate();
     },
