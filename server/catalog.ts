@@ -16,6 +16,7 @@ import { MAX_LIST_ITEMS } from "../shared/schema.ts";
 import { pieceCount, pieceSizeFor } from "../shared/pieces.ts";
 import {
   EntryLimitError,
+  type PublishOutcome,
   type SearchPage,
   type SessionRow,
   type Store,
@@ -162,7 +163,7 @@ export class Catalog {
   async publish(session: Publisher, entry: FileEntry): Promise<PublishedBody> {
     checkFname(entry.fname, "publish");
     checkLayout(entry);
-    let outcome;
+    let outcome: PublishOutcome;
     try {
       outcome = await this.store.publish(session.sessionId, entry, {
         nowMs: this.now(),
