@@ -518,6 +518,8 @@ const tally = {
   created: 0,
   unchanged: 0,
   updated: 0,
+  overwrite: 0,
+  conflict: 0,
   lost: 0,
   lostReasons: {} as Record<string, number>,
 };

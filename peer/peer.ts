@@ -6,7 +6,12 @@ import { pieceCount } from "../shared/pieces.ts";
 import type { HostPort } from "../shared/cli.ts";
 import { fnameProblem } from "../shared/fname.ts";
 import { logger } from "../shared/log.ts";
-import { type CatalogEntry, MsgType, type PublishStatus } from "../shared/protocol.ts";
+import {
+  type CatalogEntry,
+  MsgType,
+  type PublishedBody,
+  type PublishStatus,
+} from "../shared/protocol.ts";
 import { expectType } from "../shared/rpc.ts";
 import { Activity, type FetchInfo, type UploadInfo } from "./activity.ts";
 import type { PeerConfig } from "./config.ts";
@@ -56,6 +61,10 @@ export interface PublishResult {
   status: AnnounceStatus;
   /** Why the index has not been told yet (status "pending"). */
   pendingReason?: string;
+  /** This peer's root hash for the name before (with `overwrite`, or `conflict`). */
+  previousRootHash?: string;
+  /** Another peer's root hash for the name (with `conflict`). */
+  conflictRootHash?: string;
 }
 
 /** Callbacks of a running peer (for the shell's output). */
@@ -208,10 +217,13 @@ export class Peer implements AsyncDisposable {
   }
 
   /**
-   * Sends a share's current entry to the index. Without a session it is "pending": every
-   * share is published again on (re)connection.
+   * Sends a share's current entry to the index; returns the index's `Published` answer.
+   * Without a session the status is "pending": every share is published again on
+   * (re)connection.
    */
-  async announce(fname: string): Promise<AnnounceStatus> {
+  async announce(
+    fname: string,
+  ): Promise<Omit<PublishedBody, "status"> & { status: AnnounceStatus }> {
     const share = this.shares.get(fname);
     if (!share) throw new PeerError(`Cannot announce "${fname}": not shared`);
     try {
@@ -219,9 +231,9 @@ export class Peer implements AsyncDisposable {
         await this.index.request(MsgType.Publish, shareEntry(share)),
         MsgType.Published,
       );
-      return reply.body.status;
+      return reply.body;
     } catch (err) {
-      if (err instanceof IndexUnavailableError) return "pending";
+      if (err instanceof IndexUnavailableError) return { fname, status: "pending" };
       throw err;
     }
   }
@@ -252,15 +264,17 @@ export class Peer implements AsyncDisposable {
     await this.index.settle();
     const hashes = await this.shares.hashesOf(path, onProgress);
     await this.shares.set({ fname, path, hashes });
-    const status = await this.announce(fname);
+    const answer = await this.announce(fname);
     const result: PublishResult = {
       fname,
       path: this.repo.relative(path),
       size: hashes.size,
       rootHash: hashes.rootHash,
-      status,
+      status: answer.status,
     };
-    if (status === "pending") result.pendingReason = this.#describeIndex(this.index.state);
+    if (answer.status === "pending") result.pendingReason = this.#describeIndex(this.index.state);
+    if (answer.previousRootHash !== undefined) result.previousRootHash = answer.previousRootHash;
+    if (answer.conflictRootHash !== undefined) result.conflictRootHash = answer.conflictRootHash;
     return result;
   }
 

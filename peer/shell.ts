@@ -3,7 +3,7 @@
 import { splitWords } from "../shared/cli.ts";
 import { formatBytes, formatDuration, formatRate } from "../shared/format.ts";
 import type { FetchInfo } from "./activity.ts";
-import type { Peer } from "./peer.ts";
+import type { Peer, PublishResult } from "./peer.ts";
 import { describeQueues, progressFields } from "./progress.ts";
 
 /** Where answers go. */
@@ -64,14 +64,7 @@ export async function runPeerCommand(peer: Peer, line: string, out: ShellOutput)
           args[1],
           (done, size) => out.hashing(args[0]!, done, size),
         );
-        const pending = r.pendingReason === undefined
-          ? ""
-          : `; not on the index yet, it is announced once connected: ${r.pendingReason}`;
-        out.answer({ cmd, ok: true, ...r }, [
-          `${r.status} ${r.fname} (${formatBytes(r.size)}, ${
-            r.rootHash.slice(0, 12)
-          }) from ${r.path}${pending}`,
-        ]);
+        out.answer({ cmd, ok: true, ...r }, publishLines(r));
         return false;
       }
       case "unpublish": {
@@ -231,4 +224,34 @@ function parseSearchArgs(
     }
   }
   return result.limit >= 1 && result.limit <= 1000 ? result : usage;
+}
+
+/** The publish answer in words: what the index did, and any other content under the name. */
+export function publishLines(r: PublishResult): string[] {
+  const what = `${r.fname} (${formatBytes(r.size)}, ${r.rootHash.slice(0, 12)}) from ${r.path}`;
+  const done = {
+    created: "published",
+    unchanged: "unchanged",
+    updated: "updated",
+    overwrite: "overwrote",
+    conflict: "published",
+    pending: "shared",
+  }[r.status];
+  const lines = [`${done} ${what}`];
+  if (r.pendingReason !== undefined) {
+    lines.push(`  not on the index yet, it is announced once connected: ${r.pendingReason}`);
+  }
+  if (r.previousRootHash !== undefined) {
+    lines.push(
+      `  replaced this peer's earlier content ${r.previousRootHash.slice(0, 12)} under this name`,
+    );
+  }
+  if (r.conflictRootHash !== undefined) {
+    lines.push(
+      `  conflict: another peer shares different content ${
+        r.conflictRootHash.slice(0, 12)
+      } under this name; fetchers choose with --hash`,
+    );
+  }
+  return lines;
 }

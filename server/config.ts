@@ -2,6 +2,7 @@
 import { ConfigError } from "../shared/errors.ts";
 import { type CommandLine, type OptionSpec, resolveOptions, usage } from "../shared/cli.ts";
 import type { LogLevel } from "../shared/log.ts";
+import { DEFAULT_MAX_ENTRIES_PER_SESSION } from "./catalog.ts";
 
 /** Everything the server needs to start; every field required. */
 export interface ServerConfig {
@@ -9,7 +10,7 @@ export interface ServerConfig {
   host: string;
   /** TCP port of the index (0: any free port). */
   port: number;
-  /** SQLite file, or ":memory:". */
+  /** SQLite file, ":memory:", or a postgres:// URL. */
   db: string;
   /** UDP port of discovery (0: any free port). */
   announcePort: number;
@@ -23,6 +24,8 @@ export interface ServerConfig {
   pingTimeoutMs: number;
   /** Log threshold. */
   logLevel: LogLevel;
+  /** Most files one session may publish. */
+  maxEntriesPerSession: number;
 }
 
 /** The server's options, for parsing and --help. */
@@ -46,7 +49,7 @@ export const SERVER_OPTIONS: readonly OptionSpec[] = [
     env: "LANSHARE_DB",
     kind: "string",
     default: "lanshare-index.db",
-    help: "SQLite file or :memory:",
+    help: "SQLite file, :memory:, or postgres://user@host:port/db",
   },
   {
     flag: "announce-port",
@@ -85,6 +88,14 @@ export const SERVER_OPTIONS: readonly OptionSpec[] = [
     kind: "uint",
     default: 30000,
     help: "drop a session silent this long",
+  },
+  {
+    flag: "max-entries-per-session",
+    env: "LANSHARE_MAX_ENTRIES_PER_SESSION",
+    kind: "uint",
+    // What one Shares answer lists (MAX_LIST_ITEMS); at ~300 B an entry, 3 MB per session.
+    default: DEFAULT_MAX_ENTRIES_PER_SESSION,
+    help: "most files one session may publish",
   },
   {
     flag: "log-level",
@@ -134,6 +145,9 @@ export function resolveServerConfig(
   if ((v["announce-interval-ms"] as number) < 10) {
     problems.push("--announce-interval-ms must be at least 10");
   }
+  if ((v["max-entries-per-session"] as number) < 1) {
+    problems.push("--max-entries-per-session must be at least 1");
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     kind: "run",
@@ -147,6 +161,7 @@ export function resolveServerConfig(
       pingIntervalMs,
       pingTimeoutMs,
       logLevel: level as LogLevel,
+      maxEntriesPerSession: v["max-entries-per-session"] as number,
     },
   };
 }

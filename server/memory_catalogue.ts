@@ -1,9 +1,17 @@
 // The whole catalogue of one index server in memory: sessions, entries and the name index that
 // who-has and search read. Synchronous and pure (no I/O, no timers): MemoryStore puts the
 // persistence around it. Semantics are the Store contract's, checked by the same test suite.
-import type { CatalogEntry, FileEntry, PublishStatus, SourceInfo } from "../shared/protocol.ts";
+import type { CatalogEntry, FileEntry, SourceInfo } from "../shared/protocol.ts";
+import { Glob } from "./glob.ts";
 import { type BlockItem, NameBlocks } from "./name_blocks.ts";
-import { type SessionRow, UnknownSessionError } from "./store.ts";
+import {
+  EntryLimitError,
+  type PublishOptions,
+  type PublishOutcome,
+  publishOutcome,
+  type SessionRow,
+  UnknownSessionError,
+} from "./store.ts";
 
 /** A session as held in memory. */
 export interface SessionRecord {
@@ -37,6 +45,12 @@ export interface LoadedSession {
   online: boolean;
   leaseUntilMs: number;
 }
+
+/**
+ * Glob steps between two pause points of a search: about 0.1 ms of work, far below the
+ * search's time slice, so that a costly pattern cannot stretch one slice.
+ */
+const STEPS_PER_PAUSE = 100_000;
 
 /** A compiled search pattern: true when a folded fname matches. */
 export type NameMatcher = (folded: string) => boolean;
@@ -116,31 +130,67 @@ export class MemoryCatalogue {
   }
 
   /**
-   * Adds or updates an entry.
+   * Adds or updates an entry; see Store.publish().
    *
+   * @returns the outcome, and whether the stored entry changed (else there is nothing to save)
    * @throws {UnknownSessionError} when the session is unknown
+   * @throws {EntryLimitError} when the entry is new and the session is full
    */
-  publish(sessionId: string, entry: FileEntry): PublishStatus {
+  publish(
+    sessionId: string,
+    entry: FileEntry,
+    options: PublishOptions,
+  ): { outcome: PublishOutcome; changed: boolean } {
     const record = this.#sessions.get(sessionId);
     if (!record) {
       throw new UnknownSessionError(`Cannot publish "${entry.fname}": no session ${sessionId}`);
     }
     const held = record.entries.get(entry.fname);
+    let change: "created" | "unchanged" | "updated";
+    const previousRootHash = held?.entry.rootHash;
     if (!held) {
+      if (record.entries.size >= options.maxEntries) {
+        throw new EntryLimitError(
+          `Cannot publish "${entry.fname}": this session already publishes ${record.entries.size} files, the limit`,
+          options.maxEntries,
+        );
+      }
       this.#put(record, entry);
-      return "created";
+      change = "created";
+    } else {
+      const old = held.entry;
+      if (
+        old.size === entry.size && old.mtimeMs === entry.mtimeMs &&
+        old.rootHash === entry.rootHash && old.pieceSize === entry.pieceSize &&
+        old.have === entry.have
+      ) change = "unchanged";
+      else {
+        held.entry = copyEntry(old.fname, entry, this.#sharedRoot(entry.fname, entry.rootHash));
+        change = "updated";
+      }
     }
-    const old = held.entry;
-    if (
-      old.size === entry.size && old.mtimeMs === entry.mtimeMs && old.rootHash === entry.rootHash &&
-      old.pieceSize === entry.pieceSize && old.have === entry.have
-    ) return "unchanged";
-    held.entry = copyEntry(
-      old.fname,
-      entry,
-      old.rootHash === entry.rootHash ? old.rootHash : entry.rootHash,
-    );
-    return "updated";
+    const conflictRootHash = this.#otherContent(record, entry, options.nowMs);
+    return {
+      outcome: publishOutcome(change, entry, { previousRootHash, conflictRootHash }),
+      changed: change !== "unchanged",
+    };
+  }
+
+  /** The root hash string an existing holder of `fname` uses for `rootHash`, else `rootHash`. */
+  #sharedRoot(fname: string, rootHash: string): string {
+    const name = this.#names.get(fname);
+    return name?.holders.find((h) => h.entry.rootHash === rootHash)?.entry.rootHash ?? rootHash;
+  }
+
+  /** The root hash of the first live holder of `entry.fname` but `record` with other content. */
+  #otherContent(record: SessionRecord, entry: FileEntry, nowMs: number): string | undefined {
+    const name = this.#names.get(entry.fname);
+    if (!name) return undefined;
+    for (const { entry: theirs, session } of name.holders) {
+      if (session === record || theirs.rootHash === entry.rootHash) continue;
+      if (isLive(session, nowMs)) return theirs.rootHash;
+    }
+    return undefined;
   }
 
   /** Removes one entry. @returns whether it existed */
@@ -188,11 +238,16 @@ export class MemoryCatalogue {
       yield* this.#blocks.containing(folded);
       return;
     }
-    const matches = compilePattern(pattern);
+    const glob = new Glob(folded);
     let scanned = 0;
+    let pausedAtSteps = 0;
     for (const name of this.#names.values()) {
-      if (matches(name.folded)) yield name;
-      if ((++scanned & 1023) === 0) yield undefined;
+      if (glob.matches(name.folded)) yield name;
+      // A pause point every so many names, or sooner when the names cost many steps each.
+      if ((++scanned & 1023) === 0 || glob.steps - pausedAtSteps >= STEPS_PER_PAUSE) {
+        pausedAtSteps = glob.steps;
+        yield undefined;
+      }
     }
   }
 
@@ -304,19 +359,14 @@ export class MemoryCatalogue {
 /**
  * Compiles a search pattern: a case-insensitive (ASCII) substring, or, with `*` or `?`, a glob
  * anchored at both ends where `?` is one character; everything else is literal. The same
- * rules as the SQL stores' LIKE.
+ * rules as the SQL stores' LIKE. A glob runs in time bounded by name × pattern length (see
+ * glob.ts); `glob.steps` counts its work.
  */
 export function compilePattern(pattern: string): NameMatcher {
   const folded = foldAscii(pattern);
   if (!/[*?]/.test(folded)) return (name) => name.includes(folded);
-  let source = "^";
-  for (const char of folded) {
-    if (char === "*") source += "[^]*";
-    else if (char === "?") source += "[^]";
-    else source += char.replace(/[\\^$.*+?()[\]{}|/]/g, "\\$&");
-  }
-  const regex = new RegExp(`${source}$`, "u");
-  return (name) => regex.test(name);
+  const glob = new Glob(folded);
+  return (name) => glob.matches(name);
 }
 
 /**

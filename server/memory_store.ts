@@ -4,11 +4,18 @@
 // (group commit): a lookup costs a Map access instead of a query, and under load a publish
 // costs one row in a shared commit instead of a commit of its own.
 import { logger } from "../shared/log.ts";
-import type { CatalogEntry, FileEntry, PublishStatus, SourceInfo } from "../shared/protocol.ts";
+import type { CatalogEntry, FileEntry, SourceInfo } from "../shared/protocol.ts";
 import { compareBytewise, MemoryCatalogue, type NameRecord, smallest } from "./memory_catalogue.ts";
 import type { SqliteStore, SqliteWrite } from "./sqlite_store.ts";
 import { type BatchWriter, InlineBatchWriter } from "./sqlite_writer.ts";
-import type { SearchOptions, SearchPage, SessionRow, Store } from "./store.ts";
+import type {
+  PublishOptions,
+  PublishOutcome,
+  SearchOptions,
+  SearchPage,
+  SessionRow,
+  Store,
+} from "./store.ts";
 
 const log = logger("server", "store");
 
@@ -95,11 +102,11 @@ export class MemoryStore implements Store {
     });
   }
 
-  publish(sessionId: string, entry: FileEntry): Promise<PublishStatus> {
+  publish(sessionId: string, entry: FileEntry, options: PublishOptions): Promise<PublishOutcome> {
     return attempt(() => {
-      const status = this.#catalogue.publish(sessionId, entry);
-      if (status === "unchanged") return status;
-      return this.#persist({ kind: "publish", sessionId, entry }, status);
+      const { outcome, changed } = this.#catalogue.publish(sessionId, entry, options);
+      if (!changed) return outcome;
+      return this.#persist({ kind: "publish", sessionId, entry }, outcome);
     });
   }
 

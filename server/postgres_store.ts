@@ -2,10 +2,14 @@
 // catalogue. Same semantics as SqliteStore; every driver error becomes "Cannot <action>: ...".
 import postgres from "postgres";
 import { logger } from "../shared/log.ts";
-import type { CatalogEntry, FileEntry, PublishStatus, SourceInfo } from "../shared/protocol.ts";
+import type { CatalogEntry, FileEntry, SourceInfo } from "../shared/protocol.ts";
 import { type EntrySqlRow, type SessionSqlColumns, toEntry, toSession } from "./sql_rows.ts";
 import {
+  EntryLimitError,
   likePattern,
+  type PublishOptions,
+  type PublishOutcome,
+  publishOutcome,
   type SearchOptions,
   type SearchPage,
   type SessionRow,
@@ -148,6 +152,8 @@ export class PostgresStore implements Store {
     try {
       return await fn(this.#sql);
     } catch (err) {
+      // A rule of the catalogue, not a database failure: the caller answers it as such.
+      if (err instanceof EntryLimitError) throw err;
       throw new Error(`Cannot ${action}: ${describe(err)}`, { cause: err });
     }
   }
@@ -242,7 +248,7 @@ export class PostgresStore implements Store {
     });
   }
 
-  publish(sessionId: string, entry: FileEntry): Promise<PublishStatus> {
+  publish(sessionId: string, entry: FileEntry, options: PublishOptions): Promise<PublishOutcome> {
     // Re-plan as the catalogue grows: a bulk of publishes makes old statistics misleading.
     if (++this.#publishesSinceAnalyze >= ANALYZE_EVERY_PUBLISHES) {
       this.#publishesSinceAnalyze = 0;
@@ -250,24 +256,51 @@ export class PostgresStore implements Store {
         log.warn("Cannot refresh statistics: {error}", { error: String(err) })
       );
     }
-    return this.#run(`publish "${entry.fname}"`, async (sql) => {
-      // One statement, so concurrent publishes of one entry cannot both insert. The WHERE
-      // skips identical rows (no row returned: unchanged); xmax is 0 only on a fresh insert.
-      const rows = await sql<{ created: boolean }[]>`
-        INSERT INTO entries (session_id, fname, size, mtime_ms, root_hash, piece_size, have)
-        VALUES (${sessionId}, ${entry.fname}, ${entry.size}, ${entry.mtimeMs}, ${entry.rootHash},
-          ${entry.pieceSize}, ${entry.have ?? null})
-        ON CONFLICT (session_id, fname) DO UPDATE SET
-          size = excluded.size, mtime_ms = excluded.mtime_ms, root_hash = excluded.root_hash,
-          piece_size = excluded.piece_size, have = excluded.have
-        WHERE (entries.size, entries.mtime_ms, entries.root_hash, entries.piece_size, entries.have)
-          IS DISTINCT FROM
-          (excluded.size, excluded.mtime_ms, excluded.root_hash, excluded.piece_size, excluded.have)
-        RETURNING xmax = 0 AS created`;
-      const [row] = rows;
-      if (row === undefined) return "unchanged";
-      return row.created ? "created" : "updated";
-    });
+    return this.#run(`publish "${entry.fname}"`, (sql) =>
+      sql.begin(async (tx) => {
+        // A server handles one session's requests one at a time over this store, so nothing
+        // else writes this session's rows between the read and the write.
+        const [old] = await tx<{ root_hash: string }[]>`
+          SELECT root_hash FROM entries WHERE session_id = ${sessionId} AND fname = ${entry.fname}`;
+        if (old === undefined) {
+          const [held] = await tx<{ n: string }[]>`
+            SELECT count(*) AS n FROM entries WHERE session_id = ${sessionId}`;
+          const count = Number(held?.n ?? 0);
+          if (count >= options.maxEntries) {
+            throw new EntryLimitError(
+              `Cannot publish "${entry.fname}": this session already publishes ${count} files, the limit`,
+              options.maxEntries,
+            );
+          }
+        }
+        // One statement, so concurrent publishes of one entry cannot both insert. The WHERE
+        // skips identical rows (no row returned: unchanged); xmax is 0 only on a fresh insert.
+        const rows = await tx<{ created: boolean }[]>`
+          INSERT INTO entries (session_id, fname, size, mtime_ms, root_hash, piece_size, have)
+          VALUES (${sessionId}, ${entry.fname}, ${entry.size}, ${entry.mtimeMs},
+            ${entry.rootHash}, ${entry.pieceSize}, ${entry.have ?? null})
+          ON CONFLICT (session_id, fname) DO UPDATE SET
+            size = excluded.size, mtime_ms = excluded.mtime_ms, root_hash = excluded.root_hash,
+            piece_size = excluded.piece_size, have = excluded.have
+          WHERE (entries.size, entries.mtime_ms, entries.root_hash, entries.piece_size,
+              entries.have)
+            IS DISTINCT FROM
+            (excluded.size, excluded.mtime_ms, excluded.root_hash, excluded.piece_size,
+              excluded.have)
+          RETURNING xmax = 0 AS created`;
+        const [row] = rows;
+        const change = row === undefined ? "unchanged" : row.created ? "created" : "updated";
+        const [other] = await tx<{ root_hash: string }[]>`
+          SELECT e.root_hash FROM entries e JOIN sessions s ON s.session_id = e.session_id
+          WHERE e.fname = ${entry.fname} AND e.session_id <> ${sessionId}
+            AND e.root_hash <> ${entry.rootHash} AND s.online
+            AND s.lease_until_ms > ${options.nowMs}
+          ORDER BY s.hostname, s.port LIMIT 1`;
+        return publishOutcome(change, entry, {
+          previousRootHash: old?.root_hash,
+          conflictRootHash: other?.root_hash,
+        });
+      }));
   }
 
   unpublish(sessionId: string, fname: string): Promise<boolean> {

@@ -50,7 +50,11 @@ export async function startServer(
   const serverId = [...crypto.getRandomValues(new Uint8Array(16))]
     .map((b) => b.toString(16).padStart(2, "0")).join("");
   // A session's lease outlives a few missed heartbeats; the ping timeout drops it sooner.
-  const catalog = new Catalog(store, { serverId, leaseMs: config.pingTimeoutMs * 2 });
+  const catalog = new Catalog(store, {
+    serverId,
+    leaseMs: config.pingTimeoutMs * 2,
+    maxEntriesPerSession: config.maxEntriesPerSession,
+  });
   const clockOffsetMs = await catalog.syncClock();
   if (Math.abs(clockOffsetMs) > CLOCK_WARNING_MS) {
     log.warn("This host's clock is {ms} ms off the database's; leases follow the database", {

@@ -148,10 +148,11 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
     switch (message.type) {
       case MsgType.Hello:
         throw new RequestError("already-registered", "Cannot register: this session already is");
-      case MsgType.Publish: {
-        const status = await ctx.catalog.publish(sessionId, message.body);
-        return { type: MsgType.Published, body: { fname: message.body.fname, status } };
-      }
+      case MsgType.Publish:
+        return {
+          type: MsgType.Published,
+          body: await ctx.catalog.publish(session.row, message.body),
+        };
       case MsgType.Unpublish: {
         const removed = await ctx.catalog.unpublish(sessionId, message.body.fname);
         return { type: MsgType.Ok, body: { removed } };
@@ -163,8 +164,8 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
         const page = await ctx.catalog.search(pattern, { offset, limit });
         return { type: MsgType.SearchResult, body: page };
       }
-      case MsgType.Ping:
-        return { type: MsgType.Pong, body: message.body };
+      case MsgType.Ping: // only the known field: a Ping may carry any unknown ones
+        return { type: MsgType.Pong, body: { sentAtMs: message.body.sentAtMs } };
       case MsgType.Goodbye:
         log.info("{host} said goodbye: {reason}", {
           host: session.row.hostname,

@@ -2,11 +2,15 @@
 // that its exceptions reach callers as rejections, as the Store interface promises.
 // Store backed by embedded SQLite (node:sqlite), the default index database. WAL mode.
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
-import type { CatalogEntry, FileEntry, PublishStatus, SourceInfo } from "../shared/protocol.ts";
+import type { CatalogEntry, FileEntry, SourceInfo } from "../shared/protocol.ts";
 import type { LoadedSession } from "./memory_catalogue.ts";
 import { type EntrySqlRow, type SessionSqlColumns, toEntry, toSession } from "./sql_rows.ts";
 import {
+  EntryLimitError,
   likePattern,
+  type PublishOptions,
+  type PublishOutcome,
+  publishOutcome,
   type SearchOptions,
   type SearchPage,
   type SessionRow,
@@ -287,8 +291,12 @@ export class SqliteStore implements Store {
     return (Number(result.changes));
   }
 
-  async publish(sessionId: string, entry: FileEntry): Promise<PublishStatus> {
-    return (this.#transaction((): PublishStatus => {
+  async publish(
+    sessionId: string,
+    entry: FileEntry,
+    options: PublishOptions,
+  ): Promise<PublishOutcome> {
+    return (this.#transaction((): PublishOutcome => {
       const old = this.#sql(
         `SELECT ${ENTRY_COLUMNS} FROM entries e WHERE e.session_id = ? AND e.fname = ?`,
       ).get(sessionId, entry.fname) as EntrySqlRow | undefined;
@@ -302,22 +310,44 @@ export class SqliteStore implements Store {
         sessionId,
         entry.fname,
       ];
+      let change: "created" | "unchanged" | "updated";
       if (!old) {
+        const held = this.#sql("SELECT count(*) AS n FROM entries WHERE session_id = ?")
+          .get(sessionId) as { n: number };
+        if (held.n >= options.maxEntries) {
+          throw new EntryLimitError(
+            `Cannot publish "${entry.fname}": this session already publishes ${held.n} files, the limit`,
+            options.maxEntries,
+          );
+        }
         this.#sql(
           `INSERT INTO entries (size, mtime_ms, root_hash, piece_size, have, session_id, fname)
            VALUES (?, ?, ?, ?, ?, ?, ?)`,
         ).run(...values);
-        return "created";
-      }
-      if (
+        change = "created";
+      } else if (
         old.size === entry.size && old.mtime_ms === entry.mtimeMs &&
         old.root_hash === entry.rootHash && old.piece_size === entry.pieceSize && old.have === have
-      ) return "unchanged";
-      this.#sql(
-        `UPDATE entries SET size = ?, mtime_ms = ?, root_hash = ?, piece_size = ?, have = ?
-         WHERE session_id = ? AND fname = ?`,
-      ).run(...values);
-      return "updated";
+      ) change = "unchanged";
+      else {
+        this.#sql(
+          `UPDATE entries SET size = ?, mtime_ms = ?, root_hash = ?, piece_size = ?, have = ?
+           WHERE session_id = ? AND fname = ?`,
+        ).run(...values);
+        change = "updated";
+      }
+      const other = this.#sql(
+        `SELECT e.root_hash FROM entries e JOIN sessions s ON s.session_id = e.session_id
+         WHERE e.fname = ? AND e.session_id <> ? AND e.root_hash <> ?
+           AND s.online = 1 AND s.lease_until_ms > ?
+         ORDER BY s.hostname, s.port LIMIT 1`,
+      ).get(entry.fname, sessionId, entry.rootHash, options.nowMs) as
+        | { root_hash: string }
+        | undefined;
+      return publishOutcome(change, entry, {
+        previousRootHash: old?.root_hash,
+        conflictRootHash: other?.root_hash,
+      });
     }));
   }
 

@@ -2,6 +2,54 @@
 // Implemented by SqliteStore (embedded default) and PostgresStore (several servers, one index).
 import type { CatalogEntry, FileEntry, PublishStatus, SourceInfo } from "../shared/protocol.ts";
 
+/** What `Store.publish()` needs besides the entry. */
+export interface PublishOptions {
+  /** Current time, ms since the epoch: which other holders are live (for `conflict`). */
+  nowMs: number;
+  /** Most entries one session may hold; a publish of a new fname beyond it fails. */
+  maxEntries: number;
+}
+
+/** What a publish did, as the `Published` reply reports it. */
+export interface PublishOutcome {
+  /**
+   * `created`, `unchanged`, `updated` (same content, other size/mtime/have), `overwrite` (this
+   * session published other content under the name before), or `conflict`: another live session
+   * publishes other content under the name (the publish still took effect).
+   */
+  status: PublishStatus;
+  /** This session's previous root hash for the name, when it was another one. */
+  previousRootHash?: string;
+  /** Another live session's root hash for the name (the first by hostname, port), if different. */
+  conflictRootHash?: string;
+}
+
+/**
+ * Combines what a store found into the outcome: `conflict` over `overwrite` over the entry's
+ * own change. The hashes are reported whatever the status.
+ *
+ * @param change what happened to this session's entry
+ * @param previousRootHash the entry's root hash before, if it existed
+ * @param conflictRootHash another live holder's different root hash, if any
+ */
+export function publishOutcome(
+  change: "created" | "unchanged" | "updated",
+  entry: FileEntry,
+  found: { previousRootHash: string | undefined; conflictRootHash: string | undefined },
+): PublishOutcome {
+  const outcome: PublishOutcome = { status: change };
+  const { previousRootHash, conflictRootHash } = found;
+  if (previousRootHash !== undefined && previousRootHash !== entry.rootHash) {
+    outcome.status = "overwrite";
+    outcome.previousRootHash = previousRootHash;
+  }
+  if (conflictRootHash !== undefined) {
+    outcome.status = "conflict";
+    outcome.conflictRootHash = conflictRootHash;
+  }
+  return outcome;
+}
+
 /** A peer's session as the index knows it. */
 export interface SessionRow {
   sessionId: string;
@@ -74,8 +122,13 @@ export interface Store {
    * that one server uses alone.
    */
   clockMs?(): Promise<number>;
-  /** Adds or updates one entry of a live session. */
-  publish(sessionId: string, entry: FileEntry): Promise<PublishStatus>;
+  /**
+   * Adds or updates one entry of a live session, and says how (see PublishOutcome).
+   *
+   * @throws {UnknownSessionError} when the session is not in the store
+   * @throws {EntryLimitError} when the entry is new and the session holds `maxEntries` already
+   */
+  publish(sessionId: string, entry: FileEntry, options: PublishOptions): Promise<PublishOutcome>;
   /** Removes one entry. @returns whether it existed */
   unpublish(sessionId: string, fname: string): Promise<boolean>;
   /**
@@ -106,6 +159,22 @@ export class UnknownSessionError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "UnknownSessionError";
+  }
+}
+
+/** A publish of a new fname by a session that holds as many entries as it may. */
+export class EntryLimitError extends Error {
+  /** The limit that was reached. */
+  readonly maxEntries: number;
+
+  /**
+   * @param message what could not be done, and why
+   * @param maxEntries the limit
+   */
+  constructor(message: string, maxEntries: number) {
+    super(message);
+    this.name = "EntryLimitError";
+    this.maxEntries = maxEntries;
   }
 }
 

@@ -7,9 +7,9 @@ export const META_DIR = ".lanshare";
 
 /**
  * Returns why `fname` is not a valid file name, or undefined when it is valid.
- * Valid: 1–255 UTF-8 bytes, no `/`, `\`, NUL or other control characters, no `..`, not `.`,
- * not the metadata folder's name. Such a name can only ever mean a file directly inside the
- * repository.
+ * Valid: 1–255 UTF-8 bytes of valid Unicode, no `/`, `\`, NUL or other control characters, no
+ * bidirectional controls (see textProblem()), no `..`, not `.`, not the metadata folder's name.
+ * Such a name can only ever mean a file directly inside the repository.
  *
  * @example
  * ```ts
@@ -20,7 +20,8 @@ export const META_DIR = ".lanshare";
  */
 export function fnameProblem(fname: string): string | undefined {
   if (fname.length === 0) return "it is empty";
-  if (!fname.isWellFormed()) return "it is not valid Unicode";
+  const text = textProblem(fname);
+  if (text !== undefined) return text;
   const bytes = utf8Length(fname);
   if (bytes > MAX_FNAME_BYTES) return `it is ${bytes} UTF-8 bytes, limit is ${MAX_FNAME_BYTES}`;
   if (/[/\\]/.test(fname)) return "it contains a path separator";
@@ -29,6 +30,50 @@ export function fnameProblem(fname: string): string | undefined {
   if (fname.includes("..") || fname === ".") return "it contains '..' or is '.'";
   if (fname === META_DIR) return `'${META_DIR}' is reserved`;
   return undefined;
+}
+
+/**
+ * Bidirectional embedding, override and isolate controls (U+202A–U+202E, U+2066–U+2069): they
+ * reorder what follows them on screen, so `txt.exe` can be shown as `exe.txt`.
+ */
+const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/;
+
+/**
+ * Returns why `text` cannot name something shown to people (a file, a host), or undefined:
+ * a lone surrogate (not valid Unicode) or a bidirectional control character.
+ *
+ * @example
+ * ```ts
+ * import { textProblem } from "./fname.ts";
+ * if (textProblem("photo.jpg") !== undefined) throw new Error("valid");
+ * if (textProblem("gpj\u202e.exe") === undefined) throw new Error("a right-to-left override");
+ * ```
+ */
+export function textProblem(text: string): string | undefined {
+  if (!text.isWellFormed()) return "it is not valid Unicode (a lone surrogate)";
+  const bidi = BIDI_CONTROLS.exec(text);
+  if (bidi) {
+    const code = bidi[0].charCodeAt(0).toString(16).toUpperCase();
+    return `it contains the bidirectional control U+${code}`;
+  }
+  return undefined;
+}
+
+/**
+ * `text` in double quotes for an error message or log line, with JSON's escapes and the
+ * bidirectional controls escaped too, so that a hostile name cannot reorder the message.
+ *
+ * @example
+ * ```ts
+ * import { quoted } from "./fname.ts";
+ * if (quoted("a\u202eb") !== '"a\\u202eb"') throw new Error("escaped");
+ * ```
+ */
+export function quoted(text: string): string {
+  return JSON.stringify(text).replace(
+    /[\u202a-\u202e\u2066-\u2069]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16)}`,
+  );
 }
 
 /**

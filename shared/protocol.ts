@@ -44,6 +44,10 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
 export const MAX_FNAME_BYTES = 255;
 /** Longest hostname accepted in `Hello`, in UTF-8 bytes (DNS limit). */
 export const MAX_HOSTNAME_BYTES = 253;
+/** Longest `Search.pattern` the index accepts, in UTF-8 bytes: no fname is longer. */
+export const MAX_SEARCH_PATTERN_BYTES = MAX_FNAME_BYTES;
+/** Most wildcards (`*` and `?`) in one `Search.pattern`. */
+export const MAX_SEARCH_WILDCARDS = 32;
 
 /** Message types. Values are stable wire numbers. */
 export enum MsgType {
@@ -119,10 +123,28 @@ export type ErrorCode =
   | "bad-range"
   | "busy"
   | "internal"
+  | "quota"
   | "shutdown";
 
-/** Publish outcome reported by the index. */
-export type PublishStatus = "created" | "unchanged" | "updated";
+/**
+ * Publish outcome reported by the index: the entry is new (`created`), identical (`unchanged`),
+ * the same content with another size, mtime or bitfield (`updated`), other content than this
+ * peer published under the name before (`overwrite`), or content that differs from what another
+ * live peer publishes under the name (`conflict`; the publish still took effect).
+ */
+export type PublishStatus = "created" | "unchanged" | "updated" | "overwrite" | "conflict";
+
+/** Body of `Published`. */
+export interface PublishedBody {
+  fname: string;
+  status: PublishStatus;
+  /** The root hash published; present with `overwrite` and `conflict`. */
+  rootHash?: string;
+  /** This peer's root hash for the name before, when it was another one. */
+  previousRootHash?: string;
+  /** A root hash another live peer publishes under the name (with `conflict`). */
+  conflictRootHash?: string;
+}
 
 /** One file as published to the index. */
 export interface FileEntry {
@@ -168,7 +190,7 @@ export interface Bodies {
   [MsgType.Hello]: { hostname: string; p2pPort: number; protocol: number };
   [MsgType.Welcome]: { serverId: string; sessionId: string; pingIntervalMs: number };
   [MsgType.Publish]: FileEntry;
-  [MsgType.Published]: { fname: string; status: PublishStatus };
+  [MsgType.Published]: PublishedBody;
   [MsgType.Unpublish]: { fname: string };
   [MsgType.WhoHas]: { fname: string };
   [MsgType.Sources]: { fname: string; sources: SourceInfo[] };

@@ -257,13 +257,20 @@ export class RpcConn {
   #reply(message: Message, result: HandlerResult): Promise<void> | undefined {
     if (result === undefined || this.#ended) return undefined;
     const answer = reply(result.type, message.requestId, result.body);
-    // The next request need not wait for this reply's write (replies queued meanwhile go out
-    // in one write), unless the other side has stopped reading and replies pile up.
-    if (this.framed.queuedBytes <= MAX_UNWRITTEN_REPLY_BYTES) {
-      this.framed.post(answer);
-      return undefined;
+    try {
+      // The next request need not wait for this reply's write (replies queued meanwhile go
+      // out in one write), unless the other side has stopped reading and replies pile up.
+      if (this.framed.queuedBytes <= MAX_UNWRITTEN_REPLY_BYTES) {
+        this.framed.post(answer);
+        return undefined;
+      }
+      return this.framed.send(answer).catch(() => {}); // a failed write ends the connection
+    } catch (err) {
+      // Encoding throws RangeError for a reply over the frame limit: a bug of the handler
+      // that built it, which must fail this request, never escape the read loop.
+      if (!(err instanceof RangeError)) throw err;
+      return this.#fail(message, err);
     }
-    return this.framed.send(answer).catch(() => {}); // a failed write ends the connection
   }
 
   /** Answers a failed request with an Error reply, and ends the connection on a ProtocolError. */

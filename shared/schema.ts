@@ -101,6 +101,7 @@ const ERROR_CODES: ErrorCode[] = [
   "bad-range",
   "busy",
   "internal",
+  "quota",
   "shutdown",
 ];
 
@@ -126,7 +127,13 @@ const SCHEMAS: { [T in MsgType]: Check } = {
   [MsgType.Hello]: object({ hostname: string(1024), p2pPort: uint(65535), protocol: uint() }),
   [MsgType.Welcome]: object({ serverId: string(), sessionId: string(), pingIntervalMs: uint() }),
   [MsgType.Publish]: object(FILE_ENTRY),
-  [MsgType.Published]: object({ fname: FNAME, status: oneOf("created", "unchanged", "updated") }),
+  [MsgType.Published]: object({
+    fname: FNAME,
+    status: oneOf("created", "unchanged", "updated", "overwrite", "conflict"),
+    rootHash: optional(hash),
+    previousRootHash: optional(hash),
+    conflictRootHash: optional(hash),
+  }),
   [MsgType.Unpublish]: object({ fname: FNAME }),
   [MsgType.WhoHas]: object({ fname: FNAME }),
   [MsgType.Sources]: object({

@@ -34,6 +34,7 @@ export function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<
     pingIntervalMs: QUIET_MS,
     pingTimeoutMs: 2 * QUIET_MS,
     logLevel: "error",
+    maxEntriesPerSession: 10_000,
     ...overrides,
   };
   return startServer(config);
@@ -275,4 +276,55 @@ export function frameBytes(message: Message, mutate?: (bytes: Uint8Array) => voi
   const bytes = encodeMessage(message);
   mutate?.(bytes);
   return bytes;
+}
+
+/** An index server running in a Worker (see _server_worker.ts). */
+export interface WorkerServer extends AsyncDisposable {
+  /** TCP port of the index. */
+  tcpPort: number;
+  /** Errors the worker raised (an uncaught one ends it). */
+  errors: string[];
+}
+
+/**
+ * Starts startTestServer() in a Worker, so the test's own event loop keeps running while the
+ * server computes, and a server that dies does not take the test runner with it unseen.
+ */
+export async function startWorkerServer(
+  overrides: Partial<ServerConfig> = {},
+): Promise<WorkerServer> {
+  const worker = new Worker(import.meta.resolve("./_server_worker.ts"), { type: "module" });
+  const errors: string[] = [];
+  let ended = false;
+  worker.onerror = (event) => {
+    event.preventDefault();
+    ended = true;
+    errors.push(event.message);
+  };
+  const next = () =>
+    new Promise<unknown>((resolve) => {
+      worker.onmessage = (event: MessageEvent) => resolve(event.data);
+    });
+  const listening = next();
+  worker.postMessage({ overrides });
+  const { port } = await within(listening as Promise<{ port: number }>, {
+    timeoutMs: 10_000,
+    what: "the server worker to listen",
+  });
+  return {
+    tcpPort: port,
+    errors,
+    async [Symbol.asyncDispose]() {
+      // A worker that died cannot answer, and a hung one is terminated all the same: its
+      // failure is the test's to report, not the disposal's.
+      if (!ended) {
+        const closed = next();
+        worker.postMessage("close");
+        await within(closed, { timeoutMs: 10_000, what: "the server worker to close" }).catch(
+          (err: unknown) => errors.push(err instanceof Error ? err.message : String(err)),
+        );
+      }
+      worker.terminate();
+    },
+  };
 }

@@ -10,7 +10,7 @@ import { RequestError } from "../../shared/rpc.ts";
 import { PG_URL, pgStep, tempSchema } from "../_pg.ts";
 
 function entry(fname: string): FileEntry {
-  return { fname, size: 10, mtimeMs: 1, rootHash: "ab".repeat(32), pieceSize: 65536 };
+  return { fname, size: 10, mtimeMs: 1, rootHash: "ab".repeat(32), pieceSize: 1 << 20 };
 }
 
 Deno.test("Catalog.publish() on a replaced session is a not-registered RequestError", async () => {
@@ -23,12 +23,15 @@ Deno.test("Catalog.publish() on a replaced session is a not-registered RequestEr
     const { replaced } = await catalog.register({ ...peer, sessionId: "new" });
     assert.equal(replaced?.sessionId, "old");
     await assert.rejects(
-      catalog.publish("old", entry("late.txt")),
+      catalog.publish({ ...peer, sessionId: "old" }, entry("late.txt")),
       (err: unknown) =>
         err instanceof RequestError && err.code === "not-registered" &&
         /^Cannot publish "late\.txt": this session has ended/.test(err.message),
     );
-    assert.equal(await catalog.publish("new", entry("late.txt")), "created");
+    assert.deepEqual(await catalog.publish({ ...peer, sessionId: "new" }, entry("late.txt")), {
+      fname: "late.txt",
+      status: "created",
+    });
     assert.deepEqual((await catalog.whoHas("late.txt", "asker")).map((s) => s.port), [4000]);
   } finally {
     await store.close();
@@ -69,7 +72,7 @@ Deno.test({
           port: 4000,
           sessionId: "a",
         });
-        await slow.publish("a", entry("shared.txt"));
+        await slow.publish({ hostname: "alpha", port: 4000, sessionId: "a" }, entry("shared.txt"));
         assert.deepEqual((await fast.whoHas("shared.txt", "asker")).map((s) => s.hostname), [
           "alpha",
         ]);

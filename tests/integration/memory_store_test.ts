@@ -9,6 +9,7 @@ import type { FileEntry } from "../../shared/protocol.ts";
 
 const NOW = 1_700_000_000_000;
 const LEASE = NOW + 60_000;
+const PUBLISH = { nowMs: NOW, maxEntries: 100 };
 
 function session(sessionId: string, hostname: string, port = 4000): SessionRow {
   return { sessionId, serverId: "srv", hostname, address: "10.0.0.7", port, openedAtMs: NOW };
@@ -38,16 +39,16 @@ async function restartKeepsEverything(open: (path: string) => Store): Promise<vo
     await first.openSession(session("a", "alpha"), LEASE);
     await first.openSession(session("b", "bravo"), LEASE);
     await first.openSession(session("gone", "charlie"), LEASE);
-    await first.publish("a", entry("one.txt"));
-    await first.publish("a", entry("two.txt"));
-    await first.publish("a", entry("two.txt", { size: 20, have: "/w==" })); // updated
+    await first.publish("a", entry("one.txt"), PUBLISH);
+    await first.publish("a", entry("two.txt"), PUBLISH);
+    await first.publish("a", entry("two.txt", { size: 20, have: "/w==" }), PUBLISH); // updated
     await first.unpublish("a", "one.txt");
-    await first.publish("b", entry("one.txt"));
-    await first.publish("gone", entry("three.txt"));
+    await first.publish("b", entry("one.txt"), PUBLISH);
+    await first.publish("gone", entry("three.txt"), PUBLISH);
     await first.closeSession("gone");
     // bravo reconnects: the old session and its entry go, the new one publishes again.
     await first.openSession(session("b2", "bravo"), LEASE);
-    await first.publish("b2", entry("four.txt"));
+    await first.publish("b2", entry("four.txt"), PUBLISH);
     const before = await first.search("", { offset: 0, limit: 100 }, NOW);
     await first.close();
 

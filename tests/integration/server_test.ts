@@ -148,6 +148,12 @@ Deno.test({
       await client.request(MsgType.Hello, { hostname: "alpha", p2pPort: 0, protocol: 1 }),
       "bad-body",
     );
+    for (const hostname of ["lone\ud800surrogate", "evil\u202ecod.exe", "iso\u2066late"]) {
+      assertError(
+        await client.request(MsgType.Hello, { hostname, p2pPort: 4000, protocol: 1 }),
+        "bad-body",
+      );
+    }
     assert.equal(server.live.size, 0);
     await client.hello("alpha", 4000);
     await assertServed(client, "after-retry.txt");
@@ -167,10 +173,17 @@ Deno.test({
     const first = await client.expect(MsgType.Publish, entry, MsgType.Published);
     assert.deepEqual(first.body, { fname: "notes.txt", status: "created" });
     assert.equal(await client.publish(entry), "unchanged");
-    assert.equal(
-      await client.publish({ ...entry, size: 2000, rootHash: fakeHash("b") }),
-      "updated",
+    const overwrite = await client.expect(
+      MsgType.Publish,
+      { ...entry, size: 2000, rootHash: fakeHash("b") },
+      MsgType.Published,
     );
+    assert.deepEqual(overwrite.body, {
+      fname: "notes.txt",
+      status: "overwrite",
+      rootHash: fakeHash("b"),
+      previousRootHash: fakeHash("a"),
+    });
     assert.equal(
       await client.publish({ ...entry, size: 2000, rootHash: fakeHash("b") }),
       "unchanged",
@@ -230,10 +243,15 @@ Deno.test({
     await client.hello("alpha", 4000);
     // 20 pieces of 1 MiB: a 3-byte bitfield, 4 base64 characters.
     const entry = fileEntry("parts.bin", { size: 20 * 2 ** 20 });
-    for (const have of ["", "AAAAAAAA"]) {
+    // "AAAA" decodes to 3 bytes too, but "AAA=" (2) and "//8P" (spare bits set) do not fit.
+    for (const have of ["", "AAAAAAAA", "AAA=", "//8P"]) {
       assertError(await client.request(MsgType.Publish, { ...entry, have }), "bad-body");
     }
-    assert.equal(await client.publish({ ...entry, have: "//8P" }), "created");
+    assert.equal(await client.publish({ ...entry, have: "///w" }), "created");
+    // One piece: one byte, "AA==" exactly; "AAAA" decodes to 3 bytes.
+    const single = fileEntry("single.bin", { size: 1000 });
+    assertError(await client.request(MsgType.Publish, { ...single, have: "AAAA" }), "bad-body");
+    assert.equal(await client.publish({ ...single, have: "AA==" }), "created");
     await assertServed(client, "after.txt");
   },
 });

@@ -5,8 +5,13 @@ import { MemoryStore } from "../../server/memory_store.ts";
 import { openStore } from "../../server/open_store.ts";
 import { PostgresStore } from "../../server/postgres_store.ts";
 import { SqliteStore } from "../../server/sqlite_store.ts";
-import type { SessionRow, Store } from "../../server/store.ts";
-import type { CatalogEntry, FileEntry, SourceInfo } from "../../shared/protocol.ts";
+import {
+  EntryLimitError,
+  type PublishOptions,
+  type SessionRow,
+  type Store,
+} from "../../server/store.ts";
+import type { CatalogEntry, FileEntry, PublishStatus, SourceInfo } from "../../shared/protocol.ts";
 import { PG_URL, pgStep, tempSchema } from "../_pg.ts";
 
 /** A migrated, empty store, released on dispose. */
@@ -109,6 +114,21 @@ async function open(store: Store, rows: SessionRow[], leaseUntilMs = LEASE): Pro
   for (const row of rows) assert.equal(await store.openSession(row, leaseUntilMs), undefined);
 }
 
+/** Publishes with a generous entry limit at NOW; returns the status. */
+async function publish(
+  store: Store,
+  sessionId: string,
+  fileEntry: FileEntry,
+  options: Partial<PublishOptions> = {},
+): Promise<PublishStatus> {
+  const outcome = await store.publish(sessionId, fileEntry, {
+    nowMs: NOW,
+    maxEntries: 100,
+    ...options,
+  });
+  return outcome.status;
+}
+
 const page = { offset: 0, limit: 100 };
 
 async function fnames(store: Store, pattern: string, nowMs = NOW): Promise<string[]> {
@@ -128,7 +148,7 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
   await it("migrate() again on a store in use changes nothing", async (store) => {
     const s = session("s1", "alpha", 4000);
     await open(store, [s]);
-    assert.equal(await store.publish("s1", entry("a.txt")), "created");
+    assert.equal(await publish(store, "s1", entry("a.txt")), "created");
     await store.migrate();
     assert.deepEqual(await store.sessions(undefined, NOW), [s]);
     assert.deepEqual(await store.entriesOf("s1"), [entry("a.txt")]);
@@ -148,10 +168,10 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
     const otherPort = session("other-port", "alpha", 4001);
     const otherHost = session("other-host", "beta", 4000);
     await open(store, [old, otherPort, otherHost]);
-    await store.publish("old", entry("a.txt"));
-    await store.publish("old", entry("b.txt"));
-    await store.publish("other-port", entry("c.txt"));
-    await store.publish("other-host", entry("d.txt"));
+    await publish(store, "old", entry("a.txt"));
+    await publish(store, "old", entry("b.txt"));
+    await publish(store, "other-port", entry("c.txt"));
+    await publish(store, "other-host", entry("d.txt"));
 
     const fresh = { ...session("new", "alpha", 4000, "server-b"), address: "10.9.9.9" };
     assert.deepEqual(await store.openSession(fresh, LEASE), old);
@@ -165,12 +185,12 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
     // The replaced session's own disconnect must not touch its successor.
     await store.closeSession("old");
     assert.deepEqual(await store.sessions("alpha", NOW), [fresh, otherPort]);
-    assert.equal(await store.publish("new", entry("a.txt")), "created");
+    assert.equal(await publish(store, "new", entry("a.txt")), "created");
   });
 
   await it("openSession() returns nothing when the replaced session was offline", async (store) => {
     await open(store, [session("old", "alpha", 4000)]);
-    await store.publish("old", entry("a.txt"));
+    await publish(store, "old", entry("a.txt"));
     assert.equal(await store.markOffline({}), 1);
     assert.equal(await store.openSession(session("new", "alpha", 4000), LEASE), undefined);
     assert.deepEqual(await store.entriesOf("old"), []);
@@ -183,9 +203,9 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
     const s1 = session("s1", "alpha", 4000);
     const s2 = session("s2", "beta", 4000);
     await open(store, [s1, s2]);
-    await store.publish("s1", entry("a.txt"));
-    await store.publish("s1", entry("b.txt"));
-    await store.publish("s2", entry("c.txt"));
+    await publish(store, "s1", entry("a.txt"));
+    await publish(store, "s1", entry("b.txt"));
+    await publish(store, "s2", entry("c.txt"));
     await store.closeSession("s1");
     assert.deepEqual(await store.sessions(undefined, NOW), [s2]);
     assert.deepEqual(await store.entriesOf("s1"), []);
@@ -222,8 +242,8 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
 
   await it("markOffline({}) takes every session offline and keeps the entries", async (store) => {
     await open(store, [session("s1", "alpha", 4000, "a"), session("s2", "beta", 4000, "b")]);
-    await store.publish("s1", entry("a.txt"));
-    await store.publish("s2", entry("a.txt"));
+    await publish(store, "s1", entry("a.txt"));
+    await publish(store, "s2", entry("a.txt"));
     assert.equal(await store.markOffline({}), 2);
     assert.equal(await store.markOffline({}), 0);
     assert.deepEqual(await store.sessions(undefined, NOW), []);
@@ -269,16 +289,15 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
     assert.deepEqual(await store.sessions(undefined, NOW), [edge]);
   });
 
-  await it("publish() reports created, unchanged and updated, and stores every field", async (store) => {
+  await it("publish() reports created, unchanged and updated (same content), and stores every field", async (store) => {
     await open(store, [session("s1", "alpha", 4000), session("s2", "beta", 4000)]);
     const big = entry("docs/a.txt", { size: 2 ** 40 + 1, mtimeMs: NOW + 1, pieceSize: 2 ** 31 });
-    assert.equal(await store.publish("s1", big), "created");
+    assert.equal(await publish(store, "s1", big), "created");
     assert.deepEqual(await store.entriesOf("s1"), [big]);
-    assert.equal(await store.publish("s1", big), "unchanged");
+    assert.equal(await publish(store, "s1", big), "unchanged");
     const changes: Partial<FileEntry>[] = [
       { size: 2 ** 40 + 2 },
       { mtimeMs: NOW + 2 },
-      { rootHash: "cd".repeat(32) },
       { pieceSize: 2 ** 20 },
       { have: "/w==" },
       { have: "/38=" },
@@ -286,32 +305,104 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
     let current = big;
     for (const change of changes) {
       current = { ...current, ...change };
-      assert.equal(await store.publish("s1", current), "updated", JSON.stringify(change));
-      assert.equal(await store.publish("s1", current), "unchanged", JSON.stringify(change));
+      assert.equal(await publish(store, "s1", current), "updated", JSON.stringify(change));
+      assert.equal(await publish(store, "s1", current), "unchanged", JSON.stringify(change));
       assert.deepEqual(await store.entriesOf("s1"), [current]);
     }
     // Dropping the bitfield (the source became complete) is an update too.
     const { have: _, ...complete } = current;
-    assert.equal(await store.publish("s1", complete), "updated");
+    assert.equal(await publish(store, "s1", complete), "updated");
     assert.deepEqual(await store.entriesOf("s1"), [complete]);
     assert.equal(Object.hasOwn((await store.entriesOf("s1"))[0]!, "have"), false);
     // Entries belong to a session: the same name elsewhere is a new entry.
-    assert.equal(await store.publish("s2", complete), "created");
+    assert.equal(await publish(store, "s2", complete), "created");
     assert.deepEqual(await store.counts(NOW), { sessions: 2, entries: 2 });
+  });
+
+  await it("publish() reports overwrite, with the previous root hash, when the content changes", async (store) => {
+    await open(store, [session("s1", "alpha", 4000)]);
+    const options = { nowMs: NOW, maxEntries: 10 };
+    assert.deepEqual(await store.publish("s1", entry("a.txt"), options), { status: "created" });
+    const changed = entry("a.txt", { rootHash: "cd".repeat(32), size: 99 });
+    assert.deepEqual(await store.publish("s1", changed, options), {
+      status: "overwrite",
+      previousRootHash: "ab".repeat(32),
+    });
+    assert.deepEqual(await store.publish("s1", changed, options), { status: "unchanged" });
+    assert.deepEqual(await store.entriesOf("s1"), [changed]);
+  });
+
+  await it("publish() reports conflict when another live session has other content, and stores it", async (store) => {
+    const others = [session("b2", "bravo", 2), session("b1", "bravo", 1)];
+    await open(store, [session("s1", "alpha", 4000), ...others]);
+    await open(store, [session("dead", "delta", 1, "dead-server")]);
+    await store.openSession(session("expired", "echo", 1), NOW + 10);
+    const at = (nowMs: number) => ({ nowMs, maxEntries: 10 });
+    const root = (digit: string) => digit.repeat(64);
+    await store.publish("b2", entry("f.bin", { rootHash: root("2") }), at(NOW));
+    await store.publish("b1", entry("f.bin", { rootHash: root("1") }), at(NOW));
+    // The first other holder by hostname, port is named.
+    assert.deepEqual(await store.publish("s1", entry("f.bin"), at(NOW)), {
+      status: "conflict",
+      conflictRootHash: root("1"),
+    });
+    assert.deepEqual(
+      (await store.whoHas("f.bin", "x", NOW)).map((s) => `${s.hostname}:${s.port}`),
+      ["alpha:4000", "bravo:1", "bravo:2"],
+    );
+    // Still in conflict when republished unchanged; with a changed root, both are said.
+    assert.equal(await publish(store, "s1", entry("f.bin")), "conflict");
+    assert.deepEqual(
+      await store.publish("s1", entry("f.bin", { rootHash: root("2") }), at(NOW)),
+      { status: "conflict", previousRootHash: "ab".repeat(32), conflictRootHash: root("1") },
+    );
+    // The same content elsewhere is no conflict; offline and expired holders do not count.
+    assert.equal(await publish(store, "b2", entry("g.bin")), "created");
+    assert.equal(await publish(store, "s1", entry("g.bin")), "created");
+    await store.publish("dead", entry("h.bin", { rootHash: root("d") }), at(NOW));
+    await store.publish("expired", entry("h.bin", { rootHash: root("e") }), at(NOW));
+    await store.markOffline({ serverId: "dead-server" });
+    assert.deepEqual(await store.publish("s1", entry("h.bin"), at(NOW + 100)), {
+      status: "created",
+    });
+  });
+
+  await it("publish() refuses a new fname beyond maxEntries, still updating held ones", async (store) => {
+    await open(store, [session("s1", "alpha", 4000), session("s2", "beta", 4000)]);
+    const limited = { nowMs: NOW, maxEntries: 2 };
+    await store.publish("s1", entry("a.txt"), limited);
+    await store.publish("s1", entry("b.txt"), limited);
+    await assert.rejects(
+      store.publish("s1", entry("c.txt"), limited),
+      (err: unknown) =>
+        err instanceof EntryLimitError && err.maxEntries === 2 &&
+        /^Cannot publish "c\.txt": this session already publishes 2 files, the limit$/.test(
+          err.message,
+        ),
+    );
+    assert.equal(
+      (await store.publish("s1", entry("a.txt", { size: 5 }), limited)).status,
+      "updated",
+    );
+    assert.equal((await store.publish("s2", entry("c.txt"), limited)).status, "created");
+    assert.equal(await store.unpublish("s1", "a.txt"), true);
+    assert.equal((await store.publish("s1", entry("c.txt"), limited)).status, "created");
+    assert.deepEqual((await store.entriesOf("s1")).map((e) => e.fname), ["b.txt", "c.txt"]);
+    assert.deepEqual(await store.counts(NOW), { sessions: 2, entries: 3 });
   });
 
   await it("publish() rejects an unknown session", async (store) => {
     // The async wrapper: SqliteStore throws synchronously here (reported), which callers
     // awaiting in an async function see as a rejection anyway.
-    await assert.rejects(async () => await store.publish("no-such-session", entry("a.txt")));
+    await assert.rejects(async () => await publish(store, "no-such-session", entry("a.txt")));
     assert.deepEqual(await store.counts(NOW), { sessions: 0, entries: 0 });
   });
 
   await it("unpublish() removes one entry and says whether it existed", async (store) => {
     await open(store, [session("s1", "alpha", 4000), session("s2", "beta", 4000)]);
-    await store.publish("s1", entry("a.txt"));
-    await store.publish("s1", entry("b.txt"));
-    await store.publish("s2", entry("a.txt"));
+    await publish(store, "s1", entry("a.txt"));
+    await publish(store, "s1", entry("b.txt"));
+    await publish(store, "s2", entry("a.txt"));
     assert.equal(await store.unpublish("s1", "a.txt"), true);
     assert.equal(await store.unpublish("s1", "a.txt"), false);
     assert.equal(await store.unpublish("s1", "A.TXT"), false);
@@ -332,9 +423,9 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
     const expired = session("expired", "delta", 4000);
     await store.openSession(expired, NOW + 10);
     for (const s of [asker, b2, b1, a9, off, expired]) {
-      await store.publish(s.sessionId, entry("f.bin", s === b1 ? { have: "/w==" } : {}));
+      await publish(store, s.sessionId, entry("f.bin", s === b1 ? { have: "/w==" } : {}));
     }
-    await store.publish("other", entry("g.bin"));
+    await publish(store, "other", entry("g.bin"));
     assert.equal(await store.markOffline({ serverId: "dead-server" }), 1);
 
     const source = (s: SessionRow, extra: Partial<FileEntry> = {}): SourceInfo => ({
@@ -365,7 +456,7 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
   await it("search() matches a case-insensitive substring, in byte order of fname", async (store) => {
     await open(store, [session("s1", "alpha", 4000)]);
     for (const f of ["music/other.mp3", "photos/img_01.JPG", "Music/Song.MP3", "docs/readme.txt"]) {
-      await store.publish("s1", entry(f));
+      await publish(store, "s1", entry(f));
     }
     assert.deepEqual(await fnames(store, ""), [
       "Music/Song.MP3",
@@ -383,7 +474,7 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
   await it("search() treats * and ? as a glob anchored at both ends", async (store) => {
     await open(store, [session("s1", "alpha", 4000)]);
     for (const f of ["music/other.mp3", "Music/Song.MP3", "docs/readme.txt", "docs/readme.tx"]) {
-      await store.publish("s1", entry(f));
+      await publish(store, "s1", entry(f));
     }
     assert.deepEqual(await fnames(store, "*.mp3"), ["Music/Song.MP3", "music/other.mp3"]);
     assert.deepEqual(await fnames(store, "MUSIC/*"), ["Music/Song.MP3", "music/other.mp3"]);
@@ -399,7 +490,7 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
   await it("search() matches %, _ and \\ literally", async (store) => {
     await open(store, [session("s1", "alpha", 4000)]);
     for (const f of ["100%.txt", "100x.txt", "a_b.txt", "axb.txt", "back\\slash", "backxslash"]) {
-      await store.publish("s1", entry(f));
+      await publish(store, "s1", entry(f));
     }
     assert.deepEqual(await fnames(store, "%"), ["100%.txt"]);
     assert.deepEqual(await fnames(store, "100%"), ["100%.txt"]);
@@ -418,9 +509,9 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
     const b1 = session("b1", "bravo", 1);
     await open(store, [b2, a5, b1]);
     for (const s of [b2, a5, b1]) {
-      await store.publish(s.sessionId, entry("y.dat"));
-      await store.publish(s.sessionId, entry("x.dat", { have: "/w==" }));
-      await store.publish(s.sessionId, entry("z.txt"));
+      await publish(store, s.sessionId, entry("y.dat"));
+      await publish(store, s.sessionId, entry("x.dat", { have: "/w==" }));
+      await publish(store, s.sessionId, entry("z.txt"));
     }
     const all = await store.search(".dat", page, NOW);
     assert.equal(all.total, 6);
@@ -463,7 +554,7 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
     const off = session("off", "bravo", 1, "dead-server");
     await open(store, [live, off]);
     await store.openSession(session("expired", "charlie", 1), NOW + 10);
-    for (const id of ["live", "off", "expired"]) await store.publish(id, entry("f.txt"));
+    for (const id of ["live", "off", "expired"]) await publish(store, id, entry("f.txt"));
     await store.markOffline({ serverId: "dead-server" });
 
     const visible = await store.search("f", page, NOW + 100);
@@ -500,8 +591,8 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
 
   await it("entriesOf() lists one session's entries in byte order of fname", async (store) => {
     await open(store, [session("s1", "alpha", 1), session("s2", "bravo", 1)]);
-    for (const f of ["b.txt", "a.txt", "C.txt"]) await store.publish("s1", entry(f));
-    await store.publish("s2", entry("d.txt"));
+    for (const f of ["b.txt", "a.txt", "C.txt"]) await publish(store, "s1", entry(f));
+    await publish(store, "s2", entry("d.txt"));
     assert.deepEqual(await store.entriesOf("s1"), [
       entry("C.txt"),
       entry("a.txt"),
@@ -516,8 +607,8 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
     await store.openSession(session("c", "charlie", 1), NOW + 10);
     await store.openSession(session("d", "delta", 1), LEASE);
     await store.markOffline({ serverId: "dead-server" });
-    for (const id of ["a", "b", "c", "d"]) await store.publish(id, entry("f.txt"));
-    await store.publish("a", entry("g.txt"));
+    for (const id of ["a", "b", "c", "d"]) await publish(store, id, entry("f.txt"));
+    await publish(store, "a", entry("g.txt"));
     assert.deepEqual(await store.counts(NOW + 100), { sessions: 2, entries: 5 });
     assert.deepEqual(await store.counts(NOW), { sessions: 3, entries: 5 });
   });
@@ -546,7 +637,7 @@ Deno.test({
     await pgStep(t, async () => {
       await using fixture = await openPostgres();
       await assert.rejects(
-        fixture.store.publish("no-such-session", entry("a.txt")),
+        publish(fixture.store, "no-such-session", entry("a.txt")),
         (err: unknown) => {
           assert.ok(err instanceof Error);
           assert.match(err.message, /^Cannot publish "a\.txt": .*foreign key.*\[SQLSTATE 23503\]$/);
@@ -580,7 +671,7 @@ Deno.test({
       try {
         await one.migrate();
         await open(one, [session("first", "alpha", 4000)]);
-        await one.publish("first", entry("a.txt"));
+        await publish(one, "first", entry("a.txt"));
         const rounds = 20;
         const replaced = await Promise.all(
           Array.from(

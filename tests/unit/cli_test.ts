@@ -85,3 +85,24 @@ Deno.test("resolvePeerConfig() parses servers, derives max-per-peer and rejects 
   assert.throws(() => resolvePeerConfig(["--max-sessions", "0"], {}, peerDefaults), /at least 1/);
   assert.equal(resolvePeerConfig(["--help"], {}, peerDefaults).kind, "help");
 });
+
+Deno.test("resolveServerConfig() takes --max-entries-per-session, its env and default", () => {
+  const run = (args: string[], env: Record<string, string> = {}) => {
+    const parsed = resolveServerConfig(args, env, () => ["x"]);
+    assert.equal(parsed.kind, "run");
+    return parsed.kind === "run" ? parsed.config.maxEntriesPerSession : undefined;
+  };
+  assert.equal(run([]), 10_000);
+  assert.equal(run([], { LANSHARE_MAX_ENTRIES_PER_SESSION: "50" }), 50);
+  assert.equal(
+    run(["--max-entries-per-session", "7"], { LANSHARE_MAX_ENTRIES_PER_SESSION: "50" }),
+    7,
+  );
+  assert.throws(
+    () => resolveServerConfig(["--max-entries-per-session", "0"], {}, () => ["x"]),
+    /--max-entries-per-session must be at least 1/,
+  );
+  const help = resolveServerConfig(["--help"], {}, () => ["x"]);
+  assert.equal(help.kind, "help");
+  if (help.kind === "help") assert.match(help.text, /postgres:\/\//);
+});

@@ -65,3 +65,17 @@ Deno.test("fnameProblem() limits names to 255 UTF-8 bytes", () => {
   assert.equal(fnameProblem("😀".repeat(63) + "abc"), undefined); // 252 + 3 bytes
   assert.match(fnameProblem("😀".repeat(64))!, /256 UTF-8 bytes/);
 });
+
+Deno.test("fnameProblem() rejects lone surrogates and bidirectional controls", () => {
+  const refused: [string, RegExp][] = [
+    ["lone \ud800 high", /not valid Unicode/],
+    ["lone \udc00 low", /not valid Unicode/],
+    ["gpj\u202eexe.txt", /bidirectional control U\+202E/],
+    ["\u202aembed", /U\+202A/],
+    ["iso\u2066late", /U\+2066/],
+    ["pop\u2069", /U\+2069/],
+  ];
+  for (const [name, problem] of refused) assert.match(fnameProblem(name) ?? "", problem, name);
+  // Marks that do not reorder text stay allowed, as do right-to-left scripts themselves.
+  assert.equal(fnameProblem("\u200fשלום.txt"), undefined);
+});

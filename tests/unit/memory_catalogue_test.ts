@@ -64,11 +64,12 @@ Deno.test("MemoryCatalogue keeps its name index consistent through takeover, unp
     openedAtMs: 0,
   });
   const entry = { fname: "f", size: 1, mtimeMs: 0, rootHash: "aa", pieceSize: 1 };
+  const PUBLISH = { nowMs: 0, maxEntries: 10 };
   catalogue.openSession(row("a", "alpha"), 100);
   catalogue.openSession(row("b", "bravo"), 100);
-  catalogue.publish("a", entry);
-  catalogue.publish("b", entry);
-  catalogue.publish("b", { ...entry, fname: "g" });
+  catalogue.publish("a", entry, PUBLISH);
+  catalogue.publish("b", entry, PUBLISH);
+  catalogue.publish("b", { ...entry, fname: "g" }, PUBLISH);
   assert.deepEqual(catalogue.whoHas("f", "", 0).map((s) => s.hostname), ["alpha", "bravo"]);
   assert.deepEqual(catalogue.openSession(row("a2", "alpha"), 100), row("a", "alpha"));
   assert.deepEqual(catalogue.whoHas("f", "", 0).map((s) => s.hostname), ["bravo"]);
@@ -79,5 +80,29 @@ Deno.test("MemoryCatalogue keeps its name index consistent through takeover, unp
   assert.equal(catalogue.closeSession("b"), true);
   assert.deepEqual(names(), []);
   assert.deepEqual(catalogue.counts(0), { sessions: 1, entries: 0 });
-  assert.throws(() => catalogue.publish("b", entry), /Cannot publish "f": no session b/);
+  assert.throws(() => catalogue.publish("b", entry, PUBLISH), /Cannot publish "f": no session b/);
+});
+
+Deno.test("MemoryCatalogue.matchingNames() pauses within a costly glob scan, not only per 1024 names", () => {
+  const catalogue = new MemoryCatalogue();
+  catalogue.openSession({
+    sessionId: "s",
+    serverId: "srv",
+    hostname: "alpha",
+    address: "10.0.0.1",
+    port: 4000,
+    openedAtMs: 0,
+  }, 100);
+  // 64 names of 255 "a"s but one character: each costs the glob ~100 × 255 steps.
+  for (let i = 0; i < 64; i++) {
+    const fname = `${"a".repeat(254 - String(i).length)}${i}b`;
+    catalogue.publish("s", { fname, size: 1, mtimeMs: 0, rootHash: "aa", pieceSize: 1 }, {
+      nowMs: 0,
+      maxEntries: 100,
+    });
+  }
+  const seen = [...catalogue.matchingNames(`*${"a".repeat(100)}c*`)];
+  assert.equal(seen.filter((n) => n !== undefined).length, 0);
+  // About 1.6 million steps in all: a pause point after every ~100,000 of them.
+  assert.ok(seen.length >= 10, `${seen.length} pause points`);
 });

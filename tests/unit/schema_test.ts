@@ -146,3 +146,25 @@ Deno.test("checkBody() samples stay valid after a JSON round trip", () => {
   const body = JSON.parse(JSON.stringify(SAMPLE_BY_NAME.SearchResult.body));
   assert.deepEqual(checkBody(MsgType.SearchResult, body), SAMPLE_BY_NAME.SearchResult.body);
 });
+
+Deno.test("checkBody() takes Published with overwrite, conflict and their root hashes", () => {
+  const hash = (d: string) => d.repeat(64);
+  for (
+    const body of [
+      { fname: "a", status: "overwrite", rootHash: hash("1"), previousRootHash: hash("2") },
+      { fname: "a", status: "conflict", rootHash: hash("1"), conflictRootHash: hash("3") },
+      { fname: "a", status: "updated" },
+    ]
+  ) {
+    assert.deepEqual(checkBody(MsgType.Published, body), body);
+  }
+  assertRejects(
+    MsgType.Published,
+    { fname: "a", status: "conflict", conflictRootHash: "AB" },
+    "body.conflictRootHash",
+  );
+  assert.deepEqual(checkBody(MsgType.Error, { code: "quota", message: "x" }), {
+    code: "quota",
+    message: "x",
+  });
+});
