@@ -21,6 +21,12 @@ export interface ServerConfig {
   pingIntervalMs: number;
   /** A session silent for this long is dropped, ms. */
   pingTimeoutMs: number;
+  /** Connections open at once, registered or not; more are refused. */
+  maxConnections: number;
+  /** Connections from one address that have not sent Hello yet; more are refused. */
+  maxUnregisteredPerAddress: number;
+  /** Registered sessions from one address; a Hello beyond it is refused. */
+  maxSessionsPerAddress: number;
   /** Log threshold. */
   logLevel: LogLevel;
 }
@@ -87,6 +93,29 @@ export const SERVER_OPTIONS: readonly OptionSpec[] = [
     help: "drop a session silent this long",
   },
   {
+    flag: "max-connections",
+    env: "LANSHARE_MAX_CONNECTIONS",
+    kind: "uint",
+    default: 10_000,
+    help: "connections open at once; more are refused with busy",
+  },
+  {
+    flag: "max-unregistered-per-address",
+    env: "LANSHARE_MAX_UNREGISTERED_PER_ADDRESS",
+    kind: "uint",
+    // A peer opens one index connection at a time; a few more cover reconnects in flight.
+    default: 8,
+    help: "connections from one address that have not sent Hello yet",
+  },
+  {
+    flag: "max-sessions-per-address",
+    env: "LANSHARE_MAX_SESSIONS_PER_ADDRESS",
+    kind: "uint",
+    // Several peers may share one address (one host, or a NAT); each has one session.
+    default: 64,
+    help: "registered sessions from one address",
+  },
+  {
     flag: "log-level",
     env: "LANSHARE_LOG_LEVEL",
     kind: "string",
@@ -134,6 +163,11 @@ export function resolveServerConfig(
   if ((v["announce-interval-ms"] as number) < 10) {
     problems.push("--announce-interval-ms must be at least 10");
   }
+  for (
+    const flag of ["max-connections", "max-unregistered-per-address", "max-sessions-per-address"]
+  ) {
+    if ((v[flag] as number) < 1) problems.push(`--${flag} must be at least 1`);
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     kind: "run",
@@ -146,6 +180,9 @@ export function resolveServerConfig(
       announceIntervalMs: v["announce-interval-ms"] as number,
       pingIntervalMs,
       pingTimeoutMs,
+      maxConnections: v["max-connections"] as number,
+      maxUnregisteredPerAddress: v["max-unregistered-per-address"] as number,
+      maxSessionsPerAddress: v["max-sessions-per-address"] as number,
       logLevel: level as LogLevel,
     },
   };

@@ -33,6 +33,9 @@ export function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<
     announceIntervalMs: QUIET_MS,
     pingIntervalMs: QUIET_MS,
     pingTimeoutMs: 2 * QUIET_MS,
+    maxConnections: 10_000,
+    maxUnregisteredPerAddress: 10_000,
+    maxSessionsPerAddress: 10_000,
     logLevel: "error",
     ...overrides,
   };
