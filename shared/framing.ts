@@ -148,6 +148,7 @@ export class FramedConn {
    * @throws {ProtocolError} truncated, when the stream ends inside a frame
    */
   async fill(): Promise<boolean> {
+    if (this.#closed) return false;
     let n: number | null;
     try {
       n = await this.#conn.read(this.#chunk);
