@@ -73,7 +73,7 @@ export async function writeAll(conn: ByteConn, bytes: Uint8Array): Promise<void>
  * A connection that speaks frames: `readMessage()` and `readRaw()` on the way in, `send()` on
  * the way out. Sends are serialised so that concurrent senders never interleave frames.
  */
-export class FramedConn {
+export class FramedConn implements Disposable {
   readonly #conn: ByteConn;
   #limits: Limits;
   readonly #decoder: FrameDecoder;
@@ -344,6 +344,11 @@ export class FramedConn {
     } catch (err) {
       if (!(err instanceof Deno.errors.BadResource)) throw err;
     }
+  }
+
+  /** Closes the socket, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
   }
 
   /** true after close(). */
