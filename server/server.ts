@@ -55,7 +55,14 @@ export async function startServer(
   options: StartServerOptions = {},
 ): Promise<RunningServer> {
   const store = options.store ?? openStore(config.db);
-  await store.migrate();
+  try {
+    await store.migrate();
+  } catch (err) {
+    await store.close().catch((closeErr) =>
+      log.error("Cannot close the store: {error}", { error: String(closeErr) })
+    );
+    throw err;
+  }
   const serverId = [...crypto.getRandomValues(new Uint8Array(16))]
     .map((b) => b.toString(16).padStart(2, "0")).join("");
   // A session's lease outlives a few missed heartbeats; the ping timeout drops it sooner.
