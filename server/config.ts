@@ -9,7 +9,7 @@ export interface ServerConfig {
   host: string;
   /** TCP port of the index (0: any free port). */
   port: number;
-  /** SQLite file, or ":memory:". */
+  /** SQLite file, ":memory:", or a postgres:// URL (a catalogue several servers share). */
   db: string;
   /** UDP port of discovery (0: any free port). */
   announcePort: number;
@@ -17,7 +17,7 @@ export interface ServerConfig {
   broadcast: string[];
   /** Interval between announces, ms. */
   announceIntervalMs: number;
-  /** Interval between pings of each session, ms. */
+  /** A session that sent nothing for this long is pinged, ms. */
   pingIntervalMs: number;
   /** A session silent for this long is dropped, ms. */
   pingTimeoutMs: number;
@@ -52,7 +52,7 @@ export const SERVER_OPTIONS: readonly OptionSpec[] = [
     env: "LANSHARE_DB",
     kind: "string",
     default: "lanshare-index.db",
-    help: "SQLite file or :memory:",
+    help: "SQLite file, :memory: or postgres://user@host:port/db",
   },
   {
     flag: "announce-port",

@@ -14,7 +14,7 @@ import { startServer } from "./server.ts";
 import { runServerCommand } from "./shell.ts";
 import { serveSqliteWrites, SQLITE_WRITER_NAME } from "./sqlite_writer.ts";
 
-/** Runs the server until `quit`, end of stdin with no TTY... or a signal. Returns the exit code. */
+/** Runs the server until `quit` or SIGINT/SIGTERM (not end of stdin). Returns the exit code. */
 export async function main(args: string[]): Promise<number> {
   const parsed = configOrExitCode("lanshare-server", VERSION, () =>
     resolveServerConfig(

@@ -189,7 +189,8 @@ export class FrameDecoder {
       const live = this.#end - this.#start;
       const needed = live + chunk.length;
       if (needed > this.#buf.length) {
-        // Grows only up to what a frame allowed by the limits needs, plus one read of slack.
+        // Doubles at least (amortised copies). The limits are checked on each header before
+        // its body is buffered, so this stays under about twice the largest frame allowed.
         const grown = new Uint8Array(Math.max(needed, this.#buf.length * 2));
         grown.set(this.#buf.subarray(this.#start, this.#end));
         this.#buf = grown;

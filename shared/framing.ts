@@ -70,8 +70,9 @@ export async function writeAll(conn: ByteConn, bytes: Uint8Array): Promise<void>
 }
 
 /**
- * A connection that speaks frames: `readMessage()` and `readRaw()` on the way in, `send()` on
- * the way out. Sends are serialised so that concurrent senders never interleave frames.
+ * A connection that speaks frames: `readMessage()` (or `fill()` + `bufferedMessage()`) and
+ * `readRawInto()` on the way in; `send()`, `post()`, `sendBytes()` and `exclusiveWrite()` on the
+ * way out, through one queue, so that concurrent senders never interleave frames.
  */
 export class FramedConn implements Disposable {
   readonly #conn: ByteConn;
