@@ -133,7 +133,7 @@ Deno.test("quit keeps sessions and entries as offline rows; a peer back on a new
       "c1.txt @charlie:4003 (offline)",
     ]);
 
-    using back = await registerRaw(server.tcpPort, "alpha", 5001, ["back.txt"]);
+    using _back = await registerRaw(server.tcpPort, "alpha", 5001, ["back.txt"]);
     assert.deepEqual(await listFiles(server), [
       "b1.txt @bravo:4002 (offline)",
       "b2.txt @bravo:4002 (offline)",
