@@ -2,6 +2,9 @@
 // access to the database named in ARGS; a server denied access says which flags grant it.
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { request } from "../../shared/encode.ts";
+import { FramedConn } from "../../shared/framing.ts";
+import { MsgType } from "../../shared/protocol.ts";
 import { settleWithin } from "../../shared/timeout.ts";
 import { exists, ServerProgram, tempDir } from "./_programs.ts";
 
@@ -75,3 +78,68 @@ Deno.test('make server ARGS="--db FILE" serves from that database and quits clea
     await server.kill();
   }
 });
+
+Deno.test("a server out of file descriptors keeps accepting once connections close", async () => {
+  // A low open-files limit, reached with the connections below; bash execs into the server.
+  const server = new ServerProgram(
+    "server",
+    new Deno.Command("bash", {
+      args: [
+        "-c",
+        'ulimit -n 64 && exec "$0" "$@"',
+        Deno.execPath(),
+        "run",
+        "--quiet",
+        "--allow-net",
+        "--allow-env=LANSHARE_*",
+        "--allow-sys=hostname,networkInterfaces",
+        "--allow-read=server,shared",
+        "server/main.ts",
+        "--db",
+        ":memory:",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--announce-port",
+        "0",
+        "--broadcast",
+        "127.255.255.255",
+        // This test is about descriptors, not about the per-address cap.
+        "--max-unregistered-per-address",
+        "1000",
+      ],
+      cwd: ROOT,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }),
+  );
+  await using _server = server;
+  const { line } = await server.waitLine((l) => l.includes('"event":"listening"'), "listening");
+  const port = JSON.parse(line).tcp as number;
+  const flood: Deno.TcpConn[] = [];
+  try {
+    for (let i = 0; i < 80; i++) flood.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+    await pollUntilStderr(server, /Cannot accept connections: .*open files/);
+  } finally {
+    for (const conn of flood) conn.close();
+  }
+  using client = new FramedConn(await Deno.connect({ hostname: "127.0.0.1", port }));
+  await client.send(request(MsgType.Hello, 1, { hostname: "after", p2pPort: 4000, protocol: 1 }));
+  const welcome = await Promise.race([
+    client.readMessage(),
+    new Promise<null>((resolve) => setTimeout(() => resolve(null), 10_000)),
+  ]);
+  assert.equal(welcome?.type, MsgType.Welcome, server.context());
+});
+
+/** Waits (bounded) until the program's stderr matches `pattern`. */
+async function pollUntilStderr(program: ServerProgram, pattern: RegExp): Promise<void> {
+  const deadline = performance.now() + 10_000;
+  while (!pattern.test(program.stderr)) {
+    if (performance.now() > deadline) throw new Error(`No ${pattern} in\n${program.context()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
