@@ -54,11 +54,12 @@ export class Admission {
   }
 
   /**
-   * Admits a new connection from `address`, or says why not.
+   * Admits a new connection from `remoteAddress` (counted by `addressKey()`), or says why not.
    *
    * @returns the connection's hold, or the refusal
    */
-  admit(address: string): Admitted | Refusal {
+  admit(remoteAddress: string): Admitted | Refusal {
+    const address = addressKey(remoteAddress);
     const limits = this.#limits;
     if (this.#connections >= limits.maxConnections) {
       return {
@@ -108,6 +109,24 @@ export class Admission {
       },
     };
   }
+}
+
+/**
+ * The address as the caps count it: an IPv4 address as it is (also when written IPv4-mapped,
+ * `::ffff:a.b.c.d`), an IPv6 address by its /64 prefix, since one host may use any number of
+ * addresses of its /64 (privacy addresses) and would otherwise escape the per-address caps.
+ */
+export function addressKey(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return mapped[1]!;
+  if (!address.includes(":")) return address;
+  const [head = "", tail = ""] = address.split("%")[0]!.split("::");
+  const headGroups = head === "" ? [] : head.split(":");
+  const tailGroups = tail === "" ? [] : tail.split(":");
+  const groups = address.includes("::")
+    ? [...headGroups, ...Array(8 - headGroups.length - tailGroups.length).fill("0"), ...tailGroups]
+    : headGroups;
+  return `${groups.slice(0, 4).map((g) => g.toLowerCase().replace(/^0+(?=.)/, "")).join(":")}::/64`;
 }
 
 function increment(counts: Map<string, number>, key: string): void {

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { Admission, type Admitted, isRefusal, type Refusal } from "../../server/admission.ts";
+import {
+  addressKey,
+  Admission,
+  type Admitted,
+  isRefusal,
+  type Refusal,
+} from "../../server/admission.ts";
 
 const LIMITS = { maxConnections: 4, maxUnregisteredPerAddress: 2, maxSessionsPerAddress: 1 };
 
@@ -45,4 +51,22 @@ Deno.test("Admitted.register() caps sessions per address; unregister() undoes it
   assert.throws(() => second.register(), /already/);
   second.release();
   assert.equal(first.register(), undefined, "the released session's place is free");
+});
+
+Deno.test("addressKey() counts IPv4 as is and IPv6 by its /64", () => {
+  assert.equal(addressKey("10.0.0.7"), "10.0.0.7");
+  assert.equal(addressKey("::ffff:10.0.0.7"), "10.0.0.7");
+  assert.equal(addressKey("2001:db8:0:1:a:b:c:d"), "2001:db8:0:1::/64");
+  assert.equal(addressKey("2001:DB8:0000:0001::1"), "2001:db8:0:1::/64");
+  assert.equal(addressKey("2001:db8::1"), "2001:db8:0:0::/64");
+  assert.equal(addressKey("fe80::1%eth0"), "fe80:0:0:0::/64");
+  assert.equal(addressKey("::1"), "0:0:0:0::/64");
+});
+
+Deno.test("Admission.admit() counts the addresses of one IPv6 /64 together", () => {
+  const admission = new Admission(LIMITS);
+  admitted(admission.admit("2001:db8:0:1::10"));
+  admitted(admission.admit("2001:db8:0:1::11"));
+  assert.equal(refusedBy(admission.admit("2001:db8:0:1::12")), "--max-unregistered-per-address");
+  admitted(admission.admit("2001:db8:0:2::12"));
 });
