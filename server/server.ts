@@ -1,15 +1,14 @@
-// The index server: TCP listener with its admission caps, the live-session registry, the
-// heartbeat (heartbeat.ts) and the discovery announcer. startServer() returns a handle; main.ts
+// The index server: puts together the store, the listener (listener.ts, with the caps of
+// admission.ts), the live-session registry, the heartbeat (heartbeat.ts) and the announcer. startServer() returns a handle; main.ts
 // owns signals and exit codes.
-import { encodeMessage, reply } from "../shared/encode.ts";
-import { writeAll } from "../shared/framing.ts";
 import { logger } from "../shared/log.ts";
 import { settleWithin } from "../shared/timeout.ts";
 import { MsgType } from "../shared/protocol.ts";
-import { Admission, type Admitted, isRefusal, type Refusal } from "./admission.ts";
+import { Admission, type Admitted } from "./admission.ts";
 import { type Announcer, startAnnouncer } from "./beacon.ts";
 import { Catalog } from "./catalog.ts";
 import { startHeartbeat } from "./heartbeat.ts";
+import { acceptConnections } from "./listener.ts";
 import { RefusalLog } from "./refusal_log.ts";
 import { closeWithNotice, type LiveSession, pingSession, runSession } from "./session.ts";
 import type { ServerConfig } from "./config.ts";
@@ -18,12 +17,6 @@ import { openStore } from "./open_store.ts";
 
 const log = logger("server");
 
-/** How long a refused connection is kept to receive why (it holds no slot meanwhile), ms. */
-const REFUSAL_LINGER_MS = 500;
-/** After a failed accept (e.g. no file descriptor left), the next try waits this long, ms. */
-const ACCEPT_RETRY_MS = 50;
-/** At most one log line per this long while accepts keep failing, ms. */
-const ACCEPT_FAILURE_LOG_MS = 5000;
 /** How long close() waits for its goodbyes to be written, ms. */
 const GOODBYE_MS = 1000;
 /** A clock this far off the shared database's is worth a warning (it is corrected for). */
@@ -107,31 +100,7 @@ export async function startServer(
   let shuttingDown = false;
   /** Every accepted connection, registered or not, so that close() can end them all. */
   const connections = new Map<Deno.TcpConn, Promise<void>>();
-  const accepting = (async () => {
-    let acceptFailureLoggedMs = -Infinity;
-    for (;;) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await listener.accept();
-      } catch (err) {
-        if (shuttingDown || err instanceof Deno.errors.BadResource) return;
-        // Out of file descriptors, typically (more connections than `ulimit -n`): the listener
-        // works again as soon as some close, so wait a moment rather than give up for good.
-        if (Date.now() - acceptFailureLoggedMs >= ACCEPT_FAILURE_LOG_MS) {
-          acceptFailureLoggedMs = Date.now();
-          log.error("Cannot accept connections: {error}; retrying (raise the open-files limit)", {
-            error: err instanceof Error ? err.message : String(err),
-          });
-        }
-        await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_MS));
-        continue;
-      }
-      const admitted = admission.admit(conn.remoteAddr.hostname);
-      const task = isRefusal(admitted) ? refuse(conn, admitted) : serve(conn, admitted);
-      connections.set(conn, task);
-      void task.finally(() => connections.delete(conn));
-    }
-  })().catch((err) => log.error("Listener failed: {error}", { error: String(err) }));
+  const accepting = acceptConnections(listener, { admission, refusals, serve, connections });
 
   function serve(conn: Deno.TcpConn, admitted: Admitted): Promise<void> {
     try {
@@ -149,29 +118,6 @@ export async function startServer(
       refusals,
       closing: () => shuttingDown,
     });
-  }
-
-  /** Tells a connection over a cap why it is refused, and closes it. */
-  async function refuse(conn: Deno.TcpConn, refusal: Refusal): Promise<void> {
-    refusals.refused(refusal, conn.remoteAddr.hostname);
-    const notice = encodeMessage(
-      reply(MsgType.Error, 0, { code: "busy", message: refusal.message }),
-    );
-    // The client may have sent its Hello already, and closing with unread bytes resets the
-    // connection, which can destroy the notice before the client reads it. So: write it, close
-    // our side, and drop what comes until the client closes too, for REFUSAL_LINGER_MS at most.
-    const told = (async () => {
-      await writeAll(conn, notice);
-      await conn.closeWrite();
-      const sink = new Uint8Array(1024);
-      while (await conn.read(sink) !== null);
-    })();
-    await settleWithin(told, REFUSAL_LINGER_MS);
-    try {
-      conn.close();
-    } catch (err) {
-      if (!(err instanceof Deno.errors.BadResource)) throw err;
-    }
   }
 
   const heartbeat = startHeartbeat({
