@@ -811,6 +811,10 @@ async function runStore(config: BenchConfig, store: string, dir: string): Promis
     db,
     "--log-level",
     "warning",
+    // Every session of the load comes from 127.0.0.1, many at once before their Hello: the
+    // per-address caps, meant for a LAN of hosts, must not refuse them.
+    ...["--max-connections", "--max-sessions-per-address", "--max-unregistered-per-address"]
+      .flatMap((flag) => [flag, String(config.sessions + 1000)]),
   ];
   result.command = `deno run -A ${SERVER_V8_FLAGS} server/main.ts ${serverArgs.join(" ")}`;
   const logPath = `${dir}/server-${store}.log`;

@@ -21,6 +21,15 @@ export interface AnnouncerOptions {
   sessions: () => number;
 }
 
+/** The runtime lacks UDP: Deno was started without --unstable-net. */
+export class UnstableNetError extends Error {
+  /** @param message what could not be done, and the flag that allows it */
+  constructor(message: string) {
+    super(message);
+    this.name = "UnstableNetError";
+  }
+}
+
 /** A running announcer. */
 export interface Announcer extends AsyncDisposable {
   /** The UDP port actually bound. */
@@ -30,6 +39,13 @@ export interface Announcer extends AsyncDisposable {
 
 /** Binds the discovery port (shared with peers on the same host) and starts announcing. */
 export function startAnnouncer(options: AnnouncerOptions): Announcer {
+  // Deno keeps UDP behind --unstable-net; deno.json turns it on for the sources, but a bundle
+  // run elsewhere needs the flag, and without it the call below is only "not a function".
+  if (typeof Deno.listenDatagram !== "function") {
+    throw new UnstableNetError(
+      "Cannot start discovery: UDP needs Deno's --unstable-net flag (deno run --unstable-net ...)",
+    );
+  }
   const socket = Deno.listenDatagram({
     transport: "udp",
     hostname: "0.0.0.0",

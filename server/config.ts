@@ -10,7 +10,7 @@ export interface ServerConfig {
   host: string;
   /** TCP port of the index (0: any free port). */
   port: number;
-  /** SQLite file, ":memory:", or a postgres:// URL. */
+  /** SQLite file, ":memory:", or a postgres:// URL (a catalogue several servers share). */
   db: string;
   /** UDP port of discovery (0: any free port). */
   announcePort: number;
@@ -18,10 +18,16 @@ export interface ServerConfig {
   broadcast: string[];
   /** Interval between announces, ms. */
   announceIntervalMs: number;
-  /** Interval between pings of each session, ms. */
+  /** A session that sent nothing for this long is pinged, ms. */
   pingIntervalMs: number;
   /** A session silent for this long is dropped, ms. */
   pingTimeoutMs: number;
+  /** Connections open at once, registered or not; more are refused. */
+  maxConnections: number;
+  /** Connections from one address that have not sent Hello yet; more are refused. */
+  maxUnregisteredPerAddress: number;
+  /** Registered sessions from one address; a Hello beyond it is refused. */
+  maxSessionsPerAddress: number;
   /** Log threshold. */
   logLevel: LogLevel;
   /** Most files one session may publish. */
@@ -98,6 +104,29 @@ export const SERVER_OPTIONS: readonly OptionSpec[] = [
     help: "most files one session may publish",
   },
   {
+    flag: "max-connections",
+    env: "LANSHARE_MAX_CONNECTIONS",
+    kind: "uint",
+    default: 10_000,
+    help: "connections open at once; more are refused with busy",
+  },
+  {
+    flag: "max-unregistered-per-address",
+    env: "LANSHARE_MAX_UNREGISTERED_PER_ADDRESS",
+    kind: "uint",
+    // A peer opens one index connection at a time; a few more cover reconnects in flight.
+    default: 8,
+    help: "connections from one address that have not sent Hello yet",
+  },
+  {
+    flag: "max-sessions-per-address",
+    env: "LANSHARE_MAX_SESSIONS_PER_ADDRESS",
+    kind: "uint",
+    // Several peers may share one address (one host, or a NAT); each has one session.
+    default: 64,
+    help: "registered sessions from one address",
+  },
+  {
     flag: "log-level",
     env: "LANSHARE_LOG_LEVEL",
     kind: "string",
@@ -145,8 +174,15 @@ export function resolveServerConfig(
   if ((v["announce-interval-ms"] as number) < 10) {
     problems.push("--announce-interval-ms must be at least 10");
   }
-  if ((v["max-entries-per-session"] as number) < 1) {
-    problems.push("--max-entries-per-session must be at least 1");
+  for (
+    const flag of [
+      "max-entries-per-session",
+      "max-connections",
+      "max-unregistered-per-address",
+      "max-sessions-per-address",
+    ]
+  ) {
+    if ((v[flag] as number) < 1) problems.push(`--${flag} must be at least 1`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -160,6 +196,9 @@ export function resolveServerConfig(
       announceIntervalMs: v["announce-interval-ms"] as number,
       pingIntervalMs,
       pingTimeoutMs,
+      maxConnections: v["max-connections"] as number,
+      maxUnregisteredPerAddress: v["max-unregistered-per-address"] as number,
+      maxSessionsPerAddress: v["max-sessions-per-address"] as number,
       logLevel: level as LogLevel,
       maxEntriesPerSession: v["max-entries-per-session"] as number,
     },

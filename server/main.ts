@@ -9,11 +9,12 @@ import {
 import { setupLogging } from "../shared/log.ts";
 import { VERSION } from "../shared/version.ts";
 import { resolveServerConfig, SERVER_OPTIONS } from "./config.ts";
+import { UnstableNetError } from "./beacon.ts";
 import { startServer } from "./server.ts";
 import { runServerCommand } from "./shell.ts";
 import { serveSqliteWrites, SQLITE_WRITER_NAME } from "./sqlite_writer.ts";
 
-/** Runs the server until `quit`, end of stdin with no TTY... or a signal. Returns the exit code. */
+/** Runs the server until `quit` or SIGINT/SIGTERM (not end of stdin). Returns the exit code. */
 export async function main(args: string[]): Promise<number> {
   const parsed = configOrExitCode("lanshare-server", VERSION, () =>
     resolveServerConfig(
@@ -30,7 +31,12 @@ export async function main(args: string[]): Promise<number> {
   } catch (err) {
     // Straight to stderr: the process exits right after, before buffered log sinks flush.
     console.error(`Cannot start: ${err instanceof Error ? err.message : String(err)}`);
-    return 1;
+    // How the server was run, not what happened while running: a usage error.
+    if (err instanceof Deno.errors.NotCapable) {
+      console.error(permissionHint(config.db));
+      return 2;
+    }
+    return err instanceof UnstableNetError ? 2 : 1;
   }
   console.log(JSON.stringify({
     event: "listening",
@@ -59,6 +65,22 @@ export async function main(args: string[]): Promise<number> {
   await server.close();
   void shell;
   return 0;
+}
+
+/** What grants the server the access it needs, for the database it was given. */
+function permissionHint(db: string): string {
+  const lines = [
+    "The server needs --allow-net, --allow-env=LANSHARE_*,PG*, " +
+    "--allow-sys=hostname,networkInterfaces and read access to its own code (server,shared).",
+  ];
+  if (db !== ":memory:" && !/^postgres(ql)?:\/\//i.test(db)) {
+    const files = ["", "-wal", "-shm", "-journal"].map((suffix) => db + suffix).join(",");
+    lines.push(
+      `The database "${db}" needs --allow-read=${files} --allow-write=${files}; ` +
+        `\`make server ARGS="--db ${db}"\` grants exactly these.`,
+    );
+  }
+  return lines.join("\n");
 }
 
 async function write(text: string): Promise<void> {

@@ -62,6 +62,8 @@ export type NameMatcher = (folded: string) => boolean;
 export class MemoryCatalogue {
   readonly #sessions = new Map<string, SessionRecord>();
   readonly #byEndpoint = new Map<string, SessionRecord>();
+  /** Sessions by hostname: a peer back on a new port replaces its offline ones. */
+  readonly #byHostname = new Map<string, Set<SessionRecord>>();
   readonly #names = new Map<string, NameRecord>();
   /** The same names, for substring search. */
   readonly #blocks = new NameBlocks<NameRecord>();
@@ -79,10 +81,16 @@ export class MemoryCatalogue {
     if (record && !record.entries.has(entry.fname)) this.#put(record, entry);
   }
 
-  /** Records a live session, taking over the one of the same {hostname, port}; see Store. */
+  /**
+   * Records a live session, taking over the one of the same {hostname, port} and dropping the
+   * offline ones of the same hostname; see Store.
+   */
   openSession(row: SessionRow, leaseUntilMs: number): SessionRow | undefined {
     const old = this.#byEndpoint.get(endpointKey(row));
     if (old) this.#removeSession(old);
+    for (const stale of this.#byHostname.get(row.hostname) ?? []) {
+      if (!stale.online) this.#removeSession(stale);
+    }
     this.#addSession(row, leaseUntilMs);
     return old?.online ? old.row : undefined;
   }
@@ -304,6 +312,9 @@ export class MemoryCatalogue {
     };
     this.#sessions.set(row.sessionId, record);
     this.#byEndpoint.set(endpointKey(row), record);
+    let sameHost = this.#byHostname.get(row.hostname);
+    if (!sameHost) this.#byHostname.set(row.hostname, sameHost = new Set());
+    sameHost.add(record);
     return record;
   }
 
@@ -312,6 +323,9 @@ export class MemoryCatalogue {
     if (this.#byEndpoint.get(endpointKey(record.row)) === record) {
       this.#byEndpoint.delete(endpointKey(record.row));
     }
+    const sameHost = this.#byHostname.get(record.row.hostname);
+    sameHost?.delete(record);
+    if (sameHost?.size === 0) this.#byHostname.delete(record.row.hostname);
     for (const held of record.entries.values()) this.#unindex(held);
     record.entries.clear();
   }

@@ -69,6 +69,7 @@ export class MemoryStore implements Store {
     }
     this.#loaded = true;
     this.#writer = this.#makeWriter();
+    await this.#writer.ready();
   }
 
   openSession(session: SessionRow, leaseUntilMs: number): Promise<SessionRow | undefined> {

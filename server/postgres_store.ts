@@ -209,6 +209,8 @@ export class PostgresStore implements Store {
         const [old] = await tx<SessionSqlRow[]>`
           DELETE FROM sessions WHERE hostname = ${session.hostname} AND port = ${session.port}
           RETURNING *`;
+        // The offline sessions of this hostname on other ports: the peer came back elsewhere.
+        await tx`DELETE FROM sessions WHERE hostname = ${session.hostname} AND NOT online`;
         await tx`
           INSERT INTO sessions (session_id, server_id, hostname, address, port, opened_at_ms,
             online, lease_until_ms)

@@ -1,21 +1,24 @@
-// The index server: TCP listener, live-session registry, liveness pings, lease renewal and the
-// discovery announcer. startServer() returns a handle; main.ts owns signals and exit codes.
+// The index server: puts together the store, the listener (listener.ts, with the caps of
+// admission.ts), the live-session registry, the heartbeat (heartbeat.ts) and the announcer. startServer() returns a handle; main.ts
+// owns signals and exit codes.
 import { logger } from "../shared/log.ts";
 import { settleWithin } from "../shared/timeout.ts";
 import { MsgType } from "../shared/protocol.ts";
+import { Admission, type Admitted } from "./admission.ts";
 import { type Announcer, startAnnouncer } from "./beacon.ts";
 import { Catalog } from "./catalog.ts";
-import { type LiveSession, runSession } from "./session.ts";
+import { startHeartbeat } from "./heartbeat.ts";
+import { acceptConnections } from "./listener.ts";
+import { RefusalLog } from "./refusal_log.ts";
+import { closeWithNotice, type LiveSession, pingSession, runSession } from "./session.ts";
 import type { ServerConfig } from "./config.ts";
 import type { Store } from "./store.ts";
 import { openStore } from "./open_store.ts";
 
 const log = logger("server");
 
-/** The ping interval is worked through in this many ticks, each taking its share of sessions. */
-const HEARTBEAT_SLICES = 50;
-/** Shortest tick, ms (short ping intervals in tests would otherwise tick every millisecond). */
-const MIN_TICK_MS = 20;
+/** How long close() waits for its goodbyes to be written, ms. */
+const GOODBYE_MS = 1000;
 /** A clock this far off the shared database's is worth a warning (it is corrected for). */
 const CLOCK_WARNING_MS = 2_000;
 
@@ -30,7 +33,10 @@ export interface RunningServer extends AsyncDisposable {
   catalog: Catalog;
   /** Live sessions held by this process, by session id. */
   live: ReadonlyMap<string, LiveSession>;
-  /** Stops accepting, says goodbye to every session, closes the store. */
+  /**
+   * Stops accepting, says goodbye to every session, marks this server's sessions offline (their
+   * entries stay listed until the peers come back) and closes the store.
+   */
   close(): Promise<void>;
 }
 
@@ -46,7 +52,14 @@ export async function startServer(
   options: StartServerOptions = {},
 ): Promise<RunningServer> {
   const store = options.store ?? openStore(config.db);
-  await store.migrate();
+  try {
+    await store.migrate();
+  } catch (err) {
+    await store.close().catch((closeErr) =>
+      log.error("Cannot close the store: {error}", { error: String(closeErr) })
+    );
+    throw err;
+  }
   const serverId = [...crypto.getRandomValues(new Uint8Array(16))]
     .map((b) => b.toString(16).padStart(2, "0")).join("");
   // A session's lease outlives a few missed heartbeats; the ping timeout drops it sooner.
@@ -86,95 +99,45 @@ export async function startServer(
     throw err;
   }
 
+  const admission = new Admission(config);
+  const refusals = new RefusalLog();
+  let shuttingDown = false;
   /** Every accepted connection, registered or not, so that close() can end them all. */
   const connections = new Map<Deno.TcpConn, Promise<void>>();
-  const accepting = (async () => {
-    for await (const conn of listener) {
+  const accepting = acceptConnections(listener, { admission, refusals, serve, connections });
+
+  function serve(conn: Deno.TcpConn, admitted: Admitted): Promise<void> {
+    try {
       conn.setNoDelay(true);
-      const task = runSession(conn, {
-        catalog,
-        live,
-        pingIntervalMs: config.pingIntervalMs,
-        helloTimeoutMs: config.pingTimeoutMs,
-      });
-      connections.set(conn, task);
-      void task.finally(() => connections.delete(conn));
+    } catch (err) {
+      // Reset before we got to it: the session's first read ends it.
+      log.debug("Cannot set TCP_NODELAY: {error}", { error: String(err) });
     }
-  })().catch((err) => {
-    if (!(err instanceof Deno.errors.BadResource)) {
-      log.error("Listener failed: {error}", { error: String(err) });
-    }
-  });
-
-  // Liveness work is spread over the ping interval: every HEARTBEAT_SLICES-th of it, the next
-  // share of the sessions is checked and pinged, so that 10,000 sessions cost a steady trickle
-  // of pings rather than a burst every interval that would stall every lookup behind it.
-  const tickMs = Math.max(MIN_TICK_MS, Math.floor(config.pingIntervalMs / HEARTBEAT_SLICES));
-  let cycle: Iterator<LiveSession> = live.values();
-  let lastTickMs = Date.now();
-  /** No session is judged silent before this: the server itself was stalled until recently. */
-  let graceUntilMs = 0;
-  const heartbeat = setInterval(() => {
-    const now = Date.now();
-    // If this timer fired late, our own event loop was blocked (e.g. a long database write):
-    // answers may be waiting unread in the sockets, so silence proves nothing until every
-    // session had a full timeout of a running server to be heard.
-    const lateMs = now - lastTickMs - tickMs;
-    if (lateMs > Math.max(config.pingIntervalMs, 1000)) {
-      graceUntilMs = now + config.pingTimeoutMs;
-      log.warn("Server was stalled for {ms} ms; not dropping silent sessions until it recovers", {
-        ms: lateMs,
-      });
-    }
-    lastTickMs = now;
-    // Each session comes up about once per interval: a share of them per tick (rounded up).
-    let share = Math.ceil(live.size * tickMs / config.pingIntervalMs);
-    while (share-- > 0) {
-      let next = cycle.next();
-      if (next.done) {
-        // A full round is over: renew the leases of every session held (one store call).
-        renewLeases();
-        cycle = live.values();
-        next = cycle.next();
-        if (next.done) break;
-      }
-      checkLiveness(next.value, now);
-    }
-    if (live.size === 0) renewLeases();
-  }, tickMs);
-
-  /** Drops a silent session, or pings a quiet one. */
-  function checkLiveness(session: LiveSession, now: number): void {
-    const rpc = session.rpc;
-    // Silent means: a ping reached the socket and nothing came back within the timeout, or a
-    // ping has been stuck in our own write queue for far longer (the peer stopped reading).
-    const unanswered = rpc.lastPingWrittenMs > rpc.lastHeardMs &&
-      now - rpc.lastPingWrittenMs > config.pingTimeoutMs;
-    const stuck = rpc.pingQueuedMs > 0 && now - rpc.pingQueuedMs > 4 * config.pingTimeoutMs;
-    if ((unanswered || stuck) && now >= graceUntilMs) {
-      log.warn("Dropping {host}: silent for {ms} ms", {
-        host: session.row.hostname,
-        ms: now - rpc.lastHeardMs,
-      });
-      rpc.close("ping timeout");
-      return;
-    }
-    // A peer heard from within the interval is alive: no ping (fewer writes at scale); and
-    // no second ping while one is queued or unanswered (its write time is the clock).
-    if (
-      now - rpc.lastHeardMs < config.pingIntervalMs || rpc.pingQueuedMs > 0 ||
-      rpc.lastPingWrittenMs > rpc.lastHeardMs
-    ) return;
-    rpc.ping(now);
+    return runSession(conn, {
+      catalog,
+      live,
+      pingIntervalMs: config.pingIntervalMs,
+      helloTimeoutMs: config.pingTimeoutMs,
+      admitted,
+      refusals,
+      closing: () => shuttingDown,
+    });
   }
 
-  let lastRenewalMs = 0;
-  /** Extends the leases of the sessions held, at most twice per ping interval. */
-  function renewLeases(): void {
-    const now = Date.now();
-    if (now - lastRenewalMs < config.pingIntervalMs / 2) return;
-    lastRenewalMs = now;
-    const held = [...live.keys()];
+  const heartbeat = startHeartbeat({
+    sessions: live,
+    pingIntervalMs: config.pingIntervalMs,
+    pingTimeoutMs: config.pingTimeoutMs,
+    ping: pingSession,
+    drop(session, silentMs) {
+      log.warn("Dropping {host}: silent for {ms} ms", { host: session.row.hostname, ms: silentMs });
+      session.rpc.close("ping timeout");
+    },
+    renewLeases,
+  });
+
+  /** Extends the leases of the sessions held; closes those taken over through another server. */
+  function renewLeases(held: string[]): void {
     catalog.renewLeases(held).then((takenOver) => {
       for (const sessionId of takenOver) {
         const session = live.get(sessionId);
@@ -183,15 +146,10 @@ export async function startServer(
         log.info("{host} registered again through another server; closing this session", {
           host: session.row.hostname,
         });
-        void session.rpc.framed.send({
-          type: MsgType.Error,
-          requestId: 0,
-          reply: false,
-          body: {
-            code: "replaced",
-            message: "Cannot keep this session: replaced through another server",
-          },
-        }).catch(() => {}).finally(() => session.rpc.close("replaced through another server"));
+        closeWithNotice(session, {
+          code: "replaced",
+          message: "Cannot keep this session: replaced through another server",
+        }, "replaced through another server");
       }
     }).catch((err) => log.error("Cannot renew leases: {error}", { error: String(err) }));
   }
@@ -199,14 +157,15 @@ export async function startServer(
   let closing: Promise<void> | undefined;
   const close = () =>
     closing ??= (async () => {
-      clearInterval(heartbeat);
+      shuttingDown = true;
+      heartbeat.stop();
       listener.close();
       await announcer.close();
       // Goodbyes go out in parallel, and a peer that stopped reading is not waited for.
       const goodbyes = [...live.values()].map((session) =>
-        session.rpc.notify(MsgType.Goodbye, { reason: "server shutting down" }).catch(() => {})
+        session.rpc.notify(MsgType.Goodbye, { reason: "server shutting down" })
       );
-      await settleWithin(Promise.all(goodbyes), 1000);
+      await settleWithin(Promise.allSettled(goodbyes), GOODBYE_MS);
       for (const session of live.values()) session.rpc.close("server shutting down");
       for (const conn of connections.keys()) {
         try {
@@ -217,6 +176,14 @@ export async function startServer(
       }
       await accepting;
       await Promise.allSettled([...connections.values()]);
+      // The peers' sessions stay in the catalogue, offline, as a crash would leave them: a
+      // restarted server lists their files until they come back and publish again.
+      try {
+        const kept = await store.markOffline({ serverId });
+        if (kept > 0) log.info("{n} session(s) kept in the catalogue, offline", { n: kept });
+      } catch (err) {
+        log.error("Cannot mark this server's sessions offline: {error}", { error: String(err) });
+      }
       await store.close();
     })();
 

@@ -1,10 +1,12 @@
 // One peer's TCP connection to the index: Hello first, then catalogue requests, until the peer
-// leaves or is dropped. Owns its failures: a bad frame ends this session only.
+// leaves or is dropped. Owns its failures: a bad frame ends this session only. A session is in
+// `live` and in the catalogue only while its connection is open (or, at shutdown, kept offline).
 import { ProtocolError } from "../shared/errors.ts";
 import { FramedConn } from "../shared/framing.ts";
 import { logger } from "../shared/log.ts";
 import { settleWithin } from "../shared/timeout.ts";
 import {
+  DEFAULT_LIMITS,
   type Message,
   MSG_TYPE_NAMES,
   MsgType,
@@ -12,18 +14,31 @@ import {
   type SourceInfo,
 } from "../shared/protocol.ts";
 import { type HandlerResult, RequestError, RpcConn } from "../shared/rpc.ts";
+import type { Admitted } from "./admission.ts";
 import type { Catalog } from "./catalog.ts";
+import { Liveness } from "./liveness.ts";
+import type { RefusalLog } from "./refusal_log.ts";
 import type { SessionRow } from "./store.ts";
 
 const log = logger("server", "session");
 
-/** How long a replaced session gets to receive the notice before it is closed, ms. */
-const REPLACED_NOTICE_MS = 1000;
+/** How long a closing session gets to receive the notice that says why, ms. */
+const CLOSE_NOTICE_MS = 1000;
+
+/**
+ * Largest frame body accepted before the connection has registered. A Hello is under 2 KiB
+ * (a hostname of 253 bytes, even written as JSON escapes), and what a peer may pipeline behind
+ * it (Publish, WhoHas, Search) under 10 KiB; the full limit (a peer's Shares list can run to
+ * megabytes) only for a registered session, so that connections that never register hold
+ * little memory each.
+ */
+export const MAX_UNREGISTERED_BODY_BYTES = 16 * 1024;
 
 /** A registered, connected peer. */
 export interface LiveSession {
   row: SessionRow;
   rpc: RpcConn;
+  liveness: Liveness;
 }
 
 /** What a session needs from the server around it. */
@@ -35,6 +50,38 @@ export interface SessionContext {
   pingIntervalMs: number;
   /** A connection that has not said Hello after this long is closed, ms. */
   helloTimeoutMs: number;
+  /** This connection's hold on the server's connection and session caps. */
+  admitted: Admitted;
+  /** Where refusals over a cap are logged. */
+  refusals: RefusalLog;
+  /**
+   * true once the server is shutting down: a session ending then keeps its catalogue rows, for
+   * the server to mark offline (as a restart after a crash would find them).
+   */
+  closing(): boolean;
+}
+
+/** Pings a session for liveness, and records when the ping was queued and written. */
+export function pingSession(session: LiveSession, nowMs: number): void {
+  session.liveness.pingQueued(nowMs);
+  session.rpc.post(
+    MsgType.Ping,
+    { sentAtMs: nowMs },
+    () => session.liveness.pingWritten(nowMs, Date.now()),
+  );
+}
+
+/**
+ * Tells a session's peer why its session ends (an `Error` with `requestId` 0), then closes the
+ * connection: once the notice is written, or after CLOSE_NOTICE_MS if the peer stopped reading.
+ */
+export function closeWithNotice(
+  session: LiveSession,
+  notice: { code: "replaced"; message: string },
+  reason: string,
+): void {
+  const told = session.rpc.notify(MsgType.Error, notice);
+  void settleWithin(told, CLOSE_NOTICE_MS).then(() => session.rpc.close(reason));
 }
 
 /** Runs one connection to completion. Never throws: failures are logged with the peer address. */
@@ -44,15 +91,24 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
   let session: LiveSession | undefined;
   /** The Hello being handled: requests pipelined behind it wait for it. */
   let registering: Promise<unknown> | undefined;
-  const rpc: RpcConn = new RpcConn(
+  const liveness = new Liveness(Date.now());
+  const framed = new FramedConn(conn, {
     // Index messages are small and sessions many (10,000 × this buffer): a small read
     // buffer per session. (Holding replies back to write a whole turn's worth at once was
     // tried: the timer it takes halved the lookup rate.)
-    new FramedConn(conn, { readChunkBytes: 2 * 1024 }),
+    readChunkBytes: 2 * 1024,
+    limits: { ...DEFAULT_LIMITS, maxBodyBytes: MAX_UNREGISTERED_BODY_BYTES },
+  });
+  const rpc: RpcConn = new RpcConn(
+    framed,
     (message) => handle(message),
-    // The embedded store applies every change in call order before its first await, so
-    // requests can be handled while earlier ones wait for their commit.
-    { label, concurrent: !ctx.catalog.store.shared },
+    {
+      label,
+      // The embedded store applies every change in call order before its first await, so
+      // requests can be handled while earlier ones wait for their commit.
+      concurrent: !ctx.catalog.store.shared,
+      onReceive: () => liveness.heard(Date.now()),
+    },
   );
 
   async function register(message: Message): Promise<HandlerResult> {
@@ -63,15 +119,30 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
         `Cannot register: protocol ${message.body.protocol}, this server speaks ${PROTOCOL_VERSION}`,
       );
     }
-    const { row, replaced } = await ctx.catalog.register({
-      sessionId: crypto.randomUUID(),
-      hostname: message.body.hostname,
-      address: remote.hostname,
-      port: message.body.p2pPort,
-    });
-    session = { row, rpc };
+    const refusal = ctx.admitted.register();
+    if (refusal) {
+      ctx.refusals.refused(refusal, remote.hostname);
+      throw new ProtocolError("busy", refusal.message);
+    }
+    let registered;
+    try {
+      registered = await ctx.catalog.register({
+        sessionId: crypto.randomUUID(),
+        hostname: message.body.hostname,
+        address: remote.hostname,
+        port: message.body.p2pPort,
+      });
+    } catch (err) {
+      ctx.admitted.unregister();
+      throw err;
+    }
+    const { row, replaced } = registered;
+    // Even if the connection ended meanwhile: runSession() cleans up once run() has settled,
+    // which it does only after this handler.
+    session = { row, rpc, liveness };
     if (replaced) closeReplaced(replaced.sessionId, row);
     ctx.live.set(row.sessionId, session);
+    framed.setMaxBodyBytes(DEFAULT_LIMITS.maxBodyBytes);
     log.info("Registered {host} (P2P port {port}) from {label}", {
       host: row.hostname,
       port: row.port,
@@ -97,19 +168,10 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
       port: row.port,
       label,
     });
-    // Tell the old connection why, but never wait on it: it may have stopped reading.
-    const told = old.rpc.framed.send({
-      type: MsgType.Error,
-      requestId: 0,
-      reply: false,
-      body: {
-        code: "replaced",
-        message: `Cannot keep this session: replaced by a new one from ${label}`,
-      },
-    }).catch(() => {});
-    void settleWithin(told, REPLACED_NOTICE_MS).then(() =>
-      old.rpc.close("replaced by a new session")
-    );
+    closeWithNotice(old, {
+      code: "replaced",
+      message: `Cannot keep this session: replaced by a new one from ${label}`,
+    }, "replaced by a new session");
   }
 
   /** Answers a who-has at once when the store can (in memory); everything else in handleAsync(). */
@@ -198,19 +260,27 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
   } finally {
     clearTimeout(helloTimer);
     rpc.close();
-    if (session && ctx.live.get(session.row.sessionId) === session) {
-      ctx.live.delete(session.row.sessionId);
+    ctx.admitted.release();
+    // Not ours any more when a newer session replaced it (the catalogue already dropped it).
+    const ended = session && ctx.live.get(session.row.sessionId) === session ? session : undefined;
+    if (ended) ctx.live.delete(ended.row.sessionId);
+    if (ended && ctx.closing()) {
+      log.debug("{host} (P2P port {port}) kept in the catalogue for the restart", {
+        host: ended.row.hostname,
+        port: ended.row.port,
+      });
+    } else if (ended) {
       try {
-        await ctx.catalog.unregister(session.row.sessionId);
+        await ctx.catalog.unregister(ended.row.sessionId);
       } catch (err) {
         log.error("Cannot remove session of {host} from the index: {error}", {
-          host: session.row.hostname,
+          host: ended.row.hostname,
           error: String(err),
         });
       }
       log.info("{host} (P2P port {port}) left", {
-        host: session.row.hostname,
-        port: session.row.port,
+        host: ended.row.hostname,
+        port: ended.row.port,
       });
     }
   }

@@ -160,7 +160,7 @@ export class SqliteStore implements Store {
     switch (write.kind) {
       case "open": {
         const { session } = write;
-        this.#sql("DELETE FROM sessions WHERE hostname = ? AND port = ?")
+        this.#sql("DELETE FROM sessions WHERE hostname = ? AND (port = ? OR online = 0)")
           .run(session.hostname, session.port);
         this.#insertSession(session, write.leaseUntilMs);
         return;
@@ -241,6 +241,7 @@ export class SqliteStore implements Store {
         "SELECT * FROM sessions WHERE hostname = ? AND port = ?",
       ).get(session.hostname, session.port) as SessionSqlRow | undefined;
       if (old) this.#sql("DELETE FROM sessions WHERE session_id = ?").run(old.session_id);
+      this.#sql("DELETE FROM sessions WHERE hostname = ? AND online = 0").run(session.hostname);
       this.#insertSession(session, leaseUntilMs);
       return old && old.online === 1 ? toSession(old) : undefined;
     }));

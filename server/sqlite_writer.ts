@@ -8,6 +8,8 @@ const log = logger("server", "store");
 
 /** Applies batches of writes in the order given. */
 export interface BatchWriter {
+  /** Resolves once the writer can write; rejects with why it cannot (then nothing would be saved). */
+  ready(): Promise<void>;
   /** Commits `writes` as one batch. @returns the writes that failed */
   apply(writes: SqliteWrite[]): Promise<FailedWrite[]>;
   /** Waits for every batch handed over, then releases the writer. */
@@ -24,6 +26,10 @@ export class InlineBatchWriter implements BatchWriter {
   /** @param db the store to write through (owned by the caller) */
   constructor(db: SqliteStore) {
     this.#db = db;
+  }
+
+  ready(): Promise<void> {
+    return Promise.resolve();
   }
 
   apply(writes: SqliteWrite[]): Promise<FailedWrite[]> {
@@ -48,6 +54,7 @@ type WriterRequest =
 /** Messages from the worker. */
 type WriterReply =
   | { kind: "batch"; id: number; failed: { index: number; message: string }[] }
+  | { kind: "opened" }
   | { kind: "failed"; message: string }
   | { kind: "closed" };
 
@@ -59,6 +66,7 @@ export class WorkerBatchWriter implements BatchWriter {
     { writes: SqliteWrite[]; done: PromiseWithResolvers<FailedWrite[]> }
   >();
   readonly #closed = Promise.withResolvers<void>();
+  readonly #opened = Promise.withResolvers<void>();
   #nextId = 1;
   #broken: Error | undefined;
 
@@ -70,7 +78,14 @@ export class WorkerBatchWriter implements BatchWriter {
       event.preventDefault();
       this.#fail(new Error(`Cannot write the index database: writer failed: ${event.message}`));
     };
+    // Handled here so that a writer that fails before anyone asks is not an unhandled rejection.
+    this.#opened.promise.catch(() => {});
     this.#post({ kind: "open", path });
+  }
+
+  /** Resolves once the worker has opened the database; rejects if it could not start or open it. */
+  ready(): Promise<void> {
+    return this.#opened.promise;
   }
 
   apply(writes: SqliteWrite[]): Promise<FailedWrite[]> {
@@ -106,6 +121,9 @@ export class WorkerBatchWriter implements BatchWriter {
         })));
         return;
       }
+      case "opened":
+        this.#opened.resolve();
+        return;
       case "failed":
         this.#fail(new Error(`Cannot write the index database: ${reply.message}`));
         return;
@@ -121,6 +139,7 @@ export class WorkerBatchWriter implements BatchWriter {
     this.#broken ??= error;
     for (const { done } of this.#pending.values()) done.reject(error);
     this.#pending.clear();
+    this.#opened.reject(error);
     this.#closed.resolve();
   }
 }
@@ -150,6 +169,7 @@ export function serveSqliteWrites(): void {
       switch (request.kind) {
         case "open":
           db = new SqliteStore(request.path);
+          scope.postMessage({ kind: "opened" });
           return;
         case "batch": {
           if (!db) throw new Error("no database open");

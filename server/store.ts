@@ -93,6 +93,8 @@ export interface Store {
   /**
    * Records a new live session for `{hostname, port}`, taking over any earlier one for the same
    * pair. The pair's old entries are dropped: a (re)connecting peer publishes its files again.
+   * Offline sessions of the same hostname on other ports go too: the peer came back on a new
+   * port, and its rows from before are stale.
    *
    * @returns the session it replaced, if that one was still live
    */

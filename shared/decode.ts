@@ -149,10 +149,31 @@ export class FrameDecoder {
   #start = 0;
   #end = 0;
   #header: FrameHeader | undefined;
+  #released = false;
 
   /** @param limits size limits checked on every header */
   constructor(limits: Limits = DEFAULT_LIMITS) {
     this.#limits = limits;
+  }
+
+  /** The limits checked on every header from now on (a frame already half read keeps its size). */
+  get limits(): Limits {
+    return this.#limits;
+  }
+
+  set limits(limits: Limits) {
+    this.#limits = limits;
+  }
+
+  /**
+   * Drops every buffered byte and the buffer itself, so that a closed connection that something
+   * still references holds no frame memory. The decoder takes no more input afterwards.
+   */
+  release(): void {
+    this.#buf = new Uint8Array(0);
+    this.#start = this.#end = 0;
+    this.#header = undefined;
+    this.#released = true;
   }
 
   /** Bytes received and not yet taken. */
@@ -162,12 +183,14 @@ export class FrameDecoder {
 
   /** Appends a chunk. Copies it: the caller may reuse `chunk` afterwards. */
   push(chunk: Uint8Array): void {
+    if (this.#released) throw new RangeError("Cannot push bytes: the decoder was released");
     if (chunk.length === 0) return;
     if (this.#end + chunk.length > this.#buf.length) {
       const live = this.#end - this.#start;
       const needed = live + chunk.length;
       if (needed > this.#buf.length) {
-        // Grows only up to what a frame allowed by the limits needs, plus one read of slack.
+        // Doubles at least (amortised copies). The limits are checked on each header before
+        // its body is buffered, so this stays under about twice the largest frame allowed.
         const grown = new Uint8Array(Math.max(needed, this.#buf.length * 2));
         grown.set(this.#buf.subarray(this.#start, this.#end));
         this.#buf = grown;

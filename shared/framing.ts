@@ -40,7 +40,11 @@ interface PendingExclusive {
 
 /** Options for `FramedConn`. */
 export interface FramedConnOptions {
-  /** Size limits for incoming frames. @default DEFAULT_LIMITS */
+  /**
+   * Size limits for incoming frames. A server tightens `maxBodyBytes` for what a connection may
+   * send before it has said who it is, and raises it later with `setMaxBodyBytes()`.
+   * @default DEFAULT_LIMITS
+   */
   limits?: Limits;
   /**
    * Bytes read from the socket at a time while looking for frames; this buffer lives as long
@@ -66,14 +70,15 @@ export async function writeAll(conn: ByteConn, bytes: Uint8Array): Promise<void>
 }
 
 /**
- * A connection that speaks frames: `readMessage()` and `readRaw()` on the way in, `send()` on
- * the way out. Sends are serialised so that concurrent senders never interleave frames.
+ * A connection that speaks frames: `readMessage()` (or `fill()` + `bufferedMessage()`) and
+ * `readRawInto()` on the way in; `send()`, `post()`, `sendBytes()` and `exclusiveWrite()` on the
+ * way out, through one queue, so that concurrent senders never interleave frames.
  */
-export class FramedConn {
+export class FramedConn implements Disposable {
   readonly #conn: ByteConn;
-  readonly #limits: Limits;
+  #limits: Limits;
   readonly #decoder: FrameDecoder;
-  readonly #chunk: Uint8Array;
+  #chunk: Uint8Array;
   /** Sends not yet written, in order. */
   readonly #outbox: (PendingSend | PendingExclusive)[] = [];
   #queuedBytes = 0;
@@ -86,6 +91,25 @@ export class FramedConn {
     this.#limits = options.limits ?? DEFAULT_LIMITS;
     this.#decoder = new FrameDecoder(this.#limits);
     this.#chunk = new Uint8Array(options.readChunkBytes ?? DEFAULT_READ_CHUNK_BYTES);
+  }
+
+  /**
+   * Sets the largest body accepted in frames whose header is read from now on: a frame of more
+   * is refused (ProtocolError `too-large`) before any of its body is buffered.
+   *
+   * @param maxBodyBytes at most the limit this connection was made with, or more to loosen it
+   */
+  setMaxBodyBytes(maxBodyBytes: number): void {
+    if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 0) {
+      throw new RangeError(`Cannot set the body limit: ${maxBodyBytes} is not a byte count`);
+    }
+    this.#limits = { ...this.#limits, maxBodyBytes };
+    this.#decoder.limits = this.#limits;
+  }
+
+  /** The largest frame body accepted now, bytes. */
+  get maxBodyBytes(): number {
+    return this.#limits.maxBodyBytes;
   }
 
   /**
@@ -125,6 +149,7 @@ export class FramedConn {
    * @throws {ProtocolError} truncated, when the stream ends inside a frame
    */
   async fill(): Promise<boolean> {
+    if (this.#closed) return false;
     let n: number | null;
     try {
       n = await this.#conn.read(this.#chunk);
@@ -132,6 +157,8 @@ export class FramedConn {
       if (!isEndOfStream(err)) throw err;
       n = null;
     }
+    // Closed locally while the read was under way: what it brought is not wanted any more.
+    if (this.#closed) return false;
     if (n === null) {
       this.#decoder.finish();
       return false;
@@ -304,15 +331,25 @@ export class FramedConn {
     }
   }
 
-  /** Closes the socket; idempotent. */
+  /**
+   * Closes the socket and frees the read buffers (a closed connection may stay referenced, by a
+   * log or a pending promise, and must not keep a large frame's memory); idempotent.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#decoder.release();
+    this.#chunk = new Uint8Array(0);
     try {
       this.#conn.close();
     } catch (err) {
       if (!(err instanceof Deno.errors.BadResource)) throw err;
     }
+  }
+
+  /** Closes the socket, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
   }
 
   /** true after close(). */

@@ -1,7 +1,8 @@
 // Request/reply over one framed connection, used on both ends of a peer↔server session.
 // Replies are matched to requests by id; incoming requests go to a handler in arrival order,
 // one at a time unless the handler is safe to run concurrently, while replies keep flowing (so
-// a handler never blocks a pending request).
+// a handler never blocks a pending request). Liveness (when to ping, when to give up) is not
+// decided here: `onReceive` tells whoever keeps that account that a frame arrived.
 import { ProtocolError, RemoteError } from "./errors.ts";
 import { logger } from "./log.ts";
 import { reply, request } from "./encode.ts";
@@ -55,6 +56,8 @@ export interface RpcOptions {
    * effects happen in call order, before their first `await`. @default false
    */
   concurrent?: boolean;
+  /** Called for every frame received (a sign of life), before it is handled. */
+  onReceive?: () => void;
 }
 
 interface Pending {
@@ -76,15 +79,7 @@ export class RpcConn {
   /** Handlers running (concurrent mode). */
   readonly #inFlight = new Set<Promise<void>>();
   #ended: Error | undefined;
-  /** Time of the last frame received, in ms since the epoch (for liveness). */
-  lastHeardMs = Date.now();
-  /**
-   * When the last Ping actually reached the socket (0: none yet). Under load a ping can wait
-   * in our own write queue for seconds; silence only counts from when the peer could see it.
-   */
-  lastPingWrittenMs = 0;
-  /** When the oldest Ping still waiting for its write was queued (0: none). */
-  pingQueuedMs = 0;
+  readonly #onReceive: (() => void) | undefined;
 
   /**
    * @param framed the connection
@@ -95,6 +90,7 @@ export class RpcConn {
     this.#handler = handler;
     this.#label = options.label;
     this.#concurrent = options.concurrent ?? false;
+    this.#onReceive = options.onReceive;
   }
 
   /**
@@ -125,11 +121,7 @@ export class RpcConn {
     });
     // Not awaited: the answer's timeout must run (and be handled) even while the send is stuck
     // behind a peer that stopped reading.
-    const queuedAtMs = Date.now();
-    if (type === MsgType.Ping) this.#pingQueued(queuedAtMs);
-    this.framed.send(request(type, requestId, body)).then(() => {
-      if (type === MsgType.Ping) this.#pingWritten(queuedAtMs);
-    }).catch((err) =>
+    this.framed.send(request(type, requestId, body)).catch((err) =>
       this.#settle(requestId)?.reject(err instanceof Error ? err : new Error(String(err)))
     );
     const message = await answer;
@@ -140,34 +132,23 @@ export class RpcConn {
   }
 
   /**
-   * Sends a liveness `Ping` and does not wait for its `Pong`: the answer shows as a newer
-   * `lastHeardMs`, which the heartbeat compares with `lastPingWrittenMs`. Cheaper than
-   * `request()` (no promise, no timer), which matters at thousands of sessions.
+   * Sends a request and forgets it: its reply, if any, is ignored when it arrives (a liveness
+   * `Ping`, whose `Pong` only matters as a sign of life). Cheaper than `request()` (no promise,
+   * no timer), which matters at thousands of sessions.
+   *
+   * @param written called once the request has reached the socket
+   * @returns false when the connection has ended and nothing was sent
    */
-  ping(nowMs: number): void {
-    if (this.#ended) return;
-    this.#pingQueued(nowMs);
-    this.framed.post(
-      request(MsgType.Ping, this.#takeRequestId(), { sentAtMs: nowMs }),
-      () => this.#pingWritten(nowMs),
-    );
+  post<T extends MsgType>(type: T, body: Bodies[T], written?: () => void): boolean {
+    if (this.#ended) return false;
+    this.framed.post(request(type, this.#takeRequestId(), body), written);
+    return true;
   }
 
   #takeRequestId(): number {
     const requestId = this.#nextId;
     this.#nextId = this.#nextId >= 0xffffffff ? 1 : this.#nextId + 1;
     return requestId;
-  }
-
-  /** Liveness bookkeeping: a Ping queued at `queuedAtMs` waits for its write. */
-  #pingQueued(queuedAtMs: number): void {
-    if (this.pingQueuedMs === 0) this.pingQueuedMs = queuedAtMs;
-  }
-
-  /** Liveness bookkeeping: the Ping queued at `queuedAtMs` reached the socket. */
-  #pingWritten(queuedAtMs: number): void {
-    this.lastPingWrittenMs = Date.now();
-    if (this.pingQueuedMs <= queuedAtMs) this.pingQueuedMs = 0;
   }
 
   /** Sends a message that expects no reply (e.g. `Goodbye`). */
@@ -186,7 +167,9 @@ export class RpcConn {
 
   /**
    * Reads until the other side closes. Resolves on a clean end; rejects with ProtocolError on
-   * bad input, after telling the other side why with an `Error` frame.
+   * bad input, after telling the other side why with an `Error` frame. Either way it settles
+   * only once every handler it started has settled, so that whatever a handler does (e.g.
+   * registering a session) has happened before the caller cleans up after the connection.
    */
   async run(): Promise<void> {
     try {
@@ -198,7 +181,7 @@ export class RpcConn {
           if (await this.framed.fill()) continue;
           break;
         }
-        this.lastHeardMs = Date.now();
+        this.#onReceive?.();
         // An Error with request id 0 is about the connection, not a request: hand it on.
         if (message.reply && !(message.type === MsgType.Error && message.requestId === 0)) {
           this.#settle(message.requestId)?.resolve(message);
@@ -226,6 +209,8 @@ export class RpcConn {
     } catch (err) {
       if (err instanceof ProtocolError) await this.#sendError(0, err.code, err.message);
       this.#end(err instanceof Error ? err : new Error(String(err)));
+      // Handlers never reject (#handle turns failures into Error replies), but settle anyway.
+      await Promise.allSettled([this.#handling, ...this.#inFlight]);
       throw err;
     }
     this.#end(new Error(`Cannot send to ${this.#label}: connection closed`));

@@ -1,6 +1,6 @@
 // End to end: `deno bundle` output (what `make bundle` ships where `deno compile` cannot fetch
 // its runtime) runs as the real programs: a bundled server (with its SQLite writer worker) and
-// two bundled peers share a file.
+// two bundled peers share a file; a bundled server run without what it needs says what and exits.
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { sha256File, spawnPeer, spawnServer, tempDir, writeRandomFile } from "./_programs.ts";
@@ -46,4 +46,64 @@ Deno.test("bundled server and peers publish and fetch like the sources", async (
     await sha256File(join(repos[1]!, "payload.bin")),
     await sha256File(join(repos[0]!, "payload.bin")),
   );
+});
+
+/** Runs a bundled server to its exit (bounded), outside this repository (no deno.json). */
+async function runBundledServer(
+  dir: string,
+  flags: string[],
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", "--no-config", ...flags, join(dir, "lanshare-server.js"), ...args],
+    cwd: dir,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+    signal: AbortSignal.timeout(20_000),
+  }).output();
+  const text = new TextDecoder();
+  return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
+}
+
+const LOOPBACK_ARGS = ["--port", "0", "--announce-port", "0", "--broadcast", "127.255.255.255"];
+
+Deno.test("a bundled server whose SQLite writer cannot start exits 1 and never says listening", async () => {
+  await using dir = await tempDir("lanshare-e2e-");
+  await bundle("server/main.ts", join(dir.path, "lanshare-server.js"));
+  const index = join(dir.path, "index");
+  await Deno.mkdir(index);
+  // Read access to the database folder only: the writer thread cannot load the bundle.
+  const run = await runBundledServer(
+    dir.path,
+    [
+      "--unstable-net",
+      "--allow-net",
+      "--allow-env",
+      "--allow-sys",
+      `--allow-read=${index}`,
+      `--allow-write=${index}`,
+    ],
+    [...LOOPBACK_ARGS, "--db", join(index, "i.db")],
+  );
+  assert.equal(run.code, 1, run.stderr);
+  assert.doesNotMatch(run.stdout, /listening/);
+  assert.match(run.stderr, /Cannot start: Cannot write the index database: .*--allow-read/);
+});
+
+Deno.test("a bundled server run without --unstable-net names the flag and exits 2", async () => {
+  await using dir = await tempDir("lanshare-e2e-");
+  await bundle("server/main.ts", join(dir.path, "lanshare-server.js"));
+  const run = await runBundledServer(
+    dir.path,
+    ["--allow-net", "--allow-env", "--allow-sys", "--allow-read", "--allow-write"],
+    [...LOOPBACK_ARGS, "--db", ":memory:"],
+  );
+  assert.equal(run.code, 2, run.stderr);
+  assert.equal(
+    run.stderr.trim(),
+    "Cannot start: Cannot start discovery: UDP needs Deno's --unstable-net flag (deno run --unstable-net ...)",
+  );
+  assert.doesNotMatch(run.stdout, /listening/);
 });

@@ -1,7 +1,11 @@
-// End to end: the index across a restart. The catalogue survives in SQLite, entries of peers
-// that are gone stay listed as offline, and live peers reconnect and publish again by themselves.
+// End to end: the index across a restart, after a crash or a `quit`. The catalogue survives in
+// SQLite, entries of peers that are gone stay listed as offline, live peers reconnect and
+// publish again by themselves, and a peer back on another port replaces its offline rows.
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { request } from "../../shared/encode.ts";
+import { FramedConn } from "../../shared/framing.ts";
+import { type Message, MsgType } from "../../shared/protocol.ts";
 import { pollUntil, type ServerProgram, spawnPeer, spawnServer, tempDir } from "./_programs.ts";
 
 Deno.test("a restarted index keeps its catalogue and its peers come back", async () => {
@@ -61,6 +65,82 @@ Deno.test("a restarted index keeps its catalogue and its peers come back", async
     // The reconnected peer's file is fetchable again.
     await pollUntil(async () => (await asker.command("fetch kept.txt")).ok, 10_000);
     assert.equal(await Deno.readTextFile(join(repos[2]!, "kept.txt")), "kept");
+  } finally {
+    await server.kill();
+  }
+});
+
+/** A peer's index session spoken by hand: Hello, then one Publish per name, each answered. */
+async function registerRaw(
+  tcpPort: number,
+  hostname: string,
+  p2pPort: number,
+  fnames: string[],
+): Promise<FramedConn> {
+  const framed = new FramedConn(await Deno.connect({ hostname: "127.0.0.1", port: tcpPort }));
+  const ask = async (message: Message, want: MsgType) => {
+    await framed.send(message);
+    const answer = await framed.readMessage();
+    assert.equal(answer?.type, want, JSON.stringify(answer));
+  };
+  await ask(request(MsgType.Hello, 1, { hostname, p2pPort, protocol: 1 }), MsgType.Welcome);
+  for (const [i, fname] of fnames.entries()) {
+    const entry = { fname, size: 10, mtimeMs: 1, rootHash: "ab".repeat(32), pieceSize: 1 << 20 };
+    await ask(request(MsgType.Publish, i + 2, entry), MsgType.Published);
+  }
+  return framed;
+}
+
+/** The server shell's `files` listing: one line per entry, `fname @host:port [(offline)]`. */
+async function listFiles(server: ServerProgram): Promise<string[]> {
+  const from = server.stdout.lines.length;
+  await server.send("files");
+  const { line, index } = await server.waitLine((l) => /^\d+ file\(s\)$/.test(l), "files", {
+    from,
+  });
+  const count = Number(line.split(" ")[0]);
+  let seen = 0;
+  if (count > 0) {
+    await server.waitLine(() => ++seen === count, `${count} files`, { from: index + 1 });
+  }
+  return server.stdout.lines.slice(index + 1, index + 1 + count)
+    .map((l) => l.replace(/^\s*(\S+)\s.*@(\S+)( \(offline\))?$/, "$1 @$2$3")).sort();
+}
+
+Deno.test("quit keeps sessions and entries as offline rows; a peer back on a new port drops its stale rows", async () => {
+  await using dir = await tempDir("lanshare-e2e-");
+  await Deno.mkdir(join(dir.path, "index"));
+  const db = join(dir.path, "index", "lanshare-index.db");
+  let server: ServerProgram = await spawnServer({ db });
+  try {
+    const sessions = [
+      await registerRaw(server.tcpPort, "alpha", 4001, ["a1.txt", "a2.txt"]),
+      await registerRaw(server.tcpPort, "bravo", 4002, ["b1.txt", "b2.txt", "b3.txt"]),
+      await registerRaw(server.tcpPort, "charlie", 4003, ["c1.txt"]),
+    ];
+    assert.equal((await listFiles(server)).length, 6);
+    await server.send("quit");
+    assert.equal((await server.status).code, 0, server.context());
+    for (const framed of sessions) framed.close();
+
+    server = await spawnServer({ db });
+    assert.deepEqual(await listFiles(server), [
+      "a1.txt @alpha:4001 (offline)",
+      "a2.txt @alpha:4001 (offline)",
+      "b1.txt @bravo:4002 (offline)",
+      "b2.txt @bravo:4002 (offline)",
+      "b3.txt @bravo:4002 (offline)",
+      "c1.txt @charlie:4003 (offline)",
+    ]);
+
+    using _back = await registerRaw(server.tcpPort, "alpha", 5001, ["back.txt"]);
+    assert.deepEqual(await listFiles(server), [
+      "b1.txt @bravo:4002 (offline)",
+      "b2.txt @bravo:4002 (offline)",
+      "b3.txt @bravo:4002 (offline)",
+      "back.txt @alpha:5001",
+      "c1.txt @charlie:4003 (offline)",
+    ]);
   } finally {
     await server.kill();
   }

@@ -587,8 +587,8 @@ const BAD_INPUT: BadInputCase[] = [
     code: "too-large",
   },
   {
-    name: "body one byte over the 16 MiB limit",
-    register: false,
+    name: "body one byte over the 16 MiB limit, registered",
+    register: true,
     bytes: () =>
       encodeHeader({
         type: MsgType.Hello,
@@ -1037,5 +1037,39 @@ Deno.test({
     assert.deepEqual((await asker.whoHas("y.bin")).map((s) => [s.hostname, s.size]), [
       ["alpha", 99],
     ]);
+  },
+});
+
+Deno.test({
+  name: "runSession() leaves no session behind when Hello, Publish and bad bytes come in one write",
+  ...SANITIZE,
+  async fn() {
+    await using server = await startTestServer();
+    const attacks = 200;
+    for (let i = 0; i < attacks; i++) {
+      await using attacker = await connectRaw(server.tcpPort);
+      await attacker.sendBytes(concat([
+        frameBytes(
+          request(MsgType.Hello, 1, {
+            hostname: `ghost-${i}`,
+            p2pPort: 4000,
+            protocol: PROTOCOL_VERSION,
+          }),
+        ),
+        frameBytes(request(MsgType.Publish, 2, fileEntry("bait.bin", { rootHash: fakeHash("f") }))),
+        encoder.encode("not a frame at all"),
+      ]));
+      const seen = await attacker.readUntilClosed();
+      assertError(seen.at(-1), "bad-magic");
+    }
+    // A registration's reply follows every write committed before it: once this client is
+    // welcomed and has published, any registration of the attackers has landed too.
+    await using probe = await connectRaw(server.tcpPort);
+    await probe.hello("probe", 4000);
+    await probe.publish(fileEntry("after.txt"));
+    assert.deepEqual(await probe.whoHas("bait.bin"), []);
+    assert.deepEqual([...server.live.values()].map((s) => s.row.hostname), ["probe"]);
+    assert.deepEqual((await server.catalog.sessions()).map((s) => s.hostname), ["probe"]);
+    assert.deepEqual(await server.catalog.counts(), { sessions: 1, entries: 1 });
   },
 });

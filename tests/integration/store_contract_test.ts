@@ -589,6 +589,24 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
     assert.deepEqual(await store.sessions("nobody", NOW), []);
   });
 
+  await it("openSession() drops the offline sessions of its hostname on other ports", async (store) => {
+    await open(store, [
+      session("stale", "alpha", 4000),
+      session("twin", "alpha", 4001, "server-b"),
+      session("other", "bravo", 4000),
+    ]);
+    for (const id of ["stale", "twin", "other"]) await publish(store, id, entry(`${id}.txt`));
+    await store.markOffline({ serverId: "server-a" });
+    await store.openSession(session("back", "alpha", 5000), LEASE);
+    await publish(store, "back", entry("back.txt"));
+    const listed = await store.search("", { ...page, includeOffline: true }, NOW);
+    assert.deepEqual(
+      listed.entries.map((e) => `${e.fname} ${e.hostname}:${e.port} ${e.online}`),
+      ["back.txt alpha:5000 true", "other.txt bravo:4000 false", "twin.txt alpha:4001 true"],
+    );
+    assert.deepEqual(await store.entriesOf("stale"), []);
+  });
+
   await it("entriesOf() lists one session's entries in byte order of fname", async (store) => {
     await open(store, [session("s1", "alpha", 1), session("s2", "bravo", 1)]);
     for (const f of ["b.txt", "a.txt", "C.txt"]) await publish(store, "s1", entry(f));

@@ -51,6 +51,23 @@ Deno.test("resolveServerConfig() takes flags over env over defaults", () => {
   assert.deepEqual(parsed.config.broadcast, ["x"]);
 });
 
+Deno.test("resolveServerConfig() reads the connection caps from flags and env, each at least 1", () => {
+  const parsed = resolveServerConfig(["--max-connections", "50"], {
+    LANSHARE_MAX_SESSIONS_PER_ADDRESS: "3",
+  }, () => []);
+  assert.equal(parsed.kind, "run");
+  if (parsed.kind !== "run") return;
+  assert.equal(parsed.config.maxConnections, 50);
+  assert.equal(parsed.config.maxSessionsPerAddress, 3);
+  assert.equal(parsed.config.maxUnregisteredPerAddress, 8);
+  assert.throws(
+    () => resolveServerConfig(["--max-unregistered-per-address", "0"], {}, () => []),
+    (error: unknown) =>
+      error instanceof ConfigError &&
+      /--max-unregistered-per-address must be at least 1/.test(error.message),
+  );
+});
+
 Deno.test("resolveServerConfig() reports every invalid field in one ConfigError", () => {
   assert.throws(
     () =>

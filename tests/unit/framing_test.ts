@@ -160,3 +160,30 @@ Deno.test("FramedConn.fill() lets a local read error through", async () => {
   const framed = new FramedConn(new ScriptedConn([new Deno.errors.PermissionDenied("no")]));
   await assert.rejects(framed.fill(), Deno.errors.PermissionDenied);
 });
+
+Deno.test("FramedConn.setMaxBodyBytes() applies to the headers read after it", async () => {
+  const small = encodeMessage(request(MsgType.WhoHas, 1, { fname: "a.txt" }));
+  const large = encodeMessage(request(MsgType.WhoHas, 2, { fname: "b".repeat(200) }));
+  const framed = new FramedConn(new ScriptedConn([small, large, large]), {
+    limits: { maxBodyBytes: 100, maxDataBytes: 0 },
+  });
+  assert.equal((await framed.readMessage())?.requestId, 1);
+  framed.setMaxBodyBytes(1000);
+  assert.equal(framed.maxBodyBytes, 1000);
+  assert.equal((await framed.readMessage())?.requestId, 2);
+  framed.setMaxBodyBytes(100);
+  await assert.rejects(
+    framed.readMessage(),
+    (err: unknown) => err instanceof ProtocolError && err.code === "too-large",
+  );
+  assert.throws(() => framed.setMaxBodyBytes(-1), RangeError);
+});
+
+Deno.test("FramedConn.close() drops what was buffered and reads nothing more", async () => {
+  const frame = encodeMessage(request(MsgType.WhoHas, 1, { fname: "a.txt" }));
+  const framed = new FramedConn(new ScriptedConn([frame.slice(0, 20), frame.slice(20)]));
+  assert.equal(await framed.fill(), true);
+  framed.close();
+  assert.equal(framed.bufferedMessage(), undefined);
+  assert.equal(await framed.fill(), false);
+});

@@ -1,0 +1,145 @@
+// End to end: starting the server with the permissions a user gives it. `make server` grants
+// access to the database named in ARGS; a server denied access says which flags grant it.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { request } from "../../shared/encode.ts";
+import { FramedConn } from "../../shared/framing.ts";
+import { MsgType } from "../../shared/protocol.ts";
+import { settleWithin } from "../../shared/timeout.ts";
+import { exists, ServerProgram, tempDir } from "./_programs.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+Deno.test("a server denied its --db names the flags and the make command that grant it, exit 2", async () => {
+  await using dir = await tempDir("lanshare-e2e-");
+  const db = join(dir.path, "i.db");
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      "--allow-net",
+      "--allow-env=LANSHARE_*",
+      "--allow-sys=hostname,networkInterfaces",
+      "--allow-read=server,shared",
+      "server/main.ts",
+      "--db",
+      db,
+      "--port",
+      "0",
+      "--announce-port",
+      "0",
+    ],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+    signal: AbortSignal.timeout(20_000),
+  }).output();
+  const text = new TextDecoder().decode(stderr);
+  assert.equal(code, 2, text);
+  assert.equal(new TextDecoder().decode(stdout), "");
+  assert.match(text, new RegExp(`^Cannot start: Requires read access to "${db}"`));
+  const files = [db, `${db}-wal`, `${db}-shm`, `${db}-journal`].join(",");
+  assert.ok(text.includes(`--allow-read=${files} --allow-write=${files}`), text);
+  assert.ok(text.includes(`make server ARGS="--db ${db}"`), text);
+});
+
+Deno.test('make server ARGS="--db FILE" serves from that database and quits cleanly', async () => {
+  await using dir = await tempDir("lanshare-e2e-");
+  const db = join(dir.path, "elsewhere.db");
+  const server = new ServerProgram(
+    "make server",
+    new Deno.Command("make", {
+      args: [
+        "--no-print-directory",
+        "server",
+        `ARGS=--db ${db} --port 0 --announce-port 0 --broadcast 127.255.255.255`,
+      ],
+      cwd: ROOT,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }),
+  );
+  try {
+    const { line } = await server.waitLine((l) => l.includes('"event":"listening"'), "listening");
+    assert.equal(JSON.parse(line).db, db);
+    assert.ok(await exists(db), `${db} was not created`);
+    await server.send("quit");
+    assert.equal((await server.status).code, 0, server.context());
+  } finally {
+    // make's child is the server: end it through its shell, never by killing make alone.
+    if (!await settleWithin(server.status, 0)) {
+      await server.send("quit");
+      await settleWithin(server.status, 10_000);
+    }
+    await server.kill();
+  }
+});
+
+Deno.test("a server out of file descriptors keeps accepting once connections close", async () => {
+  // A low open-files limit, reached with the connections below; bash execs into the server.
+  const server = new ServerProgram(
+    "server",
+    new Deno.Command("bash", {
+      args: [
+        "-c",
+        'ulimit -n 64 && exec "$0" "$@"',
+        Deno.execPath(),
+        "run",
+        "--quiet",
+        "--allow-net",
+        "--allow-env=LANSHARE_*",
+        "--allow-sys=hostname,networkInterfaces",
+        "--allow-read=server,shared",
+        "server/main.ts",
+        "--db",
+        ":memory:",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--announce-port",
+        "0",
+        "--broadcast",
+        "127.255.255.255",
+        // This test is about descriptors, not about the per-address cap.
+        "--max-unregistered-per-address",
+        "1000",
+      ],
+      cwd: ROOT,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }),
+  );
+  await using _server = server;
+  const { line } = await server.waitLine((l) => l.includes('"event":"listening"'), "listening");
+  const port = JSON.parse(line).tcp as number;
+  const flood: Deno.TcpConn[] = [];
+  try {
+    for (let i = 0; i < 80; i++) flood.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+    await pollUntilStderr(server, /Cannot accept connections: .*open files/);
+  } finally {
+    for (const conn of flood) conn.close();
+  }
+  using client = new FramedConn(await Deno.connect({ hostname: "127.0.0.1", port }));
+  await client.send(request(MsgType.Hello, 1, { hostname: "after", p2pPort: 4000, protocol: 1 }));
+  const welcome = await Promise.race([
+    client.readMessage(),
+    new Promise<null>((resolve) => setTimeout(() => resolve(null), 10_000)),
+  ]);
+  assert.equal(welcome?.type, MsgType.Welcome, server.context());
+});
+
+/** Waits (bounded) until the program's stderr matches `pattern`. */
+async function pollUntilStderr(program: ServerProgram, pattern: RegExp): Promise<void> {
+  const deadline = performance.now() + 10_000;
+  while (!pattern.test(program.stderr)) {
+    if (performance.now() > deadline) throw new Error(`No ${pattern} in\n${program.context()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
