@@ -6,7 +6,7 @@ import { Bitfield } from "../shared/bitfield.ts";
 import { fnameProblem } from "../shared/fname.ts";
 import { logger } from "../shared/log.ts";
 import { MsgType, type SourceInfo } from "../shared/protocol.ts";
-import { HASH_BYTES, pieceCount, rootHash } from "../shared/pieces.ts";
+import { HASH_BYTES, pieceCount, pieceSizeFor, rootHash } from "../shared/pieces.ts";
 import { expectType } from "../shared/rpc.ts";
 import type { Activity, FetchInfo } from "./activity.ts";
 import type { IndexClient } from "./index_client.ts";
@@ -15,14 +15,13 @@ import type { TokenBucket } from "./rate.ts";
 import { pathExists, type Repository } from "./repo.ts";
 import { PieceScheduler } from "./scheduler.ts";
 import type { Shares } from "./shares.ts";
-import type { SlotLease, Slots } from "./slots.ts";
-import {
-  SourceConnection,
-  SourceError,
-  type SourceHooks,
-  sourceKey,
-  type SourceParams,
-} from "./source.ts";
+import type { Slots } from "./slots.ts";
+import type { SourceConnection, SourceHooks, SourceParams } from "./source.ts";
+import { type OpenSource, SourcePool } from "./source_pool.ts";
+import { swarmView } from "./swarm.ts";
+import { chooseVersion, type ContentVersion } from "./versions.ts";
+
+export type { ContentVersion } from "./versions.ts";
 
 const log = logger("peer", "fetch");
 
@@ -67,13 +66,6 @@ export interface FetchOptions {
   signal?: AbortSignal;
 }
 
-/** One content version found under an fname. */
-export interface ContentVersion {
-  rootHash: string;
-  size: number;
-  sources: number;
-}
-
 /** The outcome of a successful fetch. */
 export interface FetchResult {
   fname: string;
@@ -98,33 +90,29 @@ export interface FetchResult {
   versions: ContentVersion[];
 }
 
-/** Rounds of asking the index again when every source failed. */
-const MAX_ROUNDS = 4;
+/** Rounds in a row without a verified piece, asking the index again, before giving up. */
+const MAX_IDLE_ROUNDS = 4;
 /** ms between progress callbacks. */
 const PROGRESS_INTERVAL_MS = 250;
 /** ms between re-announcing our partial pieces and looking for new sources. */
 const REFRESH_INTERVAL_MS = 250;
-/**
- * A source delivering less than this while it has requests outstanding, with other sources
- * working, is dropped and its pieces go to the others, bytes/s.
- */
-const MIN_SOURCE_RATE = 64 * 1024;
 /** Longest wait in one source's queue, ms. */
 const QUEUE_TIMEOUT_MS = 120_000;
 
-/** Groups sources by content, most sources first (ties: more complete sources first). */
-export function groupVersions(sources: readonly SourceInfo[]): Map<string, SourceInfo[]> {
-  const groups = new Map<string, SourceInfo[]>();
-  for (const s of sources) {
-    const list = groups.get(s.rootHash) ?? [];
-    list.push(s);
-    groups.set(s.rootHash, list);
-  }
-  const complete = (list: SourceInfo[]) => list.filter((s) => s.have === undefined).length;
-  return new Map(
-    [...groups].sort(([, a], [, b]) => b.length - a.length || complete(b) - complete(a)),
-  );
+/** The content's description, from a source or from a resume record. */
+interface ContentHashes {
+  size: number;
+  mtimeMs: number;
+  pieceSize: number;
+  pieceHashes: Uint8Array;
+  rootHash: string;
 }
+
+/** What FetchRun.execute() returns; fetchFile() adds the rest. */
+type RunOutcome = Omit<
+  FetchResult,
+  "fname" | "path" | "durationMs" | "firstByteMs" | "bytesPerSecond" | "versions"
+>;
 
 /**
  * Fetches `fname` from the peers that hold it.
@@ -150,40 +138,13 @@ export async function fetchFile(
   const started = performance.now();
   let firstByteAt: number | undefined;
 
-  const found = await whoHas(ctx, fname);
-  if (found.length === 0) throw new FetchError(`Cannot fetch "${fname}": no live peer shares it`);
-  const groups = groupVersions(found);
-  const versions = [...groups].map(([root, list]) => ({
-    rootHash: root,
-    size: list[0]!.size,
-    sources: list.length,
-  }));
-  let chosen = versions[0]!;
-  if (options.hashPrefix !== undefined) {
-    const matches = versions.filter((v) =>
-      v.rootHash.startsWith(options.hashPrefix!.toLowerCase())
-    );
-    if (matches.length !== 1) {
-      throw new FetchError(
-        `Cannot fetch "${fname}": ${
-          matches.length === 0 ? "no" : "more than one"
-        } version matches --hash ${options.hashPrefix} ` +
-          `(versions: ${
-            versions.map((v) => `${v.rootHash.slice(0, 12)} ${v.size} B, ${v.sources} source(s)`)
-              .join("; ")
-          })`,
-      );
-    }
-    chosen = matches[0]!;
-  } else if (versions.length > 1) {
+  const choice = chooseVersion(await whoHas(ctx, fname), options.hashPrefix);
+  if ("problem" in choice) throw new FetchError(`Cannot fetch "${fname}": ${choice.problem}`);
+  const { chosen, versions } = choice;
+  if (options.hashPrefix === undefined && versions.length > 1) {
     log.warn(
       "{fname} has {n} different contents; taking {root} ({k} sources); choose with --hash",
-      {
-        fname,
-        n: versions.length,
-        root: chosen.rootHash.slice(0, 12),
-        k: chosen.sources,
-      },
+      { fname, n: versions.length, root: chosen.rootHash.slice(0, 12), k: chosen.sources },
     );
   }
   if (ctx.maxFileSize > 0 && chosen.size > ctx.maxFileSize) {
@@ -199,7 +160,7 @@ export async function fetchFile(
     },
   });
   try {
-    const outcome = await run.execute(groups.get(chosen.rootHash)!);
+    const outcome = await run.execute(choice.sources);
     const durationMs = performance.now() - started;
     return {
       ...outcome,
@@ -224,65 +185,103 @@ async function whoHas(ctx: FetchContext, fname: string): Promise<SourceInfo[]> {
   }
 }
 
-/** The state of one fetch while it runs. */
+/**
+ * A problem with a source's description of the content we chose, or undefined. Its piece size
+ * sizes our buffers, so it must be the protocol's for that file size, checked before use.
+ */
+function describeProblem(conn: SourceConnection, root: string): string | undefined {
+  const body = conn.info!;
+  if (body.pieceSize > pieceSizeFor(body.size)) {
+    return `${conn.key} describes ${body.size} bytes in pieces of ${body.pieceSize} bytes; ` +
+      `the protocol's piece size for that size is ${pieceSizeFor(body.size)}`;
+  }
+  const hashes = fromBase64(body.pieceHashes);
+  if (
+    body.rootHash !== root ||
+    hashes.length !== pieceCount(body.size, body.pieceSize) * HASH_BYTES ||
+    rootHash(body.size, body.pieceSize, hashes) !== root
+  ) {
+    return `piece hashes from ${conn.key} do not match root ${root.slice(0, 12)}`;
+  }
+  return undefined;
+}
+
+/** Whether a listed source holds a piece we still lack (a complete source always does). */
+function holdsMissing(source: SourceInfo, have: Bitfield): boolean {
+  if (source.have === undefined) return true;
+  let theirs: Bitfield;
+  try {
+    theirs = Bitfield.fromBase64(have.size, source.have);
+  } catch (err) {
+    if (err instanceof RangeError || err instanceof DOMException) return false;
+    throw err;
+  }
+  for (let i = 0; i < have.size; i++) if (theirs.has(i) && !have.has(i)) return true;
+  return false;
+}
+
+/**
+ * One fetch while it runs: the partial file and piece scheduler, the source pool, and the
+ * periodic refresh (announce our pieces, look for new sources).
+ */
 class FetchRun {
   readonly #ctx: FetchContext;
   readonly #fname: string;
   readonly #rootHash: string;
   readonly #options: FetchOptions;
   readonly #abort = new AbortController();
-  readonly #tried = new Map<string, "active" | "busy" | "bad" | "gone">();
-  readonly #workers = new Set<Promise<void>>();
-  readonly #badSources: string[] = [];
-  /** Open source connections, and the bytes each had delivered at the last rate check. */
-  readonly #connections = new Map<string, { conn: SourceConnection; bytesAtCheck: number }>();
-  #lastRateCheck = performance.now();
+  readonly #pool: SourcePool;
+  readonly #info: FetchInfo;
   #partial: PartialDownload | undefined;
   #scheduler: PieceScheduler | undefined;
   #params: SourceParams | undefined;
   #changed = Promise.withResolvers<void>();
-  #info: FetchInfo | undefined;
-  #lastError = "";
   #timers: ReturnType<typeof setInterval>[] = [];
   #fetchedBytes = 0;
   #announcedHave = "";
   /** Pieces being verified and written (not yet counted as verified). */
   readonly #storing = new Set<number>();
 
-  constructor(ctx: FetchContext, fname: string, rootHash: string, options: FetchOptions) {
+  constructor(ctx: FetchContext, fname: string, root: string, options: FetchOptions) {
     this.#ctx = ctx;
     this.#fname = fname;
-    this.#rootHash = rootHash;
+    this.#rootHash = root;
     this.#options = options;
     options.signal?.addEventListener("abort", () => this.#abort.abort(options.signal!.reason), {
       once: true,
     });
-  }
-
-  async execute(
-    initial: SourceInfo[],
-  ): Promise<
-    Omit<
-      FetchResult,
-      "fname" | "path" | "durationMs" | "firstByteMs" | "bytesPerSecond" | "versions"
-    >
-  > {
-    const ctx = this.#ctx;
-    const info: FetchInfo = {
-      fname: this.#fname,
-      rootHash: this.#rootHash,
-      size: initial[0]!.size,
+    this.#info = {
+      fname,
+      rootHash: root,
+      size: 0,
       doneBytes: 0,
       bySource: {},
       activeSources: 0,
       queuedSources: 0,
       startedAtMs: Date.now(),
     };
-    this.#info = info;
-    ctx.activity.fetches.set(this.#fname, info);
+    this.#pool = new SourcePool({
+      slots: ctx.slots,
+      signal: this.#abort.signal,
+      maxSources: ctx.maxSources,
+      open: {
+        fname,
+        rootHash: root,
+        from: ctx.self,
+        ttfbTimeoutMs: ctx.ttfbTimeoutMs,
+        queueTimeoutMs: QUEUE_TIMEOUT_MS,
+      },
+      info: this.#info,
+      run: (conn) => conn.run(this.#params!, this.#hooks(conn.key)),
+      ended: () => this.#signalChange(),
+    });
+  }
+
+  async execute(initial: SourceInfo[]): Promise<RunOutcome> {
+    const ctx = this.#ctx;
+    this.#info.size = initial[0]!.size;
+    ctx.activity.fetches.set(this.#fname, this.#info);
     const record = await PartialDownload.find(ctx.repo, this.#rootHash);
-    let sources = initial;
-    let first: { conn: SourceConnection; lease: SlotLease } | undefined;
     if (record) {
       await this.#start({
         size: record.size,
@@ -292,125 +291,77 @@ class FetchRun {
         rootHash: record.rootHash,
       });
     }
-    for (let round = 0; round < MAX_ROUNDS && !this.#abort.signal.aborted; round++) {
+    let sources = initial;
+    let first: OpenSource | undefined;
+    // Rounds: use every source until none is left working, then ask the index again. Only
+    // rounds that verify nothing count towards giving up.
+    for (let idle = 0; idle < MAX_IDLE_ROUNDS && !this.#abort.signal.aborted; idle++) {
       if (!this.#partial) {
-        first = await this.#describe(sources);
+        first = await this.#pool.describe(sources, (conn) => this.#accept(conn));
         if (!first) {
-          sources = await this.#askAgain(round);
+          sources = await this.#askAgain(idle);
           continue;
         }
       }
-      if (this.#scheduler!.done) break;
-      this.#launch(sources, first);
+      const scheduler = this.#scheduler!;
+      if (scheduler.done) break;
+      const before = this.#partial!.have.count;
+      this.#pool.launch(sources, first);
       first = undefined;
       // Done as soon as every piece is verified: connections still draining their pipelines
       // are aborted by dispose() instead of being waited for.
-      while (this.#workers.size > 0 && !this.#scheduler!.done) {
-        await Promise.race([...this.#workers, this.#changed.promise]);
+      while (this.#pool.working > 0 && !scheduler.done) {
+        await this.#pool.settle(this.#changed.promise);
       }
-      if (this.#scheduler!.done) break;
-      sources = await this.#askAgain(round);
+      if (scheduler.done) break;
+      if (this.#partial!.have.count > before) idle = -1;
+      sources = await this.#askAgain(Math.max(0, idle));
     }
     if (this.#abort.signal.aborted) {
       throw new FetchError(`Cannot fetch "${this.#fname}": cancelled`);
     }
     if (!this.#scheduler?.done) {
       const missing = this.#scheduler
-        ? this.#scheduler.count - this.#partial!.have.count
-        : undefined;
-      throw new FetchError(
-        `Cannot fetch "${this.#fname}": no source left${
-          missing === undefined ? "" : ` (${missing} piece(s) missing, kept for resume)`
-        }` +
-          (this.#lastError ? `; last error: ${this.#lastError}` : ""),
-      );
+        ? ` (${
+          this.#scheduler.count - this.#partial!.have.count
+        } piece(s) missing, kept for resume)`
+        : "";
+      const last = this.#pool.lastError ? `; last error: ${this.#pool.lastError}` : "";
+      throw new FetchError(`Cannot fetch "${this.#fname}": no source left${missing}${last}`);
     }
     return await this.#complete();
   }
 
-  /** Looks for a source that describes the chosen content; checks its piece hashes. */
-  async #describe(
-    sources: SourceInfo[],
-  ): Promise<{ conn: SourceConnection; lease: SlotLease } | undefined> {
-    for (const source of sources) {
-      const key = sourceKey(source);
-      if (this.#tried.get(key) === "bad") continue;
-      const lease = await this.#ctx.slots.acquireDownload(key, this.#abort.signal);
-      try {
-        const conn = await SourceConnection.open(
-          source,
-          this.#openParams(),
-          { queued: () => {} },
-          this.#abort.signal,
-        );
-        const body = conn.info!;
-        const hashes = fromBase64(body.pieceHashes);
-        if (
-          body.rootHash !== this.#rootHash ||
-          hashes.length !== pieceCount(body.size, body.pieceSize) * HASH_BYTES ||
-          rootHash(body.size, body.pieceSize, hashes) !== this.#rootHash
-        ) {
-          conn.close();
-          this.#markBad(
-            key,
-            `piece hashes from ${key} do not match root ${this.#rootHash.slice(0, 12)}`,
-          );
-          lease.release();
-          continue;
-        }
-        await this.#start({
-          size: body.size,
-          mtimeMs: 0,
-          pieceSize: body.pieceSize,
-          pieceHashes: hashes,
-          rootHash: this.#rootHash,
-        });
-        return { conn, lease };
-      } catch (err) {
-        lease.release();
-        this.#noteFailure(key, err);
-      }
-    }
+  /** Checks the first source's description and starts the partial file from it. */
+  async #accept(conn: SourceConnection): Promise<string | undefined> {
+    const problem = describeProblem(conn, this.#rootHash);
+    if (problem !== undefined) return problem;
+    const body = conn.info!;
+    await this.#start({
+      size: body.size,
+      mtimeMs: 0,
+      pieceSize: body.pieceSize,
+      pieceHashes: fromBase64(body.pieceHashes),
+      rootHash: this.#rootHash,
+    });
     return undefined;
   }
 
-  #openParams() {
-    return {
-      fname: this.#fname,
-      rootHash: this.#rootHash,
-      from: this.#ctx.self,
-      ttfbTimeoutMs: this.#ctx.ttfbTimeoutMs,
-      queueTimeoutMs: QUEUE_TIMEOUT_MS,
-    };
-  }
-
-  async #start(
-    hashes: {
-      size: number;
-      mtimeMs: number;
-      pieceSize: number;
-      pieceHashes: Uint8Array;
-      rootHash: string;
-    },
-  ) {
+  async #start(hashes: ContentHashes): Promise<void> {
     if (this.#partial) return;
     const ctx = this.#ctx;
+    const count = pieceCount(hashes.size, hashes.pieceSize);
     const partial = await PartialDownload.open(ctx.repo, this.#fname, hashes, {
       // Resuming a one-piece file saves nothing: skip its record (and the fsyncs).
-      resumable: pieceCount(hashes.size, hashes.pieceSize) > 1,
+      resumable: count > 1,
     });
     this.#partial = partial;
-    const count = pieceCount(hashes.size, hashes.pieceSize);
     this.#scheduler = new PieceScheduler(partial.have, Math.floor(Math.random() * 2 ** 32));
     this.#params = {
-      fname: this.#fname,
-      rootHash: this.#rootHash,
+      ...this.#pool.openParams,
       size: hashes.size,
       pieceSize: hashes.pieceSize,
-      from: ctx.self,
-      ttfbTimeoutMs: ctx.ttfbTimeoutMs,
       stallTimeoutMs: ctx.stallTimeoutMs,
-      queueTimeoutMs: QUEUE_TIMEOUT_MS,
       // Under a download limit, the bucket is asked after every 64 KiB (or less), so that the
       // flow stays smooth; without one, a whole piece is read in one go (bytes are still
       // accounted per socket read, so a slow source's rate shows within a piece).
@@ -418,7 +369,7 @@ class FetchRun {
         ? hashes.pieceSize
         : Math.min(64 * 1024, ctx.download.chunkBytes),
     };
-    this.#info!.doneBytes = partial.doneBytes;
+    this.#info.doneBytes = partial.doneBytes;
     if (partial.resumedPieces > 0) {
       log.info("Resuming {fname}: {n} of {count} pieces already on disk", {
         fname: this.#fname,
@@ -438,15 +389,15 @@ class FetchRun {
       });
       void this.#announcePartial();
     }
-    this.#timers.push(setInterval(() => this.#progress(), PROGRESS_INTERVAL_MS));
+    this.#timers.push(
+      setInterval(() => this.#options.onProgress?.(this.#info), PROGRESS_INTERVAL_MS),
+    );
     this.#timers.push(setInterval(() => void this.#refresh(), REFRESH_INTERVAL_MS));
   }
 
   async #announcePartial(): Promise<void> {
-    const share = this.#ctx.shares.get(this.#fname);
-    if (!share?.have) return;
-    const have = share.have.toBase64();
-    if (have === this.#announcedHave) return;
+    const have = this.#ctx.shares.get(this.#fname)?.have?.toBase64();
+    if (have === undefined || have === this.#announcedHave) return;
     this.#announcedHave = have;
     await this.#ctx.announce(this.#fname).catch((err) =>
       log.debug("Cannot announce partial {fname}: {error}", {
@@ -456,159 +407,40 @@ class FetchRun {
     );
   }
 
-  /** Periodically: tell the index what we have, and pick up new sources (e.g. other fetchers). */
+  /**
+   * Periodically: tell the index what we have, and pick up new sources (e.g. other fetchers)
+   * that hold a piece we lack.
+   */
   async #refresh(): Promise<void> {
-    if (this.#abort.signal.aborted || this.#scheduler?.done) return;
-    this.#dropSlowSources();
+    const scheduler = this.#scheduler;
+    if (this.#abort.signal.aborted || !scheduler || scheduler.done) return;
+    this.#pool.dropSlowSources();
     await this.#announcePartial();
+    let fresh: SourceInfo[];
     try {
-      const fresh = (await whoHas(this.#ctx, this.#fname)).filter((s) =>
-        s.rootHash === this.#rootHash
-      );
-      this.#updateAvailability(fresh);
-      const active = [...this.#tried.values()].filter((s) => s === "active").length;
-      if (active < this.#ctx.maxSources) this.#launch(fresh, undefined);
+      fresh = (await whoHas(this.#ctx, this.#fname)).filter((s) => s.rootHash === this.#rootHash);
     } catch (err) {
       log.debug("Cannot refresh sources of {fname}: {error}", {
         fname: this.#fname,
         error: String(err),
       });
+      return;
     }
-  }
-
-  #dropSlowSources(): void {
-    const now = performance.now();
-    const seconds = (now - this.#lastRateCheck) / 1000;
-    // Judged over 3 s at least: a fair share of a busy seeder can be bursty.
-    if (seconds < 3) return;
-    this.#lastRateCheck = now;
-    const bySource = this.#info!.bySource;
-    // The only complete source is never dropped: slow as it may be, the others may lack pieces.
-    const complete = [...this.#connections.values()].filter((c) => c.conn.have === undefined);
-    const working = [...this.#connections].filter(([, c]) =>
-      c.conn.outstanding > 0 && !(complete.length === 1 && complete[0] === c)
-    );
-    for (const [key, entry] of working) {
-      const bytes = bySource[key] ?? 0;
-      const rate = (bytes - entry.bytesAtCheck) / seconds;
-      entry.bytesAtCheck = bytes;
-      if (working.length > 1 && rate < MIN_SOURCE_RATE && entry.conn.outstanding > 0) {
-        log.warn("Dropping slow source {key} for {fname}: {rate} B/s", {
-          key,
-          fname: this.#fname,
-          rate: Math.round(rate),
-        });
-        entry.conn.close();
-      }
-    }
-  }
-
-  /** Counts, per piece, the sources the index lists for it (rarest-first input). */
-  #updateAvailability(sources: SourceInfo[]): void {
-    const scheduler = this.#scheduler;
-    if (!scheduler) return;
-    const counts = new Uint16Array(scheduler.count);
-    const partial = new Uint16Array(scheduler.count);
-    for (const source of sources) {
-      if (source.have === undefined) {
-        for (let i = 0; i < counts.length; i++) counts[i]!++;
-        continue;
-      }
-      let have: Bitfield;
-      try {
-        have = Bitfield.fromBase64(scheduler.count, source.have);
-      } catch {
-        continue;
-      }
-      for (let i = 0; i < counts.length; i++) {
-        if (have.has(i)) {
-          counts[i]!++;
-          partial[i]!++;
-        }
-      }
-    }
-    const fetchers = new Set(
-      sources.filter((s) => s.have !== undefined).map((s) => `${s.hostname}:${s.port}`),
-    );
-    fetchers.add(this.#ctx.self);
-    const ranked = [...fetchers].sort();
-    scheduler.setSwarm(counts, partial, ranked.length, ranked.indexOf(this.#ctx.self));
+    if (this.#abort.signal.aborted || scheduler.done) return;
+    const view = swarmView(fresh, scheduler.count, this.#ctx.self);
+    scheduler.setSwarm(view.holders, view.partialHolders, view.stripes, view.stripe);
     // Idle connections wait for a change; what they may ask for may have changed.
     this.#signalChange();
-  }
-
-  #launch(
-    sources: SourceInfo[],
-    first: { conn: SourceConnection; lease: SlotLease } | undefined,
-  ): void {
-    if (first) this.#spawn(first.conn.source, first);
-    for (const source of sources) {
-      const active = [...this.#tried.values()].filter((s) => s === "active").length;
-      if (active >= this.#ctx.maxSources) break;
-      const state = this.#tried.get(sourceKey(source));
-      if (state === "active" || state === "bad") continue;
-      this.#spawn(source, undefined);
-    }
-  }
-
-  #spawn(
-    source: SourceInfo,
-    opened: { conn: SourceConnection; lease: SlotLease } | undefined,
-  ): void {
-    const key = sourceKey(source);
-    this.#tried.set(key, "active");
-    const worker = this.#work(source, opened).finally(() => this.#workers.delete(worker));
-    this.#workers.add(worker);
-  }
-
-  async #work(
-    source: SourceInfo,
-    opened: { conn: SourceConnection; lease: SlotLease } | undefined,
-  ): Promise<void> {
-    const key = sourceKey(source);
-    const info = this.#info!;
-    let lease = opened?.lease;
-    let conn = opened?.conn;
-    let queued = false;
-    try {
-      lease ??= await this.#ctx.slots.acquireDownload(key, this.#abort.signal);
-      conn ??= await SourceConnection.open(source, this.#openParams(), {
-        queued: () => {
-          if (!queued) info.queuedSources++;
-          queued = true;
-        },
-      }, this.#abort.signal);
-      if (queued) info.queuedSources--;
-      queued = false;
-      info.activeSources++;
-      this.#connections.set(key, { conn, bytesAtCheck: info.bySource[key] ?? 0 });
-      const onAbort = () => conn!.close();
-      this.#abort.signal.addEventListener("abort", onAbort, { once: true });
-      try {
-        await conn.run(this.#params!, this.#hooks(key));
-      } finally {
-        this.#connections.delete(key);
-        info.activeSources--;
-        this.#abort.signal.removeEventListener("abort", onAbort);
-      }
-      this.#tried.set(key, "gone"); // done for this round; may be asked again in the next
-    } catch (err) {
-      if (queued) info.queuedSources--;
-      if (!this.#abort.signal.aborted) this.#noteFailure(key, err);
-    } finally {
-      conn?.close();
-      lease?.release();
-      this.#signalChange();
-    }
+    if (scheduler.unassigned === 0) return;
+    this.#pool.launch(fresh.filter((s) => holdsMissing(s, this.#partial!.have)));
   }
 
   #hooks(key: string): SourceHooks {
     const scheduler = this.#scheduler!;
     const partial = this.#partial!;
-    const info = this.#info!;
+    const info = this.#info;
     return {
-      next: (holds) =>
-        scheduler.next(key, holds, this.#connections.get(key)?.conn.have === undefined),
+      next: (holds) => scheduler.next(key, holds, this.#pool.connection(key)?.have === undefined),
       wanted: (i) => scheduler.wanted(i) && !this.#storing.has(i),
       deliver: async (i, bytes) => {
         // Two sources may bring the same piece in the endgame: the first one stores it.
@@ -623,7 +455,6 @@ class FetchRun {
         scheduler.complete(i);
         info.doneBytes += bytes.length;
         this.#signalChange();
-        if (scheduler.done) this.#signalChange();
         return true;
       },
       release: (i) => {
@@ -647,61 +478,26 @@ class FetchRun {
     old.resolve();
   }
 
-  #noteFailure(key: string, err: unknown): void {
-    const message = err instanceof Error ? err.message : String(err);
-    this.#lastError = message;
-    if (err instanceof SourceError && err.kind === "bad") {
-      this.#markBad(key, message);
-      return;
-    }
-    this.#tried.set(key, err instanceof SourceError && err.kind === "busy" ? "busy" : "gone");
-    log.warn("Source {key} for {fname} failed: {error}", {
-      key,
-      fname: this.#fname,
-      error: message,
-    });
-  }
-
-  #markBad(key: string, reason: string): void {
-    this.#tried.set(key, "bad");
-    if (!this.#badSources.includes(key)) this.#badSources.push(key);
-    this.#lastError = reason;
-    log.error("Dropping source {key} for the rest of the fetch of {fname}: {reason}", {
-      key,
-      fname: this.#fname,
-      reason,
-    });
-  }
-
   async #askAgain(round: number): Promise<SourceInfo[]> {
     if (this.#abort.signal.aborted) return [];
     // Give busy sources a moment and the index time to learn of new ones.
     await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 250 * 2 ** round)));
     try {
       return (await whoHas(this.#ctx, this.#fname)).filter((s) =>
-        s.rootHash === this.#rootHash && this.#tried.get(sourceKey(s)) !== "bad"
+        s.rootHash === this.#rootHash && !this.#pool.isBad(s)
       );
     } catch (err) {
-      this.#lastError = (err as Error).message;
+      this.#pool.lastError = (err as Error).message;
       return [];
     }
   }
 
-  #progress(): void {
-    if (this.#info) this.#options.onProgress?.(this.#info);
-  }
-
-  async #complete(): Promise<
-    Omit<
-      FetchResult,
-      "fname" | "path" | "durationMs" | "firstByteMs" | "bytesPerSecond" | "versions"
-    >
-  > {
+  async #complete(): Promise<RunOutcome> {
     const ctx = this.#ctx;
     const partial = this.#partial!;
     const finalPath = ctx.repo.finalPath(this.#fname);
     this.#stopTimers();
-    this.#progress();
+    this.#options.onProgress?.(this.#info);
     await partial.finish(finalPath, { force: this.#options.force ?? false });
     this.#partial = undefined;
     const mtimeMs = (await Deno.stat(finalPath)).mtime?.getTime() ?? 0;
@@ -721,8 +517,8 @@ class FetchRun {
       resumedBytes: partial.resumedPieces === 0
         ? 0
         : Math.min(hashes.size, partial.resumedPieces * hashes.pieceSize),
-      bySource: { ...this.#info!.bySource },
-      badSources: [...this.#badSources],
+      bySource: { ...this.#info.bySource },
+      badSources: [...this.#pool.badSources],
     };
   }
 
@@ -731,26 +527,29 @@ class FetchRun {
     this.#timers = [];
   }
 
-  /** Cleans up after success or failure: timers, workers, the partial share. */
+  /** Cleans up after success or failure: timers, connections, the partial share. */
   async dispose(): Promise<void> {
     this.#stopTimers();
     this.#abort.abort();
-    await Promise.allSettled([...this.#workers]);
+    await this.#pool.drain();
     this.#ctx.activity.fetches.delete(this.#fname);
     const partial = this.#partial;
-    if (partial) {
-      // Failed or cancelled: keep the bytes for a resume, stop offering them.
-      const share = this.#ctx.shares.get(this.#fname);
-      if (share?.have) {
-        void this.#ctx.shares.delete(this.#fname);
-        void this.#ctx.index.request(MsgType.Unpublish, { fname: this.#fname }).catch(() => {});
-      }
-      await partial.suspend().catch((err) =>
-        log.error("Cannot save partial {fname}: {error}", {
-          fname: this.#fname,
-          error: String(err),
-        })
+    if (!partial) return;
+    // Failed or cancelled: keep the bytes for a resume, stop offering them.
+    if (this.#ctx.shares.get(this.#fname)?.have) {
+      const fname = this.#fname;
+      this.#ctx.shares.delete(fname).catch((err) =>
+        log.error("Cannot stop sharing partial {fname}: {error}", { fname, error: String(err) })
+      );
+      this.#ctx.index.request(MsgType.Unpublish, { fname }).catch((err) =>
+        log.debug("Cannot unpublish partial {fname}: {error}", { fname, error: String(err) })
       );
     }
+    await partial.suspend().catch((err) =>
+      log.error("Cannot save partial {fname}: {error}", {
+        fname: this.#fname,
+        error: String(err),
+      })
+    );
   }
 }

@@ -12,7 +12,7 @@ import {
   MsgType,
   type SourceInfo,
 } from "../shared/protocol.ts";
-import { pieceLength } from "../shared/pieces.ts";
+import { pieceLength, pieceSizeFor } from "../shared/pieces.ts";
 import { settleWithin } from "../shared/timeout.ts";
 
 /**
@@ -27,6 +27,9 @@ export const PIPELINE_DEPTH = 2;
  * verified and written, which happens on a writer thread for large files.
  */
 const PIECE_BUFFERS = 4;
+
+/** ms between two GetInfo refreshes of an idle partial source's have bitfield. */
+const PARTIAL_REFRESH_MS = 500;
 
 /** Why a source stopped being used. */
 export class SourceError extends Error {
@@ -315,7 +318,8 @@ export class SourceConnection {
   }
 
   /**
-   * Fetches pieces until the scheduler has nothing left for this source.
+   * Fetches pieces until the scheduler has nothing left for this source, or it had nothing to
+   * ask of it for the stall timeout.
    *
    * @throws {SourceError} when the source fails; its unfinished pieces are released first
    */
@@ -330,7 +334,18 @@ export class SourceConnection {
     const settle = async () => {
       for (const pending of writing) await pending;
     };
+    if (params.pieceSize > pieceSizeFor(params.size)) {
+      // Buffers are sized from pieceSize: never from a value the protocol does not allow.
+      throw new SourceError(
+        "bad",
+        `Cannot fetch from ${this.key}: piece size ${params.pieceSize} exceeds ${
+          pieceSizeFor(params.size)
+        }, the protocol's piece size for ${params.size} bytes`,
+      );
+    }
     const holds = (i: number) => this.have === undefined || this.have.has(i);
+    /** When this connection last had nothing to ask for, or undefined while it works. */
+    let idleSince: number | undefined;
     const fill = async () => {
       const depth = this.have === undefined ? PIPELINE_DEPTH : 1;
       while (inflight.length < depth && !hooks.finished()) {
@@ -353,17 +368,23 @@ export class SourceConnection {
         if (inflight.length === 0) {
           await settle();
           if (hooks.finished()) return;
+          // Nothing to ask for: wait for released pieces (or, from a partial source, for new
+          // ones), but not longer than the stall timeout. An idle connection holds a slot at
+          // the source, which others may need, and is not read, so a close by the source would
+          // go unnoticed: leave, and let the fetch come back when this source has work.
+          idleSince ??= performance.now();
+          const leftMs = params.stallTimeoutMs - (performance.now() - idleSince);
+          if (leftMs <= 0) return;
           if (this.have === undefined) {
-            // A complete source with nothing to do: wait for released pieces or the end.
-            await hooks.changed();
+            await settleWithin(hooks.changed(), leftMs);
             continue;
           }
-          // A partial source: it may have more by now.
-          await settleWithin(hooks.changed(), 500);
+          await settleWithin(hooks.changed(), Math.min(PARTIAL_REFRESH_MS, leftMs));
           if (hooks.finished()) return;
           await this.refresh(params);
           continue;
         }
+        idleSince = undefined;
         const i = inflight[0]!;
         const message = await this.#read(params.stallTimeoutMs, "stalled");
         if (message.type === MsgType.Error) {
@@ -425,7 +446,7 @@ export class SourceConnection {
     }
   }
 
-  /** Says goodbye (best effort) and closes. */
+  /** Closes the connection: the source sees the stream end and frees its slot at once. */
   close(): void {
     clearTimeout(this.#deadline);
     this.#framed.close();
