@@ -9,14 +9,15 @@ import { MsgType, type SourceInfo } from "../shared/protocol.ts";
 import { HASH_BYTES, pieceCount, pieceSizeFor, rootHash } from "../shared/pieces.ts";
 import { expectType } from "../shared/rpc.ts";
 import type { Activity, FetchInfo } from "./activity.ts";
+import type { FileHashes } from "./hashing.ts";
 import type { IndexClient } from "./index_client.ts";
 import { PartialDownload } from "./partial.ts";
 import type { TokenBucket } from "./rate.ts";
 import { pathExists, type Repository } from "./repo.ts";
-import { PieceScheduler } from "./scheduler.ts";
+import { PieceSink } from "./piece_sink.ts";
 import type { Shares } from "./shares.ts";
 import type { Slots } from "./slots.ts";
-import type { SourceConnection, SourceHooks, SourceParams } from "./source.ts";
+import type { SourceConnection, SourceParams } from "./source.ts";
 import { type OpenSource, SourcePool } from "./source_pool.ts";
 import { swarmView } from "./swarm.ts";
 import { chooseVersion, type ContentVersion } from "./versions.ts";
@@ -221,6 +222,68 @@ function holdsMissing(source: SourceInfo, have: Bitfield): boolean {
 }
 
 /**
+ * Serves what we verify while we fetch (partial seeding), unless a complete copy is shared. A
+ * one-piece file has nothing to share before it is complete.
+ *
+ * @returns whether the partial file is now shared (and should be announced)
+ */
+async function offerPartial(
+  ctx: FetchContext,
+  fname: string,
+  partial: PartialDownload,
+): Promise<boolean> {
+  const count = partial.have.size;
+  if (partial.resumedPieces > 0) {
+    log.info("Resuming {fname}: {n} of {count} pieces already on disk", {
+      fname,
+      n: partial.resumedPieces,
+      count,
+    });
+  }
+  if (ctx.shares.get(fname) || count <= 1) return false;
+  await ctx.shares.set({ fname, path: partial.path, hashes: partial.hashes, have: partial.have });
+  return true;
+}
+
+/** Moves a complete download to its final name, shares and announces it; returns its hashes. */
+async function publishFetched(
+  ctx: FetchContext,
+  fname: string,
+  partial: PartialDownload,
+  options: FetchOptions,
+): Promise<FileHashes> {
+  const finalPath = ctx.repo.finalPath(fname);
+  await partial.finish(finalPath, { force: options.force ?? false });
+  const mtimeMs = (await Deno.stat(finalPath)).mtime?.getTime() ?? 0;
+  const hashes = { ...partial.hashes, mtimeMs };
+  await ctx.shares.remember(finalPath, hashes);
+  await ctx.shares.set({ fname, path: finalPath, hashes });
+  await ctx.announce(fname).catch((err) =>
+    log.warn("Fetched {fname} but cannot publish it: {error}", { fname, error: String(err) })
+  );
+  return hashes;
+}
+
+/** After a failed or cancelled fetch: keeps the bytes for a resume, stops offering them. */
+async function suspendPartial(
+  ctx: FetchContext,
+  fname: string,
+  partial: PartialDownload,
+): Promise<void> {
+  if (ctx.shares.get(fname)?.have) {
+    ctx.shares.delete(fname).catch((err) =>
+      log.error("Cannot stop sharing partial {fname}: {error}", { fname, error: String(err) })
+    );
+    ctx.index.request(MsgType.Unpublish, { fname }).catch((err) =>
+      log.debug("Cannot unpublish partial {fname}: {error}", { fname, error: String(err) })
+    );
+  }
+  await partial.suspend().catch((err) =>
+    log.error("Cannot save partial {fname}: {error}", { fname, error: String(err) })
+  );
+}
+
+/**
  * One fetch while it runs: the partial file and piece scheduler, the source pool, and the
  * periodic refresh (announce our pieces, look for new sources).
  */
@@ -232,15 +295,10 @@ class FetchRun {
   readonly #abort = new AbortController();
   readonly #pool: SourcePool;
   readonly #info: FetchInfo;
-  #partial: PartialDownload | undefined;
-  #scheduler: PieceScheduler | undefined;
+  #sink: PieceSink | undefined;
   #params: SourceParams | undefined;
-  #changed = Promise.withResolvers<void>();
   #timers: ReturnType<typeof setInterval>[] = [];
-  #fetchedBytes = 0;
   #announcedHave = "";
-  /** Pieces being verified and written (not yet counted as verified). */
-  readonly #storing = new Set<number>();
 
   constructor(ctx: FetchContext, fname: string, root: string, options: FetchOptions) {
     this.#ctx = ctx;
@@ -272,8 +330,9 @@ class FetchRun {
         queueTimeoutMs: QUEUE_TIMEOUT_MS,
       },
       info: this.#info,
-      run: (conn) => conn.run(this.#params!, this.#hooks(conn.key)),
-      ended: () => this.#signalChange(),
+      run: (conn) =>
+        conn.run(this.#params!, this.#sink!.hooks(conn.key, () => conn.have === undefined)),
+      ended: () => this.#sink?.notify(),
     });
   }
 
@@ -296,36 +355,34 @@ class FetchRun {
     // Rounds: use every source until none is left working, then ask the index again. Only
     // rounds that verify nothing count towards giving up.
     for (let idle = 0; idle < MAX_IDLE_ROUNDS && !this.#abort.signal.aborted; idle++) {
-      if (!this.#partial) {
+      if (!this.#sink) {
         first = await this.#pool.describe(sources, (conn) => this.#accept(conn));
         if (!first) {
           sources = await this.#askAgain(idle);
           continue;
         }
       }
-      const scheduler = this.#scheduler!;
-      if (scheduler.done) break;
-      const before = this.#partial!.have.count;
+      const sink = this.#sink!;
+      if (sink.scheduler.done) break;
+      const before = sink.partial.have.count;
       this.#pool.launch(sources, first);
       first = undefined;
       // Done as soon as every piece is verified: connections still draining their pipelines
       // are aborted by dispose() instead of being waited for.
-      while (this.#pool.working > 0 && !scheduler.done) {
-        await this.#pool.settle(this.#changed.promise);
+      while (this.#pool.working > 0 && !sink.scheduler.done) {
+        await this.#pool.settle(sink.changed);
       }
-      if (scheduler.done) break;
-      if (this.#partial!.have.count > before) idle = -1;
+      if (sink.scheduler.done) break;
+      if (sink.partial.have.count > before) idle = -1;
       sources = await this.#askAgain(Math.max(0, idle));
     }
     if (this.#abort.signal.aborted) {
       throw new FetchError(`Cannot fetch "${this.#fname}": cancelled`);
     }
-    if (!this.#scheduler?.done) {
-      const missing = this.#scheduler
-        ? ` (${
-          this.#scheduler.count - this.#partial!.have.count
-        } piece(s) missing, kept for resume)`
-        : "";
+    const sink = this.#sink;
+    if (!sink?.scheduler.done) {
+      const left = sink && sink.scheduler.count - sink.partial.have.count;
+      const missing = left === undefined ? "" : ` (${left} piece(s) missing, kept for resume)`;
       const last = this.#pool.lastError ? `; last error: ${this.#pool.lastError}` : "";
       throw new FetchError(`Cannot fetch "${this.#fname}": no source left${missing}${last}`);
     }
@@ -348,15 +405,19 @@ class FetchRun {
   }
 
   async #start(hashes: ContentHashes): Promise<void> {
-    if (this.#partial) return;
+    if (this.#sink) return;
     const ctx = this.#ctx;
     const count = pieceCount(hashes.size, hashes.pieceSize);
     const partial = await PartialDownload.open(ctx.repo, this.#fname, hashes, {
       // Resuming a one-piece file saves nothing: skip its record (and the fsyncs).
       resumable: count > 1,
     });
-    this.#partial = partial;
-    this.#scheduler = new PieceScheduler(partial.have, Math.floor(Math.random() * 2 ** 32));
+    this.#sink = new PieceSink(partial, {
+      info: this.#info,
+      download: ctx.download,
+      signal: this.#abort.signal,
+      stored: () => this.#options.onFirstByte?.(),
+    });
     this.#params = {
       ...this.#pool.openParams,
       size: hashes.size,
@@ -370,25 +431,7 @@ class FetchRun {
         : Math.min(64 * 1024, ctx.download.chunkBytes),
     };
     this.#info.doneBytes = partial.doneBytes;
-    if (partial.resumedPieces > 0) {
-      log.info("Resuming {fname}: {n} of {count} pieces already on disk", {
-        fname: this.#fname,
-        n: partial.resumedPieces,
-        count,
-      });
-    }
-    // Serve what we verify while we fetch (partial seeding), unless a complete copy is shared.
-    // A one-piece file has nothing to share before it is complete. The announcement is not
-    // awaited: the first request must not wait on the index.
-    if (!ctx.shares.get(this.#fname) && count > 1) {
-      await ctx.shares.set({
-        fname: this.#fname,
-        path: partial.path,
-        hashes: partial.hashes,
-        have: partial.have,
-      });
-      void this.#announcePartial();
-    }
+    if (await offerPartial(ctx, this.#fname, partial)) void this.#announcePartial();
     this.#timers.push(
       setInterval(() => this.#options.onProgress?.(this.#info), PROGRESS_INTERVAL_MS),
     );
@@ -412,8 +455,9 @@ class FetchRun {
    * that hold a piece we lack.
    */
   async #refresh(): Promise<void> {
-    const scheduler = this.#scheduler;
-    if (this.#abort.signal.aborted || !scheduler || scheduler.done) return;
+    const sink = this.#sink;
+    if (this.#abort.signal.aborted || !sink || sink.scheduler.done) return;
+    const scheduler = sink.scheduler;
     this.#pool.dropSlowSources();
     await this.#announcePartial();
     let fresh: SourceInfo[];
@@ -430,52 +474,9 @@ class FetchRun {
     const view = swarmView(fresh, scheduler.count, this.#ctx.self);
     scheduler.setSwarm(view.holders, view.partialHolders, view.stripes, view.stripe);
     // Idle connections wait for a change; what they may ask for may have changed.
-    this.#signalChange();
+    sink.notify();
     if (scheduler.unassigned === 0) return;
-    this.#pool.launch(fresh.filter((s) => holdsMissing(s, this.#partial!.have)));
-  }
-
-  #hooks(key: string): SourceHooks {
-    const scheduler = this.#scheduler!;
-    const partial = this.#partial!;
-    const info = this.#info;
-    return {
-      next: (holds) => scheduler.next(key, holds, this.#pool.connection(key)?.have === undefined),
-      wanted: (i) => scheduler.wanted(i) && !this.#storing.has(i),
-      deliver: async (i, bytes) => {
-        // Two sources may bring the same piece in the endgame: the first one stores it.
-        if (!scheduler.wanted(i) || this.#storing.has(i)) return true;
-        this.#storing.add(i);
-        try {
-          if (!await partial.storePiece(i, bytes)) return false;
-        } finally {
-          this.#storing.delete(i);
-        }
-        this.#options.onFirstByte?.();
-        scheduler.complete(i);
-        info.doneBytes += bytes.length;
-        this.#signalChange();
-        return true;
-      },
-      release: (i) => {
-        scheduler.release(i, key);
-        this.#signalChange();
-      },
-      changed: () => this.#changed.promise,
-      finished: () => scheduler.done || this.#abort.signal.aborted,
-      received: (bytes) => {
-        info.bySource[key] = (info.bySource[key] ?? 0) + bytes;
-        this.#fetchedBytes += bytes;
-      },
-      throttle: (bytes) => this.#ctx.download.take(bytes),
-      queued: () => {},
-    };
-  }
-
-  #signalChange(): void {
-    const old = this.#changed;
-    this.#changed = Promise.withResolvers<void>();
-    old.resolve();
+    this.#pool.launch(fresh.filter((s) => holdsMissing(s, sink.partial.have)));
   }
 
   async #askAgain(round: number): Promise<SourceInfo[]> {
@@ -493,30 +494,17 @@ class FetchRun {
   }
 
   async #complete(): Promise<RunOutcome> {
-    const ctx = this.#ctx;
-    const partial = this.#partial!;
-    const finalPath = ctx.repo.finalPath(this.#fname);
+    const sink = this.#sink!;
     this.#stopTimers();
     this.#options.onProgress?.(this.#info);
-    await partial.finish(finalPath, { force: this.#options.force ?? false });
-    this.#partial = undefined;
-    const mtimeMs = (await Deno.stat(finalPath)).mtime?.getTime() ?? 0;
-    const hashes = { ...partial.hashes, mtimeMs };
-    await ctx.shares.remember(finalPath, hashes);
-    await ctx.shares.set({ fname: this.#fname, path: finalPath, hashes });
-    await ctx.announce(this.#fname).catch((err) =>
-      log.warn("Fetched {fname} but cannot publish it: {error}", {
-        fname: this.#fname,
-        error: String(err),
-      })
-    );
+    const hashes = await publishFetched(this.#ctx, this.#fname, sink.partial, this.#options);
+    this.#sink = undefined;
+    const resumed = sink.partial.resumedPieces;
     return {
       size: hashes.size,
       rootHash: this.#rootHash,
-      fetchedBytes: this.#fetchedBytes,
-      resumedBytes: partial.resumedPieces === 0
-        ? 0
-        : Math.min(hashes.size, partial.resumedPieces * hashes.pieceSize),
+      fetchedBytes: sink.fetchedBytes,
+      resumedBytes: resumed === 0 ? 0 : Math.min(hashes.size, resumed * hashes.pieceSize),
       bySource: { ...this.#info.bySource },
       badSources: [...this.#pool.badSources],
     };
@@ -533,23 +521,7 @@ class FetchRun {
     this.#abort.abort();
     await this.#pool.drain();
     this.#ctx.activity.fetches.delete(this.#fname);
-    const partial = this.#partial;
-    if (!partial) return;
-    // Failed or cancelled: keep the bytes for a resume, stop offering them.
-    if (this.#ctx.shares.get(this.#fname)?.have) {
-      const fname = this.#fname;
-      this.#ctx.shares.delete(fname).catch((err) =>
-        log.error("Cannot stop sharing partial {fname}: {error}", { fname, error: String(err) })
-      );
-      this.#ctx.index.request(MsgType.Unpublish, { fname }).catch((err) =>
-        log.debug("Cannot unpublish partial {fname}: {error}", { fname, error: String(err) })
-      );
-    }
-    await partial.suspend().catch((err) =>
-      log.error("Cannot save partial {fname}: {error}", {
-        fname: this.#fname,
-        error: String(err),
-      })
-    );
+    const partial = this.#sink?.partial;
+    if (partial) await suspendPartial(this.#ctx, this.#fname, partial);
   }
 }

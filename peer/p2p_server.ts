@@ -195,6 +195,9 @@ async function serveRequests(
     while (message !== null) {
       switch (message.type) {
         case MsgType.GetInfo: {
+          // An Info holds up to ~350 KB of hashes: a fetcher that asks again and again without
+          // reading fills the socket, and the send must not wait on it for ever either.
+          using _stall = watchWrites(framed, ctx.stallTimeoutMs);
           const share = findShare(ctx, message.body.fname, message.body.rootHash);
           if (typeof share === "string") {
             await sendError(framed, message.requestId, "not-found", share);
@@ -210,9 +213,11 @@ async function serveRequests(
           buffer ??= new Uint8Array(ctx.upload.chunkBytes);
           await serveRange(framed, message, ctx, { files, buffer }, upload);
           break;
-        case MsgType.Ping:
+        case MsgType.Ping: {
+          using _stall = watchWrites(framed, ctx.stallTimeoutMs);
           await framed.send(reply(MsgType.Pong, message.requestId, message.body));
           break;
+        }
         case MsgType.Goodbye:
           return;
         default:
