@@ -190,9 +190,13 @@ async function serveRequests(
   // One read buffer per connection, reused for every range: a fresh 1 MiB per request made
   // a seeder with 16 downloads hold ~230 MiB of garbage between collections.
   let buffer: Uint8Array | undefined;
+  // Only transfer requests count as activity: a session that only pings would otherwise hold
+  // its slot for ever.
+  let idleSince = performance.now();
   try {
     let message: Message | null = first;
     while (message !== null) {
+      if (message.type !== MsgType.Ping) idleSince = performance.now();
       switch (message.type) {
         case MsgType.GetInfo: {
           // An Info holds up to ~350 KB of hashes: a fetcher that asks again and again without
@@ -226,7 +230,8 @@ async function serveRequests(
             `Cannot serve: ${MSG_TYPE_NAMES.get(message.type)} is not a transfer request`,
           );
       }
-      message = pendingRead ? await pendingRead : await readWithin(framed, ctx.idleTimeoutMs);
+      const idleLeftMs = Math.max(0, ctx.idleTimeoutMs - (performance.now() - idleSince));
+      message = pendingRead ? await pendingRead : await readWithin(framed, idleLeftMs);
       pendingRead = undefined;
     }
   } finally {

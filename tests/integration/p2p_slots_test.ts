@@ -19,7 +19,7 @@ const SIZE = 64 * MIB;
 const STALL_MS = 1000;
 
 /** A real P2P server sharing one SIZE-byte file, on port 0 of every address. */
-async function startSharingServer(slots: Slots) {
+async function startSharingServer(slots: Slots, idleTimeoutMs = 30_000) {
   const dir = await Deno.makeTempDir({ prefix: "lanshare-slots-" });
   const repo = await Repository.open(dir);
   const path = join(repo.root, "big.bin");
@@ -34,7 +34,7 @@ async function startSharingServer(slots: Slots) {
     slots,
     upload: new TokenBucket(0),
     activity: new Activity(),
-    idleTimeoutMs: 30_000,
+    idleTimeoutMs,
     stallTimeoutMs: STALL_MS,
     retryAfterMs: 1000,
     debugCorrupt: false,
@@ -165,6 +165,32 @@ Deno.test({
         pong && { type: pong.type, requestId: pong.requestId, body: pong.body },
         { type: MsgType.Pong, requestId: 3, body: { sentAtMs: 42 } },
       );
+    } finally {
+      framed.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "P2P server closes a session that only pings once it is idle for the idle timeout",
+  sanitizeResources: true,
+  sanitizeOps: true,
+  async fn() {
+    const slots = new Slots({ max: 2, maxPerPeer: 2, maxQueue: 0 });
+    await using server = await startSharingServer(slots, 300);
+    const framed = await ask("::1", server.port, "pinger:1");
+    try {
+      assert.equal((await nextWithin(framed, 5000))?.type, MsgType.Info);
+      // Ping every 100 ms, well within the 300 ms idle timeout, until the server closes; each
+      // Pong is read, so the session is never stalled, only idle. Bounded: 100 pings.
+      let closed = false;
+      for (let id = 2; id < 102 && !closed; id++) {
+        await framed.send(request(MsgType.Ping, id, { sentAtMs: id })).catch(() => closed = true);
+        if (!closed) closed = (await nextWithin(framed, 5000).catch(() => null)) === null;
+        await new Promise((resolve) => setTimeout(resolve, 100)); // pacing, not a wait for state
+      }
+      assert.ok(closed, "the server closed the session");
+      await waitUntil(() => slots.active === 0, 5000, "its slot is free");
     } finally {
       framed.close();
     }
