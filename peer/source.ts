@@ -170,8 +170,11 @@ export class SourceConnection {
     await this.#send(request(MsgType.GetInfo, this.#nextId++, body));
     let timeoutMs = params.ttfbTimeoutMs;
     let what = "no first byte";
+    /** When the wait in the source's queue must end: position updates do not extend it. */
+    let queueDeadline: number | undefined;
+    let shownMs: number | undefined;
     for (;;) {
-      const message = await this.#read(timeoutMs, what);
+      const message = await this.#read(timeoutMs, what, shownMs);
       switch (message.type) {
         case MsgType.Info:
           this.info = message.body;
@@ -181,8 +184,10 @@ export class SourceConnection {
           return;
         case MsgType.Queued:
           hooks.queued(message.body.position);
-          timeoutMs = params.queueTimeoutMs;
-          what = "still queued";
+          queueDeadline ??= performance.now() + params.queueTimeoutMs;
+          timeoutMs = Math.max(0, queueDeadline - performance.now());
+          what = `not admitted from its queue (position ${message.body.position})`;
+          shownMs = params.queueTimeoutMs;
           continue;
         case MsgType.Busy:
           throw new SourceError(
@@ -217,16 +222,17 @@ export class SourceConnection {
     }
   }
 
-  #arm(timeoutMs: number, what: string): void {
+  /** Closes the connection unless disarmed within `timeoutMs`; `shownMs` goes in the error. */
+  #arm(timeoutMs: number, what: string, shownMs = timeoutMs): void {
     clearTimeout(this.#deadline);
     this.#deadline = setTimeout(() => {
-      this.#timedOut = `${what} within ${timeoutMs} ms`;
+      this.#timedOut = `${what} within ${shownMs} ms`;
       this.#framed.close();
     }, timeoutMs);
   }
 
-  async #read(timeoutMs: number, what: string): Promise<Message> {
-    this.#arm(timeoutMs, what);
+  async #read(timeoutMs: number, what: string, shownMs?: number): Promise<Message> {
+    this.#arm(timeoutMs, what, shownMs);
     let message: Message | null;
     try {
       message = await this.#framed.readMessage();

@@ -279,3 +279,53 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "SourceConnection.open() ends a queue wait after the queue timeout, whatever the updates",
+  ...SANITIZE,
+  async fn() {
+    // A source that keeps us queued for ever, sending a position update every 50 ms.
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const served = (async () => {
+      const framed = new FramedConn(await listener.accept());
+      try {
+        const first = await framed.readMessage();
+        for (let i = 0; i < 200 && first !== null; i++) {
+          await framed.send(reply(MsgType.Queued, first.requestId, { position: 1 + (i % 2) }));
+          await sleep(50); // pacing the updates
+        }
+      } catch (err) {
+        if (
+          !(err instanceof Deno.errors.BrokenPipe || err instanceof Deno.errors.ConnectionReset)
+        ) {
+          throw err;
+        }
+      } finally {
+        framed.close();
+      }
+    })();
+    try {
+      const p = { ...params(300), queueTimeoutMs: 300 };
+      await assert.rejects(
+        within(
+          SourceConnection.open(
+            source(listener.addr.port),
+            p,
+            hooks().value,
+            AbortSignal.timeout(5000),
+          ),
+          3000,
+          "a queue wait",
+        ),
+        (err) => {
+          assert.ok(err instanceof SourceError, String(err));
+          assert.match(err.message, /not admitted from its queue \(position \d\) within 300 ms/);
+          return true;
+        },
+      );
+    } finally {
+      listener.close();
+      await served;
+    }
+  },
+});
