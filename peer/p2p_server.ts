@@ -33,6 +33,11 @@ export interface P2pContext {
   activity: Activity;
   /** A connection idle this long between requests is closed, ms. */
   idleTimeoutMs: number;
+  /**
+   * An upload whose socket takes no bytes for this long (a fetcher that stopped reading) is
+   * closed and its slot released, ms.
+   */
+  stallTimeoutMs: number;
   /** ms a BUSY answer suggests waiting before retrying. */
   retryAfterMs: number;
   /** TEST ONLY: flip a byte in every chunk served. */
@@ -110,11 +115,13 @@ async function serveConnection(
         `Cannot serve: first request must be GetInfo, got ${MSG_TYPE_NAMES.get(first.type)}`,
       );
     }
-    const key = first.body.from ?? remote.hostname;
-    const slot = await takeSlot(framed, first, key, ctx, abort.signal);
+    // Slots are counted per remote address: `from` is the fetcher's own claim, so it is only
+    // shown (a fetcher could otherwise take every slot under made-up names).
+    const slot = await takeSlot(framed, first, remote.hostname, ctx, abort.signal);
     if (!slot) return;
     lease = slot.lease;
-    const upload = ctx.activity.startUpload(first.body.from ?? label, first.body.fname);
+    const shown = first.body.from === undefined ? label : `${first.body.from} (${label})`;
+    const upload = ctx.activity.startUpload(shown, first.body.fname);
     try {
       await serveRequests(framed, first, slot.nextMessage, ctx, upload);
     } finally {
@@ -184,11 +191,18 @@ async function serveRequests(
   // One read buffer per connection, reused for every range: a fresh 1 MiB per request made
   // a seeder with 16 downloads hold ~230 MiB of garbage between collections.
   let buffer: Uint8Array | undefined;
+  // Only transfer requests count as activity: a session that only pings would otherwise hold
+  // its slot for ever.
+  let idleSince = performance.now();
   try {
     let message: Message | null = first;
     while (message !== null) {
+      if (message.type !== MsgType.Ping) idleSince = performance.now();
       switch (message.type) {
         case MsgType.GetInfo: {
+          // An Info holds up to ~350 KB of hashes: a fetcher that asks again and again without
+          // reading fills the socket, and the send must not wait on it for ever either.
+          using _stall = watchWrites(framed, ctx.stallTimeoutMs);
           const served = await findServable(ctx, message.body, files);
           if (typeof served === "string") {
             await sendError(framed, message.requestId, "not-found", served);
@@ -205,6 +219,11 @@ async function serveRequests(
           buffer ??= new Uint8Array(ctx.upload.chunkBytes);
           await serveRange(framed, message, ctx, { files, buffer }, upload);
           break;
+        case MsgType.Ping: {
+          using _stall = watchWrites(framed, ctx.stallTimeoutMs);
+          await framed.send(reply(MsgType.Pong, message.requestId, message.body));
+          break;
+        }
         case MsgType.Goodbye:
           return;
         default:
@@ -213,7 +232,8 @@ async function serveRequests(
             `Cannot serve: ${MSG_TYPE_NAMES.get(message.type)} is not a transfer request`,
           );
       }
-      message = pendingRead ? await pendingRead : await readWithin(framed, ctx.idleTimeoutMs);
+      const idleLeftMs = Math.max(0, ctx.idleTimeoutMs - (performance.now() - idleSince));
+      message = pendingRead ? await pendingRead : await readWithin(framed, idleLeftMs);
       pendingRead = undefined;
     }
   } finally {
@@ -316,8 +336,10 @@ async function serveRange(
   const file = await openChecked(ctx, share, files);
   if (typeof file === "string") return sendError(framed, message.requestId, "not-found", file);
   const source = file;
+  using watchdog = watchWrites(framed, ctx.stallTimeoutMs);
   await framed.exclusiveWrite(async (write) => {
     await write(encodeMessage(reply(MsgType.Data, message.requestId, { offset, bytes })));
+    watchdog.progress();
     source.seekSync(offset, Deno.SeekMode.Start);
     let sent = 0;
     while (sent < bytes) {
@@ -332,12 +354,51 @@ async function serveRange(
       }
       if (ctx.debugCorrupt) buffer[0] = buffer[0]! ^ 0xff;
       const wait = ctx.upload.take(n);
-      if (wait) await wait;
+      if (wait) {
+        watchdog.pause();
+        await wait;
+        watchdog.progress();
+      }
       await write(buffer.subarray(0, n));
+      watchdog.progress();
       sent += n;
       upload.bytes += n;
     }
   });
+}
+
+/**
+ * Closes `framed` when its writes make no progress for `timeoutMs` (the fetcher stopped
+ * reading, so the socket buffer stays full and the write never returns); the serving task then
+ * fails and its slot is released. Time spent waiting for the upload rate limit is not a stall.
+ * One timer per range, re-armed lazily: each write only notes the time.
+ */
+function watchWrites(framed: FramedConn, timeoutMs: number) {
+  let lastProgressAt = performance.now();
+  let paused = false;
+  let timer: ReturnType<typeof setTimeout>;
+  const check = () => {
+    const idleMs = paused ? 0 : performance.now() - lastProgressAt;
+    if (idleMs < timeoutMs) {
+      timer = setTimeout(check, timeoutMs - idleMs);
+      return;
+    }
+    log.warn("Closing an upload that took no bytes for {ms} ms", { ms: timeoutMs });
+    framed.close();
+  };
+  timer = setTimeout(check, timeoutMs);
+  return {
+    progress() {
+      paused = false;
+      lastProgressAt = performance.now();
+    },
+    pause() {
+      paused = true;
+    },
+    [Symbol.dispose]() {
+      clearTimeout(timer);
+    },
+  };
 }
 
 function rangeHeld(share: Share, offset: number, bytes: number): boolean {

@@ -191,6 +191,7 @@ export class Peer implements AsyncDisposable {
       upload: new TokenBucket(config.maxUploadRate),
       activity,
       idleTimeoutMs: 30_000,
+      stallTimeoutMs: config.stallTimeoutMs,
       retryAfterMs: 1000,
       debugCorrupt: config.debugCorrupt,
     });

@@ -3,12 +3,19 @@
 // Pieces go rarest first: the fewest known holders (from the index's who-has, refreshed every
 // quarter second) win, and ties follow a random permutation seeded per fetch, so fetchers of
 // one file hold different pieces and can trade them (a flash crowd spreads as in BitTorrent).
-// While some pieces exist on no fetcher yet, a complete source (the seeder) is asked only for
-// such pieces, and only for this fetcher's stripe (piece index mod the number of fetchers), so
-// the seeder's uplink, the bottleneck, sends each piece about once. A fast source asks more
+// While some pieces exist on no fetcher yet, a complete source (the seeder) is asked first for
+// such pieces in this fetcher's stripe (piece index mod the number of fetchers), so the seeder's
+// uplink, the bottleneck, sends each piece about once. That is a preference, never a refusal: a
+// seeder connection that refused other stripes idled while holding one of the seeder's few
+// slots, and the fetcher owning that stripe could not get one (issue 10: a swarm deadlock). A fast source asks more
 // often, so it does more. Only when every piece is verified or in flight do idle sources
 // duplicate in-flight pieces (endgame); the first copy to verify wins.
 import type { Bitfield } from "../shared/bitfield.ts";
+
+/** Score added, in the injection phase, to a seeder piece of another fetcher's stripe. */
+const INJECTION_STRIPE_PENALTY = 1 << 20;
+/** Score added, in the injection phase, to a seeder piece some fetcher already holds. */
+const INJECTION_SPREAD_PENALTY = 1 << 21;
 
 /** The piece assignment state of one fetch. */
 export class PieceScheduler {
@@ -101,11 +108,13 @@ export class PieceScheduler {
       if (this.#have.has(i) || this.#inflight.has(i) || !holds(i)) continue;
       const holders = this.#holders?.[i] ?? 0;
       const mine = i % this.#stripes === this.#stripe;
+      let score = holders * 2 + (mine ? 0 : 1);
       if (complete && this.#stripes > 1 && this.#notInSwarm > 0) {
-        // Injection phase: the seeder's upload is the bottleneck; spend it on new pieces only.
-        if (!mine || (this.#partialHolders?.[i] ?? 0) > 0) continue;
+        // Injection phase: the seeder's upload is the bottleneck; spend it on new pieces of
+        // this stripe first, then other new pieces, then pieces fetchers already hold.
+        if ((this.#partialHolders?.[i] ?? 0) > 0) score += INJECTION_SPREAD_PENALTY;
+        else if (!mine) score += INJECTION_STRIPE_PENALTY;
       }
-      const score = holders * 2 + (mine ? 0 : 1);
       if (score < fewestHolders) {
         rarest = i;
         fewestHolders = score;

@@ -1,5 +1,7 @@
 // Transfer-session slots: at most k sessions (uploads + downloads) at once, at most
 // `maxPerPeer` held by one remote peer, and a bounded FIFO queue of waiting uploads.
+// Uploads never take the last slot (when k > 1), and never one a download is waiting for: the
+// peer's own downloads cannot be starved by what others ask of it.
 
 /** A held slot; release it exactly once. */
 export interface SlotLease {
@@ -26,6 +28,7 @@ interface Waiter {
 export class Slots {
   readonly #options: SlotsOptions;
   #active = 0;
+  #uploads = 0;
   readonly #perPeer = new Map<string, number>();
   readonly #queue: Waiter[] = [];
   readonly #downloads: Waiter[] = [];
@@ -45,13 +48,36 @@ export class Slots {
     return this.#queue.length + this.#downloads.length;
   }
 
-  #canTake(key: string): boolean {
-    return this.#active < this.#options.max &&
-      (this.#perPeer.get(key) ?? 0) < this.#options.maxPerPeer;
+  /** Uploads held now. */
+  get uploads(): number {
+    return this.#uploads;
   }
 
-  #take(key: string): SlotLease {
+  /**
+   * Most slots uploads may hold together: k − 1 when k > 1, so that one slot always stays
+   * free for the peer's own downloads. With k = 1 nothing can be reserved.
+   */
+  get uploadCap(): number {
+    return Math.max(1, this.#options.max - 1);
+  }
+
+  #canTake(key: string, upload: boolean): boolean {
+    if (upload && (this.#uploads >= this.uploadCap || this.#downloadWaits())) return false;
+    return this.#active < this.#options.max && this.#underPeerCap(key);
+  }
+
+  #underPeerCap(key: string): boolean {
+    return (this.#perPeer.get(key) ?? 0) < this.#options.maxPerPeer;
+  }
+
+  /** Whether a waiting download only lacks a free slot (not its own per-peer cap). */
+  #downloadWaits(): boolean {
+    return this.#downloads.some((w) => this.#underPeerCap(w.key));
+  }
+
+  #take(key: string, upload: boolean): SlotLease {
     this.#active++;
+    if (upload) this.#uploads++;
     this.#perPeer.set(key, (this.#perPeer.get(key) ?? 0) + 1);
     let released = false;
     return {
@@ -59,6 +85,7 @@ export class Slots {
         if (released) return;
         released = true;
         this.#active--;
+        if (upload) this.#uploads--;
         const left = (this.#perPeer.get(key) ?? 1) - 1;
         if (left === 0) this.#perPeer.delete(key);
         else this.#perPeer.set(key, left);
@@ -70,11 +97,12 @@ export class Slots {
   #wake(): void {
     // Our own downloads first: the user asked for them here and now.
     for (const list of [this.#downloads, this.#queue]) {
+      const upload = list === this.#queue;
       for (let i = 0; i < list.length; i++) {
         const waiter = list[i]!;
-        if (!this.#canTake(waiter.key)) continue;
+        if (!this.#canTake(waiter.key, upload)) continue;
         list.splice(i, 1);
-        waiter.grant(this.#take(waiter.key));
+        waiter.grant(this.#take(waiter.key, upload));
         i--;
       }
     }
@@ -83,7 +111,14 @@ export class Slots {
 
   /** Takes a slot for an upload to `key` if one is free now. */
   tryAcquire(key: string): SlotLease | undefined {
-    return this.#canTake(key) && this.#queue.length === 0 ? this.#take(key) : undefined;
+    // No jumping the queue, except past waiters that only their own per-peer cap holds back.
+    const ahead = this.#queue.some((w) => this.#underPeerCap(w.key));
+    return this.#canTake(key, true) && !ahead ? this.#take(key, true) : undefined;
+  }
+
+  /** Takes a slot for one of our downloads if one is free now, without waiting. */
+  tryAcquireDownload(key: string): SlotLease | undefined {
+    return this.#canTake(key, false) ? this.#take(key, false) : undefined;
   }
 
   /**
@@ -111,7 +146,7 @@ export class Slots {
 
   /** Takes a slot for one of our downloads, waiting for one to free up. */
   acquireDownload(key: string, signal: AbortSignal): Promise<SlotLease> {
-    if (this.#canTake(key)) return Promise.resolve(this.#take(key));
+    if (this.#canTake(key, false)) return Promise.resolve(this.#take(key, false));
     const { promise, resolve, reject } = Promise.withResolvers<SlotLease>();
     const waiter: Waiter = { key, grant: resolve };
     this.#downloads.push(waiter);

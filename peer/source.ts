@@ -12,7 +12,7 @@ import {
   MsgType,
   type SourceInfo,
 } from "../shared/protocol.ts";
-import { pieceLength } from "../shared/pieces.ts";
+import { pieceLength, pieceSizeFor } from "../shared/pieces.ts";
 import { settleWithin } from "../shared/timeout.ts";
 
 /**
@@ -27,6 +27,9 @@ export const PIPELINE_DEPTH = 2;
  * verified and written, which happens on a writer thread for large files.
  */
 const PIECE_BUFFERS = 4;
+
+/** ms between two GetInfo refreshes of an idle partial source's have bitfield. */
+const PARTIAL_REFRESH_MS = 500;
 
 /** Why a source stopped being used. */
 export class SourceError extends Error {
@@ -167,8 +170,11 @@ export class SourceConnection {
     await this.#send(request(MsgType.GetInfo, this.#nextId++, body));
     let timeoutMs = params.ttfbTimeoutMs;
     let what = "no first byte";
+    /** When the wait in the source's queue must end: position updates do not extend it. */
+    let queueDeadline: number | undefined;
+    let shownMs: number | undefined;
     for (;;) {
-      const message = await this.#read(timeoutMs, what);
+      const message = await this.#read(timeoutMs, what, shownMs);
       switch (message.type) {
         case MsgType.Info:
           this.info = message.body;
@@ -178,8 +184,10 @@ export class SourceConnection {
           return;
         case MsgType.Queued:
           hooks.queued(message.body.position);
-          timeoutMs = params.queueTimeoutMs;
-          what = "still queued";
+          queueDeadline ??= performance.now() + params.queueTimeoutMs;
+          timeoutMs = Math.max(0, queueDeadline - performance.now());
+          what = `not admitted from its queue (position ${message.body.position})`;
+          shownMs = params.queueTimeoutMs;
           continue;
         case MsgType.Busy:
           throw new SourceError(
@@ -214,16 +222,17 @@ export class SourceConnection {
     }
   }
 
-  #arm(timeoutMs: number, what: string): void {
+  /** Closes the connection unless disarmed within `timeoutMs`; `shownMs` goes in the error. */
+  #arm(timeoutMs: number, what: string, shownMs = timeoutMs): void {
     clearTimeout(this.#deadline);
     this.#deadline = setTimeout(() => {
-      this.#timedOut = `${what} within ${timeoutMs} ms`;
+      this.#timedOut = `${what} within ${shownMs} ms`;
       this.#framed.close();
     }, timeoutMs);
   }
 
-  async #read(timeoutMs: number, what: string): Promise<Message> {
-    this.#arm(timeoutMs, what);
+  async #read(timeoutMs: number, what: string, shownMs?: number): Promise<Message> {
+    this.#arm(timeoutMs, what, shownMs);
     let message: Message | null;
     try {
       message = await this.#framed.readMessage();
@@ -315,7 +324,8 @@ export class SourceConnection {
   }
 
   /**
-   * Fetches pieces until the scheduler has nothing left for this source.
+   * Fetches pieces until the scheduler has nothing left for this source, or it had nothing to
+   * ask of it for the stall timeout.
    *
    * @throws {SourceError} when the source fails; its unfinished pieces are released first
    */
@@ -330,7 +340,18 @@ export class SourceConnection {
     const settle = async () => {
       for (const pending of writing) await pending;
     };
+    if (params.pieceSize > pieceSizeFor(params.size)) {
+      // Buffers are sized from pieceSize: never from a value the protocol does not allow.
+      throw new SourceError(
+        "bad",
+        `Cannot fetch from ${this.key}: piece size ${params.pieceSize} exceeds ${
+          pieceSizeFor(params.size)
+        }, the protocol's piece size for ${params.size} bytes`,
+      );
+    }
     const holds = (i: number) => this.have === undefined || this.have.has(i);
+    /** When this connection last had nothing to ask for, or undefined while it works. */
+    let idleSince: number | undefined;
     const fill = async () => {
       const depth = this.have === undefined ? PIPELINE_DEPTH : 1;
       while (inflight.length < depth && !hooks.finished()) {
@@ -353,17 +374,23 @@ export class SourceConnection {
         if (inflight.length === 0) {
           await settle();
           if (hooks.finished()) return;
+          // Nothing to ask for: wait for released pieces (or, from a partial source, for new
+          // ones), but not longer than the stall timeout. An idle connection holds a slot at
+          // the source, which others may need, and is not read, so a close by the source would
+          // go unnoticed: leave, and let the fetch come back when this source has work.
+          idleSince ??= performance.now();
+          const leftMs = params.stallTimeoutMs - (performance.now() - idleSince);
+          if (leftMs <= 0) return;
           if (this.have === undefined) {
-            // A complete source with nothing to do: wait for released pieces or the end.
-            await hooks.changed();
+            await settleWithin(hooks.changed(), leftMs);
             continue;
           }
-          // A partial source: it may have more by now.
-          await settleWithin(hooks.changed(), 500);
+          await settleWithin(hooks.changed(), Math.min(PARTIAL_REFRESH_MS, leftMs));
           if (hooks.finished()) return;
           await this.refresh(params);
           continue;
         }
+        idleSince = undefined;
         const i = inflight[0]!;
         const message = await this.#read(params.stallTimeoutMs, "stalled");
         if (message.type === MsgType.Error) {
@@ -425,7 +452,7 @@ export class SourceConnection {
     }
   }
 
-  /** Says goodbye (best effort) and closes. */
+  /** Closes the connection: the source sees the stream end and frees its slot at once. */
   close(): void {
     clearTimeout(this.#deadline);
     this.#framed.close();

@@ -155,44 +155,47 @@ Deno.test("a source with all k slots taken answers BUSY when its queue is full",
   assert.equal(await second.next(), null, "the source closes after BUSY");
 });
 
-Deno.test("k+3 requesters see queue positions 1..3 and move up as slots free", async () => {
+Deno.test("past the k-1 upload slots, 3 requesters see queue positions 1..3 and move up", async () => {
   await using dir = await tempDir("lanshare-e2e-");
   await using server = await spawnServer();
   const repo = join(dir.path, "source");
   await Deno.mkdir(repo, { recursive: true });
   await Deno.writeTextFile(join(repo, "a.txt"), "a");
-  const k = 2;
+  // Uploads may hold k - 1 slots (one is kept for the peer's own downloads). Every client
+  // connects from 127.0.0.1, so the per-address cap is lifted to k.
+  const k = 3;
+  const uploads = k - 1;
   await using source = await spawnPeer({
     repo,
     hostname: "source",
     server,
-    args: ["--max-sessions", String(k)],
+    args: ["--max-sessions", String(k), "--max-per-peer", String(k)],
   });
   assert.equal((await source.command("publish a.txt")).ok, true);
   const clients = [];
   try {
-    for (let i = 0; i < k + 3; i++) {
+    for (let i = 0; i < uploads + 3; i++) {
       const client = await askInfo(source.p2pPort, "a.txt", `fetcher${i}:${i + 1}`);
       clients.push(client);
       const answer: Message | null = await client.next();
-      if (i < k) assert.equal(answer?.type, MsgType.Info, `client ${i}`);
+      if (i < uploads) assert.equal(answer?.type, MsgType.Info, `client ${i}`);
       else {assert.deepEqual(answer?.type === MsgType.Queued && answer.body, {
-          position: i - k + 1,
+          position: i - uploads + 1,
         }, `client ${i}`);}
     }
     // The first holder leaves: queue head gets its slot, the others move up.
     clients[0]!.framed.close();
-    assert.equal((await clients[k]!.next())?.type, MsgType.Info);
-    for (let i = k + 1; i < k + 3; i++) {
+    assert.equal((await clients[uploads]!.next())?.type, MsgType.Info);
+    for (let i = uploads + 1; i < uploads + 3; i++) {
       const update: Message | null = await clients[i]!.next();
       assert.deepEqual(
         update?.type === MsgType.Queued && update.body,
-        { position: i - k },
+        { position: i - uploads },
         `client ${i}`,
       );
     }
     const status = await source.command("status");
-    assert.deepEqual(status.slots, { active: k, max: k, queued: 2 });
+    assert.deepEqual(status.slots, { active: uploads, max: k, queued: 2 });
   } finally {
     for (const client of clients) client.framed.close();
   }

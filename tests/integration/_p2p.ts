@@ -34,6 +34,7 @@ export async function startP2pFixture(): Promise<P2pFixture> {
     upload: new TokenBucket(0),
     activity: new Activity(),
     idleTimeoutMs: 10_000,
+    stallTimeoutMs: 10_000,
     retryAfterMs: 100,
     debugCorrupt: false,
   });

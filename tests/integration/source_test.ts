@@ -221,3 +221,111 @@ Deno.test({
     assert.equal(h.delivered.size, 0);
   },
 });
+
+/** Settles with `promise`, or rejects after `ms`: a bound for code that might hang. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) =>
+    timer = setTimeout(() => reject(new Error(`${what} did not end within ${ms} ms`)), ms)
+  );
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test({
+  name: "SourceConnection.run() leaves a source it has nothing to ask for after the stall timeout",
+  ...SANITIZE,
+  async fn() {
+    await using fake = startFakeSource((framed, bytes) => framed.sendBytes(bytes));
+    const h = hooks();
+    // Every piece is taken elsewhere: this connection only waits, holding the source's slot.
+    const idle: SourceHooks = { ...h.value, next: () => undefined };
+    const p = params(300);
+    const conn = await SourceConnection.open(source(fake.port), p, idle, AbortSignal.timeout(5000));
+    try {
+      await within(conn.run(p, idle), 3000, "an idle connection");
+    } finally {
+      conn.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "SourceConnection.run() refuses a piece size above the protocol's for the size",
+  ...SANITIZE,
+  async fn() {
+    await using fake = startFakeSource((framed, bytes) => framed.sendBytes(bytes));
+    const h = hooks();
+    // 100 MiB files have 1 MiB pieces: 64 MiB pieces would make 4 buffers of 64 MiB each.
+    const p = { ...params(300), size: 100 * 1024 * 1024, pieceSize: 64 * 1024 * 1024 };
+    const conn = await SourceConnection.open(
+      source(fake.port),
+      p,
+      h.value,
+      AbortSignal.timeout(5000),
+    );
+    try {
+      await assert.rejects(within(conn.run(p, h.value), 3000, "run"), (err) => {
+        assert.ok(err instanceof SourceError, String(err));
+        assert.equal(err.kind, "bad");
+        assert.match(err.message, /piece size 67108864 exceeds 1048576/);
+        return true;
+      });
+    } finally {
+      conn.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "SourceConnection.open() ends a queue wait after the queue timeout, whatever the updates",
+  ...SANITIZE,
+  async fn() {
+    // A source that keeps us queued for ever, sending a position update every 50 ms.
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const served = (async () => {
+      const framed = new FramedConn(await listener.accept());
+      try {
+        const first = await framed.readMessage();
+        for (let i = 0; i < 200 && first !== null; i++) {
+          await framed.send(reply(MsgType.Queued, first.requestId, { position: 1 + (i % 2) }));
+          await sleep(50); // pacing the updates
+        }
+      } catch (err) {
+        if (
+          !(err instanceof Deno.errors.BrokenPipe || err instanceof Deno.errors.ConnectionReset)
+        ) {
+          throw err;
+        }
+      } finally {
+        framed.close();
+      }
+    })();
+    try {
+      const p = { ...params(300), queueTimeoutMs: 300 };
+      await assert.rejects(
+        within(
+          SourceConnection.open(
+            source(listener.addr.port),
+            p,
+            hooks().value,
+            AbortSignal.timeout(5000),
+          ),
+          3000,
+          "a queue wait",
+        ),
+        (err) => {
+          assert.ok(err instanceof SourceError, String(err));
+          assert.match(err.message, /not admitted from its queue \(position \d\) within 300 ms/);
+          return true;
+        },
+      );
+    } finally {
+      listener.close();
+      await served;
+    }
+  },
+});

@@ -23,14 +23,25 @@ Deno.test("PieceScheduler.next() takes the rarest piece first", () => {
   assert.equal(scheduler.next("a", all), 2);
 });
 
-Deno.test("PieceScheduler.next() asks a seeder only for this fetcher's stripe of unspread pieces", () => {
+Deno.test("PieceScheduler.next() asks a seeder first for this fetcher's stripe of unspread pieces", () => {
   const scheduler = new PieceScheduler(new Bitfield(6), 1);
   // Two fetchers; this one is stripe 1 (odd pieces). Piece 3 already spread to the other one.
   scheduler.setSwarm(Uint16Array.of(1, 1, 1, 2, 1, 1), Uint16Array.of(0, 0, 0, 1, 0, 0), 2, 1);
   const fromSeeder = [scheduler.next("seed", all, true), scheduler.next("seed", all, true)];
   assert.deepEqual(fromSeeder.sort(), [1, 5]);
-  assert.equal(scheduler.next("seed", all, true), undefined, "nothing else is worth its uplink");
   assert.equal(scheduler.next("other", (i) => i === 3), 3, "spread pieces come from fetchers");
+});
+
+Deno.test("PieceScheduler.next() never leaves a seeder idle while pieces are unassigned", () => {
+  const scheduler = new PieceScheduler(new Bitfield(6), 1);
+  // Stripe 1 of 2; piece 3 is held by the other fetcher. Once this stripe is in flight, the
+  // seeder gets the other stripe's new pieces, and only then the spread one: the fetcher owning
+  // that stripe may have no slot at the seeder at all.
+  scheduler.setSwarm(Uint16Array.of(1, 1, 1, 2, 1, 1), Uint16Array.of(0, 0, 0, 1, 0, 0), 2, 1);
+  const taken = Array.from({ length: 6 }, () => scheduler.next("seed", all, true));
+  assert.deepEqual(taken.slice(0, 2).sort(), [1, 5], "own stripe first");
+  assert.deepEqual(taken.slice(2, 5).sort(), [0, 2, 4], "then the other stripe's new pieces");
+  assert.equal(taken[5], 3, "the spread piece last");
 });
 
 Deno.test("PieceScheduler.next() skips verified pieces and pieces the source lacks", () => {

@@ -1,19 +1,57 @@
 import assert from "node:assert/strict";
 import { Slots } from "../../peer/slots.ts";
 
-Deno.test("Slots.tryAcquire() grants at most max sessions and maxPerPeer per peer", () => {
-  const slots = new Slots({ max: 3, maxPerPeer: 2, maxQueue: 0 });
+Deno.test("Slots.tryAcquire() grants at most k - 1 uploads and maxPerPeer per peer", () => {
+  const slots = new Slots({ max: 4, maxPerPeer: 2, maxQueue: 0 });
   const a1 = slots.tryAcquire("a");
   const a2 = slots.tryAcquire("a");
   assert.ok(a1 && a2);
   assert.equal(slots.tryAcquire("a"), undefined, "per-peer cap");
   const b1 = slots.tryAcquire("b");
   assert.ok(b1);
-  assert.equal(slots.tryAcquire("c"), undefined, "k reached");
+  assert.equal(slots.tryAcquire("c"), undefined, "the last slot is kept for downloads");
   a1.release();
   a1.release(); // idempotent
   assert.equal(slots.active, 2);
   assert.ok(slots.tryAcquire("c"));
+});
+
+Deno.test("Slots keep a slot for downloads that uploads cannot take", async () => {
+  const slots = new Slots({ max: 3, maxPerPeer: 3, maxQueue: 4 });
+  const uploads = [slots.tryAcquire("a"), slots.tryAcquire("b")];
+  assert.ok(uploads.every((u) => u !== undefined));
+  assert.equal(slots.tryAcquire("c"), undefined);
+  const queued = slots.enqueue("c", () => {}, new AbortController().signal)!;
+  const download = await slots.acquireDownload("src", new AbortController().signal);
+  assert.equal(slots.active, 3);
+  download.release();
+  assert.equal(slots.active, 2, "a freed download slot does not go to a queued upload");
+  uploads[0]!.release();
+  (await queued.lease).release();
+  uploads[1]!.release();
+  assert.equal(slots.active, 0);
+});
+
+Deno.test("Slots.tryAcquire() passes queued uploads that only their per-peer cap holds back", () => {
+  const slots = new Slots({ max: 4, maxPerPeer: 1, maxQueue: 4 });
+  const a = slots.tryAcquire("a")!;
+  const waiting = slots.enqueue("a", () => {}, new AbortController().signal)!;
+  assert.equal(waiting.position, 1);
+  const b = slots.tryAcquire("b");
+  assert.ok(b, "b does not wait behind a, which no free slot can serve");
+  b.release();
+  a.release();
+  return waiting.lease.then((lease) => lease.release());
+});
+
+Deno.test("Slots.tryAcquireDownload() takes a free slot or answers undefined, never waits", () => {
+  const slots = new Slots({ max: 2, maxPerPeer: 2, maxQueue: 0 });
+  const first = slots.tryAcquireDownload("s");
+  const second = slots.tryAcquireDownload("t");
+  assert.ok(first && second);
+  assert.equal(slots.tryAcquireDownload("u"), undefined);
+  first.release();
+  second.release();
 });
 
 Deno.test("Slots.enqueue() reports positions, grants in order and refuses past maxQueue", async () => {

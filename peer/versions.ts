@@ -1,0 +1,67 @@
+// Which content to fetch when peers publish different contents under one fname. Pure: no I/O.
+import type { SourceInfo } from "../shared/protocol.ts";
+
+/** One content version found under an fname. */
+export interface ContentVersion {
+  rootHash: string;
+  size: number;
+  sources: number;
+}
+
+/** The version to fetch, its sources, and every version seen (most sources first). */
+export interface VersionChoice {
+  chosen: ContentVersion;
+  sources: SourceInfo[];
+  versions: ContentVersion[];
+}
+
+/** Groups sources by content, most sources first (ties: more complete sources first). */
+export function groupVersions(sources: readonly SourceInfo[]): Map<string, SourceInfo[]> {
+  const groups = new Map<string, SourceInfo[]>();
+  for (const s of sources) {
+    const list = groups.get(s.rootHash) ?? [];
+    list.push(s);
+    groups.set(s.rootHash, list);
+  }
+  const complete = (list: SourceInfo[]) => list.filter((s) => s.have === undefined).length;
+  return new Map(
+    [...groups].sort(([, a], [, b]) => b.length - a.length || complete(b) - complete(a)),
+  );
+}
+
+/**
+ * Chooses the content to fetch: the one whose root hash starts with `hashPrefix` (case does
+ * not matter), or without a prefix the one with the most sources.
+ *
+ * @param sources every source the index listed (at least one)
+ * @returns the choice, or a problem ("no version matches …") to put after "Cannot fetch x: "
+ */
+export function chooseVersion(
+  sources: readonly SourceInfo[],
+  hashPrefix?: string,
+): VersionChoice | { problem: string } {
+  const groups = groupVersions(sources);
+  const versions = [...groups].map(([root, list]) => ({
+    rootHash: root,
+    size: list[0]!.size,
+    sources: list.length,
+  }));
+  if (versions.length === 0) return { problem: "no live peer shares it" };
+  let chosen = versions[0]!;
+  if (hashPrefix !== undefined) {
+    const prefix = hashPrefix.toLowerCase();
+    const matches = versions.filter((v) => v.rootHash.startsWith(prefix));
+    if (matches.length !== 1) {
+      const listed = versions
+        .map((v) => `${v.rootHash.slice(0, 12)} ${v.size} B, ${v.sources} source(s)`)
+        .join("; ");
+      return {
+        problem: `${
+          matches.length === 0 ? "no" : "more than one"
+        } version matches --hash ${hashPrefix} (versions: ${listed})`,
+      };
+    }
+    chosen = matches[0]!;
+  }
+  return { chosen, sources: groups.get(chosen.rootHash)!, versions };
+}

@@ -1,0 +1,171 @@
+// The source pool of one fetch against scripted fake sources on 127.0.0.1: it holds a local
+// download slot only while a source admits it, never while it waits in the source's queue, and
+// gives every slot back when its connections end.
+import assert from "node:assert/strict";
+import { reply } from "../../shared/encode.ts";
+import { FramedConn } from "../../shared/framing.ts";
+import { MsgType, type SourceInfo } from "../../shared/protocol.ts";
+import type { FetchInfo } from "../../peer/activity.ts";
+import { Slots } from "../../peer/slots.ts";
+import type { SourceConnection } from "../../peer/source.ts";
+import { SourcePool } from "../../peer/source_pool.ts";
+
+const SANITIZE = { sanitizeResources: true, sanitizeOps: true } as const;
+const ROOT = "ab".repeat(32);
+
+/** A source that queues every GetInfo at position 1 until `admit()`, then answers Info. */
+function startQueueingSource() {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const admitted = Promise.withResolvers<void>();
+  const conns = new Set<FramedConn>();
+  const queued = Promise.withResolvers<void>();
+  const closed = Promise.withResolvers<void>();
+  const served = (async () => {
+    for await (const conn of listener) {
+      const framed = new FramedConn(conn);
+      conns.add(framed);
+      void (async () => {
+        const first = await framed.readMessage();
+        if (first === null) return;
+        await framed.send(reply(MsgType.Queued, first.requestId, { position: 1 }));
+        queued.resolve();
+        await admitted.promise;
+        await framed.send(reply(MsgType.Info, first.requestId, {
+          fname: "f.bin",
+          size: 1,
+          mtimeMs: 0,
+          rootHash: ROOT,
+          pieceSize: 1 << 20,
+          pieceHashes: "",
+        }));
+        while (await framed.readMessage() !== null) { /* until the fetcher leaves */ }
+        closed.resolve();
+      })().catch((err) => closed.reject(err)).finally(() => framed.close());
+    }
+  })().catch(() => {});
+  return {
+    port: listener.addr.port,
+    queued: queued.promise,
+    closed: closed.promise,
+    admit: () => admitted.resolve(),
+    async [Symbol.asyncDispose]() {
+      admitted.resolve();
+      listener.close();
+      for (const framed of conns) framed.close();
+      await served;
+    },
+  };
+}
+
+/** Waits until `check()` holds, asking every 10 ms, at most `ms`. */
+async function waitUntil(check: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!check()) {
+    if (performance.now() > deadline) throw new Error(`Timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+function sourceAt(port: number): SourceInfo {
+  return {
+    fname: "f.bin",
+    size: 1,
+    mtimeMs: 0,
+    rootHash: ROOT,
+    pieceSize: 1 << 20,
+    hostname: "fake",
+    address: "127.0.0.1",
+    port,
+  };
+}
+
+function newInfo(): FetchInfo {
+  return {
+    fname: "f.bin",
+    rootHash: ROOT,
+    size: 1,
+    doneBytes: 0,
+    bySource: {},
+    activeSources: 0,
+    queuedSources: 0,
+    queuedAt: {},
+    startedAtMs: 0,
+    lastByteAtMs: 0,
+  };
+}
+
+function newPool(slots: Slots, run: (conn: SourceConnection) => Promise<void>) {
+  const abort = new AbortController();
+  const ended = Promise.withResolvers<void>();
+  const pool = new SourcePool({
+    slots,
+    signal: abort.signal,
+    maxSources: 4,
+    open: {
+      fname: "f.bin",
+      rootHash: ROOT,
+      from: "me:1",
+      ttfbTimeoutMs: 2000,
+      queueTimeoutMs: 5000,
+    },
+    info: newInfo(),
+    run,
+    ended: () => ended.resolve(),
+  });
+  return { pool, ended: ended.promise, abort };
+}
+
+Deno.test({
+  name: "SourcePool holds no local slot while queued at a source, and one once admitted",
+  ...SANITIZE,
+  async fn() {
+    await using fake = startQueueingSource();
+    const slots = new Slots({ max: 2, maxPerPeer: 2, maxQueue: 0 });
+    const running = Promise.withResolvers<void>();
+    const finish = Promise.withResolvers<void>();
+    const { pool, ended } = newPool(slots, async () => {
+      running.resolve();
+      await finish.promise;
+    });
+    pool.launch([sourceAt(fake.port)]);
+    await fake.queued;
+    // The Queued frame may still be on its way when the fake says it sent it.
+    await waitUntil(() => slots.active === 0, 2000, "the local slot is given back");
+    assert.equal(slots.active, 0, "no local slot while waiting in the source's queue");
+    fake.admit();
+    await running.promise;
+    assert.equal(slots.active, 1, "a local slot while transferring");
+    finish.resolve();
+    await ended;
+    await fake.closed;
+    assert.equal(slots.active, 0, "the slot is released when the connection ends");
+    assert.equal(pool.working, 0);
+  },
+});
+
+Deno.test({
+  name:
+    "SourcePool leaves a source that admits it when no local slot is free (busy, retried later)",
+  ...SANITIZE,
+  async fn() {
+    await using fake = startQueueingSource();
+    const slots = new Slots({ max: 1, maxPerPeer: 1, maxQueue: 0 });
+    let ran = false;
+    const { pool, ended } = newPool(slots, () => {
+      ran = true;
+      return Promise.resolve();
+    });
+    pool.launch([sourceAt(fake.port)]);
+    await fake.queued;
+    await waitUntil(() => slots.active === 0, 2000, "the local slot is given back");
+    const other = slots.tryAcquireDownload("elsewhere:1");
+    assert.ok(other, "the freed slot went to another download");
+    fake.admit();
+    await ended;
+    await fake.closed;
+    assert.equal(ran, false);
+    assert.match(pool.lastError, /admitted from its queue, but no local transfer slot is free/);
+    other.release();
+    assert.equal(slots.active, 0);
+  },
+});
