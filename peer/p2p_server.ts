@@ -10,12 +10,14 @@ import { logger } from "../shared/log.ts";
 import {
   DEFAULT_LIMITS,
   type ErrorCode,
+  type Limits,
   type Message,
   type MessageOf,
   MSG_TYPE_NAMES,
   MsgType,
 } from "../shared/protocol.ts";
 import { pieceCount } from "../shared/pieces.ts";
+import { ConnectionCaps, type ConnectionCapsOptions } from "./connection_caps.ts";
 import type { TokenBucket } from "./rate.ts";
 import { PathError, type Repository } from "./repo.ts";
 import { type Share, shareEntry, type Shares } from "./shares.ts";
@@ -31,6 +33,8 @@ export interface P2pContext {
   slots: Slots;
   upload: TokenBucket;
   activity: Activity;
+  /** Connections held at once, in total and per remote address. */
+  caps: ConnectionCapsOptions;
   /** A connection idle this long between requests is closed, ms. */
   idleTimeoutMs: number;
   /**
@@ -43,6 +47,12 @@ export interface P2pContext {
   /** TEST ONLY: flip a byte in every chunk served. */
   debugCorrupt: boolean;
 }
+
+/**
+ * Limits on what fetchers send: only GetInfo, GetRange, Ping and Goodbye, each well under 2
+ * KiB, so a frame announcing more is refused before any of its body is buffered.
+ */
+const REQUEST_LIMITS: Limits = { ...DEFAULT_LIMITS, maxBodyBytes: 16 * 1024 };
 
 /** A running P2P listener. */
 export interface P2pServer extends AsyncDisposable {
@@ -58,14 +68,27 @@ export function startP2pServer(
   const listener = Deno.listen(listenOn);
   const connections = new Set<FramedConn>();
   const tasks = new Set<Promise<void>>();
+  const caps = new ConnectionCaps(ctx.caps);
+  let lastRefusalLogMs = 0;
   const accepting = (async () => {
     for await (const conn of listener) {
+      const admitted = caps.admit(conn.remoteAddr.hostname);
+      if (typeof admitted === "string") {
+        // Closed unread: a flood of refused connections must cost nothing but this.
+        conn.close();
+        if (Date.now() - lastRefusalLogMs >= 1000) {
+          lastRefusalLogMs = Date.now();
+          log.warn("{reason}; closed", { reason: admitted });
+        }
+        continue;
+      }
       conn.setNoDelay(true);
-      const framed = new FramedConn(conn);
+      const framed = new FramedConn(conn, { limits: REQUEST_LIMITS });
       connections.add(framed);
       const task = serveConnection(framed, conn.remoteAddr, ctx).finally(() => {
         connections.delete(framed);
         framed.close();
+        admitted();
       });
       tasks.add(task);
       void task.finally(() => tasks.delete(task));

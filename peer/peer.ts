@@ -24,6 +24,7 @@ import {
   type IndexTarget,
   unavailableReason,
 } from "./index_state.ts";
+import { connectionCapsFor } from "./connection_caps.ts";
 import { startP2pServer } from "./p2p_server.ts";
 import { PartialDownload, type PartialRecord } from "./partial.ts";
 import { TokenBucket } from "./rate.ts";
@@ -190,6 +191,7 @@ export class Peer implements AsyncDisposable {
       slots,
       upload: new TokenBucket(config.maxUploadRate),
       activity,
+      caps: connectionCapsFor(config.maxSessions, config.maxQueue),
       idleTimeoutMs: 30_000,
       stallTimeoutMs: config.stallTimeoutMs,
       retryAfterMs: 1000,

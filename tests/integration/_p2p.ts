@@ -5,6 +5,7 @@ import { request } from "../../shared/encode.ts";
 import { FramedConn } from "../../shared/framing.ts";
 import { type Message, MsgType } from "../../shared/protocol.ts";
 import { Activity } from "../../peer/activity.ts";
+import type { ConnectionCapsOptions } from "../../peer/connection_caps.ts";
 import { startP2pServer } from "../../peer/p2p_server.ts";
 import { TokenBucket } from "../../peer/rate.ts";
 import { Repository } from "../../peer/repo.ts";
@@ -23,7 +24,9 @@ export interface P2pFixture extends AsyncDisposable {
 }
 
 /** Starts a P2P server over a fresh repository in a temporary folder. */
-export async function startP2pFixture(): Promise<P2pFixture> {
+export async function startP2pFixture(
+  options: { caps?: ConnectionCapsOptions } = {},
+): Promise<P2pFixture> {
   const dir = await Deno.makeTempDir({ prefix: "lanshare-p2p-" });
   const repo = await Repository.open(join(dir, "repo"));
   const shares = await Shares.load(repo);
@@ -33,6 +36,7 @@ export async function startP2pFixture(): Promise<P2pFixture> {
     slots: new Slots({ max: 64, maxPerPeer: 64, maxQueue: 0 }),
     upload: new TokenBucket(0),
     activity: new Activity(),
+    caps: options.caps ?? { maxTotal: 256, maxPerAddress: 64 },
     idleTimeoutMs: 10_000,
     stallTimeoutMs: 10_000,
     retryAfterMs: 100,

@@ -34,6 +34,7 @@ async function startSharingServer(slots: Slots, idleTimeoutMs = 30_000) {
     slots,
     upload: new TokenBucket(0),
     activity: new Activity(),
+    caps: { maxTotal: 256, maxPerAddress: 64 },
     idleTimeoutMs,
     stallTimeoutMs: STALL_MS,
     retryAfterMs: 1000,
