@@ -1,7 +1,6 @@
 // Fetching a file: ask the index who has it, choose the content, then pull verified pieces from
 // every live source at once into a partial file, and move it to its final name only when all
 // pieces are verified. Survives sources dying or lying, and resumes after being killed.
-import { fromBase64 } from "../shared/base64.ts";
 import { Bitfield } from "../shared/bitfield.ts";
 import { fnameProblem } from "../shared/fname.ts";
 import { logger } from "../shared/log.ts";
@@ -201,7 +200,7 @@ function describeProblem(conn: SourceConnection, root: string): string | undefin
     return `${conn.key} describes ${body.size} bytes in pieces of ${body.pieceSize} bytes; ` +
       `the protocol's piece size for that size is ${pieceSizeFor(body.size)}`;
   }
-  const hashes = fromBase64(body.pieceHashes);
+  const hashes = Uint8Array.fromBase64(body.pieceHashes);
   if (
     body.rootHash !== root ||
     hashes.length !== pieceCount(body.size, body.pieceSize) * HASH_BYTES ||
@@ -219,7 +218,7 @@ function holdsMissing(source: SourceInfo, have: Bitfield): boolean {
   try {
     theirs = Bitfield.fromBase64(have.size, source.have);
   } catch (err) {
-    if (err instanceof RangeError || err instanceof DOMException) return false;
+    if (err instanceof RangeError) return false;
     throw err;
   }
   for (let i = 0; i < have.size; i++) if (theirs.has(i) && !have.has(i)) return true;
@@ -357,7 +356,7 @@ class FetchRun {
         size: record.size,
         mtimeMs: 0,
         pieceSize: record.pieceSize,
-        pieceHashes: fromBase64(record.pieceHashes),
+        pieceHashes: Uint8Array.fromBase64(record.pieceHashes),
         rootHash: record.rootHash,
       });
     }
@@ -411,7 +410,7 @@ class FetchRun {
       size: body.size,
       mtimeMs: 0,
       pieceSize: body.pieceSize,
-      pieceHashes: fromBase64(body.pieceHashes),
+      pieceHashes: Uint8Array.fromBase64(body.pieceHashes),
       rootHash: this.#rootHash,
     });
     return undefined;

@@ -2,7 +2,6 @@
 // once, within k session slots. Files are found by fname in the share table, never by a path
 // from the other side, and opened without following symlinks (Repository.openShared); error
 // texts sent back name files relative to the repository, never by their absolute path.
-import { toBase64 } from "../shared/base64.ts";
 import { encodeMessage, reply } from "../shared/encode.ts";
 import { ProtocolError } from "../shared/errors.ts";
 import { FramedConn } from "../shared/framing.ts";
@@ -234,7 +233,7 @@ async function serveRequests(
           const { share } = served;
           await framed.send(reply(MsgType.Info, message.requestId, {
             ...shareEntry(share),
-            pieceHashes: toBase64(share.hashes.pieceHashes),
+            pieceHashes: share.hashes.pieceHashes.toBase64(),
           }));
           break;
         }

@@ -2,7 +2,6 @@
 // `<root>.json` records which pieces are verified AND durable (written, then fsynced before the
 // record names them). A killed fetch resumes from the record and refetches nothing it names.
 import { join } from "node:path";
-import { fromBase64, toBase64 } from "../shared/base64.ts";
 import { Bitfield } from "../shared/bitfield.ts";
 import { HASH_BYTES, pieceCount } from "../shared/pieces.ts";
 import type { FileHashes } from "./hashing.ts";
@@ -84,7 +83,7 @@ export class PartialDownload {
       size: record.size,
       mtimeMs: 0,
       pieceSize: record.pieceSize,
-      pieceHashes: fromBase64(record.pieceHashes),
+      pieceHashes: Uint8Array.fromBase64(record.pieceHashes),
       rootHash: record.rootHash,
     };
     this.path = join(repo.partialDir, `${record.rootHash}.part`);
@@ -173,7 +172,7 @@ export class PartialDownload {
         size: hashes.size,
         pieceSize: hashes.pieceSize,
         rootHash: hashes.rootHash,
-        pieceHashes: toBase64(hashes.pieceHashes),
+        pieceHashes: hashes.pieceHashes.toBase64(),
         have: new Bitfield(pieceCount(hashes.size, hashes.pieceSize)).toBase64(),
       };
       if (options.resumable) {

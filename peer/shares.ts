@@ -1,7 +1,6 @@
 // What this peer shares: fname → file in the repository with its piece hashes, complete or
 // partial (a fetch in progress serves the pieces it has verified). Persists the published table
 // and a hash cache (keyed by path, size and mtime) under .lanshare/ so restarts are instant.
-import { fromBase64, toBase64 } from "../shared/base64.ts";
 import { Bitfield } from "../shared/bitfield.ts";
 import type { FileEntry } from "../shared/protocol.ts";
 import { type FileHashes, hashFile, type HashProgress } from "./hashing.ts";
@@ -127,10 +126,10 @@ export class Shares {
     const info = await Deno.stat(path);
     const cached = this.#cache[rel];
     if (cached && cached.size === info.size && cached.mtimeMs === (info.mtime?.getTime() ?? 0)) {
-      return { ...cached, pieceHashes: fromBase64(cached.pieceHashes) };
+      return { ...cached, pieceHashes: Uint8Array.fromBase64(cached.pieceHashes) };
     }
     const hashes = await hashFile(path, onProgress);
-    this.#cache[rel] = { ...hashes, pieceHashes: toBase64(hashes.pieceHashes) };
+    this.#cache[rel] = { ...hashes, pieceHashes: hashes.pieceHashes.toBase64() };
     await this.#save(this.#cacheWriter, HASH_CACHE);
     return hashes;
   }
@@ -139,7 +138,7 @@ export class Shares {
   async remember(path: string, hashes: FileHashes): Promise<void> {
     this.#cache[this.repo.relative(path)] = {
       ...hashes,
-      pieceHashes: toBase64(hashes.pieceHashes),
+      pieceHashes: hashes.pieceHashes.toBase64(),
     };
     await this.#save(this.#cacheWriter, HASH_CACHE);
   }

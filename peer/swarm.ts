@@ -37,8 +37,8 @@ export function swarmView(sources: readonly SourceInfo[], pieces: number, self: 
     try {
       have = Bitfield.fromBase64(pieces, source.have);
     } catch (err) {
-      // A wrong length (RangeError) or invalid base64 (DOMException): not a bitfield.
-      if (err instanceof RangeError || err instanceof DOMException) continue;
+      // A wrong length or invalid base64: not a bitfield.
+      if (err instanceof RangeError) continue;
       throw err;
     }
     for (let i = 0; i < pieces; i++) {

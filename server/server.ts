@@ -60,8 +60,7 @@ export async function startServer(
     );
     throw err;
   }
-  const serverId = [...crypto.getRandomValues(new Uint8Array(16))]
-    .map((b) => b.toString(16).padStart(2, "0")).join("");
+  const serverId = crypto.getRandomValues(new Uint8Array(16)).toHex();
   // A session's lease outlives a few missed heartbeats; the ping timeout drops it sooner.
   const catalog = new Catalog(store, {
     serverId,

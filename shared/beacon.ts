@@ -85,7 +85,6 @@ export function decodeBeacon(bytes: Uint8Array): Beacon {
   if (kind !== 1) throw new ProtocolError("unknown-type", `Cannot decode beacon: kind ${kind}`);
   const tcpPort = view.getUint16(4);
   if (tcpPort === 0) throw new ProtocolError("bad-body", "Cannot decode beacon: TCP port 0");
-  let serverId = "";
-  for (let i = 12; i < BEACON_SIZE; i++) serverId += bytes[i]!.toString(16).padStart(2, "0");
+  const serverId = bytes.subarray(12, BEACON_SIZE).toHex();
   return { kind: "announce", tcpPort, sessions: view.getUint32(8), serverId };
 }

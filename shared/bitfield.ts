@@ -1,5 +1,4 @@
 // A fixed-size set of piece indexes, with its base64 wire form. Pure: no I/O.
-import { fromBase64, toBase64 } from "./base64.ts";
 
 /** Which pieces of a file are held. Bit i is set when piece i is held and verified. */
 export class Bitfield {
@@ -31,9 +30,19 @@ export class Bitfield {
     }
   }
 
-  /** Decodes the base64 form made by `toBase64()`. @throws {RangeError} on a wrong length */
+  /**
+   * Decodes the base64 form made by `toBase64()`.
+   *
+   * @throws {RangeError} on invalid base64 or a wrong length
+   */
   static fromBase64(size: number, text: string): Bitfield {
-    return new Bitfield(size, fromBase64(text));
+    let bits: Uint8Array;
+    try {
+      bits = Uint8Array.fromBase64(text);
+    } catch (err) {
+      throw new RangeError(`Cannot decode a bitfield: ${(err as Error).message}`, { cause: err });
+    }
+    return new Bitfield(size, bits);
   }
 
   /** Returns a field with every piece set. */
@@ -69,6 +78,6 @@ export class Bitfield {
 
   /** The packed bits as base64, for the wire and for metadata files. */
   toBase64(): string {
-    return toBase64(this.#bits);
+    return this.#bits.toBase64();
   }
 }

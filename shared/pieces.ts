@@ -44,13 +44,6 @@ export function sha256(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(createHash("sha256").update(bytes).digest());
 }
 
-/** Lowercase hex of `bytes`. */
-export function toHex(bytes: Uint8Array): string {
-  let out = "";
-  for (const b of bytes) out += b.toString(16).padStart(2, "0");
-  return out;
-}
-
 /**
  * Root hash of a file from its concatenated piece hashes.
  *
@@ -78,5 +71,5 @@ export function rootHash(size: number, pieceSize: number, pieceHashes: Uint8Arra
   const view = new DataView(prefix.buffer);
   view.setBigUint64(0, BigInt(size));
   view.setUint32(8, pieceSize);
-  return toHex(new Uint8Array(createHash("sha256").update(prefix).update(pieceHashes).digest()));
+  return new Uint8Array(createHash("sha256").update(prefix).update(pieceHashes).digest()).toHex();
 }

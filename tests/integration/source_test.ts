@@ -3,7 +3,6 @@
 // wait for the download rate limit.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { toBase64 } from "../../shared/base64.ts";
 import { encodeMessage, reply } from "../../shared/encode.ts";
 import { FramedConn } from "../../shared/framing.ts";
 import { type MessageOf, MsgType, type SourceInfo } from "../../shared/protocol.ts";
@@ -63,7 +62,7 @@ async function serve(framed: FramedConn, send: Sender): Promise<void> {
         mtimeMs: 0,
         rootHash: ROOT,
         pieceSize: PIECE,
-        pieceHashes: toBase64(HASHES),
+        pieceHashes: HASHES.toBase64(),
       }));
     } else if (message.type === MsgType.GetRange) {
       const { offset, bytes } = (message as MessageOf<MsgType.GetRange>).body;

@@ -1,7 +1,6 @@
 // Header checks, body checks, FrameDecoder chunking and a seeded mutation fuzz of
 // shared/decode.ts.
 import assert from "node:assert/strict";
-import { toBase64 } from "../../shared/base64.ts";
 import { decodeHeader, decodeMessage, type Frame, FrameDecoder } from "../../shared/decode.ts";
 import { encodeHeader, encodeMessage, reply } from "../../shared/encode.ts";
 import { ProtocolError } from "../../shared/errors.ts";
@@ -400,7 +399,7 @@ Deno.test("FrameDecoder decodes a body larger than its initial buffer in odd chu
     mtimeMs: 0,
     rootHash: FILE.rootHash,
     pieceSize: 1048576,
-    pieceHashes: toBase64(hashes),
+    pieceHashes: hashes.toBase64(),
   });
   const stream = concat([encodeMessage(big), encodeMessage(SAMPLE_BY_NAME.Ping)]);
   assert.ok(stream.length > 200_000);
