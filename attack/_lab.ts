@@ -3,6 +3,7 @@
 // child handle, i.e. by PID), runs the cleanups and removes the folder, even after a failure.
 import { join } from "node:path";
 import {
+  type Answer,
   type PeerProgram,
   type Program,
   type ServerProgram,
@@ -19,6 +20,13 @@ const open = new Set<Lab>();
 /** Disposes every Lab still open (for a signal handler). */
 export async function disposeAllLabs(): Promise<void> {
   await Promise.allSettled([...open].map((lab) => lab[Symbol.asyncDispose]()));
+}
+
+/** Runs a set-up command on a peer's shell; its failure is the attack's, not a finding. */
+export async function setUp(peer: PeerProgram, line: string, timeoutMs = 30_000): Promise<Answer> {
+  const answer = await peer.command(line, { timeoutMs });
+  if (answer.ok !== true) throw new Error(`Cannot set up: "${line}" failed: ${answer.error}`);
+  return answer;
 }
 
 /** Options for `Lab.peer()`. */

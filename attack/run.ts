@@ -5,11 +5,19 @@ import { parseArgs } from "node:util";
 import type { Attack, Outcome, Scale } from "./_attack.ts";
 import { disposeAllLabs, Lab } from "./_lab.ts";
 import { errorText, withinMs } from "./_wire.ts";
+import { ghostSessions } from "./ghost_sessions.ts";
+import { outsideRead } from "./outside_read.ts";
 import { oversizedReply } from "./oversized_reply.ts";
+import { searchFreeze } from "./search_freeze.ts";
+import { slotStarvation } from "./slot_starvation.ts";
 
 /** Every attack, in the order they run. */
 export const ATTACKS: readonly Attack[] = [
   oversizedReply,
+  searchFreeze,
+  ghostSessions,
+  outsideRead,
+  slotStarvation,
 ];
 
 const USAGE = `usage: deno task fuzz [--quick] [--only NAME[,NAME...]] [--seed N] [--list]
