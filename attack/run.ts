@@ -6,10 +6,13 @@ import type { Attack, Outcome, Scale } from "./_attack.ts";
 import { disposeAllLabs, Lab } from "./_lab.ts";
 import { errorText, withinMs } from "./_wire.ts";
 import { ghostSessions } from "./ghost_sessions.ts";
+import { memoryBeforeHello } from "./memory_before_hello.ts";
 import { outsideRead } from "./outside_read.ts";
 import { oversizedReply } from "./oversized_reply.ts";
 import { searchFreeze } from "./search_freeze.ts";
+import { sessionLimits } from "./session_limits.ts";
 import { slotStarvation } from "./slot_starvation.ts";
+import { swarmDeadlock } from "./swarm_deadlock.ts";
 
 /** Every attack, in the order they run. */
 export const ATTACKS: readonly Attack[] = [
@@ -18,6 +21,9 @@ export const ATTACKS: readonly Attack[] = [
   ghostSessions,
   outsideRead,
   slotStarvation,
+  swarmDeadlock,
+  memoryBeforeHello,
+  sessionLimits,
 ];
 
 const USAGE = `usage: deno task fuzz [--quick] [--only NAME[,NAME...]] [--seed N] [--list]
