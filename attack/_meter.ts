@@ -45,11 +45,8 @@ export interface RssFigures {
 
 /** "rss before/peak/after 50/900/60 MB" */
 export function formatRss(rss: RssFigures): string {
-  const n = (bytes: number | undefined) =>
-    bytes === undefined ? "gone" : (bytes / MIB).toFixed(0);
-  return `rss before/peak/after ${n(rss.beforeBytes)}/${n(rss.peakBytes)}/${
-    n(rss.afterBytes)
-  } MB`;
+  const n = (bytes: number | undefined) => bytes === undefined ? "gone" : (bytes / MIB).toFixed(0);
+  return `rss before/peak/after ${n(rss.beforeBytes)}/${n(rss.peakBytes)}/${n(rss.afterBytes)} MB`;
 }
 
 /** Samples one process's RSS every `intervalMs` until stopped, keeping the peak. */

@@ -90,7 +90,9 @@ export class WireClient implements Disposable {
   async read(timeoutMs: number): Promise<ReadOutcome> {
     this.#pendingRead ??= this.framed.readMessage().then(
       (message): ReadOutcome =>
-        message === null ? { kind: "closed", reason: "end of stream" } : { kind: "message", message },
+        message === null
+          ? { kind: "closed", reason: "end of stream" }
+          : { kind: "message", message },
       (err): ReadOutcome => {
         if (err instanceof ProtocolError || isGone(err)) {
           return { kind: "closed", reason: errorText(err) };

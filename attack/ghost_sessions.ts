@@ -69,7 +69,9 @@ export const ghostSessions: Attack = {
 /** Asks a clean session who has each `ghost-<i>.bin`; returns how many still have sources. */
 async function countListed(port: number, count: number): Promise<number> {
   using client = await WireClient.connect(port);
-  await client.write(frame(MsgType.Hello, 1, { hostname: "ghost-checker", p2pPort: 9, protocol: 1 }));
+  await client.write(
+    frame(MsgType.Hello, 1, { hostname: "ghost-checker", p2pPort: 9, protocol: 1 }),
+  );
   const welcome = await client.until((m) => m.requestId === 1, 5000);
   if (welcome.kind !== "message" || welcome.message.type !== MsgType.Welcome) {
     throw new Error(`Cannot check for ghosts: the checker's Hello got no Welcome`);

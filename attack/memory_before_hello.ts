@@ -11,7 +11,7 @@ import { type Attack, Verdict } from "./_attack.ts";
 import { formatHealth, type Health, probePeer, probeServer } from "./_health.ts";
 import { type Lab, setUp } from "./_lab.ts";
 import { formatRss, mb } from "./_meter.ts";
-import { errorText, pause, withinMs, WireClient } from "./_wire.ts";
+import { errorText, pause, WireClient, withinMs } from "./_wire.ts";
 
 const BODY_BYTES = DEFAULT_LIMITS.maxBodyBytes;
 const RSS_BOUND_BYTES = 200 * 1024 * 1024;
@@ -20,7 +20,8 @@ const CONCURRENCY = 8;
 
 export const memoryBeforeHello: Attack = {
   name: "memory-before-hello",
-  summary: "48 connections send a 16 MiB header and the body minus one byte, held open → RSS bounded",
+  summary:
+    "48 connections send a 16 MiB header and the body minus one byte, held open → RSS bounded",
   budgetMs: (scale) => scale.quick ? 60_000 : 100_000,
   async run(lab, scale) {
     const verdict = new Verdict();
@@ -43,9 +44,11 @@ export const memoryBeforeHello: Attack = {
           mb(RSS_BOUND_BYTES)
         })`,
       );
-      verdict.note(`${name}: ${result.sent}/${connections} bodies sent, ${result.refused} refused${
-        result.errors.length > 0 ? ` (first error: ${result.errors[0]})` : ""
-      }`);
+      verdict.note(
+        `${name}: ${result.sent}/${connections} bodies sent, ${result.refused} refused${
+          result.errors.length > 0 ? ` (first error: ${result.errors[0]})` : ""
+        }`,
+      );
       verdict.require(result.health.ok, `${name} health while held ${formatHealth(result.health)}`);
       verdict.require(await lab.alive(program), `${name} ${lab.describeExit(program)}`);
     }
@@ -64,7 +67,12 @@ interface HoldOptions {
 /** Opens the connections, sends the short bodies, probes, then closes them; with RSS figures. */
 async function hold(lab: Lab, program: Program, options: HoldOptions) {
   const rss = lab.watchRss(program);
-  const header = encodeHeader({ type: options.type, flags: 0, requestId: 1, bodyBytes: BODY_BYTES });
+  const header = encodeHeader({
+    type: options.type,
+    flags: 0,
+    requestId: 1,
+    bodyBytes: BODY_BYTES,
+  });
   const body = new Uint8Array(BODY_BYTES - 1).fill(0x20);
   const clients: WireClient[] = [];
   lab.defer(() => clients.forEach((c) => c.close()));

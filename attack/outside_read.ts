@@ -39,7 +39,8 @@ interface Tally {
 
 export const outsideRead: Attack = {
   name: "outside-read",
-  summary: "symlink swap races on a shared folder and file → no outside bytes, no metadata, no paths",
+  summary:
+    "symlink swap races on a shared folder and file → no outside bytes, no metadata, no paths",
   budgetMs: (scale) => scale.quick ? 40_000 : 60_000,
   async run(lab, scale) {
     const verdict = new Verdict();

@@ -12,7 +12,7 @@ const PIECE_SIZE = 1;
 
 export const oversizedReply: Attack = {
   name: "oversized-reply",
-  summary: "Hello, two Publish with ~12 MB `have` each, Search \"\" → server alive and answering",
+  summary: 'Hello, two Publish with ~12 MB `have` each, Search "" → server alive and answering',
   budgetMs: () => 60_000,
   async run(lab) {
     const verdict = new Verdict();

@@ -5,6 +5,7 @@ import { parseArgs } from "node:util";
 import type { Attack, Outcome, Scale } from "./_attack.ts";
 import { disposeAllLabs, Lab } from "./_lab.ts";
 import { errorText, withinMs } from "./_wire.ts";
+import { fuzz } from "./fuzz.ts";
 import { ghostSessions } from "./ghost_sessions.ts";
 import { memoryBeforeHello } from "./memory_before_hello.ts";
 import { outsideRead } from "./outside_read.ts";
@@ -24,6 +25,7 @@ export const ATTACKS: readonly Attack[] = [
   swarmDeadlock,
   memoryBeforeHello,
   sessionLimits,
+  fuzz,
 ];
 
 const USAGE = `usage: deno task fuzz [--quick] [--only NAME[,NAME...]] [--seed N] [--list]
@@ -84,13 +86,17 @@ export async function main(args: string[]): Promise<number> {
 
   const suiteStarted = performance.now();
   const failed: string[] = [];
-  console.log(`attack suite: ${selected.length} attack(s), seed ${seed}${scale.quick ? ", quick" : ""}`);
+  console.log(
+    `attack suite: ${selected.length} attack(s), seed ${seed}${scale.quick ? ", quick" : ""}`,
+  );
   for (const attack of selected) {
     const started = performance.now();
     console.error(`running ${attack.name}: ${attack.summary}`);
     const outcome = await runOne(attack, scale);
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    console.log(`${outcome.pass ? "PASS" : "FAIL"} ${attack.name}: ${outcome.figures} (${seconds} s)`);
+    console.log(
+      `${outcome.pass ? "PASS" : "FAIL"} ${attack.name}: ${outcome.figures} (${seconds} s)`,
+    );
     if (!outcome.pass) failed.push(attack.name);
   }
   const total = ((performance.now() - suiteStarted) / 1000).toFixed(1);

@@ -33,7 +33,9 @@ export const searchFreeze: Attack = {
         passed,
         `k=${k}: search ${result.search}, who-has worst ${
           result.whoHasHung ? `no answer in ${WHO_HAS_BOUND_MS} ms` : `${result.worstWhoHasMs} ms`
-        } (${result.whoHasCount} asked)${result.alive ? "" : `, server ${lab.describeExit(server)}`}`,
+        } (${result.whoHasCount} asked)${
+          result.alive ? "" : `, server ${lab.describeExit(server)}`
+        }`,
       );
       if (!passed) {
         await server.kill();

@@ -85,7 +85,9 @@ async function floodHellos(
       }
       clients.push(client);
       const hostname = `flood-${i}`;
-      await client.write(frame(MsgType.Hello, 1, { hostname, p2pPort: 1 + i % 65535, protocol: 1 }));
+      await client.write(
+        frame(MsgType.Hello, 1, { hostname, p2pPort: 1 + i % 65535, protocol: 1 }),
+      );
       const outcome = await client.until(
         (m) => m.requestId === 1,
         Math.max(deadline - performance.now(), 1000),
@@ -106,7 +108,9 @@ async function floodPublishes(server: ServerProgram, options: { count: number; t
   const started = performance.now();
   const deadline = started + options.timeMs;
   using client = await WireClient.connect(server.tcpPort);
-  await client.write(frame(MsgType.Hello, 1, { hostname: "flood-publisher", p2pPort: 9, protocol: 1 }));
+  await client.write(
+    frame(MsgType.Hello, 1, { hostname: "flood-publisher", p2pPort: 9, protocol: 1 }),
+  );
   const welcome = await client.until((m) => m.requestId === 1, 5000);
   if (welcome.kind !== "message" || welcome.message.type !== MsgType.Welcome) {
     throw new Error("Cannot flood publishes: the Hello got no Welcome");
