@@ -2,7 +2,7 @@
 // fresh connection within a bound, and how many sessions does the server hold.
 import { MsgType } from "../shared/protocol.ts";
 import type { ServerProgram } from "../tests/e2e/_programs.ts";
-import { errorText, frame, joinBytes, WireClient } from "./_wire.ts";
+import { errorText, frame, joinBytes, probeAddress, WireClient } from "./_wire.ts";
 
 /** A probe's answer: its latency, or why it failed. */
 export type Health = { ok: true; ms: number } | { ok: false; reason: string };
@@ -16,7 +16,8 @@ let probes = 0;
 
 /**
  * Registers a throwaway session on a fresh connection and asks who has a file: the server is
- * healthy when `Sources` comes back within `boundMs` (connect included).
+ * healthy when `Sources` comes back within `boundMs` (connect included). Probes come from
+ * their own loopback addresses, as another host of the LAN would.
  */
 export async function probeServer(
   port: number,
@@ -27,7 +28,7 @@ export async function probeServer(
   const n = ++probes;
   let client: WireClient;
   try {
-    client = await WireClient.connect(port, boundMs);
+    client = await WireClient.connect(port, { timeoutMs: boundMs, from: probeAddress(n) });
   } catch (err) {
     return { ok: false, reason: `connect: ${errorText(err)}` };
   }
@@ -53,14 +54,15 @@ export async function probeServer(
  */
 export async function probePeer(port: number, fname: string, boundMs = 2000): Promise<Health> {
   const started = performance.now();
+  const n = ++probes;
   let client: WireClient;
   try {
-    client = await WireClient.connect(port, boundMs);
+    client = await WireClient.connect(port, { timeoutMs: boundMs, from: probeAddress(n) });
   } catch (err) {
     return { ok: false, reason: `connect: ${errorText(err)}` };
   }
   using _ = client;
-  const from = `attack-probe-${++probes}:9`;
+  const from = `attack-probe-${n}:9`;
   if (!await client.write(frame(MsgType.GetInfo, 1, { fname, from }))) {
     return { ok: false, reason: "closed on write" };
   }

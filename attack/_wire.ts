@@ -1,12 +1,34 @@
 // Raw loopback clients for the attack suite: valid frames come from the project's own encoder,
 // malformed ones are written as raw bytes, and every read has a time bound.
+import { connectFrom } from "./_bound_conn.ts";
 import { encodeMessage, request } from "../shared/encode.ts";
 import { ProtocolError } from "../shared/errors.ts";
-import { FramedConn, writeAll } from "../shared/framing.ts";
+import { type ByteConn, FramedConn, writeAll } from "../shared/framing.ts";
 import { type Bodies, type FileEntry, type Message, MsgType } from "../shared/protocol.ts";
 
 /** The only address the suite connects to. */
 export const LOOPBACK = "127.0.0.1";
+
+/**
+ * The loopback source address of simulated LAN host `n` (127.77.x.y, 62,500 of them), for
+ * attacks spread over many hosts and for probes that must not share an attacker's address.
+ */
+export function hostAddress(n: number): string {
+  return `127.77.${Math.floor(n / 250) % 250 + 1}.${n % 250 + 1}`;
+}
+
+/** The source address of clean client `n` (health probes, checkers): no attacker uses it. */
+export function probeAddress(n: number): string {
+  return hostAddress(60_000 + n % 2000);
+}
+
+/** Options for `WireClient.connect`. */
+export interface ConnectOptions {
+  /** @default 2000 */
+  timeoutMs?: number;
+  /** Loopback source address (see hostAddress()); default: the system's choice, 127.0.0.1. */
+  from?: string;
+}
 
 /** How a bounded read ended. */
 export type ReadOutcome =
@@ -56,17 +78,21 @@ export function errorText(err: unknown): string {
  * FramedConn; a read that times out stays pending and is taken up by the next read.
  */
 export class WireClient implements Disposable {
-  readonly conn: Deno.TcpConn;
+  readonly conn: ByteConn;
   readonly framed: FramedConn;
   #pendingRead: Promise<ReadOutcome> | undefined;
 
-  private constructor(conn: Deno.TcpConn) {
+  private constructor(conn: ByteConn) {
     this.conn = conn;
     this.framed = new FramedConn(conn);
   }
 
-  /** Connects to `port` on loopback within `timeoutMs`. */
-  static async connect(port: number, timeoutMs = 2000): Promise<WireClient> {
+  /** Connects to `port` on loopback, from `options.from` if given. */
+  static async connect(port: number, options: ConnectOptions = {}): Promise<WireClient> {
+    const timeoutMs = options.timeoutMs ?? 2000;
+    if (options.from !== undefined) {
+      return new WireClient(await connectFrom(options.from, LOOPBACK, port, timeoutMs));
+    }
     const conn = await Deno.connect({
       hostname: LOOPBACK,
       port,

@@ -16,7 +16,7 @@ import {
   mutatedFrame,
   transferMessage,
 } from "./_mutate.ts";
-import { errorText, frame, WireClient } from "./_wire.ts";
+import { errorText, frame, hostAddress, WireClient } from "./_wire.ts";
 
 /** Fuzz connections open at once. */
 const CONCURRENCY = 8;
@@ -168,7 +168,7 @@ async function fuzzTarget(lab: Lab, program: Program, options: FuzzOptions): Pro
         const messages = options.build(rand, n);
         result.frames += messages.length;
         try {
-          await runCase(options.port, rand, messages);
+          await runCase(options.port, hostAddress(n % 5000), rand, messages);
         } catch (err) {
           const text = errorText(err);
           result.clientErrors.set(text, (result.clientErrors.get(text) ?? 0) + 1);
@@ -203,10 +203,11 @@ async function fuzzTarget(lab: Lab, program: Program, options: FuzzOptions): Pro
 /** One fresh connection: the case's frames (mutated), in one or a few writes; then close. */
 async function runCase(
   port: number,
+  from: string,
   rand: ReturnType<typeof caseRng>,
   messages: Message[],
 ): Promise<void> {
-  using client = await WireClient.connect(port);
+  using client = await WireClient.connect(port, { from });
   const parts = messages.map((m, i) =>
     // The opening frame (Hello, GetInfo) stays valid more often, so that mutations reach the
     // handlers behind it.

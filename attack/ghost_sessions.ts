@@ -5,7 +5,15 @@ import { MsgType } from "../shared/protocol.ts";
 import { type Attack, Verdict } from "./_attack.ts";
 import { formatHealth, probeServer, settleSessions } from "./_health.ts";
 import { formatRss } from "./_meter.ts";
-import { errorText, fakeEntry, frame, joinBytes, WireClient } from "./_wire.ts";
+import {
+  errorText,
+  fakeEntry,
+  frame,
+  hostAddress,
+  joinBytes,
+  probeAddress,
+  WireClient,
+} from "./_wire.ts";
 
 /** Connections open at once while attacking. */
 const CONCURRENCY = 64;
@@ -31,7 +39,8 @@ export const ghostSessions: Attack = {
       while (next < total && performance.now() < deadline) {
         const i = next++;
         try {
-          using client = await WireClient.connect(server.tcpPort);
+          // Each from its own address: many hosts, so per-address limits do not hide ghosts.
+          using client = await WireClient.connect(server.tcpPort, { from: hostAddress(i) });
           const bytes = joinBytes([
             frame(MsgType.Hello, 1, { hostname: `ghost-${i}`, p2pPort: 10_000 + i, protocol: 1 }),
             frame(MsgType.Publish, 2, fakeEntry(`ghost-${i}.bin`)),
@@ -68,7 +77,7 @@ export const ghostSessions: Attack = {
 
 /** Asks a clean session who has each `ghost-<i>.bin`; returns how many still have sources. */
 async function countListed(port: number, count: number): Promise<number> {
-  using client = await WireClient.connect(port);
+  using client = await WireClient.connect(port, { from: probeAddress(1) });
   await client.write(
     frame(MsgType.Hello, 1, { hostname: "ghost-checker", p2pPort: 9, protocol: 1 }),
   );

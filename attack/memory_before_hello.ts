@@ -11,7 +11,7 @@ import { type Attack, Verdict } from "./_attack.ts";
 import { formatHealth, type Health, probePeer, probeServer } from "./_health.ts";
 import { type Lab, setUp } from "./_lab.ts";
 import { formatRss, mb } from "./_meter.ts";
-import { errorText, pause, WireClient, withinMs } from "./_wire.ts";
+import { errorText, hostAddress, pause, WireClient, withinMs } from "./_wire.ts";
 
 const BODY_BYTES = DEFAULT_LIMITS.maxBodyBytes;
 const RSS_BOUND_BYTES = 200 * 1024 * 1024;
@@ -83,10 +83,11 @@ async function hold(lab: Lab, program: Program, options: HoldOptions) {
   const errors: string[] = [];
   await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
     while (next < options.connections && performance.now() < deadline) {
-      next++;
+      // Each from its own address: per-address limits are not what this attack tests.
+      const from = hostAddress(next++);
       let client: WireClient;
       try {
-        client = await WireClient.connect(options.port);
+        client = await WireClient.connect(options.port, { from });
       } catch (err) {
         refused++;
         errors.push(`connect: ${errorText(err)}`);

@@ -9,7 +9,7 @@ import { MsgType } from "../shared/protocol.ts";
 import { type Attack, Verdict } from "./_attack.ts";
 import { formatHealth, probePeer } from "./_health.ts";
 import { setUp } from "./_lab.ts";
-import { errorText, frame, joinBytes, WireClient } from "./_wire.ts";
+import { errorText, frame, hostAddress, joinBytes, WireClient } from "./_wire.ts";
 
 const SIZE = 4096;
 const INSIDE = "INSIDE-CONTENT-";
@@ -93,7 +93,7 @@ export const outsideRead: Attack = {
     await Promise.all(Array.from({ length: WORKERS }, async (_, w) => {
       while (next < total && performance.now() < deadline) {
         const target = targets[next++ % targets.length]!;
-        await request(peer.p2pPort, target, `racer-${w}:1`, [lab.dir, repo], tally);
+        await request(peer.p2pPort, target, w, [lab.dir, repo], tally);
       }
     }));
     stop.now = true;
@@ -101,9 +101,9 @@ export const outsideRead: Attack = {
 
     // A file removed after it was published: the error sent back must not name its path.
     await Deno.remove(join(repo, "gone.txt"));
-    await request(peer.p2pPort, gone, "checker:1", [lab.dir, repo], tally);
-    if (viaLink.ok) await request(peer.p2pPort, viaLink as Published, "checker:1", [repo], tally);
-    if (viaDir.ok) await request(peer.p2pPort, viaDir as Published, "checker:1", [repo], tally);
+    await request(peer.p2pPort, gone, WORKERS, [lab.dir, repo], tally);
+    if (viaLink.ok) await request(peer.p2pPort, viaLink as Published, WORKERS, [repo], tally);
+    if (viaDir.ok) await request(peer.p2pPort, viaDir as Published, WORKERS, [repo], tally);
 
     const health = await probePeer(peer.p2pPort, "data.bin");
     verdict.note(
@@ -153,16 +153,20 @@ async function race(stop: { now: boolean }, path: string, target: string) {
   }
 }
 
-/** One fresh connection: GetInfo then GetRange of the whole file; tallies what came back. */
+/**
+ * One fresh connection from host `host`: GetInfo then GetRange of the whole file; tallies
+ * what came back.
+ */
 async function request(
   port: number,
   target: Published,
-  from: string,
+  host: number,
   secretPaths: string[],
   tally: Tally,
 ): Promise<void> {
   tally.requests++;
-  using client = await WireClient.connect(port);
+  using client = await WireClient.connect(port, { from: hostAddress(host) });
+  const from = `racer-${host}:1`;
   const { fname, rootHash, size } = target;
   await client.write(joinBytes([
     frame(MsgType.GetInfo, 1, { fname, from }),

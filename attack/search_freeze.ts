@@ -6,7 +6,15 @@ import { MsgType } from "../shared/protocol.ts";
 import type { ServerProgram } from "../tests/e2e/_programs.ts";
 import { type Attack, Verdict } from "./_attack.ts";
 import type { Lab } from "./_lab.ts";
-import { describeOutcome, fakeEntry, frame, joinBytes, pause, WireClient } from "./_wire.ts";
+import {
+  describeOutcome,
+  fakeEntry,
+  frame,
+  joinBytes,
+  pause,
+  probeAddress,
+  WireClient,
+} from "./_wire.ts";
 
 const WHO_HAS_BOUND_MS = 2000;
 const SEARCH_BOUND_MS = 5000;
@@ -68,7 +76,7 @@ async function searchWhileWatching(
     frame(MsgType.Publish, 3, fakeEntry("watched.bin")),
   ]));
   await publisher.until((m) => m.requestId === 3, 5000);
-  using watcher = await WireClient.connect(server.tcpPort);
+  using watcher = await WireClient.connect(server.tcpPort, { from: probeAddress(0) });
   await watcher.write(
     frame(MsgType.Hello, 1, { hostname: "freeze-watcher", p2pPort: 9, protocol: 1 }),
   );

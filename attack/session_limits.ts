@@ -8,7 +8,7 @@ import { type Attack, Verdict } from "./_attack.ts";
 import { formatHealth, probeServer, settleSessions } from "./_health.ts";
 import type { Lab } from "./_lab.ts";
 import { formatRss } from "./_meter.ts";
-import { errorText, fakeEntry, frame, joinBytes, pause, WireClient } from "./_wire.ts";
+import { errorText, fakeEntry, frame, hostAddress, joinBytes, pause, WireClient } from "./_wire.ts";
 
 /** Hellos in flight at once. */
 const HELLO_CONCURRENCY = 200;
@@ -77,7 +77,7 @@ async function floodHellos(
       const i = next++;
       let client: WireClient;
       try {
-        client = await WireClient.connect(server.tcpPort, 5000);
+        client = await WireClient.connect(server.tcpPort, { timeoutMs: 5000 });
       } catch (err) {
         connectErrors++;
         if (connectErrors === 1) console.error(`  first connect error: ${errorText(err)}`);
@@ -107,7 +107,8 @@ async function floodHellos(
 async function floodPublishes(server: ServerProgram, options: { count: number; timeMs: number }) {
   const started = performance.now();
   const deadline = started + options.timeMs;
-  using client = await WireClient.connect(server.tcpPort);
+  // Another host than the Hello flood's, whose sessions may still be closing.
+  using client = await WireClient.connect(server.tcpPort, { from: hostAddress(1) });
   await client.write(
     frame(MsgType.Hello, 1, { hostname: "flood-publisher", p2pPort: 9, protocol: 1 }),
   );
