@@ -40,7 +40,7 @@ export const sessionLimits: Attack = {
     verdict.require(left === 0, `sessions left after closing them ${left}`);
 
     const publishes = await floodPublishes(server, {
-      count: scale.quick ? 10_000 : 100_000,
+      count: scale.quick ? 20_000 : 100_000,
       timeMs: scale.quick ? 15_000 : 40_000,
     });
     verdict.require(
