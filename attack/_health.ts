@@ -2,7 +2,8 @@
 // fresh connection within a bound, and how many sessions does the server hold.
 import { MsgType } from "../shared/protocol.ts";
 import type { ServerProgram } from "../tests/e2e/_programs.ts";
-import { errorText, frame, joinBytes, probeAddress, WireClient } from "./_wire.ts";
+import { frame, joinBytes } from "./_frames.ts";
+import { errorText, probeAddress, WireClient } from "./_wire.ts";
 
 /** A probe's answer: its latency, or why it failed. */
 export type Health = { ok: true; ms: number } | { ok: false; reason: string };

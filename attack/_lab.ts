@@ -85,6 +85,15 @@ export class Lab implements AsyncDisposable {
     );
   }
 
+  /**
+   * A time bound for a load loop: the returned check is true for `ms` from now and while the
+   * Lab is open, so a loop of an attack that overran its budget stops once its Lab is gone.
+   */
+  within(ms: number): () => boolean {
+    const deadline = performance.now() + ms;
+    return () => !this.#disposed && performance.now() < deadline;
+  }
+
   /** The repository folder of the peer named `hostname` (it may not exist yet). */
   repo(hostname: string): string {
     return join(this.dir, hostname);

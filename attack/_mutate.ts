@@ -11,7 +11,7 @@ import {
   MsgType,
 } from "../shared/protocol.ts";
 import { type Rng, rng } from "../tests/unit/_rng.ts";
-import { fakeEntry, joinBytes } from "./_wire.ts";
+import { fakeEntry, joinBytes } from "./_frames.ts";
 
 const encoder = new TextEncoder();
 

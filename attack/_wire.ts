@@ -1,10 +1,9 @@
-// Raw loopback clients for the attack suite: valid frames come from the project's own encoder,
-// malformed ones are written as raw bytes, and every read has a time bound.
+// Raw loopback clients for the attack suite: any bytes written as they are (see _frames.ts for
+// valid ones), frames read through the project's FramedConn, every read with a time bound.
 import { connectFrom } from "./_bound_conn.ts";
-import { encodeMessage, request } from "../shared/encode.ts";
 import { ProtocolError } from "../shared/errors.ts";
 import { type ByteConn, FramedConn, writeAll } from "../shared/framing.ts";
-import { type Bodies, type FileEntry, type Message, MsgType } from "../shared/protocol.ts";
+import { type Message, MsgType } from "../shared/protocol.ts";
 
 /** The only address the suite connects to. */
 export const LOOPBACK = "127.0.0.1";
@@ -35,30 +34,6 @@ export type ReadOutcome =
   | { kind: "message"; message: Message }
   | { kind: "closed"; reason: string }
   | { kind: "timeout" };
-
-/**
- * One request frame from the project's encoder, copied out of its shared slab so that it can
- * be kept and joined with others.
- */
-export function frame<T extends MsgType>(type: T, requestId: number, body: Bodies[T]): Uint8Array {
-  return encodeMessage(request(type, requestId, body)).slice();
-}
-
-/** The concatenation of `parts`, for sending several frames in one write. */
-export function joinBytes(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
-/** A made-up but well-formed file entry (the index does not check root hashes). */
-export function fakeEntry(fname: string, size = 1): FileEntry {
-  return { fname, size, mtimeMs: 0, rootHash: "ab".repeat(32), pieceSize: 1024 * 1024 };
-}
 
 /** "Sources", "Error busy", "closed (reason)" or "no answer": a read's outcome in figures. */
 export function describeOutcome(outcome: ReadOutcome): string {

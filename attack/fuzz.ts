@@ -16,7 +16,9 @@ import {
   mutatedFrame,
   transferMessage,
 } from "./_mutate.ts";
-import { errorText, frame, hostAddress, WireClient } from "./_wire.ts";
+import { frame } from "./_frames.ts";
+import type { Rng } from "../tests/unit/_rng.ts";
+import { errorText, hostAddress, WireClient } from "./_wire.ts";
 
 /** Fuzz connections open at once. */
 const CONCURRENCY = 8;
@@ -103,7 +105,7 @@ interface FuzzOptions {
   timeMs: number;
   port: number;
   /** The valid messages of case `n`, before mutation. */
-  build: (rand: ReturnType<typeof caseRng>, n: number) => Message[];
+  build: (rand: Rng, n: number) => Message[];
   probe: (boundMs: number) => Promise<Health>;
 }
 
@@ -147,7 +149,7 @@ function report(verdict: Verdict, lab: Lab, name: string, program: Program, r: F
 
 async function fuzzTarget(lab: Lab, program: Program, options: FuzzOptions): Promise<FuzzResult> {
   const rss = lab.watchRss(program);
-  const deadline = performance.now() + options.timeMs;
+  const inTime = lab.within(options.timeMs);
   const result: Omit<FuzzResult, "rss" | "growthBytes"> = {
     frames: 0,
     cases: 0,
@@ -158,11 +160,11 @@ async function fuzzTarget(lab: Lab, program: Program, options: FuzzOptions): Pro
     firstFailure: undefined,
     clientErrors: new Map(),
   };
-  while (result.frames < options.frames && performance.now() < deadline) {
+  while (result.frames < options.frames && inTime()) {
     const firstCase = result.cases;
     const batchEnd = Math.min(result.frames + BATCH_FRAMES, options.frames);
     await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-      while (result.frames < batchEnd && performance.now() < deadline) {
+      while (result.frames < batchEnd && inTime()) {
         const n = result.cases++;
         const rand = caseRng(options.scale.seed, n);
         const messages = options.build(rand, n);
@@ -204,7 +206,7 @@ async function fuzzTarget(lab: Lab, program: Program, options: FuzzOptions): Pro
 async function runCase(
   port: number,
   from: string,
-  rand: ReturnType<typeof caseRng>,
+  rand: Rng,
   messages: Message[],
 ): Promise<void> {
   using client = await WireClient.connect(port, { from });

@@ -5,15 +5,8 @@ import { MsgType } from "../shared/protocol.ts";
 import { type Attack, Verdict } from "./_attack.ts";
 import { formatHealth, probeServer, settleSessions } from "./_health.ts";
 import { formatRss } from "./_meter.ts";
-import {
-  errorText,
-  fakeEntry,
-  frame,
-  hostAddress,
-  joinBytes,
-  probeAddress,
-  WireClient,
-} from "./_wire.ts";
+import { fakeEntry, frame, joinBytes } from "./_frames.ts";
+import { errorText, hostAddress, probeAddress, WireClient } from "./_wire.ts";
 
 /** Connections open at once while attacking. */
 const CONCURRENCY = 64;
@@ -29,14 +22,14 @@ export const ghostSessions: Attack = {
   async run(lab, scale) {
     const verdict = new Verdict();
     const total = scale.quick ? 200 : 2000;
-    const deadline = performance.now() + (scale.quick ? 10_000 : 30_000);
+    const inTime = lab.within(scale.quick ? 10_000 : 30_000);
     const server = await lab.server();
     const rss = lab.watchRss(server);
     let next = 0;
     let sent = 0;
     const failures = new Map<string, number>();
     const worker = async () => {
-      while (next < total && performance.now() < deadline) {
+      while (next < total && inTime()) {
         const i = next++;
         try {
           // Each from its own address: many hosts, so per-address limits do not hide ghosts.

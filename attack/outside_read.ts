@@ -9,7 +9,8 @@ import { MsgType } from "../shared/protocol.ts";
 import { type Attack, Verdict } from "./_attack.ts";
 import { formatHealth, probePeer } from "./_health.ts";
 import { setUp } from "./_lab.ts";
-import { errorText, frame, hostAddress, joinBytes, WireClient } from "./_wire.ts";
+import { frame, joinBytes } from "./_frames.ts";
+import { errorText, hostAddress, WireClient } from "./_wire.ts";
 
 const SIZE = 4096;
 const INSIDE = "INSIDE-CONTENT-";
@@ -33,6 +34,8 @@ interface Tally {
   metadata: number;
   errors: number;
   other: number;
+  /** The first failed connect, if any. */
+  connectError?: string;
   /** Error texts that contained the repository's absolute path. */
   leaks: string[];
 }
@@ -87,11 +90,11 @@ export const outsideRead: Attack = {
       race(stop, join(repo, "meta.txt"), hashes),
     ];
     const total = scale.quick ? 300 : 2000;
-    const deadline = performance.now() + (scale.quick ? 8000 : 20_000);
+    const inTime = lab.within(scale.quick ? 8000 : 20_000);
     const targets = [data, meta];
     let next = 0;
     await Promise.all(Array.from({ length: WORKERS }, async (_, w) => {
-      while (next < total && performance.now() < deadline) {
+      while (next < total && inTime()) {
         const target = targets[next++ % targets.length]!;
         await request(peer.p2pPort, target, w, [lab.dir, repo], tally);
       }
@@ -118,6 +121,7 @@ export const outsideRead: Attack = {
       }`,
     );
     if (raceErrors.length > 0) verdict.note(`racer errors: ${raceErrors.join("; ")}`);
+    if (tally.connectError) verdict.note(`first connect error: ${tally.connectError}`);
     verdict.require(await lab.alive(peer), `peer ${lab.describeExit(peer)}`);
     verdict.require(health.ok, `GetInfo on a fresh connection ${formatHealth(health)}`);
     return verdict.outcome();
@@ -165,7 +169,15 @@ async function request(
   tally: Tally,
 ): Promise<void> {
   tally.requests++;
-  using client = await WireClient.connect(port, { from: hostAddress(host) });
+  let client: WireClient;
+  try {
+    client = await WireClient.connect(port, { from: hostAddress(host) });
+  } catch (err) {
+    tally.other++;
+    tally.connectError ??= errorText(err);
+    return;
+  }
+  using _ = client;
   const from = `racer-${host}:1`;
   const { fname, rootHash, size } = target;
   await client.write(joinBytes([

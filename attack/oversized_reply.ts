@@ -5,7 +5,8 @@ import { MsgType } from "../shared/protocol.ts";
 import { type Attack, Verdict } from "./_attack.ts";
 import { formatHealth, probeServer } from "./_health.ts";
 import { formatRss } from "./_meter.ts";
-import { describeOutcome, frame, WireClient } from "./_wire.ts";
+import { frame } from "./_frames.ts";
+import { describeOutcome, WireClient } from "./_wire.ts";
 
 const SIZE = 72_000_000;
 const PIECE_SIZE = 1;

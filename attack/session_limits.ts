@@ -8,7 +8,8 @@ import { type Attack, Verdict } from "./_attack.ts";
 import { formatHealth, probeServer, settleSessions } from "./_health.ts";
 import type { Lab } from "./_lab.ts";
 import { formatRss } from "./_meter.ts";
-import { errorText, fakeEntry, frame, hostAddress, joinBytes, pause, WireClient } from "./_wire.ts";
+import { fakeEntry, frame, joinBytes } from "./_frames.ts";
+import { errorText, hostAddress, pause, WireClient } from "./_wire.ts";
 
 /** Hellos in flight at once. */
 const HELLO_CONCURRENCY = 200;
@@ -39,7 +40,7 @@ export const sessionLimits: Attack = {
     const left = await settleSessions(server, 0, 10_000);
     verdict.require(left === 0, `sessions left after closing them ${left}`);
 
-    const publishes = await floodPublishes(server, {
+    const publishes = await floodPublishes(lab, server, {
       count: scale.quick ? 20_000 : 100_000,
       timeMs: scale.quick ? 15_000 : 40_000,
     });
@@ -65,6 +66,7 @@ async function floodHellos(
 ) {
   const started = performance.now();
   const deadline = started + options.timeMs;
+  const inTime = lab.within(options.timeMs);
   const clients: WireClient[] = [];
   lab.defer(() => clients.forEach((c) => c.close()));
   let next = 0;
@@ -73,7 +75,7 @@ async function floodHellos(
   let unanswered = 0;
   let connectErrors = 0;
   await Promise.all(Array.from({ length: HELLO_CONCURRENCY }, async () => {
-    while (next < options.count && performance.now() < deadline) {
+    while (next < options.count && inTime()) {
       const i = next++;
       let client: WireClient;
       try {
@@ -104,9 +106,14 @@ async function floodHellos(
 }
 
 /** One session publishes `count` entries, pipelined; counts what was accepted and refused. */
-async function floodPublishes(server: ServerProgram, options: { count: number; timeMs: number }) {
+async function floodPublishes(
+  lab: Lab,
+  server: ServerProgram,
+  options: { count: number; timeMs: number },
+) {
   const started = performance.now();
   const deadline = started + options.timeMs;
+  const inTime = lab.within(options.timeMs);
   // Another host than the Hello flood's, whose sessions may still be closing.
   using client = await WireClient.connect(server.tcpPort, { from: hostAddress(1) });
   await client.write(
@@ -121,7 +128,7 @@ async function floodPublishes(server: ServerProgram, options: { count: number; t
   let refused = 0;
   let closed = false;
   const reading = (async () => {
-    while (accepted + refused < options.count && performance.now() < deadline) {
+    while (accepted + refused < options.count && inTime()) {
       const outcome = await client.read(Math.max(deadline - performance.now(), 1));
       if (outcome.kind === "closed") {
         closed = true;
@@ -134,7 +141,7 @@ async function floodPublishes(server: ServerProgram, options: { count: number; t
       else refused++;
     }
   })();
-  while (sent < options.count && !closed && performance.now() < deadline) {
+  while (sent < options.count && !closed && inTime()) {
     if (sent - accepted - refused >= PUBLISH_WINDOW) {
       await pause(5);
       continue;

@@ -8,7 +8,8 @@ import type { PeerProgram } from "../tests/e2e/_programs.ts";
 import { type Attack, Verdict } from "./_attack.ts";
 import { setUp } from "./_lab.ts";
 import { formatRss } from "./_meter.ts";
-import { errorText, frame, joinBytes, pause, WireClient } from "./_wire.ts";
+import { frame, joinBytes } from "./_frames.ts";
+import { errorText, pause, WireClient } from "./_wire.ts";
 
 const MIB = 1024 * 1024;
 const BIG_BYTES = 64 * MIB;
