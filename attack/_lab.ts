@@ -45,6 +45,8 @@ export class Lab implements AsyncDisposable {
   readonly #exits = new Map<Program, Deno.CommandStatus>();
   readonly #cleanups: (() => unknown)[] = [];
   #disposed = false;
+  /** The one disposal, which every caller of dispose awaits (the driver and a signal alike). */
+  #disposal: Promise<void> | undefined;
 
   private constructor(name: string, dir: string) {
     this.name = name;
@@ -146,9 +148,13 @@ export class Lab implements AsyncDisposable {
     if (this.#disposed) throw new Error(`Cannot start a process: lab "${this.name}" is closed`);
   }
 
-  async [Symbol.asyncDispose](): Promise<void> {
-    if (this.#disposed) return;
+  [Symbol.asyncDispose](): Promise<void> {
     this.#disposed = true;
+    this.#disposal ??= this.#dispose();
+    return this.#disposal;
+  }
+
+  async #dispose(): Promise<void> {
     const problems: string[] = [];
     for (const cleanup of this.#cleanups.reverse()) {
       try {

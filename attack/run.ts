@@ -77,12 +77,17 @@ export async function main(args: string[]): Promise<number> {
   const scale: Scale = { quick: values.quick, seed };
   const selected = ATTACKS.filter((a) => names === undefined || names.includes(a.name));
 
-  const interrupted = () => {
+  // A signal kills what the running attack started at once; the loop then stops, and the
+  // process exits only after every Lab has removed its folder.
+  let interrupted = false;
+  const onSignal = () => {
+    if (interrupted) return;
+    interrupted = true;
     console.error("attack suite: interrupted, cleaning up");
-    void disposeAllLabs().finally(() => Deno.exit(130));
+    void disposeAllLabs();
   };
-  Deno.addSignalListener("SIGINT", interrupted);
-  Deno.addSignalListener("SIGTERM", interrupted);
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
 
   const suiteStarted = performance.now();
   const failed: string[] = [];
@@ -90,14 +95,21 @@ export async function main(args: string[]): Promise<number> {
     `attack suite: ${selected.length} attack(s), seed ${seed}${scale.quick ? ", quick" : ""}`,
   );
   for (const attack of selected) {
+    if (interrupted) break;
     const started = performance.now();
     console.error(`running ${attack.name}: ${attack.summary}`);
     const outcome = await runOne(attack, scale);
+    if (interrupted) break;
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     console.log(
       `${outcome.pass ? "PASS" : "FAIL"} ${attack.name}: ${outcome.figures} (${seconds} s)`,
     );
     if (!outcome.pass) failed.push(attack.name);
+  }
+  if (interrupted) {
+    await disposeAllLabs();
+    console.log(`attack suite: interrupted after ${failed.length} failure(s)`);
+    return 130;
   }
   const total = ((performance.now() - suiteStarted) / 1000).toFixed(1);
   const passed = selected.length - failed.length;
