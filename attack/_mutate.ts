@@ -83,7 +83,7 @@ export function indexMessage(rand: Rng, n: number): Message {
         limit: rand.range(1, 1000),
       });
     case 7:
-      return req(MsgType.Ping, { sentAtMs: Date.now() });
+      return req(MsgType.Ping, { sentAtMs: rand.int(2 ** 31) });
     case 8:
       return { type: MsgType.Pong, requestId: id, reply: true, body: { sentAtMs: 1 } };
     case 9:
