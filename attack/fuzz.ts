@@ -8,7 +8,7 @@ import type { Program } from "../tests/e2e/_programs.ts";
 import { type Attack, type Scale, Verdict } from "./_attack.ts";
 import { type Health, liveSessions, probePeer, probeServer, settleSessions } from "./_health.ts";
 import { type Lab, setUp } from "./_lab.ts";
-import { formatRss, mb, type RssFigures } from "./_meter.ts";
+import { formatRss, mb, readCpuMs, type RssFigures } from "./_meter.ts";
 import {
   type CaseContext,
   caseRng,
@@ -122,11 +122,17 @@ interface FuzzResult {
   firstFailure: string | undefined;
   rss: RssFigures;
   growthBytes: number;
+  /** CPU time the target spent while fuzzed, ms. */
+  cpuMs: number | undefined;
   clientErrors: Map<string, number>;
 }
 
 function report(verdict: Verdict, lab: Lab, name: string, program: Program, r: FuzzResult) {
-  verdict.note(`${name}: ${r.frames} frames in ${r.cases} cases, ${r.batches} batches`);
+  verdict.note(
+    `${name}: ${r.frames} frames in ${r.cases} cases, ${r.batches} batches, cpu ${
+      r.cpuMs === undefined ? "?" : `${(r.cpuMs / 1000).toFixed(1)} s`
+    }`,
+  );
   verdict.require(
     !r.crashed,
     `${name} crashes ${r.crashed ? 1 : 0}${r.crashed ? ` (${lab.describeExit(program)})` : ""}`,
@@ -149,8 +155,9 @@ function report(verdict: Verdict, lab: Lab, name: string, program: Program, r: F
 
 async function fuzzTarget(lab: Lab, program: Program, options: FuzzOptions): Promise<FuzzResult> {
   const rss = lab.watchRss(program);
+  const cpuBeforeMs = readCpuMs(program.child.pid);
   const inTime = lab.within(options.timeMs);
-  const result: Omit<FuzzResult, "rss" | "growthBytes"> = {
+  const result: Omit<FuzzResult, "rss" | "growthBytes" | "cpuMs"> = {
     frames: 0,
     cases: 0,
     batches: 0,
@@ -199,7 +206,11 @@ async function fuzzTarget(lab: Lab, program: Program, options: FuzzOptions): Pro
   }
   if (!result.crashed && !await lab.alive(program, 100)) result.crashed = true;
   const growthBytes = rss.growthBytes;
-  return { ...result, rss: rss.stop(), growthBytes };
+  const cpuAfterMs = readCpuMs(program.child.pid);
+  const cpuMs = cpuBeforeMs === undefined || cpuAfterMs === undefined
+    ? undefined
+    : cpuAfterMs - cpuBeforeMs;
+  return { ...result, rss: rss.stop(), growthBytes, cpuMs };
 }
 
 /** One fresh connection: the case's frames (mutated), in one or a few writes; then close. */
