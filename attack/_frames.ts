@@ -1,0 +1,27 @@
+// Frames and entries the attacks send, built with the project's own encoder. Pure: no I/O.
+import { encodeMessage, request } from "../shared/encode.ts";
+import type { Bodies, FileEntry, MsgType } from "../shared/protocol.ts";
+
+/**
+ * One request frame from the project's encoder, copied out of its shared slab so that it can
+ * be kept and joined with others.
+ */
+export function frame<T extends MsgType>(type: T, requestId: number, body: Bodies[T]): Uint8Array {
+  return encodeMessage(request(type, requestId, body)).slice();
+}
+
+/** The concatenation of `parts`, for sending several frames in one write. */
+export function joinBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+/** A made-up but well-formed file entry (the index does not check root hashes). */
+export function fakeEntry(fname: string, size = 1): FileEntry {
+  return { fname, size, mtimeMs: 0, rootHash: "ab".repeat(32), pieceSize: 1024 * 1024 };
+}
