@@ -35,7 +35,7 @@ export function toBase32(bytes: Uint8Array): string {
  *
  * @throws {RangeError} on a character outside the alphabet, or leftover bits that are not zero
  */
-export function fromBase32(text: string): Uint8Array {
+export function fromBase32(text: string): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(Math.floor(text.length * 5 / 8));
   let buffer = 0;
   let bits = 0;
