@@ -48,6 +48,14 @@ async function run(args: string[], setRepo: (repo: string) => void): Promise<num
   if ("exitCode" in parsed) return parsed.exitCode;
   const { config } = parsed;
   setRepo(config.repo);
+  // Deno keeps UDP behind --unstable-net; deno.json turns it on for the sources, but a bundle
+  // run elsewhere needs the flag, and without it discovery fails later as "not a function".
+  if (typeof Deno.listenDatagram !== "function") {
+    console.error(
+      "Cannot start: finding and checking index servers needs UDP, which Deno enables with --unstable-net (deno run --unstable-net ...)",
+    );
+    return 2;
+  }
   const tty = Deno.stdout.isTerminal() && !config.json;
   const line = new TtyLine((text) => Deno.stdout.writeSync(encoder.encode(text)));
   await setupLogging(config.logLevel, tty ? { aroundWrite: (write) => line.around(write) } : {});

@@ -2,7 +2,7 @@
 // its runtime) runs as the real programs: a bundled server (with its SQLite writer worker) and
 // two bundled peers share a file; a bundled server run without what it needs says what and exits.
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { sha256File, spawnPeer, spawnServer, tempDir, writeRandomFile } from "./_programs.ts";
 
 async function bundle(entry: string, out: string): Promise<void> {
@@ -48,15 +48,15 @@ Deno.test("bundled server and peers publish and fetch like the sources", async (
   );
 });
 
-/** Runs a bundled server to its exit (bounded), outside this repository (no deno.json). */
-async function runBundledServer(
-  dir: string,
+/** Runs a bundled program to its exit (bounded), outside this repository (no deno.json). */
+async function runBundled(
+  script: string,
   flags: string[],
   args: string[],
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", "--no-config", ...flags, join(dir, "lanshare-server.js"), ...args],
-    cwd: dir,
+    args: ["run", "--quiet", "--no-config", ...flags, script, ...args],
+    cwd: dirname(script),
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -75,8 +75,8 @@ Deno.test("a bundled server whose SQLite writer cannot start exits 1 and never s
   const index = join(dir.path, "index");
   await Deno.mkdir(index);
   // Read access to the database folder only: the writer thread cannot load the bundle.
-  const run = await runBundledServer(
-    dir.path,
+  const run = await runBundled(
+    join(dir.path, "lanshare-server.js"),
     [
       "--unstable-net",
       "--allow-net",
@@ -95,8 +95,8 @@ Deno.test("a bundled server whose SQLite writer cannot start exits 1 and never s
 Deno.test("a bundled server run without --unstable-net names the flag and exits 2", async () => {
   await using dir = await tempDir("lanshare-e2e-");
   await bundle("server/main.ts", join(dir.path, "lanshare-server.js"));
-  const run = await runBundledServer(
-    dir.path,
+  const run = await runBundled(
+    join(dir.path, "lanshare-server.js"),
     ["--allow-net", "--allow-env", "--allow-sys", "--allow-read", "--allow-write"],
     [...LOOPBACK_ARGS, "--db", ":memory:"],
   );
@@ -104,6 +104,24 @@ Deno.test("a bundled server run without --unstable-net names the flag and exits 
   assert.equal(
     run.stderr.trim(),
     "Cannot start: Cannot start discovery: UDP needs Deno's --unstable-net flag (deno run --unstable-net ...)",
+  );
+  assert.doesNotMatch(run.stdout, /listening/);
+});
+
+Deno.test("a bundled peer run without --unstable-net names the flag and exits 2", async () => {
+  await using dir = await tempDir("lanshare-e2e-");
+  const peer = join(dir.path, "lanshare-peer.js");
+  await bundle("peer/main.ts", peer);
+  const repo = join(dir.path, "repo");
+  const run = await runBundled(
+    peer,
+    ["--allow-net", "--allow-env", "--allow-sys", `--allow-read=${repo}`, `--allow-write=${repo}`],
+    ["--repo", repo, "--port", "0", "--announce-port", "0", "--broadcast", "127.255.255.255"],
+  );
+  assert.equal(run.code, 2, run.stderr);
+  assert.equal(
+    run.stderr.trim(),
+    "Cannot start: finding and checking index servers needs UDP, which Deno enables with --unstable-net (deno run --unstable-net ...)",
   );
   assert.doesNotMatch(run.stdout, /listening/);
 });
