@@ -50,16 +50,31 @@ async function startSeed(dir: string, server: ServerProgram): Promise<PeerProgra
   return seed;
 }
 
+/** A fetcher's repository on a 20 MiB tmpfs, with a server and a seed sharing more than fits. */
+interface SmallDisk extends AsyncDisposable {
+  /** The repository folder on the tmpfs (not created). */
+  repo: string;
+  server: ServerProgram;
+}
+
+async function startSmallDisk(): Promise<SmallDisk> {
+  await using stack = new AsyncDisposableStack();
+  const dir = stack.use(await tempDir("lanshare-e2e-disk-"));
+  const small = join(dir.path, "small");
+  stack.use(await mountTmpfs(small, 20));
+  const server = stack.use(await spawnServer());
+  stack.use(await startSeed(dir.path, server));
+  // Disposed in reverse: seed, server, unmount, remove the folder.
+  const owned = stack.move();
+  return { repo: join(small, "repo"), server, [Symbol.asyncDispose]: () => owned.disposeAsync() };
+}
+
 Deno.test({
   name: "fetch that fills the disk fails with 'not enough space'; the peer stays up and restarts",
   ignore: !IS_ROOT,
   async fn() {
-    await using dir = await tempDir("lanshare-e2e-disk-");
-    const small = join(dir.path, "small");
-    await using _mount = await mountTmpfs(small, 20);
-    await using server = await spawnServer();
-    await using _seed = await startSeed(dir.path, server);
-    const repo = join(small, "repo");
+    await using disk = await startSmallDisk();
+    const { repo, server } = disk;
     // Without statfs the free space is unknown beforehand: the writes hit ENOSPC.
     const sys = "hostname,networkInterfaces";
     {
@@ -83,15 +98,11 @@ Deno.test({
   name: "fetch larger than the free space is refused before it starts, saying how much",
   ignore: !IS_ROOT,
   async fn() {
-    await using dir = await tempDir("lanshare-e2e-disk-");
-    const small = join(dir.path, "small");
-    await using _mount = await mountTmpfs(small, 20);
-    await using server = await spawnServer();
-    await using _seed = await startSeed(dir.path, server);
+    await using disk = await startSmallDisk();
     await using fetcher = await spawnPeer({
-      repo: join(small, "repo"),
+      repo: disk.repo,
       hostname: "fetcher",
-      server,
+      server: disk.server,
     });
     const answer = await fetcher.command("fetch big.bin");
     assert.equal(answer.ok, false, JSON.stringify(answer));
