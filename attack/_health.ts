@@ -1,6 +1,6 @@
 // Health probes the attacks judge by: does the process still answer a plain request from a
 // fresh connection within a bound, and how many sessions does the server hold.
-import { MsgType } from "../shared/protocol.ts";
+import { type Message, MsgType } from "../shared/protocol.ts";
 import type { ServerProgram } from "../tests/e2e/_programs.ts";
 import { frame, joinBytes } from "./_frames.ts";
 import { errorText, probeAddress, WireClient } from "./_wire.ts";
@@ -15,16 +15,23 @@ export function formatHealth(health: Health): string {
 
 let probes = 0;
 
+/** What one probe sends on its connection and which reply it waits for. */
+interface ProbeExchange {
+  /** The frames to send; `n` numbers this probe (its own host name and source address). */
+  request(n: number): Uint8Array;
+  /** Picks the reply to judge; other messages are read past. */
+  isAnswer(message: Message): boolean;
+  /** The reply type that means healthy. */
+  expected: MsgType;
+  /** The reply's name in the "no … in N ms" reason. */
+  awaited: string;
+}
+
 /**
- * Registers a throwaway session on a fresh connection and asks who has a file: the server is
- * healthy when `Sources` comes back within `boundMs` (connect included). Probes come from
- * their own loopback addresses, as another host of the LAN would.
+ * Sends `exchange`'s request on a fresh connection from the probe's own loopback address and
+ * judges the answer: healthy when the expected reply comes within `boundMs` (connect included).
  */
-export async function probeServer(
-  port: number,
-  boundMs = 2000,
-  fname = "health-probe.bin",
-): Promise<Health> {
+async function probe(port: number, boundMs: number, exchange: ProbeExchange): Promise<Health> {
   const started = performance.now();
   const n = ++probes;
   let client: WireClient;
@@ -34,47 +41,52 @@ export async function probeServer(
     return { ok: false, reason: `connect: ${errorText(err)}` };
   }
   using _ = client;
-  const bytes = joinBytes([
-    frame(MsgType.Hello, 1, { hostname: `attack-probe-${n}`, p2pPort: 9, protocol: 1 }),
-    frame(MsgType.WhoHas, 2, { fname }),
-  ]);
-  if (!await client.write(bytes)) return { ok: false, reason: "closed on write" };
+  if (!await client.write(exchange.request(n))) return { ok: false, reason: "closed on write" };
   const left = boundMs - (performance.now() - started);
-  const outcome = await client.until((m) => m.reply && m.requestId === 2, Math.max(left, 1));
-  if (outcome.kind === "timeout") return { ok: false, reason: `no answer in ${boundMs} ms` };
+  const outcome = await client.until(exchange.isAnswer, Math.max(left, 1));
+  if (outcome.kind === "timeout") {
+    return { ok: false, reason: `no ${exchange.awaited} in ${boundMs} ms` };
+  }
   if (outcome.kind === "closed") return { ok: false, reason: `closed: ${outcome.reason}` };
-  if (outcome.message.type !== MsgType.Sources) {
+  if (outcome.message.type !== exchange.expected) {
     return { ok: false, reason: `answered ${MsgType[outcome.message.type]}` };
   }
   return { ok: true, ms: performance.now() - started };
 }
 
 /**
+ * Registers a throwaway session on a fresh connection and asks who has a file: the server is
+ * healthy when `Sources` comes back within `boundMs` (connect included). Probes come from
+ * their own loopback addresses, as another host of the LAN would.
+ */
+export function probeServer(
+  port: number,
+  boundMs = 2000,
+  fname = "health-probe.bin",
+): Promise<Health> {
+  return probe(port, boundMs, {
+    request: (n) =>
+      joinBytes([
+        frame(MsgType.Hello, 1, { hostname: `attack-probe-${n}`, p2pPort: 9, protocol: 1 }),
+        frame(MsgType.WhoHas, 2, { fname }),
+      ]),
+    isAnswer: (m) => m.reply && m.requestId === 2,
+    expected: MsgType.Sources,
+    awaited: "answer",
+  });
+}
+
+/**
  * Asks a peer's P2P port for the Info of a file it shares, on a fresh connection: healthy when
  * `Info` comes within `boundMs` (a `Queued` interim reply is waited through).
  */
-export async function probePeer(port: number, fname: string, boundMs = 2000): Promise<Health> {
-  const started = performance.now();
-  const n = ++probes;
-  let client: WireClient;
-  try {
-    client = await WireClient.connect(port, { timeoutMs: boundMs, from: probeAddress(n) });
-  } catch (err) {
-    return { ok: false, reason: `connect: ${errorText(err)}` };
-  }
-  using _ = client;
-  const from = `attack-probe-${n}:9`;
-  if (!await client.write(frame(MsgType.GetInfo, 1, { fname, from }))) {
-    return { ok: false, reason: "closed on write" };
-  }
-  const left = boundMs - (performance.now() - started);
-  const outcome = await client.until((m) => m.type !== MsgType.Queued, Math.max(left, 1));
-  if (outcome.kind === "timeout") return { ok: false, reason: `no Info in ${boundMs} ms` };
-  if (outcome.kind === "closed") return { ok: false, reason: `closed: ${outcome.reason}` };
-  if (outcome.message.type !== MsgType.Info) {
-    return { ok: false, reason: `answered ${MsgType[outcome.message.type]}` };
-  }
-  return { ok: true, ms: performance.now() - started };
+export function probePeer(port: number, fname: string, boundMs = 2000): Promise<Health> {
+  return probe(port, boundMs, {
+    request: (n) => frame(MsgType.GetInfo, 1, { fname, from: `attack-probe-${n}:9` }),
+    isAnswer: (m) => m.type !== MsgType.Queued,
+    expected: MsgType.Info,
+    awaited: "Info",
+  });
 }
 
 /** The server's own count of live sessions, from its `stats` shell command. */
