@@ -133,6 +133,15 @@ export class Program implements AsyncDisposable {
     });
   }
 
+  /** Waits for the `{"event":"listening",…}` line the programs print once started; parsed. */
+  async listening(): Promise<Answer> {
+    const { line } = await this.waitLine(
+      (l) => l.includes('"event":"listening"'),
+      "listening line",
+    );
+    return JSON.parse(line) as Answer;
+  }
+
   /** Kills the process (SIGKILL by default) and waits for it. */
   async kill(signal: Deno.Signal = "SIGKILL"): Promise<void> {
     if (!this.#exited) {
@@ -212,22 +221,81 @@ export interface ServerSpawnOptions {
   announcePort?: number;
 }
 
+/** Where a command runs and what it adds to its environment. */
+export interface CommandOptions {
+  /** Working folder. @default the repository root */
+  cwd?: string;
+  /** Variables added to the environment, which always has NO_COLOR=1. */
+  env?: Record<string, string>;
+}
+
+/** `program args` in the options' folder with colours off, stdout and stderr piped. */
+function command(
+  program: string,
+  args: string[],
+  options: CommandOptions & { stdin: "piped" | "null"; signal?: AbortSignal },
+): Deno.Command {
+  return new Deno.Command(program, {
+    args,
+    cwd: options.cwd ?? ROOT,
+    stdin: options.stdin,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", ...options.env },
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+}
+
+/** `program args` with stdin, stdout and stderr piped and colours off, for a {@link Program}. */
+export function pipedCommand(
+  program: string,
+  args: string[],
+  options: CommandOptions = {},
+): Deno.Command {
+  return command(program, args, { ...options, stdin: "piped" });
+}
+
+/** Options for {@link runToExit}. */
+export interface RunToExitOptions extends CommandOptions {
+  /** Kills the program after this long. @default 20_000 */
+  timeoutMs?: number;
+}
+
+/** A finished program: its exit code and its output as text. */
+export interface ProgramOutput {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `program args` with stdin closed and colours off until it exits (bounded). */
+export async function runToExit(
+  program: string,
+  args: string[],
+  options: RunToExitOptions = {},
+): Promise<ProgramOutput> {
+  const { code, stdout, stderr } = await command(program, args, {
+    ...options,
+    stdin: "null",
+    signal: AbortSignal.timeout(options.timeoutMs ?? 20_000),
+  }).output();
+  const text = new TextDecoder();
+  return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
+}
+
 function denoRun(
   permissions: string[],
   script: string,
   args: string[],
   env: Record<string, string> = {},
 ): Deno.Command {
-  return new Deno.Command(Deno.execPath(), {
+  return pipedCommand(
+    Deno.execPath(),
     // --unstable-net (Deno.listenDatagram) comes from deno.json for the sources; a bundle
     // elsewhere needs the flag itself, as users running one do.
-    args: ["run", "--quiet", "--unstable-net", ...permissions, resolve(ROOT, script), ...args],
-    cwd: ROOT,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1", ...env },
-  });
+    ["run", "--quiet", "--unstable-net", ...permissions, resolve(ROOT, script), ...args],
+    { env },
+  );
 }
 
 /** Starts the real index server on ephemeral ports, broadcasting only on loopback. */
@@ -265,11 +333,7 @@ export async function spawnServer(options: ServerSpawnOptions = {}): Promise<Ser
   );
   const server = new ServerProgram("server", command);
   try {
-    const { line } = await server.waitLine(
-      (l) => l.includes('"event":"listening"'),
-      "listening line",
-    );
-    const data = JSON.parse(line);
+    const data = await server.listening();
     server.tcpPort = data.tcp;
     server.udpPort = data.udp;
     return server;
@@ -334,11 +398,7 @@ export async function spawnPeer(options: PeerSpawnOptions): Promise<PeerProgram>
   const peer = new PeerProgram(options.hostname, command);
   peer.repo = options.repo;
   try {
-    const { line } = await peer.waitLine(
-      (l) => l.includes('"event":"listening"'),
-      "listening line",
-    );
-    peer.p2pPort = JSON.parse(line).p2p;
+    peer.p2pPort = (await peer.listening()).p2p;
     return peer;
   } catch (err) {
     await peer.kill();

@@ -6,39 +6,36 @@ import { request } from "../../shared/encode.ts";
 import { FramedConn } from "../../shared/framing.ts";
 import { MsgType } from "../../shared/protocol.ts";
 import { settleWithin } from "../../shared/timeout.ts";
-import { exists, ServerProgram, tempDir } from "./_programs.ts";
+import { exists, pipedCommand, runToExit, ServerProgram, tempDir } from "./_programs.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
+/**
+ * `deno run` of the server from the repository root, allowed the network, LANSHARE_* variables,
+ * host names and reading its own code, but no database file; the server's own flags follow.
+ */
+const RUN_SERVER = [
+  "run",
+  "--quiet",
+  "--allow-net",
+  "--allow-env=LANSHARE_*",
+  "--allow-sys=hostname,networkInterfaces",
+  "--allow-read=server,shared",
+  "server/main.ts",
+];
 
 Deno.test("a server denied its --db names the flags and the make command that grant it, exit 2", async () => {
   await using dir = await tempDir("lanshare-e2e-");
   const db = join(dir.path, "i.db");
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      "--allow-net",
-      "--allow-env=LANSHARE_*",
-      "--allow-sys=hostname,networkInterfaces",
-      "--allow-read=server,shared",
-      "server/main.ts",
-      "--db",
-      db,
-      "--port",
-      "0",
-      "--announce-port",
-      "0",
-    ],
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-    signal: AbortSignal.timeout(20_000),
-  }).output();
-  const text = new TextDecoder().decode(stderr);
+  const { code, stdout, stderr: text } = await runToExit(Deno.execPath(), [
+    ...RUN_SERVER,
+    "--db",
+    db,
+    "--port",
+    "0",
+    "--announce-port",
+    "0",
+  ]);
   assert.equal(code, 2, text);
-  assert.equal(new TextDecoder().decode(stdout), "");
+  assert.equal(stdout, "");
   assert.match(text, new RegExp(`^Cannot start: Requires read access to "${db}"`));
   const files = [db, `${db}-wal`, `${db}-shm`, `${db}-journal`].join(",");
   assert.ok(text.includes(`--allow-read=${files} --allow-write=${files}`), text);
@@ -50,22 +47,14 @@ Deno.test('make server ARGS="--db FILE" serves from that database and quits clea
   const db = join(dir.path, "elsewhere.db");
   const server = new ServerProgram(
     "make server",
-    new Deno.Command("make", {
-      args: [
-        "--no-print-directory",
-        "server",
-        `ARGS=--db ${db} --port 0 --announce-port 0 --broadcast 127.255.255.255`,
-      ],
-      cwd: ROOT,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }),
+    pipedCommand("make", [
+      "--no-print-directory",
+      "server",
+      `ARGS=--db ${db} --port 0 --announce-port 0 --broadcast 127.255.255.255`,
+    ]),
   );
   try {
-    const { line } = await server.waitLine((l) => l.includes('"event":"listening"'), "listening");
-    assert.equal(JSON.parse(line).db, db);
+    assert.equal((await server.listening()).db, db);
     assert.ok(await exists(db), `${db} was not created`);
     await server.send("quit");
     assert.equal((await server.status).code, 0, server.context());
@@ -83,42 +72,28 @@ Deno.test("a server out of file descriptors keeps accepting once connections clo
   // A low open-files limit, reached with the connections below; bash execs into the server.
   const server = new ServerProgram(
     "server",
-    new Deno.Command("bash", {
-      args: [
-        "-c",
-        'ulimit -n 64 && exec "$0" "$@"',
-        Deno.execPath(),
-        "run",
-        "--quiet",
-        "--allow-net",
-        "--allow-env=LANSHARE_*",
-        "--allow-sys=hostname,networkInterfaces",
-        "--allow-read=server,shared",
-        "server/main.ts",
-        "--db",
-        ":memory:",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--announce-port",
-        "0",
-        "--broadcast",
-        "127.255.255.255",
-        // This test is about descriptors, not about the per-address cap.
-        "--max-unregistered-per-address",
-        "1000",
-      ],
-      cwd: ROOT,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }),
+    pipedCommand("bash", [
+      "-c",
+      'ulimit -n 64 && exec "$0" "$@"',
+      Deno.execPath(),
+      ...RUN_SERVER,
+      "--db",
+      ":memory:",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "--announce-port",
+      "0",
+      "--broadcast",
+      "127.255.255.255",
+      // This test is about descriptors, not about the per-address cap.
+      "--max-unregistered-per-address",
+      "1000",
+    ]),
   );
   await using _server = server;
-  const { line } = await server.waitLine((l) => l.includes('"event":"listening"'), "listening");
-  const port = JSON.parse(line).tcp as number;
+  const port = (await server.listening()).tcp as number;
   const flood: Deno.TcpConn[] = [];
   try {
     for (let i = 0; i < 80; i++) flood.push(await Deno.connect({ hostname: "127.0.0.1", port }));
