@@ -3,7 +3,15 @@
 // two bundled peers share a file; a bundled server run without what it needs says what and exits.
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
-import { sha256File, spawnPeer, spawnServer, tempDir, writeRandomFile } from "./_programs.ts";
+import {
+  type ProgramOutput,
+  runToExit,
+  sha256File,
+  spawnPeer,
+  spawnServer,
+  tempDir,
+  writeRandomFile,
+} from "./_programs.ts";
 
 async function bundle(entry: string, out: string): Promise<void> {
   const { code, stderr } = await new Deno.Command(Deno.execPath(), {
@@ -49,22 +57,12 @@ Deno.test("bundled server and peers publish and fetch like the sources", async (
 });
 
 /** Runs a bundled program to its exit (bounded), outside this repository (no deno.json). */
-async function runBundled(
-  script: string,
-  flags: string[],
-  args: string[],
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", "--no-config", ...flags, script, ...args],
-    cwd: dirname(script),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-    signal: AbortSignal.timeout(20_000),
-  }).output();
-  const text = new TextDecoder();
-  return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
+function runBundled(script: string, flags: string[], args: string[]): Promise<ProgramOutput> {
+  return runToExit(
+    Deno.execPath(),
+    ["run", "--quiet", "--no-config", ...flags, script, ...args],
+    { cwd: dirname(script) },
+  );
 }
 
 const LOOPBACK_ARGS = ["--port", "0", "--announce-port", "0", "--broadcast", "127.255.255.255"];

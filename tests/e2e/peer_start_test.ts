@@ -3,21 +3,25 @@
 // needs says which flag or command grants it, instead of Deno's bare permission error.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { PeerProgram, spawnServer, tempDir } from "./_programs.ts";
+import {
+  PeerProgram,
+  pipedCommand,
+  type ProgramOutput,
+  runToExit,
+  spawnServer,
+  tempDir,
+} from "./_programs.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 /** The permission flags of deno.json's `peer` task (what `deno task peer` runs with). */
 const PEER_TASK = (JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`)).tasks.peer as string)
   .split(" ");
 
-async function runPeer(permissions: string[], args: string[]) {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", ...permissions, join(ROOT, "peer/main.ts"), ...args],
-    cwd: ROOT,
-    stdin: "null",
-    env: { NO_COLOR: "1" },
-  }).output();
-  return { code: output.code, stderr: new TextDecoder().decode(output.stderr) };
+function runPeer(permissions: string[], args: string[]): Promise<ProgramOutput> {
+  return runToExit(
+    Deno.execPath(),
+    ["run", "--quiet", ...permissions, join(ROOT, "peer/main.ts"), ...args],
+  );
 }
 
 Deno.test("a peer without access to its repository or host names what grants it", async () => {
@@ -56,27 +60,19 @@ Deno.test("deno task peer runs a peer on the repository given with --repo", asyn
   const launcher = PEER_TASK.slice(PEER_TASK.indexOf("run") + 1);
   const peer = new PeerProgram(
     "launched",
-    new Deno.Command(Deno.execPath(), {
-      args: [
-        ...launcher,
-        "--repo",
-        repo,
-        "--server",
-        `127.0.0.1:${server.tcpPort}`,
-        "--hostname",
-        "launched",
-        "--json",
-      ],
-      cwd: ROOT,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }),
+    pipedCommand(Deno.execPath(), [
+      ...launcher,
+      "--repo",
+      repo,
+      "--server",
+      `127.0.0.1:${server.tcpPort}`,
+      "--hostname",
+      "launched",
+      "--json",
+    ]),
   );
   try {
-    const { line } = await peer.waitLine((l) => l.includes('"event":"listening"'), "listening");
-    assert.equal(JSON.parse(line).repo, await Deno.realPath(repo));
+    assert.equal((await peer.listening()).repo, await Deno.realPath(repo));
     const published = await peer.command("publish shared.txt");
     assert.equal(published.ok, true, JSON.stringify(published));
     assert.equal(published.status, "created");
