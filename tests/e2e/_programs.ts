@@ -209,6 +209,19 @@ export class PeerProgram extends Program {
   }
 }
 
+/**
+ * Flags both programs take to listen on ephemeral TCP and UDP ports and broadcast only on
+ * loopback, as the tests' network rule asks.
+ */
+export const LOOPBACK_ARGS: readonly string[] = [
+  "--port",
+  "0",
+  "--announce-port",
+  "0",
+  "--broadcast",
+  "127.255.255.255",
+];
+
 /** Options for spawnServer. */
 export interface ServerSpawnOptions {
   args?: string[];

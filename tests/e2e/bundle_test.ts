@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import {
+  LOOPBACK_ARGS,
   type ProgramOutput,
   runToExit,
   sha256File,
@@ -65,8 +66,6 @@ function runBundled(script: string, flags: string[], args: string[]): Promise<Pr
   );
 }
 
-const LOOPBACK_ARGS = ["--port", "0", "--announce-port", "0", "--broadcast", "127.255.255.255"];
-
 Deno.test("a bundled server whose SQLite writer cannot start exits 1 and never says listening", async () => {
   await using dir = await tempDir("lanshare-e2e-");
   await bundle("server/main.ts", join(dir.path, "lanshare-server.js"));
@@ -114,7 +113,7 @@ Deno.test("a bundled peer run without --unstable-net names the flag and exits 2"
   const run = await runBundled(
     peer,
     ["--allow-net", "--allow-env", "--allow-sys", `--allow-read=${repo}`, `--allow-write=${repo}`],
-    ["--repo", repo, "--port", "0", "--announce-port", "0", "--broadcast", "127.255.255.255"],
+    ["--repo", repo, ...LOOPBACK_ARGS],
   );
   assert.equal(run.code, 2, run.stderr);
   assert.equal(

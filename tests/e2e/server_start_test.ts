@@ -6,7 +6,14 @@ import { request } from "../../shared/encode.ts";
 import { FramedConn } from "../../shared/framing.ts";
 import { MsgType } from "../../shared/protocol.ts";
 import { settleWithin } from "../../shared/timeout.ts";
-import { exists, pipedCommand, runToExit, ServerProgram, tempDir } from "./_programs.ts";
+import {
+  exists,
+  LOOPBACK_ARGS,
+  pipedCommand,
+  runToExit,
+  ServerProgram,
+  tempDir,
+} from "./_programs.ts";
 
 /**
  * `deno run` of the server from the repository root, allowed the network, LANSHARE_* variables,
@@ -81,12 +88,7 @@ Deno.test("a server out of file descriptors keeps accepting once connections clo
       ":memory:",
       "--host",
       "127.0.0.1",
-      "--port",
-      "0",
-      "--announce-port",
-      "0",
-      "--broadcast",
-      "127.255.255.255",
+      ...LOOPBACK_ARGS,
       // This test is about descriptors, not about the per-address cap.
       "--max-unregistered-per-address",
       "1000",
