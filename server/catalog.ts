@@ -67,6 +67,8 @@ export class Catalog {
   /** The store's clock minus ours (see syncClock()); 0 for a store of our own. */
   #clockOffsetMs = 0;
   #clockSyncedAtMs = -Infinity;
+  /** Lookups answered since start (who-has and search), for the dashboard's rate. */
+  lookups = 0;
 
   /** @param store where the index lives */
   constructor(store: Store, options: CatalogOptions) {
@@ -217,6 +219,7 @@ export class Catalog {
   /** Live holders of `fname`, never the asker. @throws {RequestError} invalid-fname */
   whoHas(fname: string, askerSessionId: string): SourceInfo[] | Promise<SourceInfo[]> {
     checkFname(fname, "look up");
+    this.lookups++;
     const sources = this.store.whoHas(fname, askerSessionId, this.now());
     return sources instanceof Promise ? sources.then(firstListed) : firstListed(sources);
   }
@@ -245,6 +248,7 @@ export class Catalog {
         `Cannot search: the pattern has ${wildcards} wildcards (* and ?), limit is ${MAX_SEARCH_WILDCARDS}`,
       );
     }
+    this.lookups++;
     return this.store.search(pattern, {
       offset: page.offset,
       limit: Math.min(page.limit, MAX_SEARCH_LIMIT),

@@ -9,6 +9,38 @@ import {
   type Sink,
 } from "@logtape/logtape";
 
+const listeners = new Set<(record: LogRecord) => void>();
+
+/**
+ * Calls `listener` with every record logged at or above the configured level (after
+ * setupLogging). @returns a function that stops it
+ */
+export function onLogRecord(listener: (record: LogRecord) => void): () => void {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
+/** A log record as the UIs show it. */
+export interface LogLine {
+  timeMs: number;
+  level: string;
+  category: string;
+  message: string;
+}
+
+/** Renders a LogTape record's message: its text parts with its values in between. */
+export function logLine(record: LogRecord): LogLine {
+  const message = record.message.map((part, i) =>
+    i % 2 === 0 || typeof part === "string" ? String(part) : Deno.inspect(part)
+  ).join("");
+  return {
+    timeMs: record.timestamp,
+    level: record.level,
+    category: record.category.slice(1).join("."),
+    message,
+  };
+}
+
 /** Log levels selectable with `--log-level`. */
 export type LogLevel = "debug" | "info" | "warning" | "error";
 
@@ -38,10 +70,16 @@ export async function setupLogging(level: LogLevel, options: LoggingOptions = {}
     });
   await configure({
     reset: true,
-    sinks: { stderr },
+    sinks: {
+      stderr,
+      // What the UIs show in their live logs (see onLogRecord).
+      feed: (record: LogRecord) => {
+        for (const listener of listeners) listener(record);
+      },
+    },
     loggers: [
       { category: ["logtape", "meta"], sinks: ["stderr"], lowestLevel: "warning" },
-      { category: ["lanshare"], sinks: ["stderr"], lowestLevel: level },
+      { category: ["lanshare"], sinks: ["stderr", "feed"], lowestLevel: level },
     ],
   });
 }

@@ -1,0 +1,199 @@
+// One UI's HTTP server (Deno.serve): the page and its assets from memory, the token trade, the
+// event stream and the JSON API behind the access checks. Which API is the caller's business.
+import { logger } from "../log.ts";
+import { type EventHub } from "./event_hub.ts";
+import {
+  allowedHosts,
+  checkHost,
+  checkRequest,
+  isLoopback,
+  isWildcard,
+  sameToken,
+  SECURITY_HEADERS,
+  tokenCookie,
+  type UiAccess,
+} from "./guard.ts";
+import { errorResponse, HttpError } from "./json.ts";
+
+const log = logger("ui");
+
+/** The page of one UI, held in memory (see shared/http/ui_assets.gen.ts). */
+export interface UiAssets {
+  title: string;
+  js: string;
+  css: string;
+}
+
+/** Options of startUiServer. */
+export interface UiServerOptions {
+  hostname: string;
+  /** First port to try (0: any free port). */
+  port: number;
+  /** Ports tried after `port` when it is taken (0: fail at once). */
+  nextPorts: number;
+  token: string;
+  assets: UiAssets;
+  hub: EventHub;
+  /** Answers /api/* requests that passed the checks (never /api/events). */
+  api: (req: Request, url: URL) => Promise<Response>;
+}
+
+/** A running UI server. */
+export interface UiServer extends AsyncDisposable {
+  hostname: string;
+  port: number;
+  /** Address to open, with the token: http://host:port/?token=… */
+  url: string;
+  token: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Binds the UI (trying the next ports when the first is taken) and serves it.
+ *
+ * @throws {Deno.errors.AddrInUse} when every port tried is taken
+ */
+export function startUiServer(options: UiServerOptions): UiServer {
+  let server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  // The checks need the bound port, known only once Deno.serve has bound it.
+  const bound: { access?: UiAccess } = {};
+  const handler = (req: Request) => handle(req, bound.access!, options);
+  for (let i = 0;; i++) {
+    const port = options.port === 0 ? 0 : options.port + i;
+    try {
+      server = Deno.serve({ hostname: options.hostname, port, onListen: () => {} }, handler);
+      break;
+    } catch (err) {
+      if (!(err instanceof Deno.errors.AddrInUse) || i >= options.nextPorts) throw err;
+    }
+  }
+  const port = server.addr.port;
+  bound.access = {
+    token: options.token,
+    port,
+    hosts: allowedHosts(options.hostname, port),
+    anyIpHost: isWildcard(options.hostname),
+  };
+  if (!isLoopback(options.hostname)) {
+    log.warn(
+      "The UI listens on {host}:{port}, reachable from other machines; it still asks for its token",
+      { host: options.hostname, port },
+    );
+  }
+  const shownHost = isWildcard(options.hostname)
+    ? "127.0.0.1"
+    : options.hostname.includes(":")
+    ? `[${options.hostname}]`
+    : options.hostname;
+  const close = async () => {
+    options.hub.close();
+    await server.shutdown();
+  };
+  return {
+    hostname: options.hostname,
+    port,
+    url: `http://${shownHost}:${port}/?token=${options.token}`,
+    token: options.token,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+async function handle(req: Request, access: UiAccess, options: UiServerOptions): Promise<Response> {
+  let response: Response;
+  try {
+    response = await route(req, access, options);
+  } catch (err) {
+    if (!(err instanceof HttpError)) {
+      log.error("UI request {method} {path} failed: {error}", {
+        method: req.method,
+        path: new URL(req.url).pathname,
+        error: err instanceof Error ? err.message : String(err),
+      });
+    }
+    response = errorResponse(err);
+  }
+  for (const [name, value] of Object.entries(SECURITY_HEADERS)) response.headers.set(name, value);
+  return response;
+}
+
+async function route(req: Request, access: UiAccess, options: UiServerOptions): Promise<Response> {
+  const url = new URL(req.url);
+  if (url.pathname === "/" && req.method === "GET") return page(req, url, access, options);
+  if (url.pathname === "/assets/app.css" && req.method === "GET") {
+    // The style sheet holds no secret and dresses the page that asks for the token.
+    checkHost(req, access);
+    return asset(options.assets.css, "text/css; charset=utf-8");
+  }
+  checkRequest(req, access);
+  if (url.pathname === "/assets/app.js" && req.method === "GET") {
+    return asset(options.assets.js, "text/javascript; charset=utf-8");
+  }
+  if (url.pathname === "/api/events" && req.method === "GET") {
+    return new Response(options.hub.connect(), {
+      headers: {
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "no-store",
+      },
+    });
+  }
+  if (url.pathname.startsWith("/api/")) return await options.api(req, url);
+  throw new HttpError(404, `Cannot find ${req.method} ${url.pathname}`);
+}
+
+/**
+ * The page. `/?token=…` with the right token trades it for the cookie and redirects to `/`, so
+ * the token leaves the address bar and history; without a valid cookie, a page saying how in.
+ */
+function page(req: Request, url: URL, access: UiAccess, options: UiServerOptions): Response {
+  checkHost(req, access);
+  const given = url.searchParams.get("token");
+  if (given !== null) {
+    if (!sameToken(given, access.token)) {
+      return htmlResponse(loginPage(options.assets.title, "That token is not this UI's."), 401);
+    }
+    return new Response(null, {
+      status: 303,
+      headers: { location: "/", "set-cookie": tokenCookie(access), "cache-control": "no-store" },
+    });
+  }
+  try {
+    checkRequest(req, access);
+  } catch (err) {
+    if (!(err instanceof HttpError)) throw err;
+    return htmlResponse(loginPage(options.assets.title, err.message), err.status);
+  }
+  return htmlResponse(appPage(options.assets.title), 200);
+}
+
+function asset(text: string, type: string): Response {
+  return new Response(text, {
+    headers: { "content-type": type, "cache-control": "no-cache" },
+  });
+}
+
+function htmlResponse(html: string, status: number): Response {
+  return new Response(html, {
+    status,
+    headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" },
+  });
+}
+
+function appPage(title: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8">` +
+    `<meta name="viewport" content="width=device-width, initial-scale=1">` +
+    `<meta name="color-scheme" content="light dark"><title>${title}</title>` +
+    `<link rel="stylesheet" href="/assets/app.css"></head>` +
+    `<body><div id="app"></div><script type="module" src="/assets/app.js"></script></body></html>`;
+}
+
+function loginPage(title: string, why: string): string {
+  const escaped = why.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8">` +
+    `<meta name="viewport" content="width=device-width, initial-scale=1">` +
+    `<meta name="color-scheme" content="light dark"><title>${title}</title>` +
+    `<link rel="stylesheet" href="/assets/app.css"></head><body><main class="login">` +
+    `<h1>${title}</h1><p>${escaped}</p><p>Open the address the program printed when it ` +
+    `started: it ends with <code>?token=…</code>. The token is also in the file named in ` +
+    `docs/API.md.</p></main></body></html>`;
+}
