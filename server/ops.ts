@@ -34,8 +34,8 @@ export interface PeerRow {
   /** Held by this server process (else by another over the same database). */
   here: boolean;
   serverId: string;
-  /** Entries it publishes. */
-  files: number;
+  /** Entries it publishes (null when not counted). */
+  files: number | null;
   /** Round trip of the last `ping`, ms; null before one. */
   lastRttMs: number | null;
 }
@@ -86,8 +86,13 @@ export class ServerOps {
     this.server = server;
   }
 
-  /** A page of live sessions, by hostname substring (empty: all). */
-  async peers(args: { pattern: string; offset: number; limit: number }): Promise<{
+  /**
+   * A page of live sessions, by hostname substring (empty: all), with the number of entries
+   * of each unless `countFiles` is false (one store query per row).
+   */
+  async peers(
+    args: { pattern: string; offset: number; limit: number; countFiles?: boolean },
+  ): Promise<{
     peers: PeerRow[];
     total: number;
     entries: number;
@@ -110,7 +115,9 @@ export class ServerOps {
       openedAtMs: s.openedAtMs,
       here: this.server.live.has(s.sessionId),
       serverId: s.serverId,
-      files: (await this.server.catalog.store.entriesOf(s.sessionId)).length,
+      files: args.countFiles === false
+        ? null
+        : (await this.server.catalog.store.entriesOf(s.sessionId)).length,
       lastRttMs: this.#rtt.get(s.sessionId) ?? null,
     })));
     const { entries } = await this.server.catalog.counts();

@@ -24,9 +24,8 @@ export async function loadOrCreateToken(path: string): Promise<string> {
     if (!(err instanceof Deno.errors.NotFound)) throw err;
   }
   const token = newToken();
-  const tmp = `${path}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  await Deno.writeTextFile(tmp, token + "\n", { mode: 0o600 });
-  await Deno.chmod(tmp, 0o600);
-  await Deno.rename(tmp, path);
+  // Written in place (no temporary name): the programs may write only this very path.
+  await Deno.writeTextFile(path, token + "\n", { mode: 0o600 });
+  await Deno.chmod(path, 0o600);
   return token;
 }

@@ -169,6 +169,8 @@ export type Answer = Record<string, any>;
 export class ServerProgram extends Program {
   tcpPort = 0;
   udpPort = 0;
+  /** The dashboard's address with its token (spawned with `ui: true`), else "". */
+  uiUrl = "";
 
   /** Runs a shell command and waits until a line matching `until` appears after it. */
   async command(line: string, until: RegExp, timeoutMs = 15_000): Promise<string[]> {
@@ -186,6 +188,8 @@ export class ServerProgram extends Program {
 export class PeerProgram extends Program {
   p2pPort = 0;
   repo = "";
+  /** The web UI's address with its token (spawned with `ui: true`), else "". */
+  uiUrl = "";
 
   /**
    * Sends a command and waits for its answer: the next `{"cmd": cmd}` line (for fetch: with
@@ -232,6 +236,8 @@ export interface ServerSpawnOptions {
   /** Fixed ports (to restart a server where it was). */
   port?: number;
   announcePort?: number;
+  /** Serve the dashboard on 127.0.0.1, any free port (default: `--ui off`). */
+  ui?: boolean;
 }
 
 /** Where a command runs and what it adds to its environment. */
@@ -341,6 +347,8 @@ export async function spawnServer(options: ServerSpawnOptions = {}): Promise<Ser
       "127.255.255.255",
       "--announce-interval-ms",
       "200",
+      "--ui",
+      options.ui ? "127.0.0.1:0" : "off",
       ...(options.args ?? []),
     ],
   );
@@ -349,6 +357,7 @@ export async function spawnServer(options: ServerSpawnOptions = {}): Promise<Ser
     const data = await server.listening();
     server.tcpPort = data.tcp;
     server.udpPort = data.udp;
+    server.uiUrl = data.ui ?? "";
     return server;
   } catch (err) {
     await server.kill();
@@ -377,6 +386,8 @@ export interface PeerSpawnOptions {
   noWrite?: boolean;
   /** Extra environment variables (e.g. the test-only LANSHARE_TEST_CORRUPT_PIECES). */
   env?: Record<string, string>;
+  /** Serve the web UI on 127.0.0.1, any free port (default: `--ui off`). */
+  ui?: boolean;
 }
 
 /** Starts a real peer with read/write limited to its repository. */
@@ -403,6 +414,8 @@ export async function spawnPeer(options: PeerSpawnOptions): Promise<PeerProgram>
       "--json",
       "--discover-timeout-ms",
       "10000",
+      "--ui",
+      options.ui ? "127.0.0.1:0" : "off",
       ...where,
       ...(options.args ?? []),
     ],
@@ -411,7 +424,9 @@ export async function spawnPeer(options: PeerSpawnOptions): Promise<PeerProgram>
   const peer = new PeerProgram(options.hostname, command);
   peer.repo = options.repo;
   try {
-    peer.p2pPort = (await peer.listening()).p2p;
+    const data = await peer.listening();
+    peer.p2pPort = data.p2p;
+    peer.uiUrl = data.ui ?? "";
     return peer;
   } catch (err) {
     await peer.kill();
