@@ -12,9 +12,9 @@ import type { ServerOps, StatsAnswer } from "./ops.ts";
 const log = logger("server", "ui");
 
 /** ms between stats samples (the chart's resolution). */
-const SAMPLE_INTERVAL_MS = 2000;
+const SAMPLE_INTERVAL_MS = 1000;
 /** Samples kept: ten minutes. */
-const SAMPLES_KEPT = 300;
+const SAMPLES_KEPT = 600;
 /** ms between looks at who joined or left, while a page listens. */
 const PEERS_TICK_MS = 500;
 /** More changes than this in one tick are sent as a count: the page reloads its page of rows. */

@@ -70,11 +70,13 @@ function App() {
   useEvents({
     open: () => setLive(true),
     lost: () => setLive(false),
-    stats: (d) => setSamples((s) => [...s.slice(-299), d as Stats]),
+    stats: (d) => setSamples((s) => [...s.slice(-599), d as Stats]),
     peers: () => setPeersVersion((v) => v + 1),
     log: (d) => setLogs((lines) => [...lines.slice(-299), d as LogLine]),
   });
   const latest = samples.at(-1);
+  // Tables reload when peers join or leave, and when the number of entries moves (a publish).
+  const changes = `${peersVersion}:${latest?.entries ?? 0}`;
   return (
     <>
       <header class="top">
@@ -88,8 +90,8 @@ function App() {
       {error && <Notice kind="error" onClose={() => setError(undefined)}>{error}</Notice>}
       <main class="grid">
         <StatsPanel samples={samples} />
-        <PeersPanel version={peersVersion} />
-        <CataloguePanel version={peersVersion} />
+        <PeersPanel version={changes} />
+        <CataloguePanel version={changes} />
         <LogView lines={logs} />
       </main>
     </>
@@ -183,7 +185,7 @@ function Chart(
   );
 }
 
-function PeersPanel(props: { version: number }) {
+function PeersPanel(props: { version: string }) {
   const [query, setQuery] = useState("");
   const [offset, setOffset] = useState(0);
   const [data, setData] = useState<{ peers: PeerRow[]; total: number } | undefined>();
@@ -312,7 +314,7 @@ function PeersPanel(props: { version: number }) {
   );
 }
 
-function CataloguePanel(props: { version: number }) {
+function CataloguePanel(props: { version: string }) {
   const [query, setQuery] = useState("");
   const [offset, setOffset] = useState(0);
   const [data, setData] = useState<
