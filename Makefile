@@ -6,15 +6,23 @@ DENO := $(shell command -v deno >/dev/null 2>&1 && deno --version 2>/dev/null | 
 # What must exist before Deno runs: the pinned binary, or nothing when PATH has the right one.
 DENO_DEP := $(if $(filter deno,$(DENO)),,$(PINNED_DENO))
 
-.PHONY: test ok deps server peer bench bench-index bundle compile fmt clean
+.PHONY: test ok deps browser server peer bench bench-index bench-ui ui bundle compile fmt clean
 
-test: deps
+test: deps browser
 	$(DENO) task ok
 
 ok: test
 
 deps: $(DENO_DEP)
 	$(DENO) install --frozen
+
+# The browser tests drive Debian's Chromium; installed once, silent when already there.
+CHROMIUM := /usr/bin/chromium
+browser: $(CHROMIUM)
+
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+	test -x $(CHROMIUM)
 
 $(PINNED_DENO):
 	npm install --prefix .tools --no-audit --no-fund --save-exact deno@$(DENO_VERSION)
@@ -46,6 +54,14 @@ bench: deps
 
 bench-index: deps
 	$(DENO) task bench:index
+
+# The UI benchmarks (fetch and lookups with a UI open, first load, asset size).
+bench-ui: deps
+	$(DENO) task bench:ui
+
+# Rebuilds shared/http/ui_assets.gen.ts from ui/ after editing the pages.
+ui: deps
+	$(DENO) task ui:build
 
 bundle: deps
 	$(DENO) task bundle

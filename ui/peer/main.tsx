@@ -2,7 +2,16 @@
 // status and the live log. Everything live through the event stream; no reloads.
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { answerOf, api, bytes, clock, duration, useEvents, useInterval } from "../common/client.ts";
+import {
+  answerOf,
+  api,
+  bytes,
+  clock,
+  duration,
+  markReady,
+  useEvents,
+  useInterval,
+} from "../common/client.ts";
 import { type LogLine, LogView, Notice, Pager } from "../common/widgets.tsx";
 
 interface Version {
@@ -97,6 +106,7 @@ function App() {
     api<Status>("/api/status").then((s) => {
       setStatus(s);
       setError(undefined);
+      markReady();
     }).catch((e: Error) => setError(e.message));
   useEffect(() => {
     loadStatus();

@@ -2,7 +2,7 @@
 // last minutes, and the live log. Pages come from the server: never the whole table.
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { api, bytes, clock, useEvents } from "../common/client.ts";
+import { api, bytes, clock, markReady, useEvents } from "../common/client.ts";
 import { type LogLine, LogView, Notice, Pager } from "../common/widgets.tsx";
 
 interface Stats {
@@ -60,9 +60,10 @@ function App() {
   const [error, setError] = useState<string | undefined>();
   const [live, setLive] = useState(true);
   useEffect(() => {
-    api<Stats & { samples: Stats[] }>("/api/stats").then((s) =>
-      setSamples(s.samples.length > 0 ? s.samples : [s])
-    ).catch((e: Error) => setError(e.message));
+    api<Stats & { samples: Stats[] }>("/api/stats").then((s) => {
+      setSamples(s.samples.length > 0 ? s.samples : [s]);
+      markReady();
+    }).catch((e: Error) => setError(e.message));
     api<{ lines: LogLine[] }>("/api/logs").then((r) => setLogs(r.lines)).catch((e: Error) =>
       setError(e.message)
     );

@@ -1,0 +1,355 @@
+// `deno task bench:ui`: what the web UIs cost, each measured against its baseline in the same
+// run: a single-source fetch with the peer page open in Chromium vs without; index lookups/s
+// with the dashboard open vs without; first load of each UI; asset sizes; and the dashboard's
+// API pages over 10,000 sessions and 1,000,000 entries. Loopback only.
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import type { Browser } from "playwright-core";
+import { type BenchTable, machineInfo, median, num, renderTable, summary } from "./_lib.ts";
+import { launchChromium } from "../tests/e2e/_browser.ts";
+import { spawnPeer, spawnServer, tempDir, writeRandomFile } from "../tests/e2e/_programs.ts";
+import { connectRaw, fileEntry, type RawClient } from "../tests/integration/_server.ts";
+import { PEER_ASSETS, SERVER_ASSETS } from "../shared/http/ui_assets.gen.ts";
+import { startServer } from "../server/server.ts";
+import { ServerOps } from "../server/ops.ts";
+import { startServerUi } from "../server/ui_server.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    reps: { type: "string", default: "5" },
+    "file-mib": { type: "string", default: "512" },
+    "lookup-seconds": { type: "string", default: "3" },
+    "scale-sessions": { type: "string", default: "10000" },
+    "scale-entries": { type: "string", default: "1000000" },
+  },
+});
+const reps = Number(values.reps);
+const fileMib = Number(values["file-mib"]);
+const lookupSeconds = Number(values["lookup-seconds"]);
+const scaleSessions = Number(values["scale-sessions"]);
+const scaleEntries = Number(values["scale-entries"]);
+const log = (line: string) => console.error(line);
+
+/** Fetches with and without the peer page open, alternating which goes first. */
+async function fetchWithUi(browser: Browser): Promise<BenchTable> {
+  await using dir = await tempDir("lanshare-ui-bench-");
+  await using server = await spawnServer();
+  await using seeder = await spawnPeer({
+    repo: join(dir.path, "seeder"),
+    hostname: "seeder",
+    server,
+    direct: true,
+  });
+  await using fetcher = await spawnPeer({
+    repo: join(dir.path, "fetcher"),
+    hostname: "fetcher",
+    server,
+    direct: true,
+    ui: true,
+  });
+  await writeRandomFile(join(seeder.repo, "big.bin"), fileMib * 1024 * 1024, 3);
+  const published = await seeder.command("publish big.bin");
+  if (!published.ok) throw new Error(`Cannot publish: ${published.error}`);
+  const withUi: number[] = [];
+  const without: number[] = [];
+  let events = 0;
+  const fetchOnce = async () => {
+    const answer = await fetcher.command("fetch big.bin --force", { timeoutMs: 300_000 });
+    if (!answer.ok) throw new Error(`Cannot fetch: ${answer.error}`);
+    return answer.durationMs as number;
+  };
+  for (let rep = 0; rep < reps; rep++) {
+    for (const open of rep % 2 === 0 ? [false, true] : [true, false]) {
+      if (!open) {
+        without.push(await fetchOnce());
+        continue;
+      }
+      const page = await browser.newPage();
+      await page.goto(fetcher.uiUrl);
+      await page.locator("#transfers-title").waitFor();
+      // Let the fresh page finish its start-up work: the fetch is measured against a page
+      // that is open, not one still loading.
+      await page.waitForLoadState("networkidle");
+      // Count what the page receives: proof it is subscribed while the fetch runs.
+      await page.evaluate(() => {
+        const source = new EventSource("/api/events");
+        (globalThis as unknown as { seen: number }).seen = 0;
+        source.addEventListener(
+          "transfers",
+          () => (globalThis as unknown as { seen: number }).seen++,
+        );
+      });
+      withUi.push(await fetchOnce());
+      events += await page.evaluate(() => (globalThis as unknown as { seen: number }).seen);
+      await page.close();
+    }
+    log(
+      `fetch rep ${rep + 1}: without ${num(without.at(-1)!)} ms, with UI ${num(withUi.at(-1)!)} ms`,
+    );
+  }
+  const rate = (ms: number[]) => ms.map((t) => fileMib / (t / 1000));
+  const slowdown = median(withUi) / median(without) - 1;
+  return {
+    title: `Single-source fetch of ${fileMib} MiB on loopback, peer UI open vs not`,
+    columns: ["case", "time, ms", "MiB/s"],
+    rows: [
+      ["no page open", summary(without), summary(rate(without))],
+      ["peer page open in Chromium, subscribed", summary(withUi), summary(rate(withUi))],
+      [
+        "difference (medians)",
+        `${num(slowdown * 100, 1)} %`,
+        slowdown <= 0.05 ? "within 5 %" : "over 5 %",
+      ],
+    ],
+    notes: [
+      `${reps} repetitions each, alternating which case goes first; median (min–max).`,
+      `The open page received ${events} transfer snapshots in all (at most 5 per second).`,
+    ],
+  };
+}
+
+/** Lookups per second from 16 clients for a few seconds, dashboard open or not. */
+async function lookupsWithDashboard(browser: Browser): Promise<BenchTable> {
+  await using server = await spawnServer({ ui: true });
+  const clients: RawClient[] = [];
+  try {
+    for (let i = 0; i < 16; i++) {
+      const client = await connectRaw(server.tcpPort);
+      await client.hello(`load-${i}`, 10_000 + i);
+      for (let j = 0; j < 10; j++) await client.publish(fileEntry(`file-${i}-${j}.bin`));
+      clients.push(client);
+    }
+    const phase = async () => {
+      let count = 0;
+      const endAt = performance.now() + lookupSeconds * 1000;
+      await Promise.all(clients.map(async (client, i) => {
+        let n = 0;
+        while (performance.now() < endAt) {
+          await client.whoHas(`file-${(i + n) % 16}-${n % 10}.bin`);
+          n++;
+        }
+        count += n;
+      }));
+      return count / lookupSeconds;
+    };
+    const open: number[] = [];
+    const closed: number[] = [];
+    for (let rep = 0; rep < reps; rep++) {
+      for (const withPage of rep % 2 === 0 ? [false, true] : [true, false]) {
+        if (!withPage) {
+          closed.push(await phase());
+          continue;
+        }
+        const page = await browser.newPage();
+        await page.goto(server.uiUrl);
+        await page.locator("[data-stat=sessions]").waitFor();
+        open.push(await phase());
+        await page.close();
+      }
+      log(`lookups rep ${rep + 1}: closed ${num(closed.at(-1)!)}/s, open ${num(open.at(-1)!)}/s`);
+    }
+    const change = median(open) / median(closed) - 1;
+    return {
+      title: "Index lookups (who-has) with the dashboard open vs not",
+      columns: ["case", "lookups/s"],
+      rows: [
+        ["dashboard closed", summary(closed)],
+        ["dashboard open in Chromium (live stats, peers, log)", summary(open)],
+        [
+          "difference (medians)",
+          `${num(change * 100, 1)} % (${Math.abs(change) <= 0.05 ? "within 5 %" : "over 5 %"})`,
+        ],
+      ],
+      notes: [
+        `16 clients, one request in flight each, ${lookupSeconds} s per phase, ${reps} phases each, alternating.`,
+        "The server and the load generator are separate processes; Chromium shares the 2 cores.",
+      ],
+    };
+  } finally {
+    for (const client of clients) await client.close();
+  }
+}
+
+/** Time from navigation to the first data on screen, each UI, a fresh browser context each time. */
+async function firstLoad(browser: Browser): Promise<BenchTable> {
+  await using dir = await tempDir("lanshare-ui-bench-load-");
+  await using server = await spawnServer({ ui: true });
+  await using peer = await spawnPeer({
+    repo: join(dir.path, "p"),
+    hostname: "p",
+    server,
+    ui: true,
+  });
+  const measure = async (url: string, ready: string) => {
+    const times: number[] = [];
+    for (let rep = 0; rep < reps; rep++) {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      await page.goto(url);
+      await page.locator(ready).first().waitFor();
+      // The page's own clock: from the start of the navigation (the token URL, before its
+      // redirect) to the paint after the first data arrived.
+      times.push(
+        await page.evaluate<number>(`new Promise((resolve) => {
+          const find = () => {
+            const mark = performance.getEntriesByName("lanshare-ready")[0];
+            if (mark) resolve(mark.startTime);
+            else requestAnimationFrame(find);
+          };
+          find();
+        })`),
+      );
+      await context.close();
+    }
+    return times;
+  };
+  const peerTimes = await measure(peer.uiUrl, ".status dl");
+  const dashTimes = await measure(server.uiUrl, "[data-stat=sessions]");
+  const row = (name: string, times: number[]) => [
+    name,
+    summary(times, 1),
+    median(times) < 200 ? "under 200 ms" : "over 200 ms",
+  ];
+  return {
+    title: "First load on loopback (new browser context: no cache, no cookie)",
+    columns: ["UI", "ms to first data on screen", "target"],
+    rows: [row("peer", peerTimes), row("server dashboard", dashTimes)],
+    notes: [
+      "Measured by the page's own clock (performance.mark after the paint that follows the first API answer), from the start of the navigation to the URL with the token: the token trade (303 + cookie), the page, its script and style, its first API answers. A fresh browser context each time: no cache, no cookie.",
+    ],
+  };
+}
+
+async function gzipBytes(text: string): Promise<number> {
+  const stream = new Blob([text]).stream().pipeThrough(new CompressionStream("gzip"));
+  return (await new Response(stream).arrayBuffer()).byteLength;
+}
+
+async function assetSizes(): Promise<BenchTable> {
+  const rows = [];
+  for (const assets of [PEER_ASSETS, SERVER_ASSETS]) {
+    const raw = assets.js.length + assets.css.length;
+    const gz = await gzipBytes(assets.js) + await gzipBytes(assets.css);
+    rows.push([
+      assets.title,
+      `${num(raw / 1024, 1)} KiB`,
+      `${num(gz / 1024, 1)} KiB`,
+      gz < 150_000 ? "under 150 KB" : "over",
+    ]);
+  }
+  return {
+    title: "UI assets (script + style sheet, Preact included)",
+    columns: ["UI", "raw", "gzip", "target"],
+    rows,
+    notes: ["Served from memory (shared/http/ui_assets.gen.ts); Deno.serve compresses on the fly."],
+  };
+}
+
+/** The dashboard's API pages over a catalogue of the issue's scale, timed in process. */
+async function dashboardAtScale(browser: Browser): Promise<BenchTable> {
+  await using dir = await tempDir("lanshare-ui-bench-scale-");
+  await using server = await startServer({
+    host: "127.0.0.1",
+    port: 0,
+    db: ":memory:",
+    announcePort: 0,
+    broadcast: ["127.255.255.255"],
+    announceIntervalMs: 60_000,
+    pingIntervalMs: 60_000,
+    pingTimeoutMs: 120_000,
+    logLevel: "error",
+    ui: null,
+  });
+  const started = performance.now();
+  const perSession = Math.ceil(scaleEntries / scaleSessions);
+  for (let s = 0; s < scaleSessions; s++) {
+    const { row } = await server.catalog.register({
+      sessionId: crypto.randomUUID(),
+      hostname: `host-${s}`,
+      address: "127.0.0.1",
+      port: 20_000 + (s % 40_000),
+    });
+    for (let e = 0; e < perSession && s * perSession + e < scaleEntries; e++) {
+      await server.catalog.publish(row.sessionId, fileEntry(`f-${s}-${e}.bin`));
+    }
+  }
+  log(
+    `scale: filled ${scaleSessions} sessions, ${scaleEntries} entries in ${
+      num((performance.now() - started) / 1000, 1)
+    } s`,
+  );
+  const ops = new ServerOps(server);
+  await using ui = await startServerUi(ops, {
+    hostname: "127.0.0.1",
+    port: 0,
+    nextPorts: 0,
+    tokenPath: join(dir.path, "token"),
+  });
+  const base = `http://127.0.0.1:${ui.port}`;
+  const time = async (path: string) => {
+    const times: number[] = [];
+    let bytes = 0;
+    for (let rep = 0; rep < reps; rep++) {
+      const t0 = performance.now();
+      const r = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${ui.token}` } });
+      bytes = (await r.arrayBuffer()).byteLength;
+      if (!r.ok) throw new Error(`Cannot GET ${path}: ${r.status}`);
+      times.push(performance.now() - t0);
+    }
+    return [path, summary(times, 1), `${num(bytes / 1024, 1)} KiB`];
+  };
+  const rows = [
+    await time("/api/stats"),
+    await time("/api/peers?offset=0&limit=25"),
+    await time("/api/peers?offset=9975&limit=25"),
+    await time("/api/peers?q=host-99&limit=25"),
+    await time("/api/files?offset=0&limit=25"),
+    await time("/api/files?offset=500000&limit=25"),
+    await time("/api/files?q=f-4242-*&limit=25"),
+  ];
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const t0 = performance.now();
+  await page.goto(ui.url);
+  await page.locator(".peers-table tbody tr").first().waitFor();
+  await page.locator(".catalogue-table tbody tr").first().waitFor();
+  const loadMs = performance.now() - t0;
+  await context.close();
+  rows.push(["dashboard first load, both tables filled", num(loadMs, 1), ""]);
+  return {
+    title:
+      `Dashboard over ${scaleSessions} sessions and ${scaleEntries} entries (in process, memory store)`,
+    columns: ["request", "ms", "answer size"],
+    rows,
+    notes: [
+      "Only pages cross the wire: 25 rows per table; the stats tiles are counts.",
+      `${reps} requests each; median (min–max).`,
+    ],
+  };
+}
+
+const startedAt = new Date().toISOString();
+const machine = await machineInfo();
+await using browser = await launchChromium();
+const tables: BenchTable[] = [];
+tables.push(await assetSizes());
+tables.push(await firstLoad(browser));
+tables.push(await fetchWithUi(browser));
+tables.push(await lookupsWithDashboard(browser));
+tables.push(await dashboardAtScale(browser));
+const report = [
+  `## UI benchmarks, ${startedAt}`,
+  "",
+  "Command: `deno task bench:ui` (or `make bench-ui`)",
+  "",
+  ...machine.map((l) => `- ${l}`),
+  "",
+  ...tables.map(renderTable).flatMap((t) => [t, ""]),
+].join("\n");
+console.log(report);
+await Deno.mkdir(new URL("./out/", import.meta.url), { recursive: true });
+await Deno.writeTextFile(
+  new URL(`./out/ui_${startedAt.replaceAll(":", "-")}.md`, import.meta.url),
+  report,
+);
