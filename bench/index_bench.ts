@@ -815,6 +815,8 @@ async function runStore(config: BenchConfig, store: string, dir: string): Promis
     // per-address caps, meant for a LAN of hosts, must not refuse them.
     ...["--max-connections", "--max-sessions-per-address", "--max-unregistered-per-address"]
       .flatMap((flag) => [flag, String(config.sessions + 1000)]),
+    "--ui",
+    "off",
   ];
   result.command = `deno run -A ${SERVER_V8_FLAGS} server/main.ts ${serverArgs.join(" ")}`;
   const logPath = `${dir}/server-${store}.log`;

@@ -161,6 +161,8 @@ async function startIndex(ctx: Ctx): Promise<{ proc: LineProcess; port: number }
       ":memory:",
       "--broadcast",
       "127.255.255.255",
+      "--ui",
+      "off",
     ],
   });
   try {
@@ -194,6 +196,8 @@ async function startPeer(
       "--hostname",
       peer.hostname,
       "--json",
+      "--ui",
+      "off",
       ...peer.extra ?? [],
     ],
   });

@@ -8,9 +8,13 @@ import type { Browser } from "playwright-core";
 import { type BenchTable, machineInfo, median, num, renderTable, summary } from "./_lib.ts";
 import { launchChromium } from "../tests/e2e/_browser.ts";
 import { spawnPeer, spawnServer, tempDir, writeRandomFile } from "../tests/e2e/_programs.ts";
-import { connectRaw, fileEntry, type RawClient } from "../tests/integration/_server.ts";
+import {
+  connectRaw,
+  fileEntry,
+  type RawClient,
+  startTestServer,
+} from "../tests/integration/_server.ts";
 import { PEER_ASSETS, SERVER_ASSETS } from "../shared/http/ui_assets.gen.ts";
-import { startServer } from "../server/server.ts";
 import { ServerOps } from "../server/ops.ts";
 import { startServerUi } from "../server/ui_server.ts";
 
@@ -249,17 +253,12 @@ async function assetSizes(): Promise<BenchTable> {
 /** The dashboard's API pages over a catalogue of the issue's scale, timed in process. */
 async function dashboardAtScale(browser: Browser): Promise<BenchTable> {
   await using dir = await tempDir("lanshare-ui-bench-scale-");
-  await using server = await startServer({
-    host: "127.0.0.1",
-    port: 0,
-    db: ":memory:",
-    announcePort: 0,
-    broadcast: ["127.255.255.255"],
-    announceIntervalMs: 60_000,
-    pingIntervalMs: 60_000,
-    pingTimeoutMs: 120_000,
-    logLevel: "error",
-    ui: null,
+  // The test fixture's server: 127.0.0.1, ports 0, in-memory store, quiet timers; the
+  // per-address and per-session caps raised to fit the whole catalogue from one address.
+  await using server = await startTestServer({
+    maxConnections: scaleSessions + 100,
+    maxSessionsPerAddress: scaleSessions + 100,
+    maxEntriesPerSession: Math.ceil(scaleEntries / scaleSessions) + 1,
   });
   const started = performance.now();
   const perSession = Math.ceil(scaleEntries / scaleSessions);
@@ -270,9 +269,12 @@ async function dashboardAtScale(browser: Browser): Promise<BenchTable> {
       address: "127.0.0.1",
       port: 20_000 + (s % 40_000),
     });
+    const publishes = [];
     for (let e = 0; e < perSession && s * perSession + e < scaleEntries; e++) {
-      await server.catalog.publish(row.sessionId, fileEntry(`f-${s}-${e}.bin`));
+      publishes.push(server.catalog.publish(row, fileEntry(`f-${s}-${e}.bin`)));
     }
+    await Promise.all(publishes);
+    if (s % 1000 === 999) log(`scale: ${s + 1} sessions filled`);
   }
   log(
     `scale: filled ${scaleSessions} sessions, ${scaleEntries} entries in ${

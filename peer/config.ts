@@ -9,6 +9,10 @@ import {
 } from "../shared/cli.ts";
 import { ConfigError } from "../shared/errors.ts";
 import type { LogLevel } from "../shared/log.ts";
+import { parseUiFlag, type UiListen } from "../shared/http/ui_flag.ts";
+
+/** Where the peer's web UI listens unless told otherwise. */
+export const DEFAULT_PEER_UI = "127.0.0.1:7080";
 
 /** Everything a peer needs to start; every field required. */
 export interface PeerConfig {
@@ -51,6 +55,8 @@ export interface PeerConfig {
   logLevel: LogLevel;
   /** TEST ONLY: serve corrupted piece bytes (to test integrity checks); see PEER_TEST_ENV. */
   debugCorrupt: boolean;
+  /** Where the web UI listens; null: no UI (`--ui off`). */
+  ui: UiListen | null;
 }
 
 /** The peer's options, for parsing and --help. */
@@ -188,6 +194,13 @@ export const PEER_OPTIONS: readonly OptionSpec[] = [
     default: "info",
     help: "debug, info, warning or error",
   },
+  {
+    flag: "ui",
+    env: "LANSHARE_UI",
+    kind: "string",
+    default: DEFAULT_PEER_UI,
+    help: `web UI HOST:PORT, or off (default ${DEFAULT_PEER_UI}, or the next free port)`,
+  },
 ];
 
 /**
@@ -250,6 +263,12 @@ export function resolvePeerConfig(
   const maxPerPeer = (v["max-per-peer"] as number | undefined) ??
     Math.max(1, Math.floor(maxSessions / 2));
   if (maxPerPeer < 1) problems.push("--max-per-peer must be at least 1");
+  let ui: UiListen | null = null;
+  try {
+    ui = parseUiFlag(v.ui as string, DEFAULT_PEER_UI);
+  } catch (err) {
+    problems.push(`--ui: ${(err as Error).message} (or "off")`);
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     kind: "run",
@@ -274,6 +293,7 @@ export function resolvePeerConfig(
       json: v.json as boolean,
       logLevel: level as LogLevel,
       debugCorrupt: env[TEST_CORRUPT_ENV] === "1",
+      ui,
     },
   };
 }

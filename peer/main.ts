@@ -17,6 +17,9 @@ import { Peer } from "./peer.ts";
 import { progressFields, progressLine, RateWindows, receivedBytes } from "./progress.ts";
 import { runPeerCommand, type ShellOutput } from "./shell.ts";
 import { TtyLine } from "./tty_line.ts";
+import { PeerOps } from "./ops.ts";
+import { startPeerUi } from "./ui_server.ts";
+import type { UiServer } from "../shared/http/ui_server.ts";
 
 const encoder = new TextEncoder();
 /** Files at least this large report hashing progress. */
@@ -75,13 +78,30 @@ async function run(args: string[], setRepo: (repo: string) => void): Promise<num
     console.error(`Cannot start: ${err instanceof Error ? err.message : String(err)}`);
     return 1;
   }
+  const ops = new PeerOps(peer);
+  let ui: UiServer | undefined;
+  if (config.ui) {
+    try {
+      ui = await startPeerUi(ops, config.ui);
+    } catch (err) {
+      console.error(
+        `Cannot start the web UI on ${config.ui.hostname}:${config.ui.port}: ${
+          err instanceof Error ? err.message : String(err)
+        } (choose another with --ui HOST:PORT, or --ui off)`,
+      );
+      await peer.close();
+      return 1;
+    }
+  }
   console.log(JSON.stringify({
     event: "listening",
     p2p: peer.p2pPort,
     hostname: config.hostname,
     index: peer.index.state.kind,
     repo: peer.repo.root,
+    ui: ui?.url ?? null,
   }));
+  if (ui && !config.json) console.log(`Web UI: ${ui.url}`);
 
   const stop = Promise.withResolvers<void>();
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
@@ -96,7 +116,7 @@ async function run(args: string[], setRepo: (repo: string) => void): Promise<num
     // shell stays usable (status, cancel) while it transfers. Its answer comes when it ends.
     for await (const line of readLines(Deno.stdin.readable)) {
       const background = /^\s*fetch\s/.test(line);
-      const done = runPeerCommand(peer, line, out).then((quit) => {
+      const done = runPeerCommand(ops, line, out).then((quit) => {
         if (quit) stop.resolve();
       });
       if (!background) await done;
@@ -105,6 +125,7 @@ async function run(args: string[], setRepo: (repo: string) => void): Promise<num
     // stdin closed (started with </dev/null or as a service): keep serving until a signal.
   })();
   await stop.promise;
+  await ui?.close();
   await peer.close();
   return 0;
 }

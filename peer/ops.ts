@@ -5,6 +5,7 @@ import { fnameProblem } from "../shared/fname.ts";
 import { type CatalogEntry, MsgType } from "../shared/protocol.ts";
 import { logger } from "../shared/log.ts";
 import type { FetchInfo } from "./activity.ts";
+import { type ProgressFields, progressFields, RateWindows, receivedBytes } from "./progress.ts";
 import type { FetchResult } from "./fetch.ts";
 import type { HashProgress } from "./hashing.ts";
 import { type Peer, type PublishResult, type StatusReport } from "./peer.ts";
@@ -47,18 +48,10 @@ export interface SharedFile {
   partial: boolean;
 }
 
-/** A running fetch with what a progress bar needs. */
-export interface FetchProgress {
-  fname: string;
+/** A running fetch with what a progress bar needs: the shell's progress fields and more. */
+export interface FetchProgress extends ProgressFields {
   rootHash: string;
-  doneBytes: number;
-  size: number;
-  percent: number;
-  bytesPerSecond: number;
-  /** null while nothing has arrived yet. */
-  etaSeconds: number | null;
-  sources: number;
-  queuedSources: number;
+  /** Bytes received in this run, by source "host:port". */
   bySource: Record<string, number>;
 }
 
@@ -120,6 +113,7 @@ export class PeerOps {
   readonly peer: Peer;
   readonly #history: FetchOutcome[] = [];
   readonly #listeners = new Set<(event: OpEvent) => void>();
+  readonly #rates = new RateWindows();
 
   constructor(peer: Peer) {
     this.peer = peer;
@@ -205,6 +199,23 @@ export class PeerOps {
     return this.#history;
   }
 
+  /** A running fetch's progress now: recent rate, ETA, queue places, bytes per source. */
+  progress(info: FetchInfo): FetchProgress {
+    const now = Date.now();
+    const rate = this.#rates.sample(info.fname, receivedBytes(info), now);
+    if (info.doneBytes >= info.size) this.#rates.forget(info.fname);
+    return {
+      ...progressFields(info, rate, now),
+      rootHash: info.rootHash,
+      bySource: { ...info.bySource },
+    };
+  }
+
+  /** Connects to the index now (takes the session back after being replaced). */
+  reconnect(): Promise<string> {
+    return this.peer.reconnect();
+  }
+
   /** Stops a fetch of `fname` and deletes its partial download. */
   async cancel(fname: string): Promise<{ fname: string; running: boolean; partials: number }> {
     return { fname, ...await this.peer.cancel(fname) };
@@ -277,7 +288,7 @@ export class PeerOps {
         maxDownloadRate: config.maxDownloadRate,
         maxFileSize: config.maxFileSize,
       },
-      progress: report.fetches.map(fetchProgress),
+      progress: report.fetches.map((info) => this.progress(info)),
       history: this.#history,
     };
   }
@@ -404,25 +415,6 @@ export class PeerOps {
     const info = await file.stat();
     return { file, size: info.size, name: real.slice(real.lastIndexOf("/") + 1) };
   }
-}
-
-/** A running fetch's progress: percent, rate over this run, ETA. */
-export function fetchProgress(info: FetchInfo): FetchProgress {
-  const elapsedS = Math.max((Date.now() - info.startedAtMs) / 1000, 1e-3);
-  const received = Object.values(info.bySource).reduce((a, b) => a + b, 0);
-  const rate = received / elapsedS;
-  return {
-    fname: info.fname,
-    rootHash: info.rootHash,
-    doneBytes: info.doneBytes,
-    size: info.size,
-    percent: info.size === 0 ? 100 : Math.floor(info.doneBytes * 1000 / info.size) / 10,
-    bytesPerSecond: Math.round(rate),
-    etaSeconds: rate > 0 ? Math.round((info.size - info.doneBytes) / rate) : null,
-    sources: info.activeSources,
-    queuedSources: info.queuedSources,
-    bySource: { ...info.bySource },
-  };
 }
 
 /** Groups a search page by fname, then by content (most live sources first). */

@@ -3,7 +3,8 @@
 import { splitWords } from "../shared/cli.ts";
 import { formatBytes, formatDuration, formatRate } from "../shared/format.ts";
 import type { FetchInfo } from "./activity.ts";
-import type { Peer, PublishResult } from "./peer.ts";
+import type { PublishResult } from "./peer.ts";
+import type { PeerOps } from "./ops.ts";
 import { describeQueues, progressFields } from "./progress.ts";
 
 /** Where answers go. */
@@ -34,7 +35,11 @@ const HELP = [
  *
  * @returns true when the command was `quit`
  */
-export async function runPeerCommand(peer: Peer, line: string, out: ShellOutput): Promise<boolean> {
+export async function runPeerCommand(
+  ops: PeerOps,
+  line: string,
+  out: ShellOutput,
+): Promise<boolean> {
   let words: string[];
   try {
     words = splitWords(line);
@@ -59,9 +64,8 @@ export async function runPeerCommand(peer: Peer, line: string, out: ShellOutput)
           fail("usage: publish <lname> [fname]");
           return false;
         }
-        const r = await peer.publish(
-          args[0]!,
-          args[1],
+        const r = await ops.publish(
+          { lname: args[0]!, fname: args[1] },
           (done, size) => out.hashing(args[0]!, done, size),
         );
         out.answer({ cmd, ok: true, ...r }, publishLines(r));
@@ -72,7 +76,7 @@ export async function runPeerCommand(peer: Peer, line: string, out: ShellOutput)
           fail("usage: unpublish <fname>");
           return false;
         }
-        const removed = await peer.unpublish(args[0]!);
+        const { removed } = await ops.unpublish(args[0]!);
         out.answer({ cmd, ok: true, fname: args[0], removed }, [
           removed ? `unpublished ${args[0]}` : `${args[0]} was not published`,
         ]);
@@ -89,13 +93,11 @@ export async function runPeerCommand(peer: Peer, line: string, out: ShellOutput)
             return false;
           }
         }
-        const options: { force: boolean; hashPrefix?: string; onProgress: (i: FetchInfo) => void } =
-          {
-            force: args.includes("--force"),
-            onProgress: (info) => out.progress(info),
-          };
-        if (hashPrefix !== undefined) options.hashPrefix = hashPrefix;
-        const r = await peer.fetch(fname, options);
+        const r = await ops.fetch(fname, {
+          force: args.includes("--force"),
+          hashPrefix,
+          onProgress: (info: FetchInfo) => out.progress(info),
+        });
         const note = r.versions.length > 1
           ? ` (note: ${r.versions.length} different contents share this name; took ${
             r.rootHash.slice(0, 12)
@@ -116,20 +118,14 @@ export async function runPeerCommand(peer: Peer, line: string, out: ShellOutput)
           fail("usage: cancel <fname>");
           return false;
         }
-        const r = await peer.cancel(args[0]!);
-        out.answer({ cmd, ok: true, fname: args[0], ...r }, [
+        const r = await ops.cancel(args[0]!);
+        out.answer({ cmd, ok: true, ...r }, [
           r.running || r.partials > 0 ? `cancelled ${args[0]}` : `nothing to cancel for ${args[0]}`,
         ]);
         return false;
       }
       case "list": {
-        const files = peer.shares.list().map((s) => ({
-          fname: s.fname,
-          path: peer.repo.relative(s.path),
-          size: s.hashes.size,
-          rootHash: s.hashes.rootHash,
-          partial: s.have !== undefined,
-        }));
+        const files = ops.list();
         out.answer({ cmd, ok: true, files }, [
           `${files.length} file(s) shared`,
           ...files.map((f) =>
@@ -146,11 +142,11 @@ export async function runPeerCommand(peer: Peer, line: string, out: ShellOutput)
           fail(options);
           return false;
         }
-        const page = await peer.search(options.pattern, options.offset, options.limit);
+        const { groups: _, ...page } = await ops.search(options);
         const shown = page.entries.length === 0
           ? ""
           : `, showing ${options.offset + 1}–${options.offset + page.entries.length}`;
-        out.answer({ cmd, ok: true, ...page, offset: options.offset }, [
+        out.answer({ cmd, ok: true, ...page }, [
           `${page.total}${page.capped ? "+" : ""} match(es)${shown}`,
           ...page.entries.map((e) =>
             `  ${e.fname}  ${formatBytes(e.size)}  ${
@@ -162,7 +158,7 @@ export async function runPeerCommand(peer: Peer, line: string, out: ShellOutput)
         return false;
       }
       case "status": {
-        const s = await peer.status();
+        const s = await ops.status();
         out.answer({ cmd, ok: true, ...s }, [
           `index: ${s.index.summary}`,
           `slots ${s.slots.active}/${s.slots.max} busy, ${s.slots.queued} queued`,
@@ -186,7 +182,7 @@ export async function runPeerCommand(peer: Peer, line: string, out: ShellOutput)
           fail("usage: reconnect");
           return false;
         }
-        const server = await peer.reconnect();
+        const server = await ops.reconnect();
         out.answer({ cmd, ok: true, server }, [`connected to the index server ${server}`]);
         return false;
       }

@@ -7,7 +7,7 @@ import { loadOrCreateToken } from "../shared/http/token.ts";
 import { startUiServer, type UiServer } from "../shared/http/ui_server.ts";
 import { PEER_ASSETS } from "../shared/http/ui_assets.gen.ts";
 import { createPeerApi } from "./api.ts";
-import { fetchProgress, type PeerOps } from "./ops.ts";
+import type { PeerOps } from "./ops.ts";
 
 /** ms between looks at the running transfers while a page is open: at most 5 updates/s. */
 const TRANSFERS_TICK_MS = 200;
@@ -40,7 +40,7 @@ export async function startPeerUi(ops: PeerOps, options: PeerUiOptions): Promise
     }
     const peer = ops.peer;
     const snapshot = {
-      progress: [...peer.activity.fetches.values()].map(fetchProgress),
+      progress: [...peer.activity.fetches.values()].map((info) => ops.progress(info)),
       uploads: [...peer.activity.uploads.values()],
       slots: { active: peer.slots.active, max: peer.config.maxSessions, queued: peer.slots.queued },
       connected: peer.index.connected,

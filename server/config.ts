@@ -3,6 +3,10 @@ import { ConfigError } from "../shared/errors.ts";
 import { type CommandLine, type OptionSpec, resolveOptions, usage } from "../shared/cli.ts";
 import type { LogLevel } from "../shared/log.ts";
 import { DEFAULT_MAX_ENTRIES_PER_SESSION } from "./catalog.ts";
+import { parseUiFlag, type UiListen } from "../shared/http/ui_flag.ts";
+
+/** Where the dashboard listens unless told otherwise. */
+export const DEFAULT_SERVER_UI = "127.0.0.1:7090";
 
 /** Everything the server needs to start; every field required. */
 export interface ServerConfig {
@@ -32,6 +36,8 @@ export interface ServerConfig {
   logLevel: LogLevel;
   /** Most files one session may publish. */
   maxEntriesPerSession: number;
+  /** Where the dashboard listens; null: no dashboard (`--ui off`). */
+  ui: UiListen | null;
 }
 
 /** The server's options, for parsing and --help. */
@@ -127,6 +133,13 @@ export const SERVER_OPTIONS: readonly OptionSpec[] = [
     help: "registered sessions from one address",
   },
   {
+    flag: "ui",
+    env: "LANSHARE_UI",
+    kind: "string",
+    default: DEFAULT_SERVER_UI,
+    help: `dashboard HOST:PORT, or off (default ${DEFAULT_SERVER_UI}, or the next free port)`,
+  },
+  {
     flag: "log-level",
     env: "LANSHARE_LOG_LEVEL",
     kind: "string",
@@ -184,6 +197,12 @@ export function resolveServerConfig(
   ) {
     if ((v[flag] as number) < 1) problems.push(`--${flag} must be at least 1`);
   }
+  let ui: UiListen | null = null;
+  try {
+    ui = parseUiFlag(v.ui as string, DEFAULT_SERVER_UI);
+  } catch (err) {
+    problems.push(`--ui: ${(err as Error).message} (or "off")`);
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     kind: "run",
@@ -201,6 +220,7 @@ export function resolveServerConfig(
       maxSessionsPerAddress: v["max-sessions-per-address"] as number,
       logLevel: level as LogLevel,
       maxEntriesPerSession: v["max-entries-per-session"] as number,
+      ui,
     },
   };
 }

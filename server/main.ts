@@ -12,6 +12,9 @@ import { resolveServerConfig, SERVER_OPTIONS } from "./config.ts";
 import { UnstableNetError } from "./beacon.ts";
 import { startServer } from "./server.ts";
 import { runServerCommand } from "./shell.ts";
+import { ServerOps } from "./ops.ts";
+import { serverTokenPath, startServerUi } from "./ui_server.ts";
+import type { UiServer } from "../shared/http/ui_server.ts";
 import { serveSqliteWrites, SQLITE_WRITER_NAME } from "./sqlite_writer.ts";
 
 /** Runs the server until `quit` or SIGINT/SIGTERM (not end of stdin). Returns the exit code. */
@@ -38,13 +41,30 @@ export async function main(args: string[]): Promise<number> {
     }
     return err instanceof UnstableNetError ? 2 : 1;
   }
+  const ops = new ServerOps(server);
+  let ui: UiServer | undefined;
+  if (config.ui) {
+    try {
+      ui = await startServerUi(ops, { ...config.ui, tokenPath: serverTokenPath(config.db) });
+    } catch (err) {
+      console.error(
+        `Cannot start the dashboard on ${config.ui.hostname}:${config.ui.port}: ${
+          err instanceof Error ? err.message : String(err)
+        } (choose another with --ui HOST:PORT, or --ui off)`,
+      );
+      await server.close();
+      return 1;
+    }
+  }
   console.log(JSON.stringify({
     event: "listening",
     tcp: server.tcpPort,
     udp: server.udpPort,
     serverId: server.serverId,
     db: config.db,
+    ui: ui?.url ?? null,
   }));
+  if (ui) console.log(`Dashboard: ${ui.url}`);
 
   const stop = Promise.withResolvers<void>();
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
@@ -54,7 +74,7 @@ export async function main(args: string[]): Promise<number> {
     const interactive = Deno.stdin.isTerminal();
     if (interactive) await write("lanshare-server> ");
     for await (const line of readLines(Deno.stdin.readable)) {
-      const answer = await runServerCommand(server, line);
+      const answer = await runServerCommand(ops, line);
       for (const text of answer.lines) console.log(text);
       if (answer.quit) return stop.resolve();
       if (interactive) await write("lanshare-server> ");
@@ -62,6 +82,7 @@ export async function main(args: string[]): Promise<number> {
     // stdin closed (e.g. started with </dev/null or as a service): keep serving until a signal.
   })();
   await stop.promise;
+  await ui?.close();
   await server.close();
   void shell;
   return 0;

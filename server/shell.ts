@@ -1,9 +1,9 @@
-// The operator's shell: one command line in, answer lines out. Talks to a running server.
+// The operator's shell: one command line in, answer lines out. Talks to a running server
+// through ServerOps, the operations the dashboard's API calls too.
 import { splitWords } from "../shared/cli.ts";
 import { formatBytes } from "../shared/format.ts";
-import { type FileEntry, MsgType } from "../shared/protocol.ts";
-import { expectType } from "../shared/rpc.ts";
-import type { RunningServer } from "./server.ts";
+import type { FileEntry } from "../shared/protocol.ts";
+import { ServerOpError, type ServerOps } from "./ops.ts";
 
 /** Answer to one shell command. */
 export interface ShellAnswer {
@@ -12,8 +12,8 @@ export interface ShellAnswer {
   quit?: boolean;
 }
 
-/** ms to wait for a peer's answer to `discover` or `ping`. */
-const PEER_TIMEOUT_MS = 5000;
+/** Most catalogue entries `files` shows. */
+const FILES_SHOWN = 200;
 
 const HELP = [
   "discover <hostname>   files shared by that host, asked live from each of its sessions",
@@ -25,8 +25,8 @@ const HELP = [
   "quit                  stop the server",
 ];
 
-/** Runs one command line against `server`. Never throws: errors become answer lines. */
-export async function runServerCommand(server: RunningServer, line: string): Promise<ShellAnswer> {
+/** Runs one command line against the server. Never throws: errors become answer lines. */
+export async function runServerCommand(ops: ServerOps, line: string): Promise<ShellAnswer> {
   let words: string[];
   try {
     words = splitWords(line);
@@ -44,21 +44,24 @@ export async function runServerCommand(server: RunningServer, line: string): Pro
       case "exit":
         return { lines: ["bye"], quit: true };
       case "peers":
-        return { lines: await peers(server) };
+        return { lines: await peers(ops) };
       case "files":
-        return { lines: await files(server, args[0] ?? "") };
+        return { lines: await files(ops, args[0] ?? "") };
       case "stats":
-        return { lines: await stats(server) };
+        return { lines: await stats(ops) };
       case "discover":
         if (args.length !== 1) return { lines: ["usage: discover <hostname>"] };
-        return { lines: await discover(server, args[0]!) };
+        return { lines: await discover(ops, args[0]!) };
       case "ping":
         if (args.length !== 1) return { lines: ["usage: ping <hostname>"] };
-        return { lines: await ping(server, args[0]!) };
+        return { lines: await ping(ops, args[0]!) };
       default:
         return { lines: [`error: unknown command "${command}" (try help)`] };
     }
   } catch (err) {
+    if (err instanceof ServerOpError && err.kind === "not-found") {
+      return { lines: [`no live peer named "${args[0]}"`] };
+    }
     return { lines: [`error: ${err instanceof Error ? err.message : String(err)}`] };
   }
 }
@@ -68,25 +71,30 @@ function formatEntry(entry: FileEntry): string {
   return `  ${entry.fname}  ${formatBytes(entry.size)}  ${entry.rootHash.slice(0, 12)}${partial}`;
 }
 
-async function stats(server: RunningServer): Promise<string[]> {
-  const counts = await server.catalog.counts();
-  const memory = Deno.memoryUsage();
+async function stats(ops: ServerOps): Promise<string[]> {
+  const s = await ops.stats();
   const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
   return [
-    `${counts.sessions} live session(s) (${server.live.size} here), ${counts.entries} entries`,
-    `memory: rss ${mib(memory.rss)}, heap ${mib(memory.heapUsed)} used of ${
-      mib(memory.heapTotal)
-    }, external ${mib(memory.external)}`,
+    `${s.sessions} live session(s) (${s.here} here), ${s.entries} entries`,
+    `memory: rss ${mib(s.memory.rss)}, heap ${mib(s.memory.heapUsed)} used of ${
+      mib(s.memory.heapTotal)
+    }, external ${mib(s.memory.external)}`,
   ];
 }
 
-async function peers(server: RunningServer): Promise<string[]> {
-  const sessions = await server.catalog.sessions();
-  const counts = await server.catalog.counts();
+async function peers(ops: ServerOps): Promise<string[]> {
+  // The shell lists every session, a page at a time from the same operation the API pages.
+  const rows = [];
+  let answer;
+  do {
+    answer = await ops.peers({ pattern: "", offset: rows.length, limit: 1000, countFiles: false });
+    rows.push(...answer.peers);
+  } while (answer.peers.length > 0 && rows.length < answer.total);
+  const entries = answer.entries;
   return [
-    `${sessions.length} peer(s), ${counts.entries} entr${counts.entries === 1 ? "y" : "ies"}`,
-    ...sessions.map((s) => {
-      const here = server.live.has(s.sessionId) ? "" : ` (via server ${s.serverId.slice(0, 8)})`;
+    `${rows.length} peer(s), ${entries} entr${entries === 1 ? "y" : "ies"}`,
+    ...rows.map((s) => {
+      const here = s.here ? "" : ` (via server ${s.serverId.slice(0, 8)})`;
       return `  ${s.hostname}  ${s.address}:${s.port}  since ${
         new Date(s.openedAtMs).toISOString()
       }${here}`;
@@ -94,12 +102,8 @@ async function peers(server: RunningServer): Promise<string[]> {
   ];
 }
 
-async function files(server: RunningServer, pattern: string): Promise<string[]> {
-  const page = await server.catalog.search(pattern, {
-    offset: 0,
-    limit: 200,
-    includeOffline: true,
-  });
+async function files(ops: ServerOps, pattern: string): Promise<string[]> {
+  const page = await ops.files({ pattern, offset: 0, limit: FILES_SHOWN });
   const lines = [
     `${page.total}${page.capped ? "+" : ""} file(s)${
       page.total > page.entries.length ? `, first ${page.entries.length}` : ""
@@ -111,63 +115,29 @@ async function files(server: RunningServer, pattern: string): Promise<string[]> 
   return lines;
 }
 
-async function discover(server: RunningServer, hostname: string): Promise<string[]> {
-  const sessions = await server.catalog.sessions(hostname);
-  if (sessions.length === 0) return [`no live peer named "${hostname}"`];
+async function discover(ops: ServerOps, hostname: string): Promise<string[]> {
   const lines: string[] = [];
-  for (const row of sessions) {
-    const session = server.live.get(row.sessionId);
-    if (!session) {
-      // Held by another server over the same database: answer from the index, with its age.
-      const entries = await server.catalog.store.entriesOf(row.sessionId);
-      lines.push(
-        `${row.hostname} ${row.address}:${row.port}: ${entries.length} file(s) (from the index)`,
-      );
-      lines.push(...entries.map(formatEntry));
-      continue;
-    }
-    const reply = expectType(
-      await session.rpc.request(MsgType.ListShares, {}, PEER_TIMEOUT_MS),
-      MsgType.Shares,
-    );
+  for (const s of await ops.discover(hostname)) {
     lines.push(
-      `${row.hostname} ${row.address}:${row.port}: ${reply.body.files.length} file(s) (live)`,
+      `${s.hostname} ${s.address}:${s.port}: ${s.files.length} file(s) (${
+        s.source === "live" ? "live" : "from the index"
+      })`,
     );
-    lines.push(...reply.body.files.map(formatEntry));
+    lines.push(...s.files.map(formatEntry));
   }
   return lines;
 }
 
-async function ping(server: RunningServer, hostname: string): Promise<string[]> {
-  const sessions = await server.catalog.sessions(hostname);
-  if (sessions.length === 0) return [`no live peer named "${hostname}"`];
-  const lines: string[] = [];
-  for (const row of sessions) {
-    const session = server.live.get(row.sessionId);
-    let rtt = "not on this server";
-    if (session) {
-      const t0 = performance.now();
-      try {
-        await session.rpc.request(MsgType.Ping, { sentAtMs: Date.now() }, PEER_TIMEOUT_MS);
-        rtt = `rtt ${(performance.now() - t0).toFixed(2)} ms`;
-      } catch (err) {
-        rtt = `no answer (${(err as Error).message})`;
-      }
-    }
-    const t1 = performance.now();
-    let p2p: string;
-    try {
-      const conn = await Deno.connect({
-        hostname: row.address,
-        port: row.port,
-        signal: AbortSignal.timeout(2000),
-      });
-      conn.close();
-      p2p = `P2P port ${row.port} open (connect ${(performance.now() - t1).toFixed(2)} ms)`;
-    } catch (err) {
-      p2p = `P2P port ${row.port} closed (${(err as Error).message})`;
-    }
-    lines.push(`${row.hostname} ${row.address}: ${rtt}; ${p2p}`);
-  }
-  return lines;
+async function ping(ops: ServerOps, hostname: string): Promise<string[]> {
+  return (await ops.ping(hostname)).map((s) => {
+    const rtt = s.rttMs !== null
+      ? `rtt ${s.rttMs.toFixed(2)} ms`
+      : s.rttError === "not on this server"
+      ? s.rttError
+      : `no answer (${s.rttError})`;
+    const p2p = s.p2pOpen
+      ? `P2P port ${s.port} open (connect ${s.connectMs!.toFixed(2)} ms)`
+      : `P2P port ${s.port} closed (${s.p2pError})`;
+    return `${s.hostname} ${s.address}: ${rtt}; ${p2p}`;
+  });
 }

@@ -38,6 +38,7 @@ export function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<
     maxSessionsPerAddress: 10_000,
     logLevel: "error",
     maxEntriesPerSession: 10_000,
+    ui: null,
     ...overrides,
   };
   return startServer(config);

@@ -5,6 +5,7 @@ import { encodeHeader, reply, request } from "../../shared/encode.ts";
 import { type Message, MsgType, PROTOCOL_VERSION } from "../../shared/protocol.ts";
 import { MAX_UNREGISTERED_BODY_BYTES } from "../../server/session.ts";
 import { runServerCommand } from "../../server/shell.ts";
+import { ServerOps } from "../../server/ops.ts";
 import { connectRaw, fileEntry, pollUntil, type RawClient, startTestServer } from "./_server.ts";
 
 const SANITIZE = { sanitizeResources: true, sanitizeOps: true } as const;
@@ -55,7 +56,7 @@ Deno.test({
         ? reply(MsgType.Shares, message.requestId, { files })
         : undefined
     );
-    const answer = await runServerCommand(server, "discover alpha");
+    const answer = await runServerCommand(new ServerOps(server), "discover alpha");
     assert.match(answer.lines[0]!, /: 400 file\(s\) \(live\)$/);
     assert.equal(answer.lines.length, 401);
   },

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { reply } from "../../shared/encode.ts";
 import { type FileEntry, type Message, MsgType } from "../../shared/protocol.ts";
 import { runServerCommand } from "../../server/shell.ts";
+import { ServerOps } from "../../server/ops.ts";
 import {
   answerPings,
   connectRaw,
@@ -46,7 +47,7 @@ Deno.test({
   ...SANITIZE,
   async fn() {
     await using server = await startTestServer();
-    const { lines, quit } = await runServerCommand(server, "help");
+    const { lines, quit } = await runServerCommand(new ServerOps(server), "help");
     assert.equal(quit, undefined);
     for (
       const command of ["discover <hostname>", "ping <hostname>", "peers", "files", "stats", "quit"]
@@ -63,7 +64,7 @@ Deno.test({
     await using server = await startTestServer();
     await using alpha = await registered(server.tcpPort, "alpha", 4001);
     await alpha.publish(fileEntry("a.txt"));
-    const { lines } = await runServerCommand(server, "stats");
+    const { lines } = await runServerCommand(new ServerOps(server), "stats");
     assert.equal(lines[0], "1 live session(s) (1 here), 1 entries");
     assert.match(
       lines[1]!,
@@ -77,18 +78,23 @@ Deno.test({
   ...SANITIZE,
   async fn() {
     await using server = await startTestServer();
-    assert.deepEqual((await runServerCommand(server, "peers")).lines, ["0 peer(s), 0 entries"]);
+    assert.deepEqual((await runServerCommand(new ServerOps(server), "peers")).lines, [
+      "0 peer(s), 0 entries",
+    ]);
     await using alpha = await registered(server.tcpPort, "alpha", 4001);
     await using beta = await registered(server.tcpPort, "beta", 4002);
     await alpha.publish(fileEntry("a.txt"));
-    const { lines } = await runServerCommand(server, "peers");
+    const { lines } = await runServerCommand(new ServerOps(server), "peers");
     assert.equal(lines[0], "2 peer(s), 1 entry");
     assert.equal(lines.length, 3);
     assert.match(lines[1]!, /^ {2}alpha {2}127\.0\.0\.1:4001 {2}since \d{4}-\d\d-\d\dT/);
     assert.match(lines[2]!, /^ {2}beta {2}127\.0\.0\.1:4002 {2}since /);
     assert.doesNotMatch(lines.join("\n"), /via server/);
     await beta.publish(fileEntry("b.txt"));
-    assert.equal((await runServerCommand(server, "peers")).lines[0], "2 peer(s), 2 entries");
+    assert.equal(
+      (await runServerCommand(new ServerOps(server), "peers")).lines[0],
+      "2 peer(s), 2 entries",
+    );
   },
 });
 
@@ -104,17 +110,19 @@ Deno.test({
     await beta.publish(
       fileEntry("notes.txt", { size: 512, rootHash: fakeHash("1"), have: "gA==" }),
     );
-    assert.deepEqual((await runServerCommand(server, "files")).lines, [
+    assert.deepEqual((await runServerCommand(new ServerOps(server), "files")).lines, [
       "3 file(s)",
       `  movie.mkv  3.00 MiB  ${"2".repeat(12)}  @alpha:4001`,
       `  notes.txt  512 B  ${"1".repeat(12)}  @alpha:4001`,
       `  notes.txt  512 B  ${"1".repeat(12)} (partial)  @beta:4002`,
     ]);
-    assert.deepEqual((await runServerCommand(server, "files *.mkv")).lines, [
+    assert.deepEqual((await runServerCommand(new ServerOps(server), "files *.mkv")).lines, [
       "1 file(s)",
       `  movie.mkv  3.00 MiB  ${"2".repeat(12)}  @alpha:4001`,
     ]);
-    assert.deepEqual((await runServerCommand(server, "files nothing")).lines, ["0 file(s)"]);
+    assert.deepEqual((await runServerCommand(new ServerOps(server), "files nothing")).lines, [
+      "0 file(s)",
+    ]);
   },
 });
 
@@ -131,7 +139,7 @@ Deno.test({
       fileEntry("live.iso", { size: 2048, rootHash: fakeHash("b") }),
       fileEntry("half.bin", { size: 10, rootHash: fakeHash("c"), have: "gA==" }),
     ], asked));
-    const { lines } = await runServerCommand(server, "discover alpha");
+    const { lines } = await runServerCommand(new ServerOps(server), "discover alpha");
     assert.deepEqual(lines, [
       "alpha 127.0.0.1:4001: 2 file(s) (live)",
       `  live.iso  2.00 KiB  ${"b".repeat(12)}`,
@@ -150,7 +158,7 @@ Deno.test({
     await using second = await registered(server.tcpPort, "alpha", 4002);
     first.answer(peerResponder([fileEntry("one.txt")]));
     second.answer(peerResponder([]));
-    const { lines } = await runServerCommand(server, "discover alpha");
+    const { lines } = await runServerCommand(new ServerOps(server), "discover alpha");
     assert.deepEqual(lines, [
       "alpha 127.0.0.1:4001: 1 file(s) (live)",
       `  one.txt  1000 B  ${"a".repeat(12)}`,
@@ -168,7 +176,7 @@ Deno.test({
     alpha.answer((message) =>
       message.type === MsgType.ListShares ? reply(MsgType.Ok, message.requestId, {}) : undefined
     );
-    const { lines } = await runServerCommand(server, "discover alpha");
+    const { lines } = await runServerCommand(new ServerOps(server), "discover alpha");
     assert.equal(lines.length, 1);
     assert.match(lines[0]!, /^error: Cannot use reply: expected Shares, got Ok/);
   },
@@ -183,7 +191,7 @@ Deno.test({
     await using alpha = await registered(server.tcpPort, "alpha", p2p.addr.port);
     const asked: MsgType[] = [];
     alpha.answer(peerResponder([], asked));
-    const { lines } = await runServerCommand(server, "ping alpha");
+    const { lines } = await runServerCommand(new ServerOps(server), "ping alpha");
     assert.equal(lines.length, 1);
     assert.match(
       lines[0]!,
@@ -203,7 +211,7 @@ Deno.test({
     const port = closedTcpPort();
     await using alpha = await registered(server.tcpPort, "alpha", port);
     alpha.answer();
-    const { lines } = await runServerCommand(server, "ping alpha");
+    const { lines } = await runServerCommand(new ServerOps(server), "ping alpha");
     assert.equal(lines.length, 1);
     assert.match(
       lines[0]!,
@@ -218,14 +226,14 @@ Deno.test({
   async fn() {
     await using server = await startTestServer();
     await using _alpha = await registered(server.tcpPort, "alpha", 4001);
-    assert.deepEqual((await runServerCommand(server, "discover nobody")).lines, [
+    assert.deepEqual((await runServerCommand(new ServerOps(server), "discover nobody")).lines, [
       'no live peer named "nobody"',
     ]);
-    assert.deepEqual((await runServerCommand(server, "ping nobody")).lines, [
+    assert.deepEqual((await runServerCommand(new ServerOps(server), "ping nobody")).lines, [
       'no live peer named "nobody"',
     ]);
     // A hostname is matched exactly, not as a pattern or prefix.
-    assert.deepEqual((await runServerCommand(server, "ping alp")).lines, [
+    assert.deepEqual((await runServerCommand(new ServerOps(server), "ping alp")).lines, [
       'no live peer named "alp"',
     ]);
   },
@@ -236,19 +244,22 @@ Deno.test({
   ...SANITIZE,
   async fn() {
     await using server = await startTestServer();
-    assert.deepEqual((await runServerCommand(server, "bogus")).lines, [
+    assert.deepEqual((await runServerCommand(new ServerOps(server), "bogus")).lines, [
       'error: unknown command "bogus" (try help)',
     ]);
-    assert.deepEqual((await runServerCommand(server, "discover")).lines, [
+    assert.deepEqual((await runServerCommand(new ServerOps(server), "discover")).lines, [
       "usage: discover <hostname>",
     ]);
-    assert.deepEqual((await runServerCommand(server, "ping a b")).lines, [
+    assert.deepEqual((await runServerCommand(new ServerOps(server), "ping a b")).lines, [
       "usage: ping <hostname>",
     ]);
-    const unterminated = await runServerCommand(server, 'discover "alpha');
+    const unterminated = await runServerCommand(new ServerOps(server), 'discover "alpha');
     assert.equal(unterminated.lines.length, 1);
     assert.match(unterminated.lines[0]!, /^error: Cannot parse line: unterminated " quote/);
-    assert.deepEqual(await runServerCommand(server, "   "), { lines: [] });
-    assert.deepEqual(await runServerCommand(server, "quit"), { lines: ["bye"], quit: true });
+    assert.deepEqual(await runServerCommand(new ServerOps(server), "   "), { lines: [] });
+    assert.deepEqual(await runServerCommand(new ServerOps(server), "quit"), {
+      lines: ["bye"],
+      quit: true,
+    });
   },
 });

@@ -43,6 +43,8 @@ interface Progress {
   etaSeconds: number | null;
   sources: number;
   queuedSources: number;
+  queuedAt: Record<string, number>;
+  stalledMs: number;
   bySource: Record<string, number>;
 }
 interface Upload {
@@ -74,6 +76,7 @@ interface Outcome {
 interface Status {
   server?: string;
   connected: boolean;
+  index: { state: string; summary: string };
   serverRttMs: number | null;
   hostname: string;
   p2pPort: number;
@@ -159,7 +162,7 @@ function StatusLine(
   return (
     <p class="status-line">
       <span class={`dot ${connected ? "ok" : "bad"}`} aria-hidden="true" />
-      {connected ? `index ${s.server}` : "index unreachable, reconnecting"}
+      {connected ? `index ${s.server}` : "no index server"}
       {connected && s.serverRttMs !== null && ` · ${s.serverRttMs} ms`} · {s.hostname}:{s.p2pPort}
       {!props.live && <span class="bad">· live updates lost, retrying</span>}
     </p>
@@ -280,10 +283,18 @@ function TransfersPanel(
             </div>
             <progress max={100} value={t.percent} aria-label={`${t.fname} progress`} />
             <div class="muted">
-              {bytes(t.doneBytes)} of {bytes(t.size)} · {bytes(t.bytesPerSecond)}/s · ETA{" "}
-              {duration(t.etaSeconds)} · {t.sources} source{t.sources === 1 ? "" : "s"}
-              {t.queuedSources > 0 && `, queued at ${t.queuedSources} more`}
+              {bytes(t.doneBytes)} of {bytes(t.size)} · {t.stalledMs > 0
+                ? `stalled for ${duration(Math.round(t.stalledMs / 1000))}`
+                : `${bytes(t.bytesPerSecond)}/s · ETA ${duration(t.etaSeconds)}`} · {t.sources}{" "}
+              source{t.sources === 1 ? "" : "s"}
             </div>
+            {Object.keys(t.queuedAt).length > 0 && (
+              <div class="muted queued">
+                {Object.entries(t.queuedAt).map(([source, position]) =>
+                  `queued at ${source}, position ${position}`
+                ).join("; ")}
+              </div>
+            )}
             <ul class="sources">
               {Object.entries(t.bySource).map(([source, n]) => (
                 <li>
@@ -495,15 +506,10 @@ function StatusPanel(props: { status: Status | undefined }) {
       <h2 id="status-title">Status</h2>
       {!s ? <p class="empty">Loading…</p> : (
         <>
-          {!s.connected && (
-            <Notice kind="info">
-              No index server found: start one with <code>make server</code>, or give{" "}
-              <code>--server HOST:PORT</code>.
-            </Notice>
-          )}
+          {!s.connected && <Notice kind="info">{s.index.summary}</Notice>}
           <dl>
             <dt>index server</dt>
-            <dd>{s.server ?? "none"} {s.connected ? "(connected)" : "(reconnecting)"}</dd>
+            <dd>{s.index.summary}</dd>
             <dt>round trip</dt>
             <dd>{s.serverRttMs === null ? "–" : `${s.serverRttMs} ms`}</dd>
             <dt>this peer</dt>
