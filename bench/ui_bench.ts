@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { Browser } from "playwright-core";
 import { type BenchTable, machineInfo, median, num, renderTable, summary } from "./_lib.ts";
-import { launchChromium } from "../tests/e2e/_browser.ts";
+import { launchChromium } from "../tests/browser/_browser.ts";
 import { spawnPeer, spawnServer, tempDir, writeRandomFile } from "../tests/e2e/_programs.ts";
 import {
   connectRaw,

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { launchChromium } from "./_browser.ts";
-import { sha256File, spawnPeer, spawnServer, tempDir, writeRandomFile } from "./_programs.ts";
+import { sha256File, spawnPeer, spawnServer, tempDir, writeRandomFile } from "../e2e/_programs.ts";
 
 const SCREENSHOTS = new URL("../../docs/screenshots/", import.meta.url).pathname;
 const WAIT = { timeout: 30_000 };

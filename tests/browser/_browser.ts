@@ -1,6 +1,8 @@
 // Chromium for the browser tests: Debian's /usr/bin/chromium driven by playwright-core (the
 // Makefile installs the package when missing). Flags: headless, no sandbox (tests run as root),
-// nothing that reaches the internet.
+// nothing that reaches the internet. The tests run with -A (deno task test:browser):
+// playwright-core probes paths such as /proc/sys/fs/binfmt_misc/WSLInterop, which Deno lets
+// only --allow-all read.
 import { type Browser, chromium } from "playwright-core";
 
 /** Where Debian's package puts the browser. */
