@@ -159,3 +159,34 @@ async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
   const path = await Deno.makeTempDir({ prefix: "lanshare-dash-" });
   return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
 }
+
+Deno.test({
+  name: "dashboard events: a peer joining and leaving, stats samples; logs answer",
+  ...SANITIZE,
+  async fn() {
+    await using server = await startTestServer();
+    await using dir = await tempDir();
+    await using t = await startDashboard(server, dir.path);
+    const events = await t.call("/api/events");
+    const reader = events.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    const waitFor = async (pattern: RegExp) => {
+      while (!pattern.test(text)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`stream ended early: ${text}`);
+        text += value;
+      }
+    };
+    {
+      await using gamma = await connectRaw(server.tcpPort);
+      await gamma.hello("gamma", 4242);
+      await waitFor(/event: peers\ndata: \{[^\n]*"joined":\[\{[^\n]*"hostname":"gamma"/);
+    }
+    await waitFor(/event: peers\ndata: \{[^\n]*"left":\[\{[^\n]*"hostname":"gamma"/);
+    await waitFor(/event: stats\ndata: \{"sessions":/);
+    await reader.cancel();
+    const logs = await answer(t.call("/api/logs"));
+    assert.equal(logs.status, 200);
+    assert.ok(Array.isArray(logs.body.lines));
+  },
+});
