@@ -211,9 +211,21 @@ async function firstLoad(browser: Browser): Promise<BenchTable> {
     server,
     ui: true,
   });
-  const measure = async (url: string, ready: string) => {
+  // The browser's own cost of a first visit in a fresh context (a renderer process, a
+  // connection): a page of one paragraph that marks itself ready the same way.
+  await using bare = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    () =>
+      new Response(
+        "<!doctype html><p id=bare>bare</p><script>requestAnimationFrame(() => " +
+          'performance.mark("lanshare-ready"))</script>',
+        { headers: { "content-type": "text/html" } },
+      ),
+  );
+  // Interleaved: the three pages see the same state of the machine.
+  const measureTimes = async (url: string, ready: string, count: number) => {
     const times: number[] = [];
-    for (let rep = 0; rep < reps; rep++) {
+    for (let rep = 0; rep < count; rep++) {
       const context = await browser.newContext();
       const page = await context.newPage();
       await page.goto(url);
@@ -234,17 +246,33 @@ async function firstLoad(browser: Browser): Promise<BenchTable> {
     }
     return times;
   };
-  const peerTimes = await measure(peer.uiUrl, ".status dl");
-  const dashTimes = await measure(server.uiUrl, "[data-stat=sessions]");
+  const bareTimes: number[] = [];
+  const peerTimes: number[] = [];
+  const dashTimes: number[] = [];
+  for (let rep = 0; rep < reps; rep++) {
+    bareTimes.push(...await measureTimes(`http://127.0.0.1:${bare.addr.port}/`, "#bare", 1));
+    peerTimes.push(...await measureTimes(peer.uiUrl, ".status dl", 1));
+    dashTimes.push(...await measureTimes(server.uiUrl, "[data-stat=sessions]", 1));
+  }
   const row = (name: string, times: number[]) => [
     name,
     summary(times, 1),
+    summary(times.map((t, i) => t - bareTimes[i]!), 1),
     median(times) < 200 ? "under 200 ms" : "over 200 ms",
   ];
   return {
     title: "First load on loopback (new browser context: no cache, no cookie)",
-    columns: ["UI", "ms to first data on screen", "target"],
-    rows: [row("peer", peerTimes), row("server dashboard", dashTimes)],
+    columns: ["UI", "ms to first data on screen", "minus the bare page's", "target"],
+    rows: [
+      row("peer", peerTimes),
+      row("server dashboard", dashTimes),
+      [
+        "bare page (one paragraph, same server kind: the browser's own cost)",
+        summary(bareTimes, 1),
+        "0",
+        "",
+      ],
+    ],
     notes: [
       "Measured by the page's own clock (performance.mark after the paint that follows the first API answer), from the start of the navigation to the URL with the token: the token trade (303 + cookie), the page, its script and style, its first API answers. A fresh browser context each time: no cache, no cookie.",
     ],

@@ -123,11 +123,11 @@ async function route(req: Request, access: UiAccess, options: UiServerOptions): 
   if (url.pathname === "/assets/app.css" && req.method === "GET") {
     // The style sheet holds no secret and dresses the page that asks for the token.
     checkHost(req, access);
-    return asset(options.assets.css, "text/css; charset=utf-8");
+    return await asset(req, options.assets.css, "text/css; charset=utf-8");
   }
   checkRequest(req, access);
   if (url.pathname === "/assets/app.js" && req.method === "GET") {
-    return asset(options.assets.js, "text/javascript; charset=utf-8");
+    return await asset(req, options.assets.js, "text/javascript; charset=utf-8");
   }
   if (url.pathname === "/api/events" && req.method === "GET") {
     return new Response(options.hub.connect(), {
@@ -166,10 +166,49 @@ function page(req: Request, url: URL, access: UiAccess, options: UiServerOptions
   return htmlResponse(appPage(options.assets.title), 200);
 }
 
-function asset(text: string, type: string): Response {
-  return new Response(text, {
-    headers: { "content-type": type, "cache-control": "no-cache" },
-  });
+/** An asset gzipped, and its ETag. */
+interface PackedAsset {
+  gzip: Uint8Array<ArrayBuffer>;
+  etag: string;
+}
+
+/** Each asset's text packed once, the first time it is asked for (a handful of strings). */
+const packed = new Map<string, Promise<PackedAsset>>();
+
+function pack(text: string): Promise<PackedAsset> {
+  let entry = packed.get(text);
+  if (!entry) {
+    entry = (async () => {
+      const bytes = new TextEncoder().encode(text);
+      const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+      const stream = new Blob([bytes]).stream().pipeThrough(new CompressionStream("gzip"));
+      const gzip = new Uint8Array(await new Response(stream).arrayBuffer());
+      return { gzip, etag: `"${digest.subarray(0, 12).toHex()}"` };
+    })();
+    packed.set(text, entry);
+  }
+  return entry;
+}
+
+/**
+ * An asset: compressed once rather than per request, revalidated by ETag (a page load after
+ * the first costs a 304 per asset, and the assets change only with the program).
+ */
+async function asset(req: Request, text: string, type: string): Promise<Response> {
+  const { gzip, etag } = await pack(text);
+  const headers: Record<string, string> = {
+    "content-type": type,
+    "cache-control": "no-cache",
+    etag,
+    vary: "accept-encoding",
+  };
+  if (req.headers.get("if-none-match") === etag) {
+    return new Response(null, { status: 304, headers });
+  }
+  if (/\bgzip\b/.test(req.headers.get("accept-encoding") ?? "")) {
+    return new Response(gzip, { headers: { ...headers, "content-encoding": "gzip" } });
+  }
+  return new Response(text, { headers });
 }
 
 function htmlResponse(html: string, status: number): Response {

@@ -417,3 +417,28 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "peer UI assets: gzipped when asked, revalidated by ETag (304)",
+  ...SANITIZE,
+  async fn() {
+    await withPeer(async (t) => {
+      const raw = await t.call("/assets/app.js", { headers: { "accept-encoding": "identity" } });
+      const text = await raw.text();
+      assert.equal(raw.headers.get("content-encoding"), null);
+      assert.match(raw.headers.get("content-type")!, /javascript/);
+      const etag = raw.headers.get("etag")!;
+      assert.match(etag, /^"[0-9a-f]{24}"$/);
+      // fetch() asks for gzip and unpacks it: the same script.
+      const packed = await t.call("/assets/app.js");
+      assert.equal(packed.headers.get("content-encoding"), "gzip");
+      assert.equal(await packed.text(), text);
+      const again = await t.call("/assets/app.js", { headers: { "if-none-match": etag } });
+      await again.body?.cancel();
+      assert.equal(again.status, 304);
+      const css = await t.call("/assets/app.css", { token: null });
+      await css.body?.cancel();
+      assert.equal(css.status, 200, "the style sheet needs no token");
+    });
+  },
+});

@@ -97,6 +97,15 @@ interface RepoFile {
 
 const PAGE = 20;
 
+/**
+ * The first answers, asked for as the script starts rather than after the first render (whose
+ * effects wait for a paint): the page shows data one round of effects sooner.
+ */
+const FIRST = {
+  status: api<Status>("/api/status"),
+  logs: api<{ lines: LogLine[] }>("/api/logs"),
+};
+
 function App() {
   const [status, setStatus] = useState<Status | undefined>();
   const [transfers, setTransfers] = useState<Transfers | undefined>();
@@ -105,17 +114,16 @@ function App() {
   const [filesVersion, setFilesVersion] = useState(0);
   const [live, setLive] = useState(true);
 
-  const loadStatus = () =>
-    api<Status>("/api/status").then((s) => {
+  const showStatus = (request: Promise<Status>) =>
+    request.then((s) => {
       setStatus(s);
       setError(undefined);
       markReady();
     }).catch((e: Error) => setError(e.message));
+  const loadStatus = () => showStatus(api<Status>("/api/status"));
   useEffect(() => {
-    loadStatus();
-    api<{ lines: LogLine[] }>("/api/logs").then((r) => setLogs(r.lines)).catch((e: Error) =>
-      setError(e.message)
-    );
+    showStatus(FIRST.status);
+    FIRST.logs.then((r) => setLogs(r.lines)).catch((e: Error) => setError(e.message));
   }, []);
   useInterval(loadStatus, 10_000);
   const filesChanged = () => setFilesVersion((v) => v + 1);

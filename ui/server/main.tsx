@@ -53,6 +53,15 @@ interface DiscoverAnswer {
 
 const PAGE = 25;
 
+/**
+ * The first answers, asked for as the script starts rather than after the first render (whose
+ * effects wait for a paint): the page shows data one round of effects sooner.
+ */
+const FIRST = {
+  stats: api<Stats & { samples: Stats[] }>("/api/stats"),
+  logs: api<{ lines: LogLine[] }>("/api/logs"),
+};
+
 function App() {
   const [samples, setSamples] = useState<Stats[]>([]);
   const [logs, setLogs] = useState<LogLine[]>([]);
@@ -60,13 +69,11 @@ function App() {
   const [error, setError] = useState<string | undefined>();
   const [live, setLive] = useState(true);
   useEffect(() => {
-    api<Stats & { samples: Stats[] }>("/api/stats").then((s) => {
+    FIRST.stats.then((s) => {
       setSamples(s.samples.length > 0 ? s.samples : [s]);
       markReady();
     }).catch((e: Error) => setError(e.message));
-    api<{ lines: LogLine[] }>("/api/logs").then((r) => setLogs(r.lines)).catch((e: Error) =>
-      setError(e.message)
-    );
+    FIRST.logs.then((r) => setLogs(r.lines)).catch((e: Error) => setError(e.message));
   }, []);
   useEvents({
     open: () => setLive(true),
