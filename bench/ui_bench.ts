@@ -300,7 +300,9 @@ async function assetSizes(): Promise<BenchTable> {
     title: "UI assets (script + style sheet, Preact included)",
     columns: ["UI", "raw", "gzip", "target"],
     rows,
-    notes: ["Served from memory (shared/http/ui_assets.gen.ts), gzipped once at the first request, with an ETag."],
+    notes: [
+      "Served from memory (shared/http/ui_assets.gen.ts), gzipped once at the first request, with an ETag.",
+    ],
   };
 }
 
