@@ -33,24 +33,44 @@ export async function answerOf<T>(response: Response): Promise<T> {
   return data as T;
 }
 
-/** Subscribes to the event stream while the component lives. */
+/** The page's one event stream, shared by every component that listens (see useEvents). */
+const bus = new EventTarget();
+let stream: EventSource | undefined;
+const forwarded = new Set<string>();
+
+/** Starts the stream if needed and forwards events called `name` to the bus. */
+function listen(name: string): void {
+  stream ??= new EventSource("/api/events");
+  if (forwarded.has(name)) return;
+  forwarded.add(name);
+  if (name === "open" || name === "lost") {
+    stream.addEventListener(name === "open" ? "open" : "error", () => {
+      bus.dispatchEvent(new CustomEvent(name, { detail: null }));
+    });
+    return;
+  }
+  stream.addEventListener(name, (e) => {
+    bus.dispatchEvent(new CustomEvent(name, { detail: JSON.parse((e as MessageEvent).data) }));
+  });
+}
+
+/**
+ * Calls each handler with the data of its event while the component lives ("open" and "lost"
+ * for the connection itself). One stream serves the whole page, so only the components that
+ * listen to an event render again when it arrives.
+ */
 export function useEvents(handlers: Record<string, (data: unknown) => void>): void {
   const current = useRef(handlers);
   current.current = handlers;
   useEffect(() => {
-    const source = new EventSource("/api/events");
     const names = Object.keys(current.current);
     const listeners = names.map((name) => {
-      const listener = (e: MessageEvent) => current.current[name]?.(JSON.parse(e.data));
-      source.addEventListener(name, listener);
+      listen(name);
+      const listener = (e: Event) => current.current[name]?.((e as CustomEvent).detail);
+      bus.addEventListener(name, listener);
       return listener;
     });
-    source.addEventListener("open", () => current.current["open"]?.(null));
-    source.addEventListener("error", () => current.current["lost"]?.(null));
-    return () => {
-      names.forEach((name, i) => source.removeEventListener(name, listeners[i]!));
-      source.close();
-    };
+    return () => names.forEach((name, i) => bus.removeEventListener(name, listeners[i]!));
   }, []);
 }
 

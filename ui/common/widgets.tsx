@@ -1,7 +1,7 @@
 // Pieces both UIs use: the live log with its level filter, the pager, notices.
 import type { ComponentChildren } from "preact";
-import { useState } from "preact/hooks";
-import { clock } from "./client.ts";
+import { useEffect, useState } from "preact/hooks";
+import { clock, useEvents } from "./client.ts";
 
 /** A log record as the API sends it. */
 export interface LogLine {
@@ -12,6 +12,19 @@ export interface LogLine {
 }
 
 const LEVELS = ["debug", "info", "warning", "error"];
+
+/** The log: the records kept by the program, then each new one as it comes. */
+export function LiveLog(props: { first: Promise<{ lines: LogLine[] }> }) {
+  const [lines, setLines] = useState<LogLine[]>([]);
+  useEffect(() => {
+    props.first.then((r) => setLines((later) => [...r.lines, ...later].slice(-300))).catch(
+      (e: Error) =>
+        setLines([{ timeMs: Date.now(), level: "error", category: "ui", message: e.message }]),
+    );
+  }, []);
+  useEvents({ log: (d) => setLines((old) => [...old.slice(-299), d as LogLine]) });
+  return <LogView lines={lines} />;
+}
 
 /** The live log, newest last, with a level filter. */
 export function LogView(props: { lines: LogLine[] }) {

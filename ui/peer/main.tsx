@@ -12,7 +12,7 @@ import {
   useEvents,
   useInterval,
 } from "../common/client.ts";
-import { type LogLine, LogView, Notice, Pager } from "../common/widgets.tsx";
+import { LiveLog, type LogLine, Notice, Pager } from "../common/widgets.tsx";
 
 interface Version {
   rootHash: string;
@@ -108,8 +108,6 @@ const FIRST = {
 
 function App() {
   const [status, setStatus] = useState<Status | undefined>();
-  const [transfers, setTransfers] = useState<Transfers | undefined>();
-  const [logs, setLogs] = useState<LogLine[]>([]);
   const [error, setError] = useState<string | undefined>();
   const [filesVersion, setFilesVersion] = useState(0);
   const [live, setLive] = useState(true);
@@ -123,15 +121,12 @@ function App() {
   const loadStatus = () => showStatus(api<Status>("/api/status"));
   useEffect(() => {
     showStatus(FIRST.status);
-    FIRST.logs.then((r) => setLogs(r.lines)).catch((e: Error) => setError(e.message));
   }, []);
   useInterval(loadStatus, 10_000);
   const filesChanged = () => setFilesVersion((v) => v + 1);
   useEvents({
     open: () => setLive(true),
     lost: () => setLive(false),
-    transfers: (d) => setTransfers(d as Transfers),
-    log: (d) => setLogs((lines) => [...lines.slice(-299), d as LogLine]),
     published: filesChanged,
     unpublished: filesChanged,
     "files-changed": filesChanged,
@@ -147,26 +142,26 @@ function App() {
     <>
       <header class="top">
         <h1>lanshare</h1>
-        <StatusLine status={status} live={live} connected={transfers?.connected} />
+        <StatusLine status={status} live={live} />
       </header>
       {error && <Notice kind="error" onClose={() => setError(undefined)}>{error}</Notice>}
       <main class="grid">
         <SearchPanel act={act} />
-        <TransfersPanel status={status} transfers={transfers} act={act} reload={loadStatus} />
+        <TransfersPanel status={status} act={act} reload={loadStatus} />
         <FilesPanel version={filesVersion} act={act} maxFileSize={status?.limits.maxFileSize} />
         <StatusPanel status={status} />
-        <LogView lines={logs} />
+        <LiveLog first={FIRST.logs} />
       </main>
     </>
   );
 }
 
-function StatusLine(
-  props: { status: Status | undefined; live: boolean; connected: boolean | undefined },
-) {
+function StatusLine(props: { status: Status | undefined; live: boolean }) {
+  const [connectedNow, setConnectedNow] = useState<boolean | undefined>();
+  useEvents({ transfers: (d) => setConnectedNow((d as Transfers).connected) });
   const s = props.status;
   if (!s) return <p class="muted">connecting…</p>;
-  const connected = props.connected ?? s.connected;
+  const connected = connectedNow ?? s.connected;
   return (
     <p class="status-line">
       <span class={`dot ${connected ? "ok" : "bad"}`} aria-hidden="true" />
@@ -262,14 +257,16 @@ function SearchPanel(props: { act: (p: Promise<unknown>) => void }) {
 function TransfersPanel(
   props: {
     status: Status | undefined;
-    transfers: Transfers | undefined;
     act: (p: Promise<unknown>) => void;
     reload: () => void;
   },
 ) {
-  const running = props.transfers?.progress ?? props.status?.progress ?? [];
-  const uploads = props.transfers?.uploads ?? props.status?.uploads ?? [];
-  const slots = props.transfers?.slots ?? props.status?.slots;
+  // Transfers change several times a second: only this panel listens, and renders again.
+  const [transfers, setTransfers] = useState<Transfers | undefined>();
+  useEvents({ transfers: (d) => setTransfers(d as Transfers) });
+  const running = transfers?.progress ?? props.status?.progress ?? [];
+  const uploads = transfers?.uploads ?? props.status?.uploads ?? [];
+  const slots = transfers?.slots ?? props.status?.slots;
   const partials = (props.status?.partials ?? []).filter((p) =>
     !running.some((r) => r.fname === p.fname)
   );

@@ -3,7 +3,7 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, bytes, clock, markReady, useEvents } from "../common/client.ts";
-import { type LogLine, LogView, Notice, Pager } from "../common/widgets.tsx";
+import { LiveLog, type LogLine, Notice, Pager } from "../common/widgets.tsx";
 
 interface Stats {
   sessions: number;
@@ -64,7 +64,6 @@ const FIRST = {
 
 function App() {
   const [samples, setSamples] = useState<Stats[]>([]);
-  const [logs, setLogs] = useState<LogLine[]>([]);
   const [peersVersion, setPeersVersion] = useState(0);
   const [error, setError] = useState<string | undefined>();
   const [live, setLive] = useState(true);
@@ -73,14 +72,12 @@ function App() {
       setSamples(s.samples.length > 0 ? s.samples : [s]);
       markReady();
     }).catch((e: Error) => setError(e.message));
-    FIRST.logs.then((r) => setLogs(r.lines)).catch((e: Error) => setError(e.message));
   }, []);
   useEvents({
     open: () => setLive(true),
     lost: () => setLive(false),
     stats: (d) => setSamples((s) => [...s.slice(-599), d as Stats]),
     peers: () => setPeersVersion((v) => v + 1),
-    log: (d) => setLogs((lines) => [...lines.slice(-299), d as LogLine]),
   });
   const latest = samples.at(-1);
   // Tables reload when peers join or leave, and when the number of entries moves (a publish).
@@ -100,7 +97,7 @@ function App() {
         <StatsPanel samples={samples} />
         <PeersPanel version={changes} />
         <CataloguePanel version={changes} />
-        <LogView lines={logs} />
+        <LiveLog first={FIRST.logs} />
       </main>
     </>
   );
