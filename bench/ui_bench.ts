@@ -76,10 +76,41 @@ async function fetchWithUi(browser: Browser): Promise<BenchTable> {
     cpu.push(await processCpuMs(fetcher.child.pid) - before);
     return answer.durationMs as number;
   };
+  const withStream: number[] = [];
+  const cpuStream: number[] = [];
+  /** A fetch while this process reads the peer's event stream as a page would, rendering nothing. */
+  const fetchWithStream = async () => {
+    const base = new URL(fetcher.uiUrl);
+    const token = base.searchParams.get("token")!;
+    const response = await fetch(new URL("/api/events", base), {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const reader = response.body!.getReader();
+    let bytes = 0;
+    const reading = (async () => {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        bytes += value.length;
+      }
+    })();
+    withStream.push(await fetchOnce(cpuStream));
+    await reader.cancel();
+    await reading;
+    return bytes;
+  };
+  let streamBytes = 0;
+  const cases = ["none", "stream", "page"] as const;
   for (let rep = 0; rep < reps; rep++) {
-    for (const open of rep % 2 === 0 ? [false, true] : [true, false]) {
-      if (!open) {
+    // Rotated: each case goes first, second and third in turn.
+    const order = cases.map((_, i) => cases[(i + rep) % cases.length]!);
+    for (const kind of order) {
+      if (kind === "none") {
         without.push(await fetchOnce(cpuWithout));
+        continue;
+      }
+      if (kind === "stream") {
+        streamBytes += await fetchWithStream();
         continue;
       }
       const page = await browser.newPage();
@@ -103,18 +134,34 @@ async function fetchWithUi(browser: Browser): Promise<BenchTable> {
       await page.close();
     }
     log(
-      `fetch rep ${rep + 1}: without ${num(without.at(-1)!)} ms, with UI ${num(withUi.at(-1)!)} ms`,
+      `fetch rep ${rep + 1}: without ${num(without.at(-1)!)} ms, stream ${
+        num(withStream.at(-1)!)
+      } ms, page ${num(withUi.at(-1)!)} ms`,
     );
   }
   const rate = (ms: number[]) => ms.map((t) => fileMib / (t / 1000));
   const slowdown = median(withUi) / median(without) - 1;
   const cpuChange = median(cpuWith) / median(cpuWithout) - 1;
   const paired = withUi.map((w, i) => w / without[i]! - 1);
+  const streamSlowdown = median(withStream) / median(without) - 1;
+  const streamCpu = median(cpuStream) / median(cpuWithout) - 1;
   return {
     title: `Single-source fetch of ${fileMib} MiB on loopback, peer UI open vs not`,
     columns: ["case", "time, ms", "MiB/s", "fetcher CPU, ms"],
     rows: [
       ["no page open", summary(without), summary(rate(without)), summary(cpuWithout)],
+      [
+        "event stream read (no rendering)",
+        summary(withStream),
+        summary(rate(withStream)),
+        summary(cpuStream),
+      ],
+      [
+        "difference, stream vs none (medians)",
+        `${num(streamSlowdown * 100, 1)} % (${streamSlowdown <= 0.05 ? "within 5 %" : "over 5 %"})`,
+        "",
+        `${num(streamCpu * 100, 1)} % (${streamCpu <= 0.05 ? "within 5 %" : "over 5 %"})`,
+      ],
       [
         "peer page open in Chromium, subscribed",
         summary(withUi),
@@ -122,15 +169,16 @@ async function fetchWithUi(browser: Browser): Promise<BenchTable> {
         summary(cpuWith),
       ],
       [
-        "difference (medians)",
+        "difference, page vs none (medians)",
         `${num(slowdown * 100, 1)} % (${slowdown <= 0.05 ? "within 5 %" : "over 5 %"})`,
         "",
         `${num(cpuChange * 100, 1)} % (${cpuChange <= 0.05 ? "within 5 %" : "over 5 %"})`,
       ],
-      ["difference (median of adjacent pairs)", `${num(median(paired) * 100, 1)} %`, "", ""],
+      ["page vs none, median of same-round pairs", `${num(median(paired) * 100, 1)} %`, "", ""],
     ],
     notes: [
-      `${reps} repetitions each, alternating which case goes first; median (min–max).`,
+      `${reps} repetitions each, the order of the three cases rotated each round; median (min–max).`,
+      `The stream reader received ${streamBytes} bytes of events in all: the peer's side of a subscribed page without a browser's rendering on the same cores.`,
       "Fetcher CPU: utime+stime of the fetching peer's process during the fetch (/proc), what the UI costs the peer itself; the time also includes Chromium competing for the 2 cores. Each fetch with the page open starts 2 s after it opened.",
       `The open page received ${events} transfer snapshots in all (at most 5 per second).`,
     ],
