@@ -6,7 +6,7 @@ DENO := $(shell command -v deno >/dev/null 2>&1 && deno --version 2>/dev/null | 
 # What must exist before Deno runs: the pinned binary, or nothing when PATH has the right one.
 DENO_DEP := $(if $(filter deno,$(DENO)),,$(PINNED_DENO))
 
-.PHONY: test ok deps browser server peer bench bench-index bench-ui ui bundle compile fmt clean
+.PHONY: test ok deps browser server peer bench bench-index bench-ui ui screenshots bundle compile fmt clean
 
 test: deps browser
 	$(DENO) task ok
@@ -57,7 +57,11 @@ bench-index: deps
 	$(DENO) task bench:index
 
 # The UI benchmarks (fetch and lookups with a UI open, first load, asset size).
-bench-ui: deps
+bench-# Retakes the README's screenshots (docs/screenshots/) with the browser test.
+screenshots: deps browser
+	LANSHARE_UPDATE_SCREENSHOTS=1 $(DENO) task test:browser
+
+ui: deps
 	$(DENO) task bench:ui
 
 # Rebuilds shared/http/ui_assets.gen.ts from ui/ after editing the pages.

@@ -6,7 +6,15 @@ import type { Page } from "playwright-core";
 import { launchChromium } from "./_browser.ts";
 import { sha256File, spawnPeer, spawnServer, tempDir, writeRandomFile } from "../e2e/_programs.ts";
 
-const SCREENSHOTS = new URL("../../docs/screenshots/", import.meta.url).pathname;
+const DOCS_SCREENSHOTS = new URL("../../docs/screenshots/", import.meta.url).pathname;
+/**
+ * Where the screenshots go: docs/screenshots/ (shown in the README) when
+ * LANSHARE_UPDATE_SCREENSHOTS=1 (`make screenshots`), else a temporary folder, so that a test
+ * run still takes them (and fails if it cannot) without leaving the work tree changed.
+ */
+const SCREENSHOTS = Deno.env.get("LANSHARE_UPDATE_SCREENSHOTS") === "1"
+  ? DOCS_SCREENSHOTS
+  : `${Deno.makeTempDirSync({ prefix: "lanshare-screenshots-" })}/`;
 const WAIT = { timeout: 30_000 };
 
 Deno.test({
@@ -87,7 +95,7 @@ Deno.test({
   },
 });
 
-/** Both UIs at 1280×800 and at phone width, into docs/screenshots/. */
+/** Both UIs at 1280×800 and at phone width, into SCREENSHOTS. */
 async function takeScreenshots(peer: Page, dashboard: Page): Promise<void> {
   await Deno.mkdir(SCREENSHOTS, { recursive: true });
   for (const [page, name] of [[peer, "peer"], [dashboard, "dashboard"]] as const) {
