@@ -57,12 +57,12 @@ bench-index: deps
 	$(DENO) task bench:index
 
 # The UI benchmarks (fetch and lookups with a UI open, first load, asset size).
-bench-# Retakes the README's screenshots (docs/screenshots/) with the browser test.
+bench-ui: deps
+	$(DENO) task bench:ui
+
+# Retakes the README's screenshots (docs/screenshots/) with the browser test.
 screenshots: deps browser
 	LANSHARE_UPDATE_SCREENSHOTS=1 $(DENO) task test:browser
-
-ui: deps
-	$(DENO) task bench:ui
 
 # Rebuilds shared/http/ui_assets.gen.ts from ui/ after editing the pages.
 ui: deps
