@@ -1,6 +1,13 @@
 // UDP discovery, server side: broadcasts announces on an interval and answers probes directly.
-import { type Beacon, decodeBeacon, encodeBeacon } from "../shared/beacon.ts";
+import {
+  type Beacon,
+  decodeBeacon,
+  derOfPem,
+  encodeAnnounce,
+  signedPart,
+} from "../shared/beacon.ts";
 import { ProtocolError } from "../shared/errors.ts";
+import { type Identity, sign } from "../shared/identity.ts";
 import { logger } from "../shared/log.ts";
 
 const log = logger("server", "beacon");
@@ -15,8 +22,8 @@ export interface AnnouncerOptions {
   intervalMs: number;
   /** The index's TCP port, carried in the announce. */
   tcpPort: number;
-  /** This server's id (32 hex digits). */
-  serverId: string;
+  /** This server's identity: its certificate is announced, and every announce signed. */
+  identity: Identity;
   /** Current number of live sessions (load hint for peers choosing a server). */
   sessions: () => number;
 }
@@ -53,16 +60,25 @@ export function startAnnouncer(options: AnnouncerOptions): Announcer {
     reuseAddress: true,
   });
   const port = (socket.addr as Deno.NetAddr).port;
-  const announce = (): Uint8Array =>
-    encodeBeacon({
-      kind: "announce",
-      tcpPort: options.tcpPort,
-      sessions: options.sessions(),
-      serverId: options.serverId,
-    });
+  const cert = derOfPem(options.identity.certPem);
+  // Signed once per session count, not once per datagram: a flood of probes costs no signing.
+  let last: { sessions: number; bytes: Promise<Uint8Array> } | undefined;
+  const announce = (): Promise<Uint8Array> => {
+    const sessions = options.sessions();
+    if (last?.sessions !== sessions) {
+      const signed = signedPart({ tcpPort: options.tcpPort, sessions, cert });
+      last = {
+        sessions,
+        bytes: sign(options.identity, signed).then((signature) =>
+          encodeAnnounce(signed, signature)
+        ),
+      };
+    }
+    return last.bytes;
+  };
 
   const broadcastAll = async () => {
-    const bytes = announce();
+    const bytes = await announce();
     for (const hostname of options.broadcast) {
       try {
         await socket.send(bytes, { transport: "udp", hostname, port });
@@ -93,7 +109,7 @@ export function startAnnouncer(options: AnnouncerOptions): Announcer {
         }
         if (beacon.kind !== "probe") continue;
         const to = from as Deno.NetAddr;
-        await socket.send(announce(), to).catch((err) =>
+        await socket.send(await announce(), to).catch((err) =>
           log.warn("Cannot answer probe from {host}:{port}: {error}", {
             host: to.hostname,
             port: to.port,

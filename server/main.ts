@@ -43,6 +43,8 @@ export async function main(args: string[]): Promise<number> {
     tcp: server.tcpPort,
     udp: server.udpPort,
     serverId: server.serverId,
+    id: server.identity.id,
+    tls: !config.insecurePlaintext,
     db: config.db,
   }));
 

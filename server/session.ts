@@ -1,6 +1,7 @@
 // One peer's TCP connection to the index: Hello first, then catalogue requests, until the peer
 // leaves or is dropped. Owns its failures: a bad frame ends this session only. A session is in
 // `live` and in the catalogue only while its connection is open (or, at shutdown, kept offline).
+import type { TransportConn } from "../shared/transport.ts";
 import { ProtocolError } from "../shared/errors.ts";
 import { FramedConn } from "../shared/framing.ts";
 import { logger } from "../shared/log.ts";
@@ -85,7 +86,7 @@ export function closeWithNotice(
 }
 
 /** Runs one connection to completion. Never throws: failures are logged with the peer address. */
-export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promise<void> {
+export async function runSession(conn: TransportConn, ctx: SessionContext): Promise<void> {
   const remote = conn.remoteAddr;
   const label = `${remote.hostname}:${remote.port}`;
   let session: LiveSession | undefined;

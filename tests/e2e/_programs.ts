@@ -160,6 +160,19 @@ export type Answer = Record<string, any>;
 export class ServerProgram extends Program {
   tcpPort = 0;
   udpPort = 0;
+  /** The server's device ID. */
+  id = "";
+  /** An identity folder made for this server, removed when it is killed. */
+  ownIdentity: string | undefined;
+
+  override async kill(signal: Deno.Signal = "SIGKILL"): Promise<void> {
+    await super.kill(signal);
+    if (this.ownIdentity !== undefined) {
+      await Deno.remove(this.ownIdentity, { recursive: true }).catch((err) => {
+        if (!(err instanceof Deno.errors.NotFound)) throw err;
+      });
+    }
+  }
 
   /** Runs a shell command and waits until a line matching `until` appears after it. */
   async command(line: string, until: RegExp, timeoutMs = 15_000): Promise<string[]> {
@@ -176,6 +189,8 @@ export class ServerProgram extends Program {
 /** A spawned peer in --json mode. */
 export class PeerProgram extends Program {
   p2pPort = 0;
+  /** The peer's device ID. */
+  id = "";
   repo = "";
 
   /**
@@ -210,6 +225,11 @@ export interface ServerSpawnOptions {
   /** Fixed ports (to restart a server where it was). */
   port?: number;
   announcePort?: number;
+  /**
+   * The server's identity folder (read/write allowed to it). Default: beside a database file,
+   * else a temporary folder removed when the server is killed.
+   */
+  identity?: string;
 }
 
 function denoRun(
@@ -241,11 +261,24 @@ export async function spawnServer(options: ServerSpawnOptions = {}): Promise<Ser
     postgres ? "--allow-env=LANSHARE_*,PG*" : "--allow-env=LANSHARE_*",
     SERVER_V8_FLAGS,
   ];
-  if (!postgres && db !== ":memory:") {
+  const fileDb = !postgres && db !== ":memory:";
+  // Beside a file database the server's default identity folder is covered by its folder.
+  const ownIdentity = options.identity === undefined && !fileDb
+    ? Deno.makeTempDirSync({ prefix: "lanshare-server-identity-" })
+    : undefined;
+  const identity = options.identity ?? ownIdentity;
+  const readable = [], writable = [];
+  if (fileDb) {
     // The SQLite writer worker loads the server's own modules (or the bundle): read them too.
-    const code = options.script ? resolve(ROOT, options.script) : "server,shared";
-    permissions.push(`--allow-read=${dirname(db)},${code}`, `--allow-write=${dirname(db)}`);
+    readable.push(dirname(db), options.script ? resolve(ROOT, options.script) : "server,shared");
+    writable.push(dirname(db));
   }
+  if (identity !== undefined) {
+    readable.push(identity);
+    writable.push(identity);
+  }
+  if (readable.length > 0) permissions.push(`--allow-read=${readable.join(",")}`);
+  if (writable.length > 0) permissions.push(`--allow-write=${writable.join(",")}`);
   const command = denoRun(
     permissions,
     options.script ?? "server/main.ts",
@@ -260,10 +293,12 @@ export async function spawnServer(options: ServerSpawnOptions = {}): Promise<Ser
       "127.255.255.255",
       "--announce-interval-ms",
       "200",
+      ...(identity !== undefined ? ["--identity", identity] : []),
       ...(options.args ?? []),
     ],
   );
   const server = new ServerProgram("server", command);
+  server.ownIdentity = ownIdentity;
   try {
     const { line } = await server.waitLine(
       (l) => l.includes('"event":"listening"'),
@@ -272,6 +307,7 @@ export async function spawnServer(options: ServerSpawnOptions = {}): Promise<Ser
     const data = JSON.parse(line);
     server.tcpPort = data.tcp;
     server.udpPort = data.udp;
+    server.id = data.id;
     return server;
   } catch (err) {
     await server.kill();
@@ -307,7 +343,7 @@ export async function spawnPeer(options: PeerSpawnOptions): Promise<PeerProgram>
   await Deno.mkdir(options.repo, { recursive: true });
   const server = options.server;
   const where = options.direct && server instanceof ServerProgram
-    ? ["--server", `127.0.0.1:${server.tcpPort}`]
+    ? ["--server", `127.0.0.1:${server.tcpPort}`, "--announce-port", String(server.udpPort)]
     : ["--announce-port", String(server.udpPort), "--broadcast", "127.255.255.255"];
   const command = denoRun(
     [
@@ -339,6 +375,7 @@ export async function spawnPeer(options: PeerSpawnOptions): Promise<PeerProgram>
       "listening line",
     );
     peer.p2pPort = JSON.parse(line).p2p;
+    peer.id = JSON.parse(line).id;
     return peer;
   } catch (err) {
     await peer.kill();
