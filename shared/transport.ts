@@ -7,8 +7,10 @@
 // connects (from a signed announce, or from the index for a source), and the acceptor learns
 // who connected inside the protocol. A mismatch of modes is told apart from other failures by
 // the first byte: a TLS record starts with 0x16 (handshake) or 0x15 (alert), a frame with "L".
+import * as nodeTls from "node:tls";
+import { pemOfDer } from "./beacon.ts";
 import type { ByteConn } from "./framing.ts";
-import { shortId, tlsName } from "./identity.ts";
+import { idOfCert, shortId, tlsName } from "./identity.ts";
 
 /** First byte of a TLS handshake record. */
 const TLS_HANDSHAKE = 0x16;
@@ -141,10 +143,11 @@ export async function connectTo(options: ConnectOptions): Promise<TransportConn>
     closeQuietly(tls);
     const detail = err instanceof Error ? err.message : String(err);
     if (/invalid peer certificate|not valid for name/i.test(detail)) {
+      const presented = await presentedId(options.hostname, options.port);
       throw new TransportError(
-        `Cannot connect to ${label}: it is not device ${shortId(options.pin.id)} ` +
-          `(its certificate does not match the pinned one: ${detail}); someone may be ` +
-          `intercepting the connection`,
+        `Cannot connect to ${label}: it presents device ${presented} instead of the pinned ` +
+          `${shortId(options.pin.id)} (${options.pin.id}); someone may be intercepting the ` +
+          `connection, so nothing was sent`,
         { cause: err },
       );
     }
@@ -157,6 +160,35 @@ export async function connectTo(options: ConnectOptions): Promise<TransportConn>
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** How long the look at a mismatched certificate may take, ms. */
+const DIAGNOSIS_TIMEOUT_MS = 3000;
+
+/**
+ * The ID (short form and full) of the certificate presented at an address, to name it when it
+ * is not the pinned one. Deno's own TLS shows no certificate, so this second connection uses
+ * node:tls with verification off; it only reads the certificate and sends nothing else.
+ */
+function presentedId(hostname: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = nodeTls.connect({ host: hostname, port, rejectUnauthorized: false });
+    const done = (text: string) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(text);
+    };
+    const timer = setTimeout(() => done("(unknown: no second handshake)"), DIAGNOSIS_TIMEOUT_MS);
+    socket.once("secureConnect", () => {
+      try {
+        const id = idOfCert(pemOfDer(new Uint8Array(socket.getPeerCertificate(true).raw)));
+        done(`${shortId(id)} (${id})`);
+      } catch (err) {
+        done(`(not a lanshare certificate: ${err instanceof Error ? err.message : err})`);
+      }
+    });
+    socket.once("error", (err) => done(`(unknown: ${err.message})`));
+  });
 }
 
 function closeQuietly(conn: Deno.Conn): void {

@@ -1,0 +1,203 @@
+// End to end: the transport's promises with the real programs. A man in the middle with its
+// own identity is refused and named; a forged announce from a pinned address is ignored; the
+// keys on disk are 0600; a plaintext side meeting a TLS side fails clearly on both.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { decodeBeacon, encodeAnnounce, encodeProbe, signedPart } from "../../shared/beacon.ts";
+import { createIdentity, shortId, sign } from "../../shared/identity.ts";
+import { derOfPem, pemOfDer } from "../../shared/beacon.ts";
+import { answerProbes, startRelay } from "./_mitm.ts";
+import { pollUntil, type Program, spawnPeer, spawnServer, tempDir } from "./_programs.ts";
+
+/** Waits until the program's logs match `pattern`. */
+async function logsMatch(program: Program, pattern: RegExp, timeoutMs = 20_000): Promise<void> {
+  try {
+    await pollUntil(() => Promise.resolve(pattern.test(program.stderr)), timeoutMs);
+  } catch (err) {
+    throw new Error(`${program.name}: no log line matching ${pattern}\n${program.context()}`, {
+      cause: err,
+    });
+  }
+}
+
+/** The server's own announce, as its discovery port answers a probe. */
+async function recordAnnounce(udpPort: number): Promise<Uint8Array> {
+  using socket = Object.assign(
+    Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 }),
+    { [Symbol.dispose]() {} },
+  );
+  try {
+    await socket.send(encodeProbe(), { transport: "udp", hostname: "127.0.0.1", port: udpPort });
+    const timer = setTimeout(() => socket.close(), 5000);
+    const [bytes] = await socket.receive();
+    clearTimeout(timer);
+    assert.equal(decodeBeacon(bytes).kind, "announce");
+    return bytes;
+  } finally {
+    try {
+      socket.close();
+    } catch (err) {
+      if (!(err instanceof Deno.errors.BadResource)) throw err;
+    }
+  }
+}
+
+Deno.test("a TLS-terminating proxy between peer and index is refused, naming both IDs", async () => {
+  await using dir = await tempDir("lanshare-e2e-");
+  await using server = await spawnServer();
+  const mallory = await createIdentity();
+  // The proxy passes the server's genuine (signed) announce on, so the peer pins the real
+  // server's ID; then it presents its own certificate in the TLS handshake.
+  const announce = await recordAnnounce(server.udpPort);
+  using udp = answerProbes(() => announce);
+  const genuine = decodeBeacon(announce);
+  assert.equal(genuine.kind, "announce");
+  const certPem = genuine.kind === "announce" ? pemOfDer(genuine.cert) : "";
+  await using proxy = startRelay(
+    { port: server.tcpPort, pin: { id: server.id, certPem } },
+    { identity: mallory },
+  );
+  await using peer = await spawnPeer({
+    repo: join(dir.path, "victim"),
+    hostname: "victim",
+    server: { udpPort: udp.port },
+    args: ["--server", `127.0.0.1:${proxy.port}`],
+  });
+  await logsMatch(
+    peer,
+    new RegExp(`presents device ${shortId(mallory.id)}.*pinned ${shortId(server.id)}`),
+  );
+  assert.ok(proxy.accepted > 0, "the peer reached the proxy");
+  const status = await peer.command("status");
+  assert.equal(status.connected, false);
+  // The server never saw a Hello: nobody registered.
+  const peers = await server.command("peers", /peer\(s\)/);
+  assert.match(peers.at(-1)!, /^0 peer\(s\)/);
+});
+
+Deno.test("--server HOST:PORT#ID refuses an index whose announce names another ID", async () => {
+  await using dir = await tempDir("lanshare-e2e-");
+  await using server = await spawnServer();
+  const mallory = await createIdentity();
+  // Mallory answers the probe for the certificate with her own, correctly signed by her key.
+  const signed = signedPart({
+    tcpPort: server.tcpPort,
+    sessions: 0,
+    cert: derOfPem(mallory.certPem),
+  });
+  const forged = encodeAnnounce(signed, await sign(mallory, signed));
+  using udp = answerProbes(() => forged);
+  await using peer = await spawnPeer({
+    repo: join(dir.path, "victim"),
+    hostname: "victim",
+    server: { udpPort: udp.port },
+    args: ["--server", `127.0.0.1:${server.tcpPort}#${server.id}`],
+  });
+  await logsMatch(
+    peer,
+    new RegExp(`presents device ${shortId(mallory.id)}.*--server names ${shortId(server.id)}`),
+  );
+  assert.equal((await peer.command("status")).connected, false);
+});
+
+Deno.test("a forged announce from a pinned address is ignored with a warning", async () => {
+  await using dir = await tempDir("lanshare-e2e-");
+  const db = join(dir.path, "index", "i.db");
+  await Deno.mkdir(join(dir.path, "index"));
+  let server = await spawnServer({ db });
+  const { tcpPort, udpPort, id } = server;
+  await using peer = await spawnPeer({ repo: join(dir.path, "p"), hostname: "p", server });
+  await peer.waitLine((l) => l.includes('"state":"connected"'), "connected to the index");
+  const pins = JSON.parse(
+    await Deno.readTextFile(join(dir.path, "p", ".lanshare", "known_servers.json")),
+  );
+  assert.equal(pins[`127.0.0.1:${tcpPort}`].id, id);
+
+  // The index goes away; Mallory announces herself at its address, signed with her own key.
+  await server.kill();
+  const mallory = await createIdentity();
+  const signed = signedPart({ tcpPort, sessions: 0, cert: derOfPem(mallory.certPem) });
+  const forged = encodeAnnounce(signed, await sign(mallory, signed));
+  using forger = Object.assign(
+    Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port: 0 }),
+    { [Symbol.dispose]() {} },
+  );
+  const sending = setInterval(() => {
+    void forger.send(forged, { transport: "udp", hostname: "127.255.255.255", port: udpPort })
+      .catch(() => {});
+  }, 100);
+  try {
+    await logsMatch(peer, /forged announce\?.*has changed from/);
+    assert.match(peer.stderr, new RegExp(`forget-server 127\\.0\\.0\\.1:${tcpPort}`));
+    assert.equal((await peer.command("status")).connected, false);
+  } finally {
+    clearInterval(sending);
+    forger.close();
+  }
+  // The real index comes back with its identity (kept beside its database): accepted again.
+  server = await spawnServer({ db, port: tcpPort, announcePort: udpPort });
+  try {
+    assert.equal(server.id, id);
+    await peer.waitLine((l) => l.includes('"state":"connected"'), "reconnected", {
+      timeoutMs: 30_000,
+    });
+  } finally {
+    await server.kill();
+  }
+});
+
+Deno.test("identity keys are 0600 on disk, and a looser key file is tightened with a warning", async () => {
+  await using dir = await tempDir("lanshare-e2e-");
+  const db = join(dir.path, "index", "i.db");
+  await Deno.mkdir(join(dir.path, "index"));
+  const serverKey = join(`${db}.identity`, "key.pem");
+  const peerKey = join(dir.path, "p", ".lanshare", "identity", "key.pem");
+  {
+    await using server = await spawnServer({ db });
+    await using peer = await spawnPeer({ repo: join(dir.path, "p"), hostname: "p", server });
+    assert.equal((await Deno.stat(serverKey)).mode! & 0o777, 0o600);
+    assert.equal((await Deno.stat(peerKey)).mode! & 0o777, 0o600);
+    assert.match(await Deno.readTextFile(serverKey), /BEGIN PRIVATE KEY/);
+    // The same identity after a restart: the listening line's ID.
+    const status = await peer.command("status");
+    assert.equal(status.id, peer.id);
+  }
+  await Deno.chmod(serverKey, 0o644);
+  await Deno.chmod(peerKey, 0o640);
+  await using server = await spawnServer({ db });
+  await using peer = await spawnPeer({ repo: join(dir.path, "p"), hostname: "p", server });
+  assert.equal((await Deno.stat(serverKey)).mode! & 0o777, 0o600);
+  assert.equal((await Deno.stat(peerKey)).mode! & 0o777, 0o600);
+  await logsMatch(server, /readable by others \(mode 644\); now 0600/);
+  await logsMatch(peer, /readable by others \(mode 640\); now 0600/);
+});
+
+Deno.test("a plaintext peer against a TLS index fails clearly on both sides", async () => {
+  await using dir = await tempDir("lanshare-e2e-");
+  await using server = await spawnServer();
+  await using peer = await spawnPeer({
+    repo: join(dir.path, "p"),
+    hostname: "p",
+    server,
+    direct: true,
+    args: ["--insecure-plaintext"],
+  });
+  await logsMatch(peer, /speaks TLS; start this peer without --insecure-plaintext/);
+  await logsMatch(server, /spoke plaintext \(started with --insecure-plaintext\?\)/);
+});
+
+Deno.test("a TLS peer against a plaintext index fails clearly on both sides", async () => {
+  await using dir = await tempDir("lanshare-e2e-");
+  await using server = await spawnServer({ args: ["--insecure-plaintext"] });
+  await using peer = await spawnPeer({
+    repo: join(dir.path, "p"),
+    hostname: "p",
+    server,
+    direct: true,
+  });
+  await logsMatch(peer, /does not speak TLS \(started with --insecure-plaintext\?\)/);
+  await logsMatch(
+    server,
+    /a TLS client connected from 127\.0\.0\.1:\d+, but this program runs with --insecure-plaintext/,
+  );
+});
