@@ -22,24 +22,15 @@ async function logsMatch(program: Program, pattern: RegExp, timeoutMs = 20_000):
 
 /** The server's own announce, as its discovery port answers a probe. */
 async function recordAnnounce(udpPort: number): Promise<Uint8Array> {
-  using socket = Object.assign(
-    Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 }),
-    { [Symbol.dispose]() {} },
-  );
-  try {
-    await socket.send(encodeProbe(), { transport: "udp", hostname: "127.0.0.1", port: udpPort });
-    const timer = setTimeout(() => socket.close(), 5000);
-    const [bytes] = await socket.receive();
-    clearTimeout(timer);
-    assert.equal(decodeBeacon(bytes).kind, "announce");
-    return bytes;
-  } finally {
-    try {
-      socket.close();
-    } catch (err) {
-      if (!(err instanceof Deno.errors.BadResource)) throw err;
-    }
-  }
+  const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  // A server that does not answer closes the socket, and receive() then rejects.
+  const timer = setTimeout(() => socket.close(), 5000);
+  await socket.send(encodeProbe(), { transport: "udp", hostname: "127.0.0.1", port: udpPort });
+  const [bytes] = await socket.receive();
+  clearTimeout(timer);
+  socket.close();
+  assert.equal(decodeBeacon(bytes).kind, "announce");
+  return bytes;
 }
 
 Deno.test("a TLS-terminating proxy between peer and index is refused, naming both IDs", async () => {
