@@ -24,6 +24,8 @@ export interface IndexClientOptions {
   locate: (signal: AbortSignal) => Promise<IndexAddress[]>;
   /** Plain TCP instead of TLS (--insecure-plaintext). */
   plaintext: boolean;
+  /** This peer's device ID and certificate, sent in Hello for fetchers to pin. */
+  device: { id: string; certPem: string };
   /** Identity announced in Hello. */
   hostname: string;
   p2pPort: number;
@@ -265,6 +267,8 @@ export class IndexClient {
             hostname: this.#options.hostname,
             p2pPort: this.#options.p2pPort,
             protocol: PROTOCOL_VERSION,
+            id: this.#options.device.id,
+            cert: this.#options.device.certPem,
           }, this.#timeoutMs),
           MsgType.Welcome,
         );

@@ -18,6 +18,7 @@ import { locateIndex } from "./index_locator.ts";
 import { peerIdentity } from "./identity_file.ts";
 import { ServerPins } from "./server_pins.ts";
 import type { Identity } from "../shared/identity.ts";
+import type { TransportMode } from "../shared/transport.ts";
 import { fetchFile, type FetchOptions, type FetchResult } from "./fetch.ts";
 import { IndexClient, IndexUnavailableError } from "./index_client.ts";
 import {
@@ -153,6 +154,7 @@ export class Peer implements AsyncDisposable {
     this.index = new IndexClient({
       locate: (signal) => locateIndex(config, this.pins, signal),
       plaintext: config.insecurePlaintext,
+      device: parts.identity,
       unavailableReason: (state) => unavailableReason(state, target),
       // Each new kind of state, not each failed attempt while looking.
       onStateChange: (state) => {
@@ -211,7 +213,7 @@ export class Peer implements AsyncDisposable {
       stallTimeoutMs: config.stallTimeoutMs,
       retryAfterMs: 1000,
       debugCorrupt: config.debugCorrupt,
-    });
+    }, transportOf(config, identity));
     const download = new TokenBucket(config.maxDownloadRate);
     const peer = new Peer(config, {
       repo,
@@ -340,6 +342,7 @@ export class Peer implements AsyncDisposable {
         ttfbTimeoutMs: this.config.ttfbTimeoutMs,
         stallTimeoutMs: this.config.stallTimeoutMs,
         maxSources: this.config.maxSources,
+        plaintext: this.config.insecurePlaintext,
         maxFileSize: this.config.maxFileSize,
         announce: (f) => this.announce(f).then(() => {}),
       },
@@ -419,4 +422,11 @@ export class Peer implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/** How this peer's P2P port is carried: TLS with its own certificate, or plaintext. */
+function transportOf(config: PeerConfig, identity: Identity): TransportMode {
+  return config.insecurePlaintext
+    ? { plaintext: true }
+    : { plaintext: false, certPem: identity.certPem, keyPem: identity.keyPem };
 }

@@ -2,6 +2,8 @@
 // leaves or is dropped. Owns its failures: a bad frame ends this session only. A session is in
 // `live` and in the catalogue only while its connection is open (or, at shutdown, kept offline).
 import type { TransportConn } from "../shared/transport.ts";
+import type { DeviceCert } from "./device_certs.ts";
+import { shortId } from "../shared/identity.ts";
 import { ProtocolError } from "../shared/errors.ts";
 import { FramedConn } from "../shared/framing.ts";
 import { logger } from "../shared/log.ts";
@@ -90,6 +92,8 @@ export async function runSession(conn: TransportConn, ctx: SessionContext): Prom
   const remote = conn.remoteAddr;
   const label = `${remote.hostname}:${remote.port}`;
   let session: LiveSession | undefined;
+  /** The device its Hello named, for who-has answers (see device_certs.ts). */
+  let device: DeviceCert | undefined;
   /** The Hello being handled: requests pipelined behind it wait for it. */
   let registering: Promise<unknown> | undefined;
   const liveness = new Liveness(Date.now());
@@ -138,13 +142,18 @@ export async function runSession(conn: TransportConn, ctx: SessionContext): Prom
       throw err;
     }
     const { row, replaced } = registered;
+    if (message.body.id !== undefined && message.body.cert !== undefined) {
+      device = { id: message.body.id, cert: message.body.cert };
+      ctx.catalog.devices.set(row.address, row.port, device);
+    }
     // Even if the connection ended meanwhile: runSession() cleans up once run() has settled,
     // which it does only after this handler.
     session = { row, rpc, liveness };
     if (replaced) closeReplaced(replaced.sessionId, row);
     ctx.live.set(row.sessionId, session);
     framed.setMaxBodyBytes(DEFAULT_LIMITS.maxBodyBytes);
-    log.info("Registered {host} (P2P port {port}) from {label}", {
+    log.info("Registered {host} (P2P port {port}, device {id}) from {label}", {
+      id: device ? shortId(device.id) : "unnamed",
       host: row.hostname,
       port: row.port,
       label,
@@ -262,6 +271,9 @@ export async function runSession(conn: TransportConn, ctx: SessionContext): Prom
     clearTimeout(helloTimer);
     rpc.close();
     ctx.admitted.release();
+    if (session !== undefined && device !== undefined) {
+      ctx.catalog.devices.delete(session.row.address, session.row.port, device);
+    }
     // Not ours any more when a newer session replaced it (the catalogue already dropped it).
     const ended = session && ctx.live.get(session.row.sessionId) === session ? session : undefined;
     if (ended) ctx.live.delete(ended.row.sessionId);
@@ -279,7 +291,8 @@ export async function runSession(conn: TransportConn, ctx: SessionContext): Prom
           error: String(err),
         });
       }
-      log.info("{host} (P2P port {port}) left", {
+      log.info("{host} (P2P port {port}, device {id}) left", {
+        id: device ? shortId(device.id) : "unnamed",
         host: ended.row.hostname,
         port: ended.row.port,
       });

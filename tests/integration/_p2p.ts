@@ -41,7 +41,8 @@ export async function startP2pFixture(
     stallTimeoutMs: 10_000,
     retryAfterMs: 100,
     debugCorrupt: false,
-  });
+    // Plain TCP: these tests write raw frames (TLS is tested end to end, tests/e2e).
+  }, { plaintext: true });
   return {
     dir,
     repo,
