@@ -44,15 +44,24 @@ export interface Announcer extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-/** Binds the discovery port (shared with peers on the same host) and starts announcing. */
-export function startAnnouncer(options: AnnouncerOptions): Announcer {
+/**
+ * Checks that this runtime has UDP.
+ *
+ * @throws {UnstableNetError} when Deno was started without --unstable-net
+ */
+export function requireUdp(): void {
   // Deno keeps UDP behind --unstable-net; deno.json turns it on for the sources, but a bundle
-  // run elsewhere needs the flag, and without it the call below is only "not a function".
+  // run elsewhere needs the flag, and without it Deno.listenDatagram is only "not a function".
   if (typeof Deno.listenDatagram !== "function") {
     throw new UnstableNetError(
       "Cannot start discovery: UDP needs Deno's --unstable-net flag (deno run --unstable-net ...)",
     );
   }
+}
+
+/** Binds the discovery port (shared with peers on the same host) and starts announcing. */
+export function startAnnouncer(options: AnnouncerOptions): Announcer {
+  requireUdp();
   const socket = Deno.listenDatagram({
     transport: "udp",
     hostname: "0.0.0.0",

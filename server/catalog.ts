@@ -12,7 +12,6 @@ import {
   type SourceInfo,
 } from "../shared/protocol.ts";
 import { RequestError } from "../shared/rpc.ts";
-import { DeviceCerts } from "./device_certs.ts";
 import { MAX_LIST_ITEMS } from "../shared/schema.ts";
 import { pieceCount, pieceSizeFor } from "../shared/pieces.ts";
 import {
@@ -62,8 +61,6 @@ const HOSTNAME_FORBIDDEN = /[\s\u0000-\u001f\u007f-\u009f]/;
 export class Catalog {
   readonly store: Store;
   readonly serverId: string;
-  /** Live sessions' device certificates, attached to who-has answers. */
-  readonly devices: DeviceCerts = new DeviceCerts();
   readonly leaseMs: number;
   readonly maxEntriesPerSession: number;
   readonly #clock: () => number;
@@ -221,8 +218,7 @@ export class Catalog {
   whoHas(fname: string, askerSessionId: string): SourceInfo[] | Promise<SourceInfo[]> {
     checkFname(fname, "look up");
     const sources = this.store.whoHas(fname, askerSessionId, this.now());
-    const listed = (found: SourceInfo[]) => firstListed(this.devices.attach(found));
-    return sources instanceof Promise ? sources.then(listed) : listed(sources);
+    return sources instanceof Promise ? sources.then(firstListed) : firstListed(sources);
   }
 
   /**

@@ -5,7 +5,7 @@ import { logger } from "../shared/log.ts";
 import { settleWithin } from "../shared/timeout.ts";
 import { MsgType } from "../shared/protocol.ts";
 import { Admission, type Admitted } from "./admission.ts";
-import { type Announcer, startAnnouncer } from "./beacon.ts";
+import { type Announcer, requireUdp, startAnnouncer } from "./beacon.ts";
 import { Catalog } from "./catalog.ts";
 import { startHeartbeat } from "./heartbeat.ts";
 import { acceptConnections } from "./listener.ts";
@@ -73,10 +73,20 @@ export async function startServer(
   config: ServerConfig,
   options: StartServerOptions = {},
 ): Promise<RunningServer> {
-  const identity = options.identity ?? await serverIdentity(config.identity);
+  // Before any file is touched: a runtime without UDP cannot serve at all.
+  requireUdp();
   const store = options.store ?? openStore(config.db);
   try {
     await store.migrate();
+  } catch (err) {
+    await store.close().catch((closeErr) =>
+      log.error("Cannot close the store: {error}", { error: String(closeErr) })
+    );
+    throw err;
+  }
+  let identity: Identity;
+  try {
+    identity = options.identity ?? await serverIdentity(config.identity);
   } catch (err) {
     await store.close().catch((closeErr) =>
       log.error("Cannot close the store: {error}", { error: String(closeErr) })

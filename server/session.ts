@@ -2,7 +2,6 @@
 // leaves or is dropped. Owns its failures: a bad frame ends this session only. A session is in
 // `live` and in the catalogue only while its connection is open (or, at shutdown, kept offline).
 import type { TransportConn } from "../shared/transport.ts";
-import type { DeviceCert } from "./device_certs.ts";
 import { shortId } from "../shared/identity.ts";
 import { ProtocolError } from "../shared/errors.ts";
 import { FramedConn } from "../shared/framing.ts";
@@ -92,8 +91,8 @@ export async function runSession(conn: TransportConn, ctx: SessionContext): Prom
   const remote = conn.remoteAddr;
   const label = `${remote.hostname}:${remote.port}`;
   let session: LiveSession | undefined;
-  /** The device its Hello named, for who-has answers (see device_certs.ts). */
-  let device: DeviceCert | undefined;
+  /** The device its Hello named (kept with the session, returned in who-has answers). */
+  let device: { id: string; cert: string } | undefined;
   /** The Hello being handled: requests pipelined behind it wait for it. */
   let registering: Promise<unknown> | undefined;
   const liveness = new Liveness(Date.now());
@@ -129,9 +128,12 @@ export async function runSession(conn: TransportConn, ctx: SessionContext): Prom
       ctx.refusals.refused(refusal, remote.hostname);
       throw new ProtocolError("busy", refusal.message);
     }
+    const { id, cert } = message.body;
+    if (id !== undefined && cert !== undefined) device = { id, cert };
     let registered;
     try {
       registered = await ctx.catalog.register({
+        ...(device ? { device } : {}),
         sessionId: crypto.randomUUID(),
         hostname: message.body.hostname,
         address: remote.hostname,
@@ -142,10 +144,7 @@ export async function runSession(conn: TransportConn, ctx: SessionContext): Prom
       throw err;
     }
     const { row, replaced } = registered;
-    if (message.body.id !== undefined && message.body.cert !== undefined) {
-      device = { id: message.body.id, cert: message.body.cert };
-      ctx.catalog.devices.set(row.address, row.port, device);
-    }
+
     // Even if the connection ended meanwhile: runSession() cleans up once run() has settled,
     // which it does only after this handler.
     session = { row, rpc, liveness };
@@ -271,9 +270,7 @@ export async function runSession(conn: TransportConn, ctx: SessionContext): Prom
     clearTimeout(helloTimer);
     rpc.close();
     ctx.admitted.release();
-    if (session !== undefined && device !== undefined) {
-      ctx.catalog.devices.delete(session.row.address, session.row.port, device);
-    }
+
     // Not ours any more when a newer session replaced it (the catalogue already dropped it).
     const ended = session && ctx.live.get(session.row.sessionId) === session ? session : undefined;
     if (ended) ctx.live.delete(ended.row.sessionId);

@@ -135,12 +135,16 @@ export async function connectTo(options: ConnectOptions): Promise<TransportConn>
     hostname: tlsName(options.pin.id),
     caCerts: [options.pin.certPem],
   });
-  const timer = setTimeout(() => closeQuietly(tls), HANDSHAKE_TIMEOUT_MS);
+  // The caller's deadline (e.g. a source's first-byte timeout) covers the handshake too.
+  const abandon = () => closeQuietly(tls);
+  const timer = setTimeout(abandon, HANDSHAKE_TIMEOUT_MS);
+  options.signal?.addEventListener("abort", abandon, { once: true });
   try {
     await tls.handshake();
     return tls;
   } catch (err) {
     closeQuietly(tls);
+    if (options.signal?.aborted) throw options.signal.reason;
     const detail = err instanceof Error ? err.message : String(err);
     if (/invalid peer certificate|not valid for name/i.test(detail)) {
       const presented = await presentedId(options.hostname, options.port);
@@ -159,6 +163,7 @@ export async function connectTo(options: ConnectOptions): Promise<TransportConn>
     );
   } finally {
     clearTimeout(timer);
+    options.signal?.removeEventListener("abort", abandon);
   }
 }
 

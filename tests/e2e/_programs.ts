@@ -1,6 +1,7 @@
 // Spawns the real server/main.ts and peer/main.ts as processes, with the permissions a user
 // would give them, and drives their shells over stdin/stdout.
-import { dirname, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { connectTo, type TransportConn } from "../../shared/transport.ts";
 import { splitWords } from "../../shared/cli.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -162,6 +163,8 @@ export class ServerProgram extends Program {
   udpPort = 0;
   /** The server's device ID. */
   id = "";
+  /** The server's certificate (PEM), to pin a hand-made connection to it. */
+  certPem = "";
   /** An identity folder made for this server, removed when it is killed. */
   ownIdentity: string | undefined;
 
@@ -191,6 +194,8 @@ export class PeerProgram extends Program {
   p2pPort = 0;
   /** The peer's device ID. */
   id = "";
+  /** The peer's certificate (PEM), to pin a hand-made connection to its P2P port. */
+  certPem = "";
   repo = "";
 
   /**
@@ -308,6 +313,10 @@ export async function spawnServer(options: ServerSpawnOptions = {}): Promise<Ser
     server.tcpPort = data.tcp;
     server.udpPort = data.udp;
     server.id = data.id;
+    const identityDir = identity ?? (fileDb ? `${db}.identity` : undefined);
+    if (identityDir !== undefined) {
+      server.certPem = await Deno.readTextFile(join(identityDir, "cert.pem"));
+    }
     return server;
   } catch (err) {
     await server.kill();
@@ -376,6 +385,8 @@ export async function spawnPeer(options: PeerSpawnOptions): Promise<PeerProgram>
     );
     peer.p2pPort = JSON.parse(line).p2p;
     peer.id = JSON.parse(line).id;
+    const certFile = join(options.repo, ".lanshare", "identity", "cert.pem");
+    if (!options.noWrite) peer.certPem = await Deno.readTextFile(certFile);
     return peer;
   } catch (err) {
     await peer.kill();
@@ -447,4 +458,21 @@ export async function pollUntil(check: () => Promise<boolean>, timeoutMs: number
     if (performance.now() > deadline) throw new Error(`Condition not met within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/**
+ * A hand-made connection to a spawned program's TCP port (the server's index port or a peer's
+ * P2P port), over TLS pinned to its certificate as the programs connect to each other.
+ */
+export async function dialProgram(
+  program: { id: string; certPem: string },
+  port: number,
+): Promise<TransportConn> {
+  return await connectTo({
+    hostname: "127.0.0.1",
+    port,
+    pin: { id: program.id, certPem: program.certPem },
+    plaintext: false,
+    what: "the test's target",
+  });
 }

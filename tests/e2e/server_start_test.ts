@@ -80,6 +80,7 @@ Deno.test('make server ARGS="--db FILE" serves from that database and quits clea
 });
 
 Deno.test("a server out of file descriptors keeps accepting once connections close", async () => {
+  await using identity = await tempDir("lanshare-identity-");
   // A low open-files limit, reached with the connections below; bash execs into the server.
   const server = new ServerProgram(
     "server",
@@ -93,10 +94,15 @@ Deno.test("a server out of file descriptors keeps accepting once connections clo
         "--allow-net",
         "--allow-env=LANSHARE_*",
         "--allow-sys=hostname,networkInterfaces",
-        "--allow-read=server,shared",
+        `--allow-read=server,shared,${identity.path}`,
+        `--allow-write=${identity.path}`,
         "server/main.ts",
         "--db",
         ":memory:",
+        "--identity",
+        identity.path,
+        // The flood below speaks raw frames: this test is about descriptors, not TLS.
+        "--insecure-plaintext",
         "--host",
         "127.0.0.1",
         "--port",
