@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { decodeBeacon, encodeAnnounce, encodeProbe, signedPart } from "../../shared/beacon.ts";
 import { createIdentity, shortId, sign } from "../../shared/identity.ts";
 import { derOfPem, pemOfDer } from "../../shared/beacon.ts";
-import { answerProbes, startRelay } from "./_mitm.ts";
+import { answerProbes, startRelay } from "../_relay.ts";
 import { pollUntil, type Program, spawnPeer, spawnServer, tempDir } from "./_programs.ts";
 
 /** Waits until the program's logs match `pattern`. */

@@ -1,7 +1,7 @@
 // Attackers for the transport tests: a man in the middle that terminates TLS with its own
 // identity and relays to the real endpoint, and a relay that records every byte it passes.
-import { type Identity } from "../../shared/identity.ts";
-import { connectTo, type TransportConn } from "../../shared/transport.ts";
+import { type Identity } from "../shared/identity.ts";
+import { connectTo, type TransportConn } from "../shared/transport.ts";
 
 /** A listener relaying each connection to a target; stop it with `await using`. */
 export interface Relay extends AsyncDisposable {
@@ -91,13 +91,16 @@ export function startRelay(
         let onward: TransportConn | undefined;
         try {
           if (tls) await (conn as Deno.TlsConn).handshake();
-          onward = await connectTo({
-            hostname: "127.0.0.1",
-            port: target.port,
-            pin: target.pin,
-            plaintext: !tls,
-            what: "the relay's target",
-          });
+          // A tap passes the bytes untouched, whatever they are: plain TCP onward.
+          onward = tls
+            ? await connectTo({
+              hostname: "127.0.0.1",
+              port: target.port,
+              pin: target.pin,
+              plaintext: false,
+              what: "the relay's target",
+            })
+            : await Deno.connect({ hostname: "127.0.0.1", port: target.port });
           open.add(onward);
           const inbound = conn as unknown as TransportConn;
           await Promise.race([pump(inbound, onward, record), pump(onward, inbound, record)]);
