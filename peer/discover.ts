@@ -82,7 +82,14 @@ async function verifiedAnnounce(
  * @throws {Error} "Cannot get the certificate …" when no valid answer comes within the timeout
  */
 export async function probeServer(
-  options: { hostname: string; announcePort: number; timeoutMs: number; signal?: AbortSignal },
+  options: {
+    hostname: string;
+    announcePort: number;
+    /** Only an answer for this index port counts (servers on one host share a UDP port). */
+    tcpPort: number;
+    timeoutMs: number;
+    signal?: AbortSignal;
+  },
 ): Promise<FoundServer> {
   const prober = Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port: 0 });
   const answered = Promise.withResolvers<FoundServer>();
@@ -97,7 +104,7 @@ export async function probeServer(
           continue;
         }
         const found = await verifiedAnnounce(beacon, from as Deno.NetAddr);
-        if (found) answered.resolve(found);
+        if (found?.port === options.tcpPort) answered.resolve(found);
       }
     } catch (err) {
       if (!(err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted)) {

@@ -8,6 +8,8 @@ import type { PeerConfig } from "./config.ts";
 import type { ServerPins } from "./server_pins.ts";
 import { logger } from "../shared/log.ts";
 import { shortId } from "../shared/identity.ts";
+import type { HostPort } from "../shared/cli.ts";
+import { readCertificate } from "../shared/transport.ts";
 
 const log = logger("peer", "index");
 
@@ -35,12 +37,7 @@ export async function locateIndex(
     const problems: string[] = [];
     for (const server of config.servers) {
       try {
-        const found = await probeServer({
-          hostname: server.hostname,
-          announcePort: config.announcePort,
-          timeoutMs: PROBE_TIMEOUT_MS,
-          signal,
-        });
+        const found = await certificateOf(server, config.announcePort, signal);
         const address = `${server.hostname}:${server.port}`;
         if (server.id !== undefined && found.id !== server.id) {
           throw new Error(
@@ -75,6 +72,37 @@ export async function locateIndex(
   });
   if (config.insecurePlaintext) return found.map(({ hostname, port }) => ({ hostname, port }));
   return await Promise.all(found.map((server) => pinned(server, pins, false)));
+}
+
+/**
+ * The certificate of a --server, from whichever answers first: its signed answer to a probe on
+ * the UDP discovery port (as the design has it), or the TLS handshake on its index port (which
+ * works where UDP does not get through, and for a second server on a host whose shared
+ * discovery port the first one answers). Both prove possession of the certificate's key.
+ */
+async function certificateOf(
+  server: HostPort,
+  announcePort: number,
+  signal: AbortSignal,
+): Promise<FoundServer> {
+  const probing = probeServer({
+    hostname: server.hostname,
+    announcePort,
+    tcpPort: server.port,
+    timeoutMs: PROBE_TIMEOUT_MS,
+    signal,
+  });
+  const handshake = readCertificate(server.hostname, server.port, PROBE_TIMEOUT_MS).then((
+    cert,
+  ): FoundServer => ({ ...server, ...cert, sessions: 0 }));
+  try {
+    return await Promise.any([probing, handshake]);
+  } catch (err) {
+    if (!(err instanceof AggregateError)) throw err;
+    throw new Error(
+      err.errors.map((e) => e instanceof Error ? e.message : String(e)).join("; "),
+    );
+  }
 }
 
 /**

@@ -136,6 +136,8 @@ export class SourceConnection {
     signal: AbortSignal,
   ): Promise<SourceConnection> {
     const key = sourceKey(source);
+    // Connecting and the TLS handshake count towards the first byte.
+    const firstByte = AbortSignal.timeout(params.ttfbTimeoutMs);
     let conn: TransportConn;
     try {
       conn = await connectTo({
@@ -146,9 +148,15 @@ export class SourceConnection {
           : undefined,
         plaintext: params.plaintext,
         what: `source ${key}`,
-        signal: AbortSignal.any([signal, AbortSignal.timeout(params.ttfbTimeoutMs)]),
+        signal: AbortSignal.any([signal, firstByte]),
       });
     } catch (err) {
+      if (firstByte.aborted && !signal.aborted) {
+        throw new SourceError(
+          "gone",
+          `Cannot fetch from ${key}: no first byte within ${params.ttfbTimeoutMs} ms (connecting)`,
+        );
+      }
       // A source that is not who the index says (or has no certificate) is as good as gone.
       throw new SourceError("gone", `Cannot connect to ${key}: ${(err as Error).message}`);
     }

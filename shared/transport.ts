@@ -171,29 +171,51 @@ export async function connectTo(options: ConnectOptions): Promise<TransportConn>
 const DIAGNOSIS_TIMEOUT_MS = 3000;
 
 /**
- * The ID (short form and full) of the certificate presented at an address, to name it when it
- * is not the pinned one. Deno's own TLS shows no certificate, so this second connection uses
- * node:tls with verification off; it only reads the certificate and sends nothing else.
+ * The certificate presented at an address, read from a TLS handshake, and its device ID. Deno's
+ * own TLS shows no certificate, so this connection uses node:tls without verifying the chain
+ * (there is none: certificates are self-signed); the handshake still proves that the other side
+ * holds the certificate's key. It sends nothing beyond the handshake.
+ *
+ * @throws {TransportError} when no handshake completes within `timeoutMs`, or the certificate
+ *   is not a lanshare device's
  */
-function presentedId(hostname: string, port: number): Promise<string> {
-  return new Promise((resolve) => {
+export function readCertificate(
+  hostname: string,
+  port: number,
+  timeoutMs: number,
+): Promise<{ id: string; certPem: string }> {
+  return new Promise((resolve, reject) => {
     const socket = nodeTls.connect({ host: hostname, port, rejectUnauthorized: false });
-    const done = (text: string) => {
+    const done = (result: { id: string; certPem: string } | Error) => {
       clearTimeout(timer);
       socket.destroy();
-      resolve(text);
+      if (result instanceof Error) reject(result);
+      else resolve(result);
     };
-    const timer = setTimeout(() => done("(unknown: no second handshake)"), DIAGNOSIS_TIMEOUT_MS);
+    const fail = (detail: string) =>
+      done(new TransportError(`Cannot read the certificate of ${hostname}:${port}: ${detail}`));
+    const timer = setTimeout(() => fail(`no TLS handshake within ${timeoutMs} ms`), timeoutMs);
     socket.once("secureConnect", () => {
       try {
-        const id = idOfCert(pemOfDer(new Uint8Array(socket.getPeerCertificate(true).raw)));
-        done(`${shortId(id)} (${id})`);
+        const certPem = pemOfDer(new Uint8Array(socket.getPeerCertificate(true).raw));
+        done({ id: idOfCert(certPem), certPem });
       } catch (err) {
-        done(`(not a lanshare certificate: ${err instanceof Error ? err.message : err})`);
+        fail(`not a lanshare certificate (${err instanceof Error ? err.message : err})`);
       }
     });
-    socket.once("error", (err) => done(`(unknown: ${err.message})`));
+    socket.once("error", (err: Error) => fail(err.message));
   });
+}
+
+/** The ID (short form and full) presented at an address, to name it when it is not the pin. */
+async function presentedId(hostname: string, port: number): Promise<string> {
+  try {
+    const { id } = await readCertificate(hostname, port, DIAGNOSIS_TIMEOUT_MS);
+    return `${shortId(id)} (${id})`;
+  } catch (err) {
+    if (!(err instanceof TransportError)) throw err;
+    return `(unknown: ${err.message})`;
+  }
 }
 
 function closeQuietly(conn: Deno.Conn): void {

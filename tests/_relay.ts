@@ -51,15 +51,16 @@ function closeBoth(a: { close(): void }, b: { close(): void } | undefined): void
 export function startRelay(
   target: { port: number; pin?: { id: string; certPem: string } },
   tls?: { identity: Identity },
+  listenPort = 0,
 ): Relay {
   const listener = tls
     ? Deno.listenTls({
       hostname: "127.0.0.1",
-      port: 0,
+      port: listenPort,
       cert: tls.identity.certPem,
       key: tls.identity.keyPem,
     })
-    : Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    : Deno.listen({ hostname: "127.0.0.1", port: listenPort });
   const record: Uint8Array[] = [];
   const tasks = new Set<Promise<void>>();
   const open = new Set<{ close(): void }>();

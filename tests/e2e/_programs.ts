@@ -386,7 +386,8 @@ export async function spawnPeer(options: PeerSpawnOptions): Promise<PeerProgram>
     peer.p2pPort = JSON.parse(line).p2p;
     peer.id = JSON.parse(line).id;
     const certFile = join(options.repo, ".lanshare", "identity", "cert.pem");
-    if (!options.noWrite) peer.certPem = await Deno.readTextFile(certFile);
+    // A read-only repository keeps no identity on disk (a new one each run).
+    if (await exists(certFile)) peer.certPem = await Deno.readTextFile(certFile);
     return peer;
   } catch (err) {
     await peer.kill();

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { decodeBeacon, encodeAnnounce, encodeProbe, signedPart } from "../../shared/beacon.ts";
 import { createIdentity, shortId, sign } from "../../shared/identity.ts";
-import { derOfPem, pemOfDer } from "../../shared/beacon.ts";
+import { derOfPem } from "../../shared/beacon.ts";
 import { answerProbes, startRelay } from "../_relay.ts";
 import { pollUntil, type Program, spawnPeer, spawnServer, tempDir } from "./_programs.ts";
 
@@ -33,46 +33,62 @@ async function recordAnnounce(udpPort: number): Promise<Uint8Array> {
   return bytes;
 }
 
-Deno.test("a TLS-terminating proxy between peer and index is refused, naming both IDs", async () => {
+Deno.test("a TLS-terminating proxy in the pinned index's place is refused, naming both IDs", async () => {
   await using dir = await tempDir("lanshare-e2e-");
-  await using server = await spawnServer();
+  const db = join(dir.path, "index", "i.db");
+  await Deno.mkdir(join(dir.path, "index"));
+  const server = await spawnServer({ db });
+  const { tcpPort, udpPort, id } = server;
+  const announce = await recordAnnounce(udpPort);
+  await using peer = await spawnPeer({ repo: join(dir.path, "p"), hostname: "p", server });
+  await peer.waitLine((l) => l.includes('"state":"connected"'), "connected to the index");
+  await server.kill();
+
+  // Mallory takes the index's address: her own certificate on its TCP port, relaying to an
+  // index of her own, and the index's genuine (signed) announce replayed on its UDP port.
+  await using elsewhere = await spawnServer();
   const mallory = await createIdentity();
-  // The proxy passes the server's genuine (signed) announce on, so the peer pins the real
-  // server's ID; then it presents its own certificate in the TLS handshake.
-  const announce = await recordAnnounce(server.udpPort);
-  using udp = answerProbes(() => announce);
-  const genuine = decodeBeacon(announce);
-  assert.equal(genuine.kind, "announce");
-  const certPem = genuine.kind === "announce" ? pemOfDer(genuine.cert) : "";
   await using proxy = startRelay(
-    { port: server.tcpPort, pin: { id: server.id, certPem } },
+    { port: elsewhere.tcpPort, pin: { id: elsewhere.id, certPem: elsewhere.certPem } },
     { identity: mallory },
+    tcpPort,
   );
-  await using peer = await spawnPeer({
-    repo: join(dir.path, "victim"),
-    hostname: "victim",
-    server: { udpPort: udp.port },
-    args: ["--server", `127.0.0.1:${proxy.port}`],
-  });
-  await logsMatch(
-    peer,
-    new RegExp(`presents device ${shortId(mallory.id)}.*pinned ${shortId(server.id)}`),
+  using replayer = Object.assign(
+    Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port: 0 }),
+    { [Symbol.dispose]() {} },
   );
-  assert.ok(proxy.accepted > 0, "the peer reached the proxy");
-  const status = await peer.command("status");
-  assert.equal(status.connected, false);
-  // The server never saw a Hello: nobody registered.
-  const peers = await server.command("peers", /peer\(s\)/);
-  assert.match(peers.at(-1)!, /^0 peer\(s\)/);
+  const replaying = setInterval(() => {
+    void replayer.send(announce, { transport: "udp", hostname: "127.255.255.255", port: udpPort })
+      .catch(() => {});
+  }, 100);
+  try {
+    await logsMatch(
+      peer,
+      new RegExp(`presents device ${shortId(mallory.id)} .*instead of the pinned ${shortId(id)}`),
+    );
+    assert.ok(proxy.accepted > 0, "the peer reached the proxy");
+    assert.equal((await peer.command("status")).connected, false);
+    // Nothing got through to Mallory's index.
+    const peers = await elsewhere.command("peers", /peer\(s\)/);
+    assert.match(peers.at(-1)!, /^0 peer\(s\)/);
+  } finally {
+    clearInterval(replaying);
+    replayer.close();
+  }
 });
 
-Deno.test("--server HOST:PORT#ID refuses an index whose announce names another ID", async () => {
+Deno.test("--server HOST:PORT#ID refuses an index that presents another ID", async () => {
   await using dir = await tempDir("lanshare-e2e-");
   await using server = await spawnServer();
   const mallory = await createIdentity();
-  // Mallory answers the probe for the certificate with her own, correctly signed by her key.
+  // Mallory sits in front of the index, with her own certificate on TCP and, correctly signed
+  // by her key, on UDP.
+  await using proxy = startRelay(
+    { port: server.tcpPort, pin: { id: server.id, certPem: server.certPem } },
+    { identity: mallory },
+  );
   const signed = signedPart({
-    tcpPort: server.tcpPort,
+    tcpPort: proxy.port,
     sessions: 0,
     cert: derOfPem(mallory.certPem),
   });
@@ -82,7 +98,7 @@ Deno.test("--server HOST:PORT#ID refuses an index whose announce names another I
     repo: join(dir.path, "victim"),
     hostname: "victim",
     server: { udpPort: udp.port },
-    args: ["--server", `127.0.0.1:${server.tcpPort}#${server.id}`],
+    args: ["--server", `127.0.0.1:${proxy.port}#${server.id}`],
   });
   await logsMatch(
     peer,
