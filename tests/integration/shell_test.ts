@@ -84,8 +84,8 @@ Deno.test({
     const { lines } = await runServerCommand(server, "peers");
     assert.equal(lines[0], "2 peer(s), 1 entry");
     assert.equal(lines.length, 3);
-    assert.match(lines[1]!, /^ {2}alpha {2}127\.0\.0\.1:4001 {2}since \d{4}-\d\d-\d\dT/);
-    assert.match(lines[2]!, /^ {2}beta {2}127\.0\.0\.1:4002 {2}since /);
+    assert.match(lines[1]!, /^ {2}alpha {2}127\.0\.0\.1:4001 {2}no device ID {2}since \d{4}-\d\d-\d\dT/);
+    assert.match(lines[2]!, /^ {2}beta {2}127\.0\.0\.1:4002 {2}no device ID {2}since /);
     assert.doesNotMatch(lines.join("\n"), /via server/);
     await beta.publish(fileEntry("b.txt"));
     assert.equal((await runServerCommand(server, "peers")).lines[0], "2 peer(s), 2 entries");
@@ -133,7 +133,7 @@ Deno.test({
     ], asked));
     const { lines } = await runServerCommand(server, "discover alpha");
     assert.deepEqual(lines, [
-      "alpha 127.0.0.1:4001: 2 file(s) (live)",
+      "alpha 127.0.0.1:4001: 2 file(s) (live), no device ID",
       `  live.iso  2.00 KiB  ${"b".repeat(12)}`,
       `  half.bin  10 B  ${"c".repeat(12)} (partial)`,
     ]);
@@ -152,9 +152,9 @@ Deno.test({
     second.answer(peerResponder([]));
     const { lines } = await runServerCommand(server, "discover alpha");
     assert.deepEqual(lines, [
-      "alpha 127.0.0.1:4001: 1 file(s) (live)",
+      "alpha 127.0.0.1:4001: 1 file(s) (live), no device ID",
       `  one.txt  1000 B  ${"a".repeat(12)}`,
-      "alpha 127.0.0.1:4002: 0 file(s) (live)",
+      "alpha 127.0.0.1:4002: 0 file(s) (live), no device ID",
     ]);
   },
 });
