@@ -84,7 +84,10 @@ Deno.test({
     const { lines } = await runServerCommand(server, "peers");
     assert.equal(lines[0], "2 peer(s), 1 entry");
     assert.equal(lines.length, 3);
-    assert.match(lines[1]!, /^ {2}alpha {2}127\.0\.0\.1:4001 {2}no device ID {2}since \d{4}-\d\d-\d\dT/);
+    assert.match(
+      lines[1]!,
+      /^ {2}alpha {2}127\.0\.0\.1:4001 {2}no device ID {2}since \d{4}-\d\d-\d\dT/,
+    );
     assert.match(lines[2]!, /^ {2}beta {2}127\.0\.0\.1:4002 {2}no device ID {2}since /);
     assert.doesNotMatch(lines.join("\n"), /via server/);
     await beta.publish(fileEntry("b.txt"));
