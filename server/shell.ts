@@ -79,6 +79,7 @@ async function stats(server: RunningServer): Promise<string[]> {
     `memory: rss ${mib(memory.rss)}, heap ${mib(memory.heapUsed)} used of ${
       mib(memory.heapTotal)
     }, external ${mib(memory.external)}`,
+    `this server: device ${shortId(server.identity.id)} (${server.identity.id})`,
   ];
 }
 

@@ -109,6 +109,7 @@ Deno.test("--server HOST:PORT#ID refuses an index that presents another ID", asy
 
 Deno.test("a forged announce from a pinned address is ignored with a warning", async () => {
   await using dir = await tempDir("lanshare-e2e-");
+  const pinsFile = join(dir.path, "p", ".lanshare", "known_servers.json");
   const db = join(dir.path, "index", "i.db");
   await Deno.mkdir(join(dir.path, "index"));
   let server = await spawnServer({ db });
@@ -116,7 +117,7 @@ Deno.test("a forged announce from a pinned address is ignored with a warning", a
   await using peer = await spawnPeer({ repo: join(dir.path, "p"), hostname: "p", server });
   await peer.waitLine((l) => l.includes('"state":"connected"'), "connected to the index");
   const pins = JSON.parse(
-    await Deno.readTextFile(join(dir.path, "p", ".lanshare", "known_servers.json")),
+    await Deno.readTextFile(pinsFile),
   );
   assert.equal(pins[`127.0.0.1:${tcpPort}`].id, id);
 
@@ -148,6 +149,16 @@ Deno.test("a forged announce from a pinned address is ignored with a warning", a
     await peer.waitLine((l) => l.includes('"state":"connected"'), "reconnected", {
       timeoutMs: 30_000,
     });
+    // forget-server removes the pin (the next ID met there is trusted on first use).
+    const forgot = await peer.command(`forget-server 127.0.0.1:${tcpPort}`);
+    assert.equal(forgot.ok, true, JSON.stringify(forgot));
+    const left = JSON.parse(await Deno.readTextFile(pinsFile));
+    assert.equal(left[`127.0.0.1:${tcpPort}`], undefined);
+    const unknown = await peer.command(`forget-server 127.0.0.1:${tcpPort}`);
+    assert.match(
+      unknown.error,
+      /^Cannot forget "127\.0\.0\.1:\d+": no index pinned at that address$/,
+    );
   } finally {
     await server.kill();
   }

@@ -1,5 +1,6 @@
 // The operator's shell against a running server with raw clients registered: each command's
 // answer lines, including live ListShares and Ping round trips to the peers.
+import { shortId } from "../../shared/identity.ts";
 import assert from "node:assert/strict";
 import { reply } from "../../shared/encode.ts";
 import { type FileEntry, type Message, MsgType } from "../../shared/protocol.ts";
@@ -68,6 +69,10 @@ Deno.test({
     assert.match(
       lines[1]!,
       /^memory: rss \d+ MiB, heap \d+ MiB used of \d+ MiB, external \d+ MiB$/,
+    );
+    assert.equal(
+      lines[2],
+      `this server: device ${shortId(server.identity.id)} (${server.identity.id})`,
     );
   },
 });
