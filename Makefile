@@ -20,13 +20,17 @@ $(PINNED_DENO):
 	npm install --prefix .tools --no-audit --no-fund --save-exact deno@$(DENO_VERSION)
 	test -x $(PINNED_DENO)
 
-# make server [ARGS="--db FILE ..."]: read/write access limited to the server's code and that
-# database (with its -wal, -shm and -journal files); :memory: and postgres:// need no file access.
+# make server [ARGS="--db FILE ..."]: read/write access limited to the server's code, that
+# database (with its -wal, -shm and -journal files) and the server's identity folder.
 # The database is the word after --db (or --db=FILE) in ARGS, else $$LANSHARE_DB, else the default.
 word_after = $(if $(filter $(1),$(firstword $(2))),$(word 2,$(2)),$(if $(word 2,$(2)),$(call word_after,$(1),$(wordlist 2,$(words $(2)),$(2)))))
 SERVER_DB = $(or $(call word_after,--db,$(ARGS)),$(patsubst --db=%,%,$(filter --db=%,$(ARGS))),$(LANSHARE_DB),lanshare-index.db)
 SERVER_DB_FILES = $(SERVER_DB),$(SERVER_DB)-wal,$(SERVER_DB)-shm,$(SERVER_DB)-journal
-SERVER_DB_ACCESS = $(if $(filter :memory: postgres://% postgresql://%,$(SERVER_DB)),--allow-read=server$(,)shared,--allow-read=server$(,)shared$(,)$(SERVER_DB_FILES) --allow-write=$(SERVER_DB_FILES))
+# The identity folder: the word after --identity, else beside a database file, else
+# ./lanshare-server.identity (for :memory: and postgres://), as server/config.ts decides.
+SERVER_MEMORY_DB = $(filter :memory: postgres://% postgresql://%,$(SERVER_DB))
+SERVER_IDENTITY = $(or $(call word_after,--identity,$(ARGS)),$(patsubst --identity=%,%,$(filter --identity=%,$(ARGS))),$(LANSHARE_IDENTITY),$(if $(SERVER_MEMORY_DB),lanshare-server.identity,$(SERVER_DB).identity))
+SERVER_DB_ACCESS = $(if $(SERVER_MEMORY_DB),--allow-read=server$(,)shared$(,)$(SERVER_IDENTITY) --allow-write=$(SERVER_IDENTITY),--allow-read=server$(,)shared$(,)$(SERVER_DB_FILES)$(,)$(SERVER_IDENTITY) --allow-write=$(SERVER_DB_FILES)$(,)$(SERVER_IDENTITY))
 # The V8 flags of deno.json's server task, so that both ways of starting the server agree.
 SERVER_V8_FLAGS = $(shell grep -o -- '--v8-flags=[^ "]*' deno.json | head -n1)
 , := ,

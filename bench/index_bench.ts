@@ -3,7 +3,7 @@
 // server's CPU and RSS from /proc, checks for lost or leaked sessions, prints a markdown table.
 // Loopback only; every wait is bounded; only processes started here are ever signalled.
 import { readLines } from "../shared/cli.ts";
-import { decodeBeacon, encodeBeacon } from "../shared/beacon.ts";
+import { decodeBeacon, encodeProbe } from "../shared/beacon.ts";
 import { ConfigError } from "../shared/errors.ts";
 import { probeFreePort, readCpuSeconds, waitForPort } from "./_procs.ts";
 
@@ -595,7 +595,7 @@ async function probeLive(udpPort: number, timeoutMs = 30_000): Promise<number> {
   // A server busy with a mass disconnect may answer late; NaN (no answer) lets the caller retry.
   const timer = setTimeout(() => socket.close(), timeoutMs);
   try {
-    await socket.send(encodeBeacon({ kind: "probe" }), {
+    await socket.send(encodeProbe(), {
       transport: "udp",
       hostname: "127.0.0.1",
       port: udpPort,
@@ -658,7 +658,7 @@ class ServerLag {
   }
 
   async #probe(port: number): Promise<void> {
-    const probe = encodeBeacon({ kind: "probe" });
+    const probe = encodeProbe();
     while (this.#running) {
       const t0 = performance.now();
       const { promise, resolve } = Promise.withResolvers<void>();
@@ -811,6 +811,11 @@ async function runStore(config: BenchConfig, store: string, dir: string): Promis
     db,
     "--log-level",
     "warning",
+    // The load generator speaks the protocol over plain TCP; the index over TLS is measured
+    // once its handshake is in (issue 11).
+    "--insecure-plaintext",
+    "--identity",
+    `${dir}/server-identity`,
     // Every session of the load comes from 127.0.0.1, many at once before their Hello: the
     // per-address caps, meant for a LAN of hosts, must not refuse them.
     ...["--max-connections", "--max-sessions-per-address", "--max-unregistered-per-address"]

@@ -8,14 +8,20 @@ import {
   usage,
 } from "../shared/cli.ts";
 import { ConfigError } from "../shared/errors.ts";
+import { idProblem } from "../shared/identity.ts";
 import type { LogLevel } from "../shared/log.ts";
 
 /** Everything a peer needs to start; every field required. */
 export interface PeerConfig {
   /** The repository folder: the only place the peer reads or writes. */
   repo: string;
-  /** Index servers to use, in order of preference; empty: discover by broadcast. */
-  servers: HostPort[];
+  /**
+   * Index servers to use, in order of preference; empty: discover by broadcast. `id`, when
+   * given (HOST:PORT#ID), is the device ID the server must have.
+   */
+  servers: (HostPort & { id?: string })[];
+  /** Plain TCP instead of TLS, for comparisons; the server and other peers need it too. */
+  insecurePlaintext: boolean;
   /** UDP discovery port. */
   announcePort: number;
   /** Where discovery probes go. */
@@ -67,7 +73,14 @@ export const PEER_OPTIONS: readonly OptionSpec[] = [
     env: "LANSHARE_SERVER",
     kind: "list",
     default: [],
-    help: "index HOST:PORT[,HOST:PORT] (default: discover)",
+    help: "index HOST:PORT[#ID][,...] (default: discover); #ID pins the server's device ID",
+  },
+  {
+    flag: "insecure-plaintext",
+    env: "LANSHARE_INSECURE_PLAINTEXT",
+    kind: "boolean",
+    default: false,
+    help: "no TLS (for comparisons only; the server and other peers need it too)",
   },
   {
     flag: "announce-port",
@@ -231,10 +244,17 @@ export function resolvePeerConfig(
     };
   }
   if (v.version) return { kind: "version" };
-  const servers: HostPort[] = [];
+  const servers: PeerConfig["servers"] = [];
   for (const text of v.server as string[]) {
+    const [address = "", id, ...extra] = text.split("#");
     try {
-      servers.push(parseHostPort(text));
+      const server: HostPort & { id?: string } = parseHostPort(address);
+      if (id !== undefined) {
+        const problem = extra.length > 0 ? "more than one #" : idProblem(id.toLowerCase());
+        if (problem !== undefined) throw new RangeError(`"${text}": ${problem}`);
+        server.id = id.toLowerCase();
+      }
+      servers.push(server);
     } catch (err) {
       problems.push(`--server: ${(err as Error).message}`);
     }
@@ -256,6 +276,7 @@ export function resolvePeerConfig(
     config: {
       repo: v.repo as string,
       servers,
+      insecurePlaintext: v["insecure-plaintext"] as boolean,
       announcePort: v["announce-port"] as number,
       broadcast: (v.broadcast as string[] | undefined) ?? defaults.broadcast(),
       discoverTimeoutMs: v["discover-timeout-ms"] as number,

@@ -48,6 +48,8 @@ export interface FetchContext {
   ttfbTimeoutMs: number;
   stallTimeoutMs: number;
   maxSources: number;
+  /** Plain TCP to sources instead of pinned TLS (--insecure-plaintext). */
+  plaintext: boolean;
   /** 0: no limit. */
   maxFileSize: number;
   /** Publishes (or re-publishes) a share's entry to the index. */
@@ -334,6 +336,7 @@ class FetchRun {
         from: ctx.self,
         ttfbTimeoutMs: ctx.ttfbTimeoutMs,
         queueTimeoutMs: QUEUE_TIMEOUT_MS,
+        plaintext: ctx.plaintext,
       },
       info: this.#info,
       run: (conn) =>

@@ -7,16 +7,25 @@ import type { HostPort } from "../shared/cli.ts";
 import { FramedConn } from "../shared/framing.ts";
 import { logger } from "../shared/log.ts";
 import { settleWithin } from "../shared/timeout.ts";
+import { shortId } from "../shared/identity.ts";
+import { connectTo, type TransportConn } from "../shared/transport.ts";
 import { type Bodies, type Message, MsgType, PROTOCOL_VERSION } from "../shared/protocol.ts";
 import { expectType, type HandlerResult, RpcConn } from "../shared/rpc.ts";
 import type { IndexState } from "./index_state.ts";
 
 const log = logger("peer", "index");
 
+/** An index server to connect to, with the certificate TLS pins (none in plaintext mode). */
+export type IndexAddress = HostPort & { pin?: { id: string; certPem: string } };
+
 /** Options for `IndexClient`. */
 export interface IndexClientOptions {
   /** Finds the servers to try, best first (a fixed list, or discovery); stops on `signal`. */
-  locate: (signal: AbortSignal) => Promise<HostPort[]>;
+  locate: (signal: AbortSignal) => Promise<IndexAddress[]>;
+  /** Plain TCP instead of TLS (--insecure-plaintext). */
+  plaintext: boolean;
+  /** This peer's device ID and certificate, sent in Hello for fetchers to pin. */
+  device: { id: string; certPem: string };
   /** Identity announced in Hello. */
   hostname: string;
   p2pPort: number;
@@ -231,17 +240,20 @@ export class IndexClient {
     for (const server of servers) {
       if (this.#stopped) break;
       const label = `${server.hostname}:${server.port}`;
-      let conn: Deno.TcpConn;
+      let conn: TransportConn;
       try {
-        conn = await Deno.connect({
-          ...server,
+        conn = await connectTo({
+          hostname: server.hostname,
+          port: server.port,
+          pin: server.pin,
+          plaintext: this.#options.plaintext,
+          what: "the index",
           signal: AbortSignal.any([AbortSignal.timeout(5000), this.#closing.signal]),
         });
       } catch (err) {
         problems.push(`${label}: ${(err as Error).message}`);
         continue;
       }
-      conn.setNoDelay(true);
       const rpc: RpcConn = new RpcConn(new FramedConn(conn), (m) => this.#handle(m, rpc), {
         label,
       });
@@ -255,6 +267,8 @@ export class IndexClient {
             hostname: this.#options.hostname,
             p2pPort: this.#options.p2pPort,
             protocol: PROTOCOL_VERSION,
+            id: this.#options.device.id,
+            cert: this.#options.device.certPem,
           }, this.#timeoutMs),
           MsgType.Welcome,
         );
@@ -265,8 +279,9 @@ export class IndexClient {
         await this.#options.onConnected(this);
         if (this.#stopped) return; // replaced or closed while publishing: the loop sees it
         this.#setState({ kind: "connected", server: label });
-        log.info("Registered with index {server} as {host}", {
+        log.info("Registered with index {server} ({id}) as {host}", {
           server: label,
+          id: server.pin ? shortId(server.pin.id) : "plaintext",
           host: this.#options.hostname,
         });
         return;

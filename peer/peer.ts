@@ -3,7 +3,6 @@
 import { basename } from "node:path";
 import { Bitfield } from "../shared/bitfield.ts";
 import { pieceCount } from "../shared/pieces.ts";
-import type { HostPort } from "../shared/cli.ts";
 import { fnameProblem } from "../shared/fname.ts";
 import { logger } from "../shared/log.ts";
 import {
@@ -15,7 +14,11 @@ import {
 import { expectType } from "../shared/rpc.ts";
 import { Activity, type FetchInfo, type UploadInfo } from "./activity.ts";
 import type { PeerConfig } from "./config.ts";
-import { discoverServers } from "./discover.ts";
+import { locateIndex } from "./index_locator.ts";
+import { peerIdentity } from "./identity_file.ts";
+import { ServerPins } from "./server_pins.ts";
+import type { Identity } from "../shared/identity.ts";
+import type { TransportMode } from "../shared/transport.ts";
 import { fetchFile, type FetchOptions, type FetchResult } from "./fetch.ts";
 import { IndexClient, IndexUnavailableError } from "./index_client.ts";
 import {
@@ -78,6 +81,8 @@ export interface PeerHooks {
 
 /** Answer of `status`. */
 export interface StatusReport {
+  /** This peer's device ID. */
+  id: string;
   server: string | undefined;
   connected: boolean;
   /** Where the peer stands with the index, and one line saying so. */
@@ -104,6 +109,10 @@ export class Peer implements AsyncDisposable {
   readonly slots: Slots;
   readonly index: IndexClient;
   readonly p2pPort: number;
+  /** This peer's device identity. */
+  readonly identity: Identity;
+  /** The index servers this peer has pinned (`forget-server` removes one). */
+  readonly pins: ServerPins;
   readonly #p2p: { close(): Promise<void> };
   readonly #download: TokenBucket;
   readonly #describeIndex: (state: IndexState) => string;
@@ -121,6 +130,8 @@ export class Peer implements AsyncDisposable {
       activity: Activity;
       p2p: { port: number; close(): Promise<void> };
       download: TokenBucket;
+      identity: Identity;
+      pins: ServerPins;
     },
     hooks: PeerHooks,
   ) {
@@ -132,6 +143,8 @@ export class Peer implements AsyncDisposable {
     this.#p2p = parts.p2p;
     this.p2pPort = parts.p2p.port;
     this.#download = parts.download;
+    this.identity = parts.identity;
+    this.pins = parts.pins;
     const target: IndexTarget = {
       servers: config.servers.map(({ hostname, port }) => `${hostname}:${port}`),
       announcePort: config.announcePort,
@@ -139,7 +152,9 @@ export class Peer implements AsyncDisposable {
     };
     this.#describeIndex = (state) => describeIndexState(state, target);
     this.index = new IndexClient({
-      locate: (signal) => this.#locate(signal),
+      locate: (signal) => locateIndex(config, this.pins, signal),
+      plaintext: config.insecurePlaintext,
+      device: parts.identity,
       unavailableReason: (state) => unavailableReason(state, target),
       // Each new kind of state, not each failed attempt while looking.
       onStateChange: (state) => {
@@ -178,6 +193,8 @@ export class Peer implements AsyncDisposable {
    */
   static async start(config: PeerConfig, hooks: PeerHooks = {}): Promise<Peer> {
     const repo = await Repository.open(config.repo);
+    const identity = await peerIdentity(repo);
+    const pins = await ServerPins.load(repo);
     const shares = await Shares.load(repo, hooks.onHashProgress);
     const slots = new Slots({
       max: config.maxSessions,
@@ -196,9 +213,18 @@ export class Peer implements AsyncDisposable {
       stallTimeoutMs: config.stallTimeoutMs,
       retryAfterMs: 1000,
       debugCorrupt: config.debugCorrupt,
-    });
+    }, transportOf(config, identity));
     const download = new TokenBucket(config.maxDownloadRate);
-    const peer = new Peer(config, { repo, shares, slots, activity, p2p, download }, hooks);
+    const peer = new Peer(config, {
+      repo,
+      shares,
+      slots,
+      activity,
+      p2p,
+      download,
+      identity,
+      pins,
+    }, hooks);
     peer.index.start();
     peer.#rescan = setInterval(() => {
       peer.shares.rescan().catch((err) =>
@@ -206,17 +232,6 @@ export class Peer implements AsyncDisposable {
       );
     }, RESCAN_INTERVAL_MS);
     return peer;
-  }
-
-  async #locate(signal: AbortSignal): Promise<HostPort[]> {
-    if (this.config.servers.length > 0) return this.config.servers;
-    const found = await discoverServers({
-      announcePort: this.config.announcePort,
-      broadcast: this.config.broadcast,
-      timeoutMs: this.config.discoverTimeoutMs,
-      signal,
-    });
-    return found.map(({ hostname, port }) => ({ hostname, port }));
   }
 
   /**
@@ -327,6 +342,7 @@ export class Peer implements AsyncDisposable {
         ttfbTimeoutMs: this.config.ttfbTimeoutMs,
         stallTimeoutMs: this.config.stallTimeoutMs,
         maxSources: this.config.maxSources,
+        plaintext: this.config.insecurePlaintext,
         maxFileSize: this.config.maxFileSize,
         announce: (f) => this.announce(f).then(() => {}),
       },
@@ -381,6 +397,7 @@ export class Peer implements AsyncDisposable {
       },
     );
     return {
+      id: this.identity.id,
       server: this.index.server,
       connected: this.index.connected,
       index: { state: this.index.state.kind, summary: this.#describeIndex(this.index.state) },
@@ -405,4 +422,11 @@ export class Peer implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/** How this peer's P2P port is carried: TLS with its own certificate, or plaintext. */
+function transportOf(config: PeerConfig, identity: Identity): TransportMode {
+  return config.insecurePlaintext
+    ? { plaintext: true }
+    : { plaintext: false, certPem: identity.certPem, keyPem: identity.keyPem };
 }

@@ -1,5 +1,6 @@
 // The peer's shell: one command line in, one answer out (a JSON object, or short human lines).
 // Commands run concurrently, so `status` works while a `fetch` runs.
+import { shortId } from "../shared/identity.ts";
 import { splitWords } from "../shared/cli.ts";
 import { formatBytes, formatDuration, formatRate } from "../shared/format.ts";
 import type { FetchInfo } from "./activity.ts";
@@ -25,6 +26,7 @@ const HELP = [
   "search [pattern] [--offset N] [--limit N]  the catalogue (substring, or glob with * and ?)",
   "status                            the index connection; running, queued and partial transfers",
   "reconnect                         connect to the index now (after being replaced: take it back)",
+  "forget-server <host:port>         forget the pinned ID of that index (to accept its new one)",
   "help                              this text",
   "quit                              leave the index and stop",
 ];
@@ -164,6 +166,7 @@ export async function runPeerCommand(peer: Peer, line: string, out: ShellOutput)
       case "status": {
         const s = await peer.status();
         out.answer({ cmd, ok: true, ...s }, [
+          `this peer: device ${shortId(s.id)}`,
           `index: ${s.index.summary}`,
           `slots ${s.slots.active}/${s.slots.max} busy, ${s.slots.queued} queued`,
           ...s.fetches.map((f) => {
@@ -188,6 +191,21 @@ export async function runPeerCommand(peer: Peer, line: string, out: ShellOutput)
         }
         const server = await peer.reconnect();
         out.answer({ cmd, ok: true, server }, [`connected to the index server ${server}`]);
+        return false;
+      }
+      case "forget-server": {
+        if (args.length !== 1) {
+          fail("usage: forget-server <host:port>");
+          return false;
+        }
+        const forgotten = await peer.pins.forget(args[0]!);
+        if (!forgotten) {
+          fail(`Cannot forget "${args[0]}": no index pinned at that address`);
+          return false;
+        }
+        out.answer({ cmd, ok: true, server: args[0] }, [
+          `forgot the index at ${args[0]}: its next ID is trusted on first use`,
+        ]);
         return false;
       }
       default:

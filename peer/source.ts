@@ -1,6 +1,7 @@
 // One fetch's connection to one source: GetInfo (waiting in the source's queue if told to),
 // then pipelined GetRange requests for the pieces the scheduler assigns, each piece handed to
 // the fetch to be verified against its hash and written.
+import { connectTo, type TransportConn } from "../shared/transport.ts";
 import { Bitfield } from "../shared/bitfield.ts";
 import { request } from "../shared/encode.ts";
 import { ProtocolError } from "../shared/errors.ts";
@@ -92,6 +93,8 @@ export interface SourceParams {
   stallTimeoutMs: number;
   /** Longest wait in a source's queue, ms. */
   queueTimeoutMs: number;
+  /** Plain TCP instead of TLS pinned to the source's certificate (--insecure-plaintext). */
+  plaintext: boolean;
   /** Bytes read between two throttle() calls (a whole piece when there is no limit). */
   chunkBytes: number;
 }
@@ -124,24 +127,39 @@ export class SourceConnection {
    */
   static async open(
     source: SourceInfo,
-    params: Pick<SourceParams, "fname" | "from" | "ttfbTimeoutMs" | "queueTimeoutMs"> & {
-      rootHash?: string;
-    },
+    params:
+      & Pick<SourceParams, "fname" | "from" | "ttfbTimeoutMs" | "queueTimeoutMs" | "plaintext">
+      & {
+        rootHash?: string;
+      },
     hooks: Pick<SourceHooks, "queued">,
     signal: AbortSignal,
   ): Promise<SourceConnection> {
     const key = sourceKey(source);
-    let conn: Deno.TcpConn;
+    // Connecting and the TLS handshake count towards the first byte.
+    const firstByte = AbortSignal.timeout(params.ttfbTimeoutMs);
+    let conn: TransportConn;
     try {
-      conn = await Deno.connect({
+      conn = await connectTo({
         hostname: source.address,
         port: source.port,
-        signal: AbortSignal.any([signal, AbortSignal.timeout(params.ttfbTimeoutMs)]),
+        pin: source.id !== undefined && source.cert !== undefined
+          ? { id: source.id, certPem: source.cert }
+          : undefined,
+        plaintext: params.plaintext,
+        what: `source ${key}`,
+        signal: AbortSignal.any([signal, firstByte]),
       });
     } catch (err) {
+      if (firstByte.aborted && !signal.aborted) {
+        throw new SourceError(
+          "gone",
+          `Cannot fetch from ${key}: no first byte within ${params.ttfbTimeoutMs} ms (connecting)`,
+        );
+      }
+      // A source that is not who the index says (or has no certificate) is as good as gone.
       throw new SourceError("gone", `Cannot connect to ${key}: ${(err as Error).message}`);
     }
-    conn.setNoDelay(true);
     const connection = new SourceConnection(source, new FramedConn(conn));
     const onAbort = () => connection.close();
     signal.addEventListener("abort", onAbort, { once: true });
@@ -157,9 +175,11 @@ export class SourceConnection {
   }
 
   async #getInfo(
-    params: Pick<SourceParams, "fname" | "from" | "ttfbTimeoutMs" | "queueTimeoutMs"> & {
-      rootHash?: string;
-    },
+    params:
+      & Pick<SourceParams, "fname" | "from" | "ttfbTimeoutMs" | "queueTimeoutMs" | "plaintext">
+      & {
+        rootHash?: string;
+      },
     hooks: Pick<SourceHooks, "queued">,
   ): Promise<void> {
     const body: { fname: string; from: string; rootHash?: string } = {

@@ -33,7 +33,7 @@ export interface SourcePoolOptions {
   /** Most connections at once. */
   maxSources: number;
   /** What to ask a source for when opening a connection. */
-  open: Pick<SourceParams, "fname" | "from" | "ttfbTimeoutMs" | "queueTimeoutMs"> & {
+  open: Pick<SourceParams, "fname" | "from" | "ttfbTimeoutMs" | "queueTimeoutMs" | "plaintext"> & {
     rootHash: string;
   };
   /** The fetch's live counters (active and queued sources, bytes by source). */

@@ -32,6 +32,20 @@ export interface ServerConfig {
   logLevel: LogLevel;
   /** Most files one session may publish. */
   maxEntriesPerSession: number;
+  /** Folder of the server's identity (key.pem, cert.pem): see `identityDirFor`. */
+  identity: string;
+  /** Plain TCP instead of TLS, for comparisons; peers must be started with it too. */
+  insecurePlaintext: boolean;
+}
+
+/**
+ * Where the server keeps its identity unless told: beside a database file
+ * (`<db>.identity/`), else (`:memory:`, postgres://) `./lanshare-server.identity/`.
+ */
+export function identityDirFor(db: string): string {
+  return db === ":memory:" || /^postgres(ql)?:\/\//i.test(db)
+    ? "lanshare-server.identity"
+    : `${db}.identity`;
 }
 
 /** The server's options, for parsing and --help. */
@@ -127,6 +141,20 @@ export const SERVER_OPTIONS: readonly OptionSpec[] = [
     help: "registered sessions from one address",
   },
   {
+    flag: "identity",
+    env: "LANSHARE_IDENTITY",
+    kind: "string",
+    default: undefined,
+    help: "folder of the server's key and certificate (default: <db>.identity)",
+  },
+  {
+    flag: "insecure-plaintext",
+    env: "LANSHARE_INSECURE_PLAINTEXT",
+    kind: "boolean",
+    default: false,
+    help: "no TLS (for comparisons only; peers need it too)",
+  },
+  {
     flag: "log-level",
     env: "LANSHARE_LOG_LEVEL",
     kind: "string",
@@ -201,6 +229,8 @@ export function resolveServerConfig(
       maxSessionsPerAddress: v["max-sessions-per-address"] as number,
       logLevel: level as LogLevel,
       maxEntriesPerSession: v["max-entries-per-session"] as number,
+      identity: (v.identity as string | undefined) ?? identityDirFor(v.db as string),
+      insecurePlaintext: v["insecure-plaintext"] as boolean,
     },
   };
 }

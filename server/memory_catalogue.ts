@@ -230,6 +230,11 @@ export class MemoryCatalogue {
         port: session.row.port,
       };
       if (entry.have !== undefined) source.have = entry.have;
+      const device = session.row.device;
+      if (device !== undefined) {
+        source.id = device.id;
+        source.cert = device.cert;
+      }
       sources.push(source);
     }
     return sources;

@@ -3,7 +3,13 @@
 import postgres from "postgres";
 import { logger } from "../shared/log.ts";
 import type { CatalogEntry, FileEntry, SourceInfo } from "../shared/protocol.ts";
-import { type EntrySqlRow, type SessionSqlColumns, toEntry, toSession } from "./sql_rows.ts";
+import {
+  type EntrySqlRow,
+  type SessionSqlColumns,
+  toEntry,
+  toSession,
+  withDevice,
+} from "./sql_rows.ts";
 import {
   EntryLimitError,
   likePattern,
@@ -64,6 +70,8 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   // sessions another server marked offline during a stall), so the index covers all rows.
   `DROP INDEX sessions_by_server;
    CREATE INDEX sessions_by_server ON sessions (server_id);`,
+  // v3 (issue 11): each session's device, which who-has answers carry for fetchers to pin TLS.
+  `ALTER TABLE sessions ADD COLUMN device_id TEXT, ADD COLUMN device_cert TEXT;`,
 ];
 
 const log = logger("server", "postgres");
@@ -213,9 +221,10 @@ export class PostgresStore implements Store {
         await tx`DELETE FROM sessions WHERE hostname = ${session.hostname} AND NOT online`;
         await tx`
           INSERT INTO sessions (session_id, server_id, hostname, address, port, opened_at_ms,
-            online, lease_until_ms)
+            online, lease_until_ms, device_id, device_cert)
           VALUES (${session.sessionId}, ${session.serverId}, ${session.hostname},
-            ${session.address}, ${session.port}, ${session.openedAtMs}, true, ${leaseUntilMs})`;
+            ${session.address}, ${session.port}, ${session.openedAtMs}, true, ${leaseUntilMs},
+            ${session.device?.id ?? null}, ${session.device?.cert ?? null})`;
         return old?.online ? toSession(old) : undefined;
       }));
   }
@@ -317,17 +326,19 @@ export class PostgresStore implements Store {
     return this.#run(`look up "${fname}"`, async (sql) => {
       const rows = await sql<(EntrySqlRow & SessionSqlRow)[]>`
         SELECT e.fname, e.size, e.mtime_ms, e.root_hash, e.piece_size, e.have,
-          s.hostname, s.address, s.port
+          s.hostname, s.address, s.port, s.device_id, s.device_cert
         FROM entries e JOIN sessions s ON s.session_id = e.session_id
         WHERE e.fname = ${fname} AND s.online AND s.lease_until_ms > ${nowMs}
           AND s.session_id <> ${excludeSessionId}
         ORDER BY s.hostname, s.port`;
-      return rows.map((row) => ({
-        ...toEntry(row),
-        hostname: row.hostname,
-        address: row.address,
-        port: row.port,
-      }));
+      return rows.map((row) =>
+        withDevice({
+          ...toEntry(row),
+          hostname: row.hostname,
+          address: row.address,
+          port: row.port,
+        }, row)
+      );
     });
   }
 

@@ -1,6 +1,8 @@
 // One peer's TCP connection to the index: Hello first, then catalogue requests, until the peer
 // leaves or is dropped. Owns its failures: a bad frame ends this session only. A session is in
 // `live` and in the catalogue only while its connection is open (or, at shutdown, kept offline).
+import type { TransportConn } from "../shared/transport.ts";
+import { shortId } from "../shared/identity.ts";
 import { ProtocolError } from "../shared/errors.ts";
 import { FramedConn } from "../shared/framing.ts";
 import { logger } from "../shared/log.ts";
@@ -85,10 +87,12 @@ export function closeWithNotice(
 }
 
 /** Runs one connection to completion. Never throws: failures are logged with the peer address. */
-export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promise<void> {
+export async function runSession(conn: TransportConn, ctx: SessionContext): Promise<void> {
   const remote = conn.remoteAddr;
   const label = `${remote.hostname}:${remote.port}`;
   let session: LiveSession | undefined;
+  /** The device its Hello named (kept with the session, returned in who-has answers). */
+  let device: { id: string; cert: string } | undefined;
   /** The Hello being handled: requests pipelined behind it wait for it. */
   let registering: Promise<unknown> | undefined;
   const liveness = new Liveness(Date.now());
@@ -124,9 +128,12 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
       ctx.refusals.refused(refusal, remote.hostname);
       throw new ProtocolError("busy", refusal.message);
     }
+    const { id, cert } = message.body;
+    if (id !== undefined && cert !== undefined) device = { id, cert };
     let registered;
     try {
       registered = await ctx.catalog.register({
+        ...(device ? { device } : {}),
         sessionId: crypto.randomUUID(),
         hostname: message.body.hostname,
         address: remote.hostname,
@@ -137,13 +144,15 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
       throw err;
     }
     const { row, replaced } = registered;
+
     // Even if the connection ended meanwhile: runSession() cleans up once run() has settled,
     // which it does only after this handler.
     session = { row, rpc, liveness };
     if (replaced) closeReplaced(replaced.sessionId, row);
     ctx.live.set(row.sessionId, session);
     framed.setMaxBodyBytes(DEFAULT_LIMITS.maxBodyBytes);
-    log.info("Registered {host} (P2P port {port}) from {label}", {
+    log.info("Registered {host} (P2P port {port}, device {id}) from {label}", {
+      id: device ? shortId(device.id) : "unnamed",
       host: row.hostname,
       port: row.port,
       label,
@@ -261,6 +270,7 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
     clearTimeout(helloTimer);
     rpc.close();
     ctx.admitted.release();
+
     // Not ours any more when a newer session replaced it (the catalogue already dropped it).
     const ended = session && ctx.live.get(session.row.sessionId) === session ? session : undefined;
     if (ended) ctx.live.delete(ended.row.sessionId);
@@ -278,7 +288,8 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
           error: String(err),
         });
       }
-      log.info("{host} (P2P port {port}) left", {
+      log.info("{host} (P2P port {port}, device {id}) left", {
+        id: device ? shortId(device.id) : "unnamed",
         host: ended.row.hostname,
         port: ended.row.port,
       });

@@ -1,4 +1,6 @@
 // The operator's shell: one command line in, answer lines out. Talks to a running server.
+import { shortId } from "../shared/identity.ts";
+import type { SessionRow } from "./store.ts";
 import { splitWords } from "../shared/cli.ts";
 import { formatBytes } from "../shared/format.ts";
 import { type FileEntry, MsgType } from "../shared/protocol.ts";
@@ -77,7 +79,13 @@ async function stats(server: RunningServer): Promise<string[]> {
     `memory: rss ${mib(memory.rss)}, heap ${mib(memory.heapUsed)} used of ${
       mib(memory.heapTotal)
     }, external ${mib(memory.external)}`,
+    `this server: device ${shortId(server.identity.id)} (${server.identity.id})`,
   ];
+}
+
+/** A session's device in short form, for the operator's listings. */
+function deviceOf(row: SessionRow): string {
+  return row.device ? `device ${shortId(row.device.id)}` : "no device ID";
 }
 
 async function peers(server: RunningServer): Promise<string[]> {
@@ -87,7 +95,7 @@ async function peers(server: RunningServer): Promise<string[]> {
     `${sessions.length} peer(s), ${counts.entries} entr${counts.entries === 1 ? "y" : "ies"}`,
     ...sessions.map((s) => {
       const here = server.live.has(s.sessionId) ? "" : ` (via server ${s.serverId.slice(0, 8)})`;
-      return `  ${s.hostname}  ${s.address}:${s.port}  since ${
+      return `  ${s.hostname}  ${s.address}:${s.port}  ${deviceOf(s)}  since ${
         new Date(s.openedAtMs).toISOString()
       }${here}`;
     }),
@@ -121,7 +129,9 @@ async function discover(server: RunningServer, hostname: string): Promise<string
       // Held by another server over the same database: answer from the index, with its age.
       const entries = await server.catalog.store.entriesOf(row.sessionId);
       lines.push(
-        `${row.hostname} ${row.address}:${row.port}: ${entries.length} file(s) (from the index)`,
+        `${row.hostname} ${row.address}:${row.port}: ${entries.length} file(s) (from the index), ${
+          deviceOf(row)
+        }`,
       );
       lines.push(...entries.map(formatEntry));
       continue;
@@ -131,7 +141,9 @@ async function discover(server: RunningServer, hostname: string): Promise<string
       MsgType.Shares,
     );
     lines.push(
-      `${row.hostname} ${row.address}:${row.port}: ${reply.body.files.length} file(s) (live)`,
+      `${row.hostname} ${row.address}:${row.port}: ${reply.body.files.length} file(s) (live), ${
+        deviceOf(row)
+      }`,
     );
     lines.push(...reply.body.files.map(formatEntry));
   }

@@ -1,5 +1,5 @@
 // Row shapes shared by the SQL stores and their conversion to the Store's types. Pure.
-import type { FileEntry } from "../shared/protocol.ts";
+import type { FileEntry, SourceInfo } from "../shared/protocol.ts";
 import type { SessionRow } from "./store.ts";
 
 /** An integer column as a driver returns it: a number (SQLite), or text (PostgreSQL BIGINT). */
@@ -23,6 +23,8 @@ export interface SessionSqlColumns {
   address: string;
   port: number;
   opened_at_ms: SqlInt;
+  device_id: string | null;
+  device_cert: string | null;
 }
 
 /** An `entries` row as the wire's FileEntry (all values below 2^53). */
@@ -38,6 +40,18 @@ export function toEntry(row: EntrySqlRow): FileEntry {
   return entry;
 }
 
+/** A source with its device's `id` and `cert` from its session's columns, when set. */
+export function withDevice(
+  source: SourceInfo,
+  row: Pick<SessionSqlColumns, "device_id" | "device_cert">,
+): SourceInfo {
+  if (row.device_id !== null && row.device_cert !== null) {
+    source.id = row.device_id;
+    source.cert = row.device_cert;
+  }
+  return source;
+}
+
 /** A `sessions` row as the Store's SessionRow. */
 export function toSession(row: SessionSqlColumns): SessionRow {
   return {
@@ -47,5 +61,8 @@ export function toSession(row: SessionSqlColumns): SessionRow {
     address: row.address,
     port: row.port,
     openedAtMs: Number(row.opened_at_ms),
+    ...(row.device_id !== null && row.device_cert !== null
+      ? { device: { id: row.device_id, cert: row.device_cert } }
+      : {}),
   };
 }

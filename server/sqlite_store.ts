@@ -4,7 +4,13 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import type { CatalogEntry, FileEntry, SourceInfo } from "../shared/protocol.ts";
 import type { LoadedSession } from "./memory_catalogue.ts";
-import { type EntrySqlRow, type SessionSqlColumns, toEntry, toSession } from "./sql_rows.ts";
+import {
+  type EntrySqlRow,
+  type SessionSqlColumns,
+  toEntry,
+  toSession,
+  withDevice,
+} from "./sql_rows.ts";
 import {
   EntryLimitError,
   likePattern,
@@ -52,6 +58,9 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   // keeping it up to date on every publish and delete was three quarters of the writer thread's
   // CPU under churn (about 30 % of a core against 7 % without, at 20 reconnects a second).
   `DROP INDEX entries_by_fname;`,
+  // v3 (issue 11): each session's device, which who-has answers carry for fetchers to pin TLS.
+  `ALTER TABLE sessions ADD COLUMN device_id TEXT;
+   ALTER TABLE sessions ADD COLUMN device_cert TEXT;`,
 ];
 
 /**
@@ -250,7 +259,7 @@ export class SqliteStore implements Store {
   #insertSession(session: SessionRow, leaseUntilMs: number): void {
     this.#sql(
       `INSERT INTO sessions (session_id, server_id, hostname, address, port, opened_at_ms,
-         online, lease_until_ms) VALUES (?, ?, ?, ?, ?, ?, 1, ?)`,
+         online, lease_until_ms, device_id, device_cert) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)`,
     ).run(
       session.sessionId,
       session.serverId,
@@ -259,6 +268,8 @@ export class SqliteStore implements Store {
       session.port,
       session.openedAtMs,
       leaseUntilMs,
+      session.device?.id ?? null,
+      session.device?.cert ?? null,
     );
   }
 
@@ -361,17 +372,19 @@ export class SqliteStore implements Store {
   /** A scan of entries since schema version 2 (no fname index): fine for the tests that run it. */
   async whoHas(fname: string, excludeSessionId: string, nowMs: number): Promise<SourceInfo[]> {
     const rows = this.#sql(
-      `SELECT ${ENTRY_COLUMNS}, s.hostname, s.address, s.port
+      `SELECT ${ENTRY_COLUMNS}, s.hostname, s.address, s.port, s.device_id, s.device_cert
        FROM entries e JOIN sessions s ON s.session_id = e.session_id
        WHERE e.fname = ? AND s.online = 1 AND s.lease_until_ms > ? AND s.session_id <> ?
        ORDER BY s.hostname, s.port`,
     ).all(fname, nowMs, excludeSessionId) as unknown as (EntrySqlRow & SessionSqlRow)[];
-    return (rows.map((row) => ({
-      ...toEntry(row),
-      hostname: row.hostname,
-      address: row.address,
-      port: row.port,
-    })));
+    return rows.map((row) =>
+      withDevice({
+        ...toEntry(row),
+        hostname: row.hostname,
+        address: row.address,
+        port: row.port,
+      }, row)
+    );
   }
 
   async search(pattern: string, options: SearchOptions, nowMs: number): Promise<SearchPage> {

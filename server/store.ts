@@ -62,6 +62,8 @@ export interface SessionRow {
   port: number;
   /** Time the session was opened, ms since the epoch. */
   openedAtMs: number;
+  /** The peer's device ID and certificate (PEM), as its Hello gave them, for fetchers to pin. */
+  device?: { id: string; cert: string };
 }
 
 /** A page of search results. */

@@ -170,6 +170,10 @@ export interface SourceInfo extends FileEntry {
   address: string;
   /** The peer's P2P listening port. */
   port: number;
+  /** The peer's device ID: the fetcher pins it when it connects. */
+  id?: string;
+  /** The peer's certificate (PEM), which TLS to its P2P port is pinned to. */
+  cert?: string;
 }
 
 /** A catalogue row returned by `Search` and `Shares`. */
@@ -187,7 +191,15 @@ export interface Bodies {
   [MsgType.Pong]: { sentAtMs: number };
   [MsgType.Goodbye]: { reason: string };
   [MsgType.Ok]: { removed?: boolean };
-  [MsgType.Hello]: { hostname: string; p2pPort: number; protocol: number };
+  [MsgType.Hello]: {
+    hostname: string;
+    p2pPort: number;
+    protocol: number;
+    /** The peer's device ID. */
+    id?: string;
+    /** The peer's certificate (PEM): fetchers pin its P2P connections to it. */
+    cert?: string;
+  };
   [MsgType.Welcome]: { serverId: string; sessionId: string; pingIntervalMs: number };
   [MsgType.Publish]: FileEntry;
   [MsgType.Published]: PublishedBody;

@@ -115,6 +115,8 @@ const FILE_ENTRY = {
   have: optional(base64),
 };
 const PEER = { hostname: string(1024), port: uint(65535) };
+/** Longest certificate PEM accepted (an Ed25519 one is ~440 characters). */
+const MAX_CERT_CHARS = 2048;
 /** Upper bound on list lengths in one reply; keeps replies far below maxBodyBytes. */
 export const MAX_LIST_ITEMS = 10_000;
 
@@ -124,7 +126,13 @@ const SCHEMAS: { [T in MsgType]: Check } = {
   [MsgType.Pong]: object({ sentAtMs: uint() }),
   [MsgType.Goodbye]: object({ reason: string() }),
   [MsgType.Ok]: object({ removed: optional(bool) }),
-  [MsgType.Hello]: object({ hostname: string(1024), p2pPort: uint(65535), protocol: uint() }),
+  [MsgType.Hello]: object({
+    hostname: string(1024),
+    p2pPort: uint(65535),
+    protocol: uint(),
+    id: optional(string(64)),
+    cert: optional(string(MAX_CERT_CHARS)),
+  }),
   [MsgType.Welcome]: object({ serverId: string(), sessionId: string(), pingIntervalMs: uint() }),
   [MsgType.Publish]: object(FILE_ENTRY),
   [MsgType.Published]: object({
@@ -138,7 +146,16 @@ const SCHEMAS: { [T in MsgType]: Check } = {
   [MsgType.WhoHas]: object({ fname: FNAME }),
   [MsgType.Sources]: object({
     fname: FNAME,
-    sources: array(object({ ...FILE_ENTRY, ...PEER, address: string() }), MAX_LIST_ITEMS),
+    sources: array(
+      object({
+        ...FILE_ENTRY,
+        ...PEER,
+        address: string(),
+        id: optional(string(64)),
+        cert: optional(string(MAX_CERT_CHARS)),
+      }),
+      MAX_LIST_ITEMS,
+    ),
   }),
   [MsgType.Search]: object({ pattern: string(), offset: uint(), limit: uint(MAX_LIST_ITEMS) }),
   [MsgType.SearchResult]: object({

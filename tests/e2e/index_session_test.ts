@@ -89,10 +89,14 @@ Deno.test("a peer given --server before that server runs keeps trying, then conn
   const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = probe.addr.port;
   probe.close();
+  // And its discovery port, where the peer asks for the server's certificate.
+  const udpProbe = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const udpPort = (udpProbe.addr as Deno.NetAddr).port;
+  udpProbe.close();
   await using early = await spawnPeer({
     repo: join(dir.path, "early"),
     hostname: "early",
-    server: { udpPort: 0 },
+    server: { udpPort },
     args: ["--server", `127.0.0.1:${port}`],
   });
   const status = await early.command("status");
@@ -111,7 +115,7 @@ Deno.test("a peer given --server before that server runs keeps trying, then conn
   );
 
   const from = early.stdout.lines.length;
-  await using server = await spawnServer({ port });
+  await using server = await spawnServer({ port, announcePort: udpPort });
   await indexEvent(early, "connected", from);
   assert.equal((await early.command("search")).ok, true);
   await server.kill();

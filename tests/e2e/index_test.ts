@@ -6,7 +6,14 @@ import { join } from "node:path";
 import { request } from "../../shared/encode.ts";
 import { FramedConn } from "../../shared/framing.ts";
 import { type Message, MsgType } from "../../shared/protocol.ts";
-import { pollUntil, type ServerProgram, spawnPeer, spawnServer, tempDir } from "./_programs.ts";
+import {
+  dialProgram,
+  pollUntil,
+  type ServerProgram,
+  spawnPeer,
+  spawnServer,
+  tempDir,
+} from "./_programs.ts";
 
 Deno.test("a restarted index keeps its catalogue and its peers come back", async () => {
   await using dir = await tempDir("lanshare-e2e-");
@@ -72,12 +79,12 @@ Deno.test("a restarted index keeps its catalogue and its peers come back", async
 
 /** A peer's index session spoken by hand: Hello, then one Publish per name, each answered. */
 async function registerRaw(
-  tcpPort: number,
+  server: ServerProgram,
   hostname: string,
   p2pPort: number,
   fnames: string[],
 ): Promise<FramedConn> {
-  const framed = new FramedConn(await Deno.connect({ hostname: "127.0.0.1", port: tcpPort }));
+  const framed = new FramedConn(await dialProgram(server, server.tcpPort));
   const ask = async (message: Message, want: MsgType) => {
     await framed.send(message);
     const answer = await framed.readMessage();
@@ -114,9 +121,9 @@ Deno.test("quit keeps sessions and entries as offline rows; a peer back on a new
   let server: ServerProgram = await spawnServer({ db });
   try {
     const sessions = [
-      await registerRaw(server.tcpPort, "alpha", 4001, ["a1.txt", "a2.txt"]),
-      await registerRaw(server.tcpPort, "bravo", 4002, ["b1.txt", "b2.txt", "b3.txt"]),
-      await registerRaw(server.tcpPort, "charlie", 4003, ["c1.txt"]),
+      await registerRaw(server, "alpha", 4001, ["a1.txt", "a2.txt"]),
+      await registerRaw(server, "bravo", 4002, ["b1.txt", "b2.txt", "b3.txt"]),
+      await registerRaw(server, "charlie", 4003, ["c1.txt"]),
     ];
     assert.equal((await listFiles(server)).length, 6);
     await server.send("quit");
@@ -133,7 +140,7 @@ Deno.test("quit keeps sessions and entries as offline rows; a peer back on a new
       "c1.txt @charlie:4003 (offline)",
     ]);
 
-    using _back = await registerRaw(server.tcpPort, "alpha", 5001, ["back.txt"]);
+    using _back = await registerRaw(server, "alpha", 5001, ["back.txt"]);
     assert.deepEqual(await listFiles(server), [
       "b1.txt @bravo:4002 (offline)",
       "b2.txt @bravo:4002 (offline)",

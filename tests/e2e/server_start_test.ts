@@ -76,6 +76,7 @@ Deno.test('make server ARGS="--db FILE" serves from that database and quits clea
 });
 
 Deno.test("a server out of file descriptors keeps accepting once connections close", async () => {
+  await using identity = await tempDir("lanshare-identity-");
   // A low open-files limit, reached with the connections below; bash execs into the server.
   const server = new ServerProgram(
     "server",
@@ -83,9 +84,17 @@ Deno.test("a server out of file descriptors keeps accepting once connections clo
       "-c",
       'ulimit -n 64 && exec "$0" "$@"',
       Deno.execPath(),
-      ...RUN_SERVER,
+      // RUN_SERVER's permissions plus the identity folder.
+      ...RUN_SERVER.filter((arg) => !arg.startsWith("--allow-read") && arg !== "server/main.ts"),
+      `--allow-read=server,shared,${identity.path}`,
+      `--allow-write=${identity.path}`,
+      "server/main.ts",
       "--db",
       ":memory:",
+      "--identity",
+      identity.path,
+      // The flood below speaks raw frames: this test is about descriptors, not TLS.
+      "--insecure-plaintext",
       "--host",
       "127.0.0.1",
       ...LOOPBACK_ARGS,

@@ -6,7 +6,9 @@ import { request } from "../../shared/encode.ts";
 import { FramedConn } from "../../shared/framing.ts";
 import { type Message, MsgType } from "../../shared/protocol.ts";
 import { hashFile } from "../../peer/hashing.ts";
+import { createIdentity } from "../../shared/identity.ts";
 import {
+  dialProgram,
   exists,
   type PeerProgram,
   sha256File,
@@ -19,9 +21,8 @@ import {
 const MIB = 1024 * 1024;
 
 /** A raw P2P client asking a peer for a file, to see BUSY and queue answers directly. */
-async function askInfo(port: number, fname: string, from: string) {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  const framed = new FramedConn(conn);
+async function askInfo(peer: PeerProgram, fname: string, from: string) {
+  const framed = new FramedConn(await dialProgram(peer, peer.p2pPort));
   await framed.send(request(MsgType.GetInfo, 1, { fname, from }));
   return {
     framed,
@@ -146,9 +147,9 @@ Deno.test("a source with all k slots taken answers BUSY when its queue is full",
     args: ["--max-sessions", "1", "--max-queue", "0"],
   });
   assert.equal((await source.command("publish a.txt")).ok, true);
-  using first = await askInfo(source.p2pPort, "a.txt", "one:1");
+  using first = await askInfo(source, "a.txt", "one:1");
   assert.equal((await first.next())?.type, MsgType.Info);
-  using second = await askInfo(source.p2pPort, "a.txt", "two:2");
+  using second = await askInfo(source, "a.txt", "two:2");
   const busy = await second.next();
   assert.equal(busy?.type, MsgType.Busy);
   assert.ok(busy.type === MsgType.Busy && busy.body.retryAfterMs > 0);
@@ -175,7 +176,7 @@ Deno.test("past the k-1 upload slots, 3 requesters see queue positions 1..3 and 
   const clients = [];
   try {
     for (let i = 0; i < uploads + 3; i++) {
-      const client = await askInfo(source.p2pPort, "a.txt", `fetcher${i}:${i + 1}`);
+      const client = await askInfo(source, "a.txt", `fetcher${i}:${i + 1}`);
       clients.push(client);
       const answer: Message | null = await client.next();
       if (i < uploads) assert.equal(answer?.type, MsgType.Info, `client ${i}`);
@@ -254,10 +255,18 @@ Deno.test("a source that accepts but never answers is skipped after the first-by
     for await (const conn of silent) held.push(conn);
   })().catch(() => {});
   const hashes = await hashFile(join(repos[0]!, "doc.bin"));
-  const index = new FramedConn(await Deno.connect({ hostname: "127.0.0.1", port: server.tcpPort }));
+  const index = new FramedConn(await dialProgram(server, server.tcpPort));
+  // It names a device of its own, whose TLS handshake never comes.
+  const device = await createIdentity();
   try {
     await index.send(
-      request(MsgType.Hello, 1, { hostname: "aaa-silent", p2pPort: silent.addr.port, protocol: 1 }),
+      request(MsgType.Hello, 1, {
+        hostname: "aaa-silent",
+        p2pPort: silent.addr.port,
+        protocol: 1,
+        id: device.id,
+        cert: device.certPem,
+      }),
     );
     assert.equal((await index.readMessage())?.type, MsgType.Welcome);
     await index.send(request(MsgType.Publish, 2, {

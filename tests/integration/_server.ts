@@ -14,16 +14,20 @@ import {
 } from "../../shared/protocol.ts";
 import type { ServerConfig } from "../../server/config.ts";
 import { type RunningServer, startServer } from "../../server/server.ts";
+import { createIdentity } from "../../shared/identity.ts";
 
 /** Long enough that no ping, announce or lease expiry happens unless a test asks for it. */
 const QUIET_MS = 60_000;
 
 /**
  * Starts an index server for one test: TCP 127.0.0.1 port 0, UDP port 0 announcing only to
- * 127.255.255.255, in-memory SQLite, and pings and announces too rare to interfere.
- * Dispose it with `await using`.
+ * 127.255.255.255, in-memory SQLite, and pings and announces too rare to interfere. Plain TCP
+ * (the protocol tests write raw frames; tests/e2e run the programs over TLS) and a fresh
+ * identity kept in memory. Dispose it with `await using`.
  */
-export function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<RunningServer> {
+export async function startTestServer(
+  overrides: Partial<ServerConfig> = {},
+): Promise<RunningServer> {
   const config: ServerConfig = {
     host: "127.0.0.1",
     port: 0,
@@ -38,9 +42,11 @@ export function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<
     maxSessionsPerAddress: 10_000,
     logLevel: "error",
     maxEntriesPerSession: 10_000,
+    identity: "(in memory)",
+    insecurePlaintext: true,
     ...overrides,
   };
-  return startServer(config);
+  return await startServer(config, { identity: await createIdentity() });
 }
 
 /** Resolves or rejects as `promise` does, or rejects once `timeoutMs` have passed. */

@@ -56,7 +56,7 @@ Deno.test({
         : undefined
     );
     const answer = await runServerCommand(server, "discover alpha");
-    assert.match(answer.lines[0]!, /: 400 file\(s\) \(live\)$/);
+    assert.match(answer.lines[0]!, /: 400 file\(s\) \(live\), no device ID$/);
     assert.equal(answer.lines.length, 401);
   },
 });

@@ -1,5 +1,6 @@
 // The operator's shell against a running server with raw clients registered: each command's
 // answer lines, including live ListShares and Ping round trips to the peers.
+import { shortId } from "../../shared/identity.ts";
 import assert from "node:assert/strict";
 import { reply } from "../../shared/encode.ts";
 import { type FileEntry, type Message, MsgType } from "../../shared/protocol.ts";
@@ -69,6 +70,10 @@ Deno.test({
       lines[1]!,
       /^memory: rss \d+ MiB, heap \d+ MiB used of \d+ MiB, external \d+ MiB$/,
     );
+    assert.equal(
+      lines[2],
+      `this server: device ${shortId(server.identity.id)} (${server.identity.id})`,
+    );
   },
 });
 
@@ -84,8 +89,11 @@ Deno.test({
     const { lines } = await runServerCommand(server, "peers");
     assert.equal(lines[0], "2 peer(s), 1 entry");
     assert.equal(lines.length, 3);
-    assert.match(lines[1]!, /^ {2}alpha {2}127\.0\.0\.1:4001 {2}since \d{4}-\d\d-\d\dT/);
-    assert.match(lines[2]!, /^ {2}beta {2}127\.0\.0\.1:4002 {2}since /);
+    assert.match(
+      lines[1]!,
+      /^ {2}alpha {2}127\.0\.0\.1:4001 {2}no device ID {2}since \d{4}-\d\d-\d\dT/,
+    );
+    assert.match(lines[2]!, /^ {2}beta {2}127\.0\.0\.1:4002 {2}no device ID {2}since /);
     assert.doesNotMatch(lines.join("\n"), /via server/);
     await beta.publish(fileEntry("b.txt"));
     assert.equal((await runServerCommand(server, "peers")).lines[0], "2 peer(s), 2 entries");
@@ -133,7 +141,7 @@ Deno.test({
     ], asked));
     const { lines } = await runServerCommand(server, "discover alpha");
     assert.deepEqual(lines, [
-      "alpha 127.0.0.1:4001: 2 file(s) (live)",
+      "alpha 127.0.0.1:4001: 2 file(s) (live), no device ID",
       `  live.iso  2.00 KiB  ${"b".repeat(12)}`,
       `  half.bin  10 B  ${"c".repeat(12)} (partial)`,
     ]);
@@ -152,9 +160,9 @@ Deno.test({
     second.answer(peerResponder([]));
     const { lines } = await runServerCommand(server, "discover alpha");
     assert.deepEqual(lines, [
-      "alpha 127.0.0.1:4001: 1 file(s) (live)",
+      "alpha 127.0.0.1:4001: 1 file(s) (live), no device ID",
       `  one.txt  1000 B  ${"a".repeat(12)}`,
-      "alpha 127.0.0.1:4002: 0 file(s) (live)",
+      "alpha 127.0.0.1:4002: 0 file(s) (live), no device ID",
     ]);
   },
 });

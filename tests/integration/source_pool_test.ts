@@ -107,6 +107,7 @@ function newPool(slots: Slots, run: (conn: SourceConnection) => Promise<void>) {
       from: "me:1",
       ttfbTimeoutMs: 2000,
       queueTimeoutMs: 5000,
+      plaintext: true,
     },
     info: newInfo(),
     run,

@@ -99,6 +99,7 @@ function params(stallTimeoutMs: number, chunkBytes = PIECE): SourceParams {
     ttfbTimeoutMs: 2000,
     stallTimeoutMs,
     queueTimeoutMs: 2000,
+    plaintext: true,
     chunkBytes,
   };
 }
