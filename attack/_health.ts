@@ -35,7 +35,7 @@ export async function probeServer(
   }
   using _ = client;
   const bytes = joinBytes([
-    frame(MsgType.Hello, 1, { hostname: `attack-probe-${n}`, p2pPort: 9, protocol: 1 }),
+    await client.helloFrame(`attack-probe-${n}`, 9),
     frame(MsgType.WhoHas, 2, { fname }),
   ]);
   if (!await client.write(bytes)) return { ok: false, reason: "closed on write" };

@@ -3,7 +3,17 @@
 import { connectFrom } from "./_bound_conn.ts";
 import { ProtocolError } from "../shared/errors.ts";
 import { type ByteConn, FramedConn, writeAll } from "../shared/framing.ts";
+import { encodeMessage, request } from "../shared/encode.ts";
+import { helloBody } from "../shared/handshake.ts";
+import { createIdentity, type Identity } from "../shared/identity.ts";
 import { type Message, MsgType } from "../shared/protocol.ts";
+
+let attacker: Promise<Identity> | undefined;
+
+/** The suite's one device: attacks target limits and parsing, not identities. */
+function attackerIdentity(): Promise<Identity> {
+  return attacker ??= createIdentity();
+}
 
 /** The only address the suite connects to. */
 export const LOOPBACK = "127.0.0.1";
@@ -77,6 +87,24 @@ export class WireClient implements Disposable {
   }
 
   /** Writes `bytes` as they are. @returns false when the other side has closed */
+  /**
+   * A Hello frame (request id 1) answering this connection's Challenge, read first (within
+   * `timeoutMs`): protocol 2 needs it before any request can register.
+   *
+   * @throws {Error} when no Challenge came
+   */
+  async helloFrame(hostname: string, p2pPort: number, timeoutMs = 5000): Promise<Uint8Array> {
+    const outcome = await this.until((m) => m.type === MsgType.Challenge, timeoutMs);
+    if (outcome.kind !== "message" || outcome.message.type !== MsgType.Challenge) {
+      throw new Error(`Cannot say Hello: no Challenge (${describeOutcome(outcome)})`);
+    }
+    const body = await helloBody(
+      { identity: await attackerIdentity(), hostname, p2pPort },
+      outcome.message.body,
+    );
+    return encodeMessage(request(MsgType.Hello, 1, body));
+  }
+
   async write(bytes: Uint8Array): Promise<boolean> {
     try {
       await writeAll(this.conn, bytes);

@@ -3,7 +3,7 @@
 // the process must be alive and answer a health request within a bound; at the end no fuzz
 // session may remain on the server and RSS must stay within a bound.
 import { join } from "node:path";
-import { type Message, MsgType } from "../shared/protocol.ts";
+import { type Message, MsgType, PROTOCOL_VERSION } from "../shared/protocol.ts";
 import type { Program } from "../tests/e2e/_programs.ts";
 import { type Attack, type Scale, Verdict } from "./_attack.ts";
 import { type Health, liveSessions, probePeer, probeServer, settleSessions } from "./_health.ts";
@@ -57,7 +57,16 @@ export const fuzz: Attack = {
             type: MsgType.Hello,
             requestId: 1,
             reply: false,
-            body: { hostname: `fuzz-${n}`, p2pPort: rand.range(1, 65535), protocol: 1 },
+            // Shaped like a protocol-2 Hello; its proof is not valid, so the server refuses it
+            // after the checks of shape (what this fuzzer exercises) with bad-proof.
+            body: {
+              hostname: `fuzz-${n}`,
+              p2pPort: rand.range(1, 65535),
+              protocol: PROTOCOL_VERSION,
+              id: "a".repeat(52),
+              cert: "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n",
+              proof: new Uint8Array(64).toBase64(),
+            },
           });
         }
         for (let i = rand.range(1, 6); i > 0; i--) messages.push(indexMessage(rand, n));

@@ -21,7 +21,7 @@ export const oversizedReply: Attack = {
     const rss = lab.watchRss(server);
     using client = await WireClient.connect(server.tcpPort);
     const have = new Uint8Array(Math.ceil(SIZE / PIECE_SIZE / 8)).fill(0xff).toBase64();
-    await client.write(frame(MsgType.Hello, 1, { hostname: "oversized", p2pPort: 9, protocol: 1 }));
+    await client.write(await client.helloFrame("oversized", 9));
     const replies: string[] = [];
     const welcome = await client.until((m) => m.requestId === 1, 10_000);
     replies.push(describeOutcome(welcome));

@@ -11,6 +11,8 @@ import { ConfigError } from "../shared/errors.ts";
 import { decodeMessage, type Frame, FrameDecoder } from "../shared/decode.ts";
 import { encodeMessage, reply, request } from "../shared/encode.ts";
 import { writeAll } from "../shared/framing.ts";
+import { helloBody } from "../shared/handshake.ts";
+import { createIdentity, type Identity } from "../shared/identity.ts";
 import {
   type Bodies,
   type FileEntry,
@@ -18,7 +20,6 @@ import {
   type Message,
   MSG_TYPE_NAMES,
   MsgType,
-  PROTOCOL_VERSION,
 } from "../shared/protocol.ts";
 
 /** Everything one run needs; every field required (see `parseLoadArgs`). */
@@ -288,9 +289,13 @@ class Client {
   lastPingMs = 0;
   /** Called once when the server ends the session (not after `close()`). */
   onLost: (reason: string) => void = () => {};
+  /** The server's Challenge, the first frame of the session. */
+  readonly challenge = Promise.withResolvers<Bodies[MsgType.Challenge]>();
 
   private constructor(conn: Deno.TcpConn) {
     this.#conn = conn;
+    // A session that ends before its Hello reports that through register(), not here.
+    this.challenge.promise.catch(() => {});
     void this.#readLoop();
   }
 
@@ -404,6 +409,9 @@ class Client {
       return;
     }
     switch (message.type) {
+      case MsgType.Challenge:
+        this.challenge.resolve(message.body);
+        return;
       case MsgType.Ping:
         wire.pingsAnswered++;
         this.lastPingMs = Date.now();
@@ -434,6 +442,7 @@ class Client {
       if (!(err instanceof Deno.errors.BadResource)) throw err;
     }
     for (const handler of this.#waiting.takeAll()) handler(undefined);
+    this.challenge.reject(new Error(`Cannot read the challenge: ${reason ?? "ended"}`));
     if (!this.#closedByUs) this.onLost(reason ?? "ended");
     this.#endedSignal.resolve();
   }
@@ -530,6 +539,8 @@ class Load {
   readonly catalogue: Catalogue;
   readonly peers: Peer[];
   readonly #random: () => number;
+  /** The device the simulated peers prove. */
+  readonly identity: Promise<Identity> = createIdentity();
 
   constructor(config: LoadConfig) {
     this.config = config;
@@ -550,11 +561,16 @@ class Load {
   async register(peer: Peer): Promise<void> {
     const client = await Client.open(this.config.port);
     const work = (async () => {
-      const welcome = await client.ask(MsgType.Hello, {
-        hostname: `bench-${peer.index}`,
-        p2pPort: 20_000 + (peer.index % 40_000),
-        protocol: PROTOCOL_VERSION,
-      });
+      // One device for every simulated peer (their hostnames differ, so no two conflict); one
+      // signature per session, as each real peer makes.
+      const welcome = await client.ask(
+        MsgType.Hello,
+        await helloBody({
+          identity: await this.identity,
+          hostname: `bench-${peer.index}`,
+          p2pPort: 20_000 + (peer.index % 40_000),
+        }, await client.challenge.promise),
+      );
       if (welcome.type !== MsgType.Welcome) {
         throw new Error(`Cannot register: got ${MSG_TYPE_NAMES.get(welcome.type)}`);
       }

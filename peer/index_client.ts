@@ -7,7 +7,9 @@ import type { HostPort } from "../shared/cli.ts";
 import { FramedConn } from "../shared/framing.ts";
 import { logger } from "../shared/log.ts";
 import { settleWithin } from "../shared/timeout.ts";
-import { type Bodies, type Message, MsgType, PROTOCOL_VERSION } from "../shared/protocol.ts";
+import { type Bodies, type Message, MsgType } from "../shared/protocol.ts";
+import { helloBody, readChallenge } from "../shared/handshake.ts";
+import type { Identity } from "../shared/identity.ts";
 import { expectType, type HandlerResult, RpcConn } from "../shared/rpc.ts";
 import type { IndexState } from "./index_state.ts";
 
@@ -20,6 +22,10 @@ export interface IndexClientOptions {
   /** Identity announced in Hello. */
   hostname: string;
   p2pPort: number;
+  /** The device identity proved in Hello. */
+  identity: Identity;
+  /** The network key of a `--join key` index, if given. */
+  networkKey?: CryptoKey | undefined;
   /** Answers the server's `ListShares`. */
   listShares: () => Bodies[MsgType.Shares];
   /** Runs after every (re)connection, before it counts as connected: publish everything again. */
@@ -242,20 +248,32 @@ export class IndexClient {
         continue;
       }
       conn.setNoDelay(true);
-      const rpc: RpcConn = new RpcConn(new FramedConn(conn), (m) => this.#handle(m, rpc), {
-        label,
-      });
+      const framed = new FramedConn(conn);
+      let challenge: Bodies[MsgType.Challenge];
+      try {
+        challenge = await readChallenge(framed, this.#timeoutMs, label);
+      } catch (err) {
+        framed.close();
+        problems.push(`${label}: ${(err as Error).message}`);
+        continue;
+      }
+      const rpc: RpcConn = new RpcConn(framed, (m) => this.#handle(m, rpc), { label });
       const running = rpc.run();
       // close() must not wait for a server that accepted the connection but never answers.
       const abandon = () => rpc.close("peer quitting");
       this.#closing.signal.addEventListener("abort", abandon, { once: true });
       try {
         const welcome = expectType(
-          await rpc.request(MsgType.Hello, {
-            hostname: this.#options.hostname,
-            p2pPort: this.#options.p2pPort,
-            protocol: PROTOCOL_VERSION,
-          }, this.#timeoutMs),
+          await rpc.request(
+            MsgType.Hello,
+            await helloBody({
+              identity: this.#options.identity,
+              hostname: this.#options.hostname,
+              p2pPort: this.#options.p2pPort,
+              ...(this.#options.networkKey ? { networkKey: this.#options.networkKey } : {}),
+            }, challenge),
+            this.#timeoutMs,
+          ),
           MsgType.Welcome,
         );
         this.#rpc = rpc;

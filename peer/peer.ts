@@ -33,6 +33,9 @@ import { shareEntry, Shares } from "./shares.ts";
 import { Slots } from "./slots.ts";
 import type { HashProgress } from "./hashing.ts";
 
+import type { Identity } from "../shared/identity.ts";
+import { loadNetworkKey, loadPeerIdentity } from "./peer_identity.ts";
+
 const log = logger("peer");
 
 /** How often published files are checked for edits made behind the peer's back. */
@@ -121,6 +124,8 @@ export class Peer implements AsyncDisposable {
       activity: Activity;
       p2p: { port: number; close(): Promise<void> };
       download: TokenBucket;
+      identity: Identity;
+      networkKey: CryptoKey | undefined;
     },
     hooks: PeerHooks,
   ) {
@@ -149,6 +154,8 @@ export class Peer implements AsyncDisposable {
       },
       hostname: config.hostname,
       p2pPort: this.p2pPort,
+      identity: parts.identity,
+      networkKey: parts.networkKey,
       listShares: () => ({ files: this.shares.list().map(shareEntry) }),
       onConnected: async () => {
         // A (re)connected session starts empty on the index: publish everything again.
@@ -177,6 +184,8 @@ export class Peer implements AsyncDisposable {
    * @throws {Error} when the repository cannot be opened or the P2P port cannot be bound
    */
   static async start(config: PeerConfig, hooks: PeerHooks = {}): Promise<Peer> {
+    const identity = await loadPeerIdentity(config);
+    const networkKey = await loadNetworkKey(config);
     const repo = await Repository.open(config.repo);
     const shares = await Shares.load(repo, hooks.onHashProgress);
     const slots = new Slots({
@@ -198,7 +207,11 @@ export class Peer implements AsyncDisposable {
       debugCorrupt: config.debugCorrupt,
     });
     const download = new TokenBucket(config.maxDownloadRate);
-    const peer = new Peer(config, { repo, shares, slots, activity, p2p, download }, hooks);
+    const peer = new Peer(
+      config,
+      { repo, shares, slots, activity, p2p, download, identity, networkKey },
+      hooks,
+    );
     peer.index.start();
     peer.#rescan = setInterval(() => {
       peer.shares.rescan().catch((err) =>

@@ -3,6 +3,9 @@ import { ConfigError } from "../shared/errors.ts";
 import { type CommandLine, type OptionSpec, resolveOptions, usage } from "../shared/cli.ts";
 import type { LogLevel } from "../shared/log.ts";
 import { DEFAULT_MAX_ENTRIES_PER_SESSION } from "./catalog.ts";
+import type { JoinMode } from "./join_policy.ts";
+
+const JOIN_MODES: readonly JoinMode[] = ["open", "key", "approve"];
 
 /** Everything the server needs to start; every field required. */
 export interface ServerConfig {
@@ -32,6 +35,10 @@ export interface ServerConfig {
   logLevel: LogLevel;
   /** Most files one session may publish. */
   maxEntriesPerSession: number;
+  /** Who may join: anyone, holders of the network key, or devices the operator approved. */
+  join: JoinMode;
+  /** File holding the network key (`--join key`); never logged. */
+  networkKeyFile: string | undefined;
 }
 
 /** The server's options, for parsing and --help. */
@@ -127,6 +134,20 @@ export const SERVER_OPTIONS: readonly OptionSpec[] = [
     help: "registered sessions from one address",
   },
   {
+    flag: "join",
+    env: "LANSHARE_JOIN",
+    kind: "string",
+    default: "open",
+    help: "who may join: open, key (--network-key-file) or approve (operator runs approve ID)",
+  },
+  {
+    flag: "network-key-file",
+    env: "LANSHARE_NETWORK_KEY_FILE",
+    kind: "string",
+    default: undefined,
+    help: "file holding the network key, for --join key",
+  },
+  {
     flag: "log-level",
     env: "LANSHARE_LOG_LEVEL",
     kind: "string",
@@ -184,6 +205,14 @@ export function resolveServerConfig(
   ) {
     if ((v[flag] as number) < 1) problems.push(`--${flag} must be at least 1`);
   }
+  const join = v.join as string;
+  const networkKeyFile = v["network-key-file"] as string | undefined;
+  if (!JOIN_MODES.includes(join as JoinMode)) {
+    problems.push(`--join must be open, key or approve, not "${join}"`);
+  }
+  if (join === "key" && networkKeyFile === undefined) {
+    problems.push("--join key needs --network-key-file");
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     kind: "run",
@@ -201,6 +230,8 @@ export function resolveServerConfig(
       maxSessionsPerAddress: v["max-sessions-per-address"] as number,
       logLevel: level as LogLevel,
       maxEntriesPerSession: v["max-entries-per-session"] as number,
+      join: join as JoinMode,
+      networkKeyFile,
     },
   };
 }

@@ -5,7 +5,9 @@ import type { CatalogEntry, FileEntry, SourceInfo } from "../shared/protocol.ts"
 import { Glob } from "./glob.ts";
 import { type BlockItem, NameBlocks } from "./name_blocks.ts";
 import {
+  conflictError,
   EntryLimitError,
+  mayTakeOver,
   type PublishOptions,
   type PublishOutcome,
   publishOutcome,
@@ -87,6 +89,7 @@ export class MemoryCatalogue {
    */
   openSession(row: SessionRow, leaseUntilMs: number): SessionRow | undefined {
     const old = this.#byEndpoint.get(endpointKey(row));
+    if (old && !mayTakeOver(old.row, old.online, row.deviceId)) throw conflictError(row, old.row);
     if (old) this.#removeSession(old);
     for (const stale of this.#byHostname.get(row.hostname) ?? []) {
       if (!stale.online) this.#removeSession(stale);

@@ -5,8 +5,12 @@ import { logger } from "../shared/log.ts";
 import type { CatalogEntry, FileEntry, SourceInfo } from "../shared/protocol.ts";
 import { type EntrySqlRow, type SessionSqlColumns, toEntry, toSession } from "./sql_rows.ts";
 import {
+  ConflictError,
+  conflictError,
+  type DeviceStatus,
   EntryLimitError,
   likePattern,
+  mayTakeOver,
   type PublishOptions,
   type PublishOutcome,
   publishOutcome,
@@ -64,6 +68,13 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   // sessions another server marked offline during a stall), so the index covers all rows.
   `DROP INDEX sessions_by_server;
    CREATE INDEX sessions_by_server ON sessions (server_id);`,
+  // v3, protocol 2: sessions belong to the device that proved its ID; the operator's
+  // decisions about devices (--join approve, revoke) are shared by every server.
+  `ALTER TABLE sessions ADD COLUMN device_id TEXT;
+   CREATE TABLE devices (
+     device_id TEXT PRIMARY KEY,
+     status    TEXT NOT NULL CHECK (status IN ('approved', 'revoked'))
+   );`,
 ];
 
 const log = logger("server", "postgres");
@@ -153,7 +164,7 @@ export class PostgresStore implements Store {
       return await fn(this.#sql);
     } catch (err) {
       // A rule of the catalogue, not a database failure: the caller answers it as such.
-      if (err instanceof EntryLimitError) throw err;
+      if (err instanceof EntryLimitError || err instanceof ConflictError) throw err;
       throw new Error(`Cannot ${action}: ${describe(err)}`, { cause: err });
     }
   }
@@ -209,15 +220,36 @@ export class PostgresStore implements Store {
         const [old] = await tx<SessionSqlRow[]>`
           DELETE FROM sessions WHERE hostname = ${session.hostname} AND port = ${session.port}
           RETURNING *`;
+        // Thrown inside the transaction: the delete above is rolled back, the owner stays.
+        if (old && !mayTakeOver(toSession(old), old.online, session.deviceId)) {
+          throw conflictError(session, toSession(old));
+        }
         // The offline sessions of this hostname on other ports: the peer came back elsewhere.
         await tx`DELETE FROM sessions WHERE hostname = ${session.hostname} AND NOT online`;
         await tx`
           INSERT INTO sessions (session_id, server_id, hostname, address, port, opened_at_ms,
-            online, lease_until_ms)
+            online, lease_until_ms, device_id)
           VALUES (${session.sessionId}, ${session.serverId}, ${session.hostname},
-            ${session.address}, ${session.port}, ${session.openedAtMs}, true, ${leaseUntilMs})`;
+            ${session.address}, ${session.port}, ${session.openedAtMs}, true, ${leaseUntilMs},
+            ${session.deviceId ?? null})`;
         return old?.online ? toSession(old) : undefined;
       }));
+  }
+
+  deviceStatuses(): Promise<Map<string, DeviceStatus>> {
+    return this.#run("read device decisions", async (sql) => {
+      const rows = await sql<{ device_id: string; status: DeviceStatus }[]>`
+        SELECT device_id, status FROM devices`;
+      return new Map(rows.map((row) => [row.device_id, row.status]));
+    });
+  }
+
+  setDeviceStatus(deviceId: string, status: DeviceStatus): Promise<void> {
+    return this.#run(`record device ${deviceId} as ${status}`, async (sql) => {
+      await sql`
+        INSERT INTO devices (device_id, status) VALUES (${deviceId}, ${status})
+        ON CONFLICT (device_id) DO UPDATE SET status = excluded.status`;
+    });
   }
 
   closeSession(sessionId: string): Promise<void> {

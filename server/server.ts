@@ -14,6 +14,10 @@ import { closeWithNotice, type LiveSession, pingSession, runSession } from "./se
 import type { ServerConfig } from "./config.ts";
 import type { Store } from "./store.ts";
 import { openStore } from "./open_store.ts";
+import { importNetworkKey } from "../shared/handshake.ts";
+import { type Identity, shortId } from "../shared/identity.ts";
+import { JoinPolicy } from "./join_policy.ts";
+import { loadServerIdentity } from "./server_identity.ts";
 
 const log = logger("server");
 
@@ -32,7 +36,11 @@ export interface RunningServer extends AsyncDisposable {
   serverId: string;
   catalog: Catalog;
   /** Live sessions held by this process, by session id. */
-  live: ReadonlyMap<string, LiveSession>;
+  live: Map<string, LiveSession>;
+  /** This server's device identity. */
+  identity: Identity;
+  /** Who may join, and the operator's decisions about devices. */
+  join: JoinPolicy;
   /**
    * Stops accepting, says goodbye to every session, marks this server's sessions offline (their
    * entries stay listed until the peers come back) and closes the store.
@@ -58,6 +66,16 @@ export async function startServer(
     await store.close().catch((closeErr) =>
       log.error("Cannot close the store: {error}", { error: String(closeErr) })
     );
+    throw err;
+  }
+  let identity: Identity;
+  let join: JoinPolicy;
+  try {
+    identity = await loadServerIdentity(config);
+    join = new JoinPolicy(config.join, store, await readNetworkKey(config));
+    await join.load();
+  } catch (err) {
+    await store.close();
     throw err;
   }
   const serverId = crypto.getRandomValues(new Uint8Array(16)).toHex();
@@ -119,6 +137,8 @@ export async function startServer(
       helloTimeoutMs: config.pingTimeoutMs,
       admitted,
       refusals,
+      identity,
+      join,
       closing: () => shuttingDown,
     });
   }
@@ -186,10 +206,12 @@ export async function startServer(
       await store.close();
     })();
 
-  log.info("Index listening on {host}:{tcp}, discovery on UDP {udp}", {
+  log.info("Index listening on {host}:{tcp}, discovery on UDP {udp}, device {id}, join {mode}", {
     host: config.host,
     tcp: tcpPort,
     udp: announcer.port,
+    id: shortId(identity.id),
+    mode: config.join,
   });
   return {
     tcpPort,
@@ -197,7 +219,32 @@ export async function startServer(
     serverId,
     catalog,
     live,
+    identity,
+    join,
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+/**
+ * Reads the network key of `--join key` (its bytes, whatever they are). Only the file name is
+ * ever reported: the key itself goes straight into a non-extractable CryptoKey.
+ */
+async function readNetworkKey(config: ServerConfig): Promise<CryptoKey | undefined> {
+  if (config.join !== "key" || config.networkKeyFile === undefined) return undefined;
+  let bytes: Uint8Array<ArrayBuffer>;
+  try {
+    bytes = await Deno.readFile(config.networkKeyFile);
+  } catch (err) {
+    throw new Error(
+      `Cannot read the network key file "${config.networkKeyFile}": ${(err as Error).name}`,
+      { cause: err },
+    );
+  }
+  if (bytes.length < 16) {
+    throw new Error(
+      `Cannot use the network key file "${config.networkKeyFile}": it holds ${bytes.length} bytes, at least 16 are needed`,
+    );
+  }
+  return await importNetworkKey(bytes);
 }

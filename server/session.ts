@@ -16,9 +16,12 @@ import {
 import { type HandlerResult, RequestError, RpcConn } from "../shared/rpc.ts";
 import type { Admitted } from "./admission.ts";
 import type { Catalog } from "./catalog.ts";
+import { newChallenge } from "../shared/handshake.ts";
+import { type Identity, shortId } from "../shared/identity.ts";
+import type { JoinPolicy } from "./join_policy.ts";
 import { Liveness } from "./liveness.ts";
 import type { RefusalLog } from "./refusal_log.ts";
-import type { SessionRow } from "./store.ts";
+import { ConflictError, type SessionRow } from "./store.ts";
 
 const log = logger("server", "session");
 
@@ -54,6 +57,10 @@ export interface SessionContext {
   admitted: Admitted;
   /** Where refusals over a cap are logged. */
   refusals: RefusalLog;
+  /** This server's device identity: its ID is in every Challenge. */
+  identity: Identity;
+  /** Who may join. */
+  join: JoinPolicy;
   /**
    * true once the server is shutting down: a session ending then keeps its catalogue rows, for
    * the server to mark offline (as a restart after a crash would find them).
@@ -77,7 +84,7 @@ export function pingSession(session: LiveSession, nowMs: number): void {
  */
 export function closeWithNotice(
   session: LiveSession,
-  notice: { code: "replaced"; message: string },
+  notice: { code: "replaced" | "revoked"; message: string },
   reason: string,
 ): void {
   const told = session.rpc.notify(MsgType.Error, notice);
@@ -92,6 +99,8 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
   /** The Hello being handled: requests pipelined behind it wait for it. */
   let registering: Promise<unknown> | undefined;
   const liveness = new Liveness(Date.now());
+  /** The nonce this connection's Hello must sign, sent before anything else. */
+  const challenge = newChallenge(ctx.identity.id);
   const framed = new FramedConn(conn, {
     // Index messages are small and sessions many (10,000 × this buffer): a small read
     // buffer per session. (Holding replies back to write a whole turn's worth at once was
@@ -116,9 +125,11 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
     if (message.body.protocol !== PROTOCOL_VERSION) {
       throw new ProtocolError(
         "bad-version",
-        `Cannot register: protocol ${message.body.protocol}, this server speaks ${PROTOCOL_VERSION}`,
+        `Cannot register: protocol ${message.body.protocol}, this server speaks ${PROTOCOL_VERSION}: upgrade the peer`,
       );
     }
+    const hello = message.body;
+    await ctx.join.check(hello, challenge.nonce, ctx.identity.id, remote.hostname);
     const refusal = ctx.admitted.register();
     if (refusal) {
       ctx.refusals.refused(refusal, remote.hostname);
@@ -128,12 +139,28 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
     try {
       registered = await ctx.catalog.register({
         sessionId: crypto.randomUUID(),
-        hostname: message.body.hostname,
+        hostname: hello.hostname,
         address: remote.hostname,
-        port: message.body.p2pPort,
+        port: hello.p2pPort,
+        deviceId: hello.id,
       });
     } catch (err) {
       ctx.admitted.unregister();
+      if (err instanceof ConflictError) {
+        log.warn("Refused {id} from {label} as {host}:{port}: held by device {owner}", {
+          id: shortId(hello.id),
+          label,
+          host: hello.hostname,
+          port: hello.p2pPort,
+          owner: shortId(err.owner.deviceId ?? ""),
+        });
+        throw new ProtocolError(
+          "conflict",
+          `Cannot register as ${hello.hostname}:${hello.p2pPort}: held by device ${
+            shortId(err.owner.deviceId ?? "")
+          }; choose another --hostname or stop that peer`,
+        );
+      }
       throw err;
     }
     const { row, replaced } = registered;
@@ -143,9 +170,10 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
     if (replaced) closeReplaced(replaced.sessionId, row);
     ctx.live.set(row.sessionId, session);
     framed.setMaxBodyBytes(DEFAULT_LIMITS.maxBodyBytes);
-    log.info("Registered {host} (P2P port {port}) from {label}", {
+    log.info("Registered {host} (P2P port {port}, device {id}) from {label}", {
       host: row.hostname,
       port: row.port,
+      id: shortId(hello.id),
       label,
     });
     return {
@@ -246,6 +274,9 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
     }
   }
 
+  void rpc.notify(MsgType.Challenge, challenge).catch((err) =>
+    log.debug("Cannot send the challenge to {label}: {error}", { label, error: String(err) })
+  );
   const helloTimer = setTimeout(() => {
     if (session === undefined) {
       log.warn("Closing {label}: no Hello within {ms} ms", { label, ms: ctx.helloTimeoutMs });

@@ -23,6 +23,8 @@ export interface SessionSqlColumns {
   address: string;
   port: number;
   opened_at_ms: SqlInt;
+  /** NULL for rows from before protocol 2. */
+  device_id: string | null;
 }
 
 /** An `entries` row as the wire's FileEntry (all values below 2^53). */
@@ -40,7 +42,7 @@ export function toEntry(row: EntrySqlRow): FileEntry {
 
 /** A `sessions` row as the Store's SessionRow. */
 export function toSession(row: SessionSqlColumns): SessionRow {
-  return {
+  const session: SessionRow = {
     sessionId: row.session_id,
     serverId: row.server_id,
     hostname: row.hostname,
@@ -48,4 +50,6 @@ export function toSession(row: SessionSqlColumns): SessionRow {
     port: row.port,
     openedAtMs: Number(row.opened_at_ms),
   };
+  if (row.device_id !== null && row.device_id !== undefined) session.deviceId = row.device_id;
+  return session;
 }

@@ -6,8 +6,11 @@ import type { CatalogEntry, FileEntry, SourceInfo } from "../shared/protocol.ts"
 import type { LoadedSession } from "./memory_catalogue.ts";
 import { type EntrySqlRow, type SessionSqlColumns, toEntry, toSession } from "./sql_rows.ts";
 import {
+  conflictError,
+  type DeviceStatus,
   EntryLimitError,
   likePattern,
+  mayTakeOver,
   type PublishOptions,
   type PublishOutcome,
   publishOutcome,
@@ -52,6 +55,13 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   // keeping it up to date on every publish and delete was three quarters of the writer thread's
   // CPU under churn (about 30 % of a core against 7 % without, at 20 reconnects a second).
   `DROP INDEX entries_by_fname;`,
+  // Protocol 2: sessions belong to the device that proved its ID; the operator's decisions
+  // about devices (--join approve, revoke) outlive restarts.
+  `ALTER TABLE sessions ADD COLUMN device_id TEXT;
+   CREATE TABLE devices (
+     device_id TEXT PRIMARY KEY,
+     status    TEXT NOT NULL CHECK (status IN ('approved', 'revoked'))
+   );`,
 ];
 
 /**
@@ -240,6 +250,9 @@ export class SqliteStore implements Store {
       const old = this.#sql(
         "SELECT * FROM sessions WHERE hostname = ? AND port = ?",
       ).get(session.hostname, session.port) as SessionSqlRow | undefined;
+      if (old && !mayTakeOver(toSession(old), old.online === 1, session.deviceId)) {
+        throw conflictError(session, toSession(old));
+      }
       if (old) this.#sql("DELETE FROM sessions WHERE session_id = ?").run(old.session_id);
       this.#sql("DELETE FROM sessions WHERE hostname = ? AND online = 0").run(session.hostname);
       this.#insertSession(session, leaseUntilMs);
@@ -250,7 +263,7 @@ export class SqliteStore implements Store {
   #insertSession(session: SessionRow, leaseUntilMs: number): void {
     this.#sql(
       `INSERT INTO sessions (session_id, server_id, hostname, address, port, opened_at_ms,
-         online, lease_until_ms) VALUES (?, ?, ?, ?, ?, ?, 1, ?)`,
+         online, lease_until_ms, device_id) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)`,
     ).run(
       session.sessionId,
       session.serverId,
@@ -259,7 +272,24 @@ export class SqliteStore implements Store {
       session.port,
       session.openedAtMs,
       leaseUntilMs,
+      session.deviceId ?? null,
     );
+  }
+
+  async deviceStatuses(): Promise<Map<string, DeviceStatus>> {
+    const rows = this.#sql("SELECT device_id, status FROM devices").all() as {
+      device_id: string;
+      status: DeviceStatus;
+    }[];
+    return new Map(rows.map((row) => [row.device_id, row.status]));
+  }
+
+  async setDeviceStatus(deviceId: string, status: DeviceStatus): Promise<void> {
+    this.#sql(
+      `INSERT INTO devices (device_id, status) VALUES (?, ?)
+       ON CONFLICT (device_id) DO UPDATE SET status = excluded.status`,
+    ).run(deviceId, status);
+    return;
   }
 
   async closeSession(sessionId: string): Promise<void> {

@@ -1,5 +1,6 @@
 // End to end: the transfer engine under faults. Multi-source with a dying and a lying source,
 // resume after kill -9, session slots (BUSY and queue positions), and rate limits.
+import { helloRequest } from "../_handshake.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { request } from "../../shared/encode.ts";
@@ -257,7 +258,7 @@ Deno.test("a source that accepts but never answers is skipped after the first-by
   const index = new FramedConn(await Deno.connect({ hostname: "127.0.0.1", port: server.tcpPort }));
   try {
     await index.send(
-      request(MsgType.Hello, 1, { hostname: "aaa-silent", p2pPort: silent.addr.port, protocol: 1 }),
+      await helloRequest(index, { hostname: "aaa-silent", p2pPort: silent.addr.port }),
     );
     assert.equal((await index.readMessage())?.type, MsgType.Welcome);
     await index.send(request(MsgType.Publish, 2, {

@@ -9,10 +9,11 @@ import {
   type MessageOf,
   MSG_TYPE_NAMES,
   MsgType,
-  PROTOCOL_VERSION,
   type PublishStatus,
 } from "../../shared/protocol.ts";
 import type { ServerConfig } from "../../server/config.ts";
+import { helloBody } from "../../shared/handshake.ts";
+import { createIdentity, type Identity } from "../../shared/identity.ts";
 import { type RunningServer, startServer } from "../../server/server.ts";
 
 /** Long enough that no ping, announce or lease expiry happens unless a test asks for it. */
@@ -38,6 +39,8 @@ export function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<
     maxSessionsPerAddress: 10_000,
     logLevel: "error",
     maxEntriesPerSession: 10_000,
+    join: "open",
+    networkKeyFile: undefined,
     ...overrides,
   };
   return startServer(config);
@@ -119,6 +122,10 @@ export const answerPings: Responder = (message) =>
 export class RawClient implements AsyncDisposable {
   readonly conn: Deno.TcpConn;
   readonly framed: FramedConn;
+  /** The device this client proves in `hello()`. */
+  readonly identity: Identity;
+  /** The server's Challenge, once read (every read takes it aside; tests never see it). */
+  challenge: Bodies[MsgType.Challenge] | undefined;
   /** Messages that were neither replies to our requests nor answered (e.g. `Error` "replaced"). */
   readonly unsolicited: Message[] = [];
   #nextId = 1;
@@ -126,9 +133,51 @@ export class RawClient implements AsyncDisposable {
   #pumpEnded = false;
   #waiters = new Map<number, PromiseWithResolvers<Message>>();
 
-  constructor(conn: Deno.TcpConn) {
+  constructor(conn: Deno.TcpConn, identity: Identity) {
     this.conn = conn;
     this.framed = new FramedConn(conn);
+    this.identity = identity;
+  }
+
+  /** Reads the next frame, taking the server's Challenge aside. */
+  async #next(): Promise<Message | null> {
+    for (;;) {
+      const message = await this.framed.readMessage();
+      if (message?.type !== MsgType.Challenge) return message;
+      this.challenge = message.body;
+    }
+  }
+
+  /** The server's Challenge: read now if it has not come yet. */
+  async takeChallenge(timeoutMs = 5000): Promise<Bodies[MsgType.Challenge]> {
+    if (this.challenge) return this.challenge;
+    if (this.#pump) throw new Error("Cannot read the challenge: the client is in answering mode");
+    const message = await within(this.framed.readMessage(), {
+      timeoutMs,
+      what: "the server's Challenge",
+    });
+    if (message?.type !== MsgType.Challenge) {
+      throw new Error(`Expected a Challenge first, got ${JSON.stringify(message)}`);
+    }
+    return this.challenge = message.body;
+  }
+
+  /**
+   * A Hello body answering this connection's challenge with `identity`'s proof (this client's
+   * own by default), with fields overridden as a test wishes.
+   */
+  async helloBody(
+    hostname: string,
+    p2pPort: number,
+    options: { identity?: Identity; networkKey?: CryptoKey } = {},
+  ): Promise<Bodies[MsgType.Hello]> {
+    const challenge = await this.takeChallenge();
+    return await helloBody({
+      identity: options.identity ?? this.identity,
+      hostname,
+      p2pPort,
+      ...(options.networkKey ? { networkKey: options.networkKey } : {}),
+    }, challenge);
   }
 
   /** Sends one message. */
@@ -144,7 +193,7 @@ export class RawClient implements AsyncDisposable {
   /** Reads the next message (null on a clean close), failing after `timeoutMs`. */
   readMessage(timeoutMs = 5000): Promise<Message | null> {
     if (this.#pump) throw new Error("Cannot read: the client is in answering mode");
-    return within(this.framed.readMessage(), { timeoutMs, what: "a message from the server" });
+    return within(this.#next(), { timeoutMs, what: "a message from the server" });
   }
 
   /** Reads until the server closes; returns what came before. Fails after `timeoutMs`. */
@@ -152,7 +201,7 @@ export class RawClient implements AsyncDisposable {
     const seen: Message[] = [];
     const drain = async () => {
       for (;;) {
-        const message = await this.framed.readMessage();
+        const message = await this.#next();
         if (message === null) return seen;
         seen.push(message);
       }
@@ -182,7 +231,7 @@ export class RawClient implements AsyncDisposable {
     await this.send(request(type, requestId, body));
     const inline = async (): Promise<Message> => {
       for (;;) {
-        const message = await this.framed.readMessage();
+        const message = await this.#next();
         if (message === null) {
           throw new Error(`Cannot get reply to ${MSG_TYPE_NAMES.get(type)}: connection closed`);
         }
@@ -212,11 +261,15 @@ export class RawClient implements AsyncDisposable {
     return message as MessageOf<R>;
   }
 
-  /** Registers with `Hello` and returns the `Welcome`. */
-  hello(hostname: string, p2pPort: number): Promise<MessageOf<MsgType.Welcome>> {
+  /** Registers with `Hello` (answering the challenge) and returns the `Welcome`. */
+  async hello(
+    hostname: string,
+    p2pPort: number,
+    options: { identity?: Identity; networkKey?: CryptoKey } = {},
+  ): Promise<MessageOf<MsgType.Welcome>> {
     return this.expect(
       MsgType.Hello,
-      { hostname, p2pPort, protocol: PROTOCOL_VERSION },
+      await this.helloBody(hostname, p2pPort, options),
       MsgType.Welcome,
     );
   }
@@ -237,7 +290,7 @@ export class RawClient implements AsyncDisposable {
     this.#pump = (async () => {
       try {
         for (;;) {
-          const message = await this.framed.readMessage();
+          const message = await this.#next();
           if (message === null) break;
           const waiter = message.reply ? this.#waiters.get(message.requestId) : undefined;
           if (waiter) {
@@ -267,11 +320,22 @@ export class RawClient implements AsyncDisposable {
   }
 }
 
-/** Connects a RawClient to 127.0.0.1:`port`. */
-export async function connectRaw(port: number): Promise<RawClient> {
+let testDevice: Promise<Identity> | undefined;
+
+/**
+ * The device every RawClient is unless told otherwise: one for the whole test run, so that
+ * clients of the same {hostname, port} replace each other as one peer reconnecting would.
+ */
+export function testIdentity(): Promise<Identity> {
+  return testDevice ??= createIdentity();
+}
+
+/** Connects a RawClient to 127.0.0.1:`port`, as `identity` (testIdentity() by default). */
+export async function connectRaw(port: number, identity?: Identity): Promise<RawClient> {
+  const device = identity ?? await testIdentity();
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   conn.setNoDelay(true);
-  return new RawClient(conn);
+  return new RawClient(conn, device);
 }
 
 /** Encodes a message and lets the test corrupt its bytes before sending. */
