@@ -7,7 +7,8 @@ import type { HostPort } from "../shared/cli.ts";
 import { FramedConn } from "../shared/framing.ts";
 import { logger } from "../shared/log.ts";
 import { settleWithin } from "../shared/timeout.ts";
-import { type Bodies, type Message, MsgType } from "../shared/protocol.ts";
+import { type Bodies, type ErrorCode, type Message, MsgType } from "../shared/protocol.ts";
+import { RemoteError } from "../shared/errors.ts";
 import { helloBody, readChallenge } from "../shared/handshake.ts";
 import type { Identity } from "../shared/identity.ts";
 import { expectType, type HandlerResult, RpcConn } from "../shared/rpc.ts";
@@ -54,6 +55,28 @@ export class IndexUnavailableError extends Error {
   }
 }
 
+/** Refusals of a Hello that a server answered: this device may not join (yet). */
+const REFUSALS: ReadonlySet<ErrorCode> = new Set([
+  "not-approved",
+  "bad-proof",
+  "revoked",
+  "conflict",
+]);
+
+/** The index answered the Hello with a refusal of this device. */
+class RefusedError extends Error {
+  readonly server: string;
+  /** The server's reason, without its "Cannot register: ". */
+  readonly reason: string;
+
+  constructor(server: string, message: string) {
+    super(`${server}: ${message}`);
+    this.name = "RefusedError";
+    this.server = server;
+    this.reason = message.replace(/^Cannot register: /, "");
+  }
+}
+
 /** Longest wait between connection attempts, ms. */
 const MAX_BACKOFF_MS = 5000;
 
@@ -67,7 +90,9 @@ const ACTIONS: Partial<Record<MsgType, string>> = {
 
 /** Attempts that failed since the last session, in a state that counts them. */
 function failedAttempts(state: IndexState): number {
-  return state.kind === "looking" || state.kind === "reconnecting" ? state.attempts : 0;
+  return state.kind === "looking" || state.kind === "reconnecting" || state.kind === "refused"
+    ? state.attempts
+    : 0;
 }
 
 /** A self-healing session with the index. */
@@ -169,13 +194,28 @@ export class IndexClient {
         failures++;
         const error = err instanceof Error ? err.message : String(err);
         const state = this.#state;
-        this.#setState(
-          state.kind === "reconnecting"
-            ? { ...state, attempts: failures, lastError: error }
-            : { kind: "looking", attempts: failures, lastError: error },
-        );
+        if (err instanceof RefusedError) {
+          this.#setState({
+            kind: "refused",
+            server: err.server,
+            attempts: failures,
+            reason: err.reason,
+          });
+        } else {
+          this.#setState(
+            state.kind === "reconnecting"
+              ? { ...state, attempts: failures, lastError: error }
+              : { kind: "looking", attempts: failures, lastError: error },
+          );
+        }
         // The same failure every few seconds is news once; the state says the rest.
-        if (error !== lastLogged) {
+        if (error !== lastLogged && err instanceof RefusedError) {
+          log.warn("The index {server} refuses this peer (still asking): {reason}", {
+            server: err.server,
+            reason: err.reason,
+          });
+          lastLogged = error;
+        } else if (error !== lastLogged) {
           log.warn("No index server reached yet (attempt {n}; still trying): {error}", {
             n: failures,
             error,
@@ -234,6 +274,7 @@ export class IndexClient {
   async #connect(): Promise<void> {
     const servers = await this.#options.locate(this.#closing.signal);
     const problems: string[] = [];
+    let refusal: RefusedError | undefined;
     for (const server of servers) {
       if (this.#stopped) break;
       const label = `${server.hostname}:${server.port}`;
@@ -293,11 +334,16 @@ export class IndexClient {
         await running.catch(() => {});
         this.#rpc = undefined;
         this.#runningSession = undefined;
+        // A server that refuses this device is the answer, unless another one admits it.
+        if (err instanceof RemoteError && REFUSALS.has(err.code)) {
+          refusal ??= new RefusedError(label, err.message);
+        }
         problems.push(`${label}: ${(err as Error).message}`);
       } finally {
         this.#closing.signal.removeEventListener("abort", abandon);
       }
     }
+    if (refusal) throw refusal;
     // The caller says that no server was reached; this says why.
     throw new Error(problems.join("; ") || "no server to try");
   }

@@ -4,6 +4,7 @@ import { formatBytes } from "../shared/format.ts";
 import { type FileEntry, MsgType } from "../shared/protocol.ts";
 import { expectType } from "../shared/rpc.ts";
 import type { RunningServer } from "./server.ts";
+import { DEVICE_HELP, runDeviceCommand } from "./device_commands.ts";
 
 /** Answer to one shell command. */
 export interface ShellAnswer {
@@ -21,6 +22,7 @@ const HELP = [
   "peers                 live sessions",
   "files [pattern]       the catalogue (substring, or glob with * and ?)",
   "stats                 sessions, entries and this process's memory",
+  ...DEVICE_HELP,
   "help                  this text",
   "quit                  stop the server",
 ];
@@ -56,7 +58,10 @@ export async function runServerCommand(server: RunningServer, line: string): Pro
         if (args.length !== 1) return { lines: ["usage: ping <hostname>"] };
         return { lines: await ping(server, args[0]!) };
       default:
-        return { lines: [`error: unknown command "${command}" (try help)`] };
+        return {
+          lines: await runDeviceCommand(server, command, args) ??
+            [`error: unknown command "${command}" (try help)`],
+        };
     }
   } catch (err) {
     return { lines: [`error: ${err instanceof Error ? err.message : String(err)}`] };

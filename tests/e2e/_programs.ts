@@ -210,6 +210,8 @@ export interface ServerSpawnOptions {
   /** Fixed ports (to restart a server where it was). */
   port?: number;
   announcePort?: number;
+  /** Files the server may read besides its code and database (e.g. a network key file). */
+  readable?: string[];
 }
 
 function denoRun(
@@ -245,6 +247,8 @@ export async function spawnServer(options: ServerSpawnOptions = {}): Promise<Ser
     // The SQLite writer worker loads the server's own modules (or the bundle): read them too.
     const code = options.script ? resolve(ROOT, options.script) : "server,shared";
     permissions.push(`--allow-read=${dirname(db)},${code}`, `--allow-write=${dirname(db)}`);
+  } else if (options.readable) {
+    permissions.push(`--allow-read=${options.readable.join(",")}`);
   }
   const command = denoRun(
     permissions,
