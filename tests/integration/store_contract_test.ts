@@ -6,6 +6,7 @@ import { openStore } from "../../server/open_store.ts";
 import { PostgresStore } from "../../server/postgres_store.ts";
 import { SqliteStore } from "../../server/sqlite_store.ts";
 import {
+  ConflictError,
   EntryLimitError,
   type PublishOptions,
   type SessionRow,
@@ -186,6 +187,39 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
     await store.closeSession("old");
     assert.deepEqual(await store.sessions("alpha", NOW), [fresh, otherPort]);
     assert.equal(await publish(store, "new", entry("a.txt")), "created");
+  });
+
+  await it("openSession() refuses a live {hostname, port} of another device with ConflictError", async (store) => {
+    const owner = { ...session("owner", "alpha", 4000), deviceId: "a".repeat(52) };
+    await open(store, [owner]);
+    await publish(store, "owner", entry("a.txt"));
+    const intruder = { ...session("intruder", "alpha", 4000), deviceId: "b".repeat(52) };
+    await assert.rejects(store.openSession(intruder, LEASE), (err) => {
+      assert.ok(err instanceof ConflictError, String(err));
+      assert.deepEqual(err.owner, owner);
+      assert.match(err.message, /^Cannot register as alpha:4000: held by another device/);
+      return true;
+    });
+    // Nothing changed: the owner keeps its session and entries.
+    assert.deepEqual(await store.sessions("alpha", NOW), [owner]);
+    assert.deepEqual(await store.entriesOf("owner"), [entry("a.txt")]);
+    // The same device takes it over (a reconnect); an offline session goes to anyone.
+    const again = { ...session("again", "alpha", 4000), deviceId: owner.deviceId };
+    assert.deepEqual(await store.openSession(again, LEASE), owner);
+    assert.equal(await store.markOffline({}), 1);
+    assert.equal(await store.openSession(intruder, LEASE), undefined);
+    assert.deepEqual(await store.sessions("alpha", NOW), [intruder]);
+  });
+
+  await it("setDeviceStatus() records decisions that deviceStatuses() reads back", async (store) => {
+    assert.deepEqual(await store.deviceStatuses(), new Map());
+    await store.setDeviceStatus("a".repeat(52), "approved");
+    await store.setDeviceStatus("b".repeat(52), "approved");
+    await store.setDeviceStatus("b".repeat(52), "revoked");
+    assert.deepEqual(
+      await store.deviceStatuses(),
+      new Map([["a".repeat(52), "approved"], ["b".repeat(52), "revoked"]]),
+    );
   });
 
   await it("openSession() returns nothing when the replaced session was offline", async (store) => {
