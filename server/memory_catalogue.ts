@@ -173,7 +173,7 @@ export class MemoryCatalogue {
       if (
         old.size === entry.size && old.mtimeMs === entry.mtimeMs &&
         old.rootHash === entry.rootHash && old.pieceSize === entry.pieceSize &&
-        old.have === entry.have
+        old.have === entry.have && old.sig === entry.sig
       ) change = "unchanged";
       else {
         held.entry = copyEntry(old.fname, entry, this.#sharedRoot(entry.fname, entry.rootHash));
@@ -233,6 +233,10 @@ export class MemoryCatalogue {
         port: session.row.port,
       };
       if (entry.have !== undefined) source.have = entry.have;
+      // Who published it and the proof: strings already held, nothing copied per lookup.
+      if (session.row.deviceId !== undefined) source.id = session.row.deviceId;
+      if (session.row.cert !== undefined) source.cert = session.row.cert;
+      if (entry.sig !== undefined) source.sig = entry.sig;
       sources.push(source);
     }
     return sources;
@@ -276,7 +280,14 @@ export class MemoryCatalogue {
     for (const { entry, session } of name.holders) {
       const online = isLive(session, nowMs);
       if (!online && !includeOffline) continue;
-      entries.push({ ...entry, hostname: session.row.hostname, port: session.row.port, online });
+      const listed: CatalogEntry = {
+        ...entry,
+        hostname: session.row.hostname,
+        port: session.row.port,
+        online,
+      };
+      if (session.row.deviceId !== undefined) listed.id = session.row.deviceId;
+      entries.push(listed);
     }
     return entries;
   }
@@ -437,6 +448,7 @@ function copyEntry(fname: string, entry: FileEntry, rootHash: string): FileEntry
     pieceSize: entry.pieceSize,
   };
   if (entry.have !== undefined) copy.have = entry.have;
+  if (entry.sig !== undefined) copy.sig = entry.sig;
   return copy;
 }
 

@@ -143,6 +143,7 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
         address: remote.hostname,
         port: hello.p2pPort,
         deviceId: hello.id,
+        cert: hello.cert,
       });
     } catch (err) {
       ctx.admitted.unregister();

@@ -1,5 +1,5 @@
 // Row shapes shared by the SQL stores and their conversion to the Store's types. Pure.
-import type { FileEntry } from "../shared/protocol.ts";
+import type { CatalogEntry, FileEntry, SourceInfo } from "../shared/protocol.ts";
 import type { SessionRow } from "./store.ts";
 
 /** An integer column as a driver returns it: a number (SQLite), or text (PostgreSQL BIGINT). */
@@ -13,6 +13,8 @@ export interface EntrySqlRow {
   root_hash: string;
   piece_size: SqlInt;
   have: string | null;
+  /** NULL for rows from before protocol 2. */
+  sig: string | null;
 }
 
 /** The columns of a `sessions` row that both stores type alike. */
@@ -25,6 +27,7 @@ export interface SessionSqlColumns {
   opened_at_ms: SqlInt;
   /** NULL for rows from before protocol 2. */
   device_id: string | null;
+  cert: string | null;
 }
 
 /** An `entries` row as the wire's FileEntry (all values below 2^53). */
@@ -37,7 +40,24 @@ export function toEntry(row: EntrySqlRow): FileEntry {
     pieceSize: Number(row.piece_size),
   };
   if (row.have !== null) entry.have = row.have;
+  if (row.sig !== null && row.sig !== undefined) entry.sig = row.sig;
   return entry;
+}
+
+/** A catalogue row with its publisher's device ID, when the row has one. */
+export function withId(entry: CatalogEntry, deviceId: string | null): CatalogEntry {
+  if (deviceId !== null) entry.id = deviceId;
+  return entry;
+}
+
+/** A who-has source with its publisher's device ID and certificate, when the row has them. */
+export function withPublisher(
+  source: SourceInfo,
+  row: { device_id: string | null; cert: string | null },
+): SourceInfo {
+  if (row.device_id !== null) source.id = row.device_id;
+  if (row.cert !== null) source.cert = row.cert;
+  return source;
 }
 
 /** A `sessions` row as the Store's SessionRow. */
@@ -51,5 +71,6 @@ export function toSession(row: SessionSqlColumns): SessionRow {
     openedAtMs: Number(row.opened_at_ms),
   };
   if (row.device_id !== null && row.device_id !== undefined) session.deviceId = row.device_id;
+  if (row.cert !== null && row.cert !== undefined) session.cert = row.cert;
   return session;
 }

@@ -67,6 +67,8 @@ export interface SessionRow {
    * such a row belongs to no device, and any device may take its {hostname, port} over.
    */
   deviceId?: string;
+  /** The device's certificate (PEM), returned with its entries for fetchers to pin. */
+  cert?: string;
 }
 
 /** The operator's decision about a device. */

@@ -171,11 +171,12 @@ export interface FileEntry {
   pieceSize: number;
   /** Pieces held, as a base64 bitfield; absent when the publisher holds the whole file. */
   have?: string;
-}
-
-/** A published entry with its publisher's signature (base64) over `publishStatement()`. */
-export interface SignedEntry extends FileEntry {
-  sig: string;
+  /**
+   * The publisher's signature (base64) over `publishStatement(fname, size, rootHash)`: sent in
+   * `Publish`, stored by the index unverified, returned in `Sources` and `SearchResult` for
+   * fetchers to verify against the publisher's `id`.
+   */
+  sig?: string;
 }
 
 /**
@@ -191,12 +192,10 @@ export interface Ticket {
 
 /** One holder of a file, as returned by `WhoHas`. */
 export interface SourceInfo extends FileEntry {
-  /** The publisher's device ID. */
+  /** The publisher's device ID (absent for a session from before protocol 2). */
   id?: string;
   /** The publisher's certificate (PEM), for pinning its P2P connection. */
   cert?: string;
-  /** The publisher's signature over `publishStatement()`, when it gave one. */
-  sig?: string;
   /** Peer's hostname as given in `Hello`. */
   hostname: string;
   /** Address the index saw the peer connect from (where its P2P port is reachable). */
@@ -209,8 +208,6 @@ export interface SourceInfo extends FileEntry {
 export interface CatalogEntry extends FileEntry {
   /** The publisher's device ID (absent for rows kept from before protocol 2). */
   id?: string;
-  /** The publisher's signature over `publishStatement()`, when known. */
-  sig?: string;
   hostname: string;
   port: number;
   /** false when the owner is not connected (only after an index restart). */
@@ -244,7 +241,7 @@ export interface Bodies {
     pingIntervalMs: number;
     ticket?: Ticket;
   };
-  [MsgType.Publish]: FileEntry & { sig?: string };
+  [MsgType.Publish]: FileEntry;
   [MsgType.Published]: PublishedBody;
   [MsgType.Unpublish]: { fname: string };
   [MsgType.WhoHas]: { fname: string };

@@ -110,6 +110,11 @@ const ERROR_CODES: ErrorCode[] = [
   "bad-ticket",
 ];
 
+/** A 64-byte signature or 32-byte MAC in base64. */
+const SIG: Check = (v) => {
+  if (typeof v !== "string" || v.length > 128) fail("base64 of at most 96 bytes");
+  base64(v);
+};
 const FNAME = string(1024);
 const FILE_ENTRY = {
   fname: FNAME,
@@ -118,6 +123,7 @@ const FILE_ENTRY = {
   rootHash: hash,
   pieceSize: uint(2 ** 31, 1),
   have: optional(base64),
+  sig: optional(SIG),
 };
 const PEER = { hostname: string(1024), port: uint(65535) };
 /** A device ID: 52 base32 digits (the schema checks the shape; signatures check the rest). */
@@ -126,11 +132,6 @@ const ID: Check = (v) => {
 };
 /** A certificate in PEM: a few hundred bytes for an Ed25519 one. */
 const CERT = string(4096);
-/** A 64-byte signature or 32-byte MAC in base64. */
-const SIG: Check = (v) => {
-  if (typeof v !== "string" || v.length > 128) fail("base64 of at most 96 bytes");
-  base64(v);
-};
 const TICKET = object({ fetcher: ID, index: ID, expiresAtMs: uint(), sig: SIG });
 /** Upper bound on list lengths in one reply; keeps replies far below maxBodyBytes. */
 export const MAX_LIST_ITEMS = 10_000;
@@ -157,7 +158,7 @@ const SCHEMAS: { [T in MsgType]: Check } = {
     pingIntervalMs: uint(),
     ticket: optional(TICKET),
   }),
-  [MsgType.Publish]: object({ ...FILE_ENTRY, sig: optional(SIG) }),
+  [MsgType.Publish]: object(FILE_ENTRY),
   [MsgType.Published]: object({
     fname: FNAME,
     status: oneOf("created", "unchanged", "updated", "overwrite", "conflict"),
@@ -176,7 +177,6 @@ const SCHEMAS: { [T in MsgType]: Check } = {
         address: string(),
         id: optional(ID),
         cert: optional(CERT),
-        sig: optional(SIG),
       }),
       MAX_LIST_ITEMS,
     ),
@@ -184,7 +184,7 @@ const SCHEMAS: { [T in MsgType]: Check } = {
   [MsgType.Search]: object({ pattern: string(), offset: uint(), limit: uint(MAX_LIST_ITEMS) }),
   [MsgType.SearchResult]: object({
     entries: array(
-      object({ ...FILE_ENTRY, ...PEER, online: bool, id: optional(ID), sig: optional(SIG) }),
+      object({ ...FILE_ENTRY, ...PEER, online: bool, id: optional(ID) }),
       MAX_LIST_ITEMS,
     ),
     total: uint(),

@@ -313,7 +313,7 @@ Deno.test({
 // --- who-has -----------------------------------------------------------------------------------
 
 Deno.test({
-  name: "handle WhoHas lists other live peers with address, port, size and rootHash",
+  name: "handle WhoHas lists other live peers with address, port, size, rootHash, ID and cert",
   ...SANITIZE,
   async fn() {
     await using server = await startTestServer();
@@ -326,7 +326,14 @@ Deno.test({
     const answer = await asker.expect(MsgType.WhoHas, { fname: "movie.mkv" }, MsgType.Sources);
     assert.equal(answer.body.fname, "movie.mkv");
     assert.deepEqual(answer.body.sources, [
-      { ...entry, hostname: "alpha", address: "127.0.0.1", port: 4100 },
+      {
+        ...entry,
+        hostname: "alpha",
+        address: "127.0.0.1",
+        port: 4100,
+        id: owner.identity.id,
+        cert: owner.identity.certPem,
+      },
     ]);
     assert.deepEqual(await asker.whoHas("other.mkv"), []);
   },

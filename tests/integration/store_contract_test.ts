@@ -211,6 +211,29 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
     assert.deepEqual(await store.sessions("alpha", NOW), [intruder]);
   });
 
+  await it("whoHas() and search() return the publisher's ID, certificate and signature", async (store) => {
+    const id = "c".repeat(52);
+    const cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    await open(store, [{ ...session("owner", "alpha", 4000), deviceId: id, cert }]);
+    await open(store, [session("asker", "beta", 4000)]);
+    const sig = new Uint8Array(64).fill(9).toBase64();
+    assert.equal(await publish(store, "owner", entry("a.txt", { sig })), "created");
+    assert.equal(await publish(store, "owner", entry("a.txt", { sig })), "unchanged");
+    const other = new Uint8Array(64).fill(8).toBase64();
+    assert.equal(await publish(store, "owner", entry("a.txt", { sig: other })), "updated");
+    const [source] = await store.whoHas("a.txt", "asker", NOW);
+    assert.deepEqual(
+      { id: source?.id, cert: source?.cert, sig: source?.sig },
+      { id, cert, sig: other },
+    );
+    const page = await store.search("a.txt", { offset: 0, limit: 10 }, NOW);
+    assert.deepEqual(
+      page.entries.map((e) => [e.id, e.sig]),
+      [[id, other]],
+    );
+    assert.deepEqual(await store.entriesOf("owner"), [entry("a.txt", { sig: other })]);
+  });
+
   await it("setDeviceStatus() records decisions that deviceStatuses() reads back", async (store) => {
     assert.deepEqual(await store.deviceStatuses(), new Map());
     await store.setDeviceStatus("a".repeat(52), "approved");
