@@ -33,7 +33,8 @@ import { shareEntry, Shares } from "./shares.ts";
 import { Slots } from "./slots.ts";
 import type { HashProgress } from "./hashing.ts";
 
-import type { Identity } from "../shared/identity.ts";
+import { type Identity, sign } from "../shared/identity.ts";
+import { publishStatement } from "../shared/statements.ts";
 import { loadNetworkKey, loadPeerIdentity } from "./peer_identity.ts";
 
 const log = logger("peer");
@@ -110,6 +111,8 @@ export class Peer implements AsyncDisposable {
   readonly #p2p: { close(): Promise<void> };
   readonly #download: TokenBucket;
   readonly #describeIndex: (state: IndexState) => string;
+  /** This device: signs Hello and every publish. */
+  readonly #identity: Identity;
   #lastIndexKind: IndexState["kind"] = "looking";
   /** Running fetches: how to stop each, and when it has let go of its files. */
   readonly #running = new Map<string, { abort: AbortController; settled: Promise<unknown> }>();
@@ -137,6 +140,7 @@ export class Peer implements AsyncDisposable {
     this.#p2p = parts.p2p;
     this.p2pPort = parts.p2p.port;
     this.#download = parts.download;
+    this.#identity = parts.identity;
     const target: IndexTarget = {
       servers: config.servers.map(({ hostname, port }) => `${hostname}:${port}`),
       announcePort: config.announcePort,
@@ -243,8 +247,11 @@ export class Peer implements AsyncDisposable {
     const share = this.shares.get(fname);
     if (!share) throw new PeerError(`Cannot announce "${fname}": not shared`);
     try {
+      const entry = shareEntry(share);
+      const statement = publishStatement(entry.fname, entry.size, entry.rootHash);
+      entry.sig = (await sign(this.#identity, statement)).toBase64();
       const reply = expectType(
-        await this.index.request(MsgType.Publish, shareEntry(share)),
+        await this.index.request(MsgType.Publish, entry),
         MsgType.Published,
       );
       return reply.body;

@@ -3,13 +3,14 @@
 import { request } from "../shared/encode.ts";
 import type { FramedConn } from "../shared/framing.ts";
 import { helloBody, readChallenge } from "../shared/handshake.ts";
-import { createIdentity, type Identity } from "../shared/identity.ts";
-import { type Message, MsgType } from "../shared/protocol.ts";
+import { createIdentity, type Identity, sign } from "../shared/identity.ts";
+import { type FileEntry, type Message, MsgType } from "../shared/protocol.ts";
+import { publishStatement } from "../shared/statements.ts";
 
 let device: Promise<Identity> | undefined;
 
 /** One device for the test run (a fresh one per call would take its own {hostname, port}). */
-function testDevice(): Promise<Identity> {
+export function testDevice(): Promise<Identity> {
   return device ??= createIdentity();
 }
 
@@ -28,4 +29,11 @@ export async function helloRequest(
   const challenge = await readChallenge(framed, 10_000, "the test server");
   const body = await helloBody({ identity: identity ?? await testDevice(), ...peer }, challenge);
   return request(MsgType.Hello, requestId, body);
+}
+
+/** `entry` with its publisher's signature, as a peer publishes it (`identity`: testDevice()). */
+export async function signedEntry(entry: FileEntry, identity?: Identity): Promise<FileEntry> {
+  const device = identity ?? await testDevice();
+  const statement = publishStatement(entry.fname, entry.size, entry.rootHash);
+  return { ...entry, sig: (await sign(device, statement)).toBase64() };
 }

@@ -1,6 +1,6 @@
 // End to end: the transfer engine under faults. Multi-source with a dying and a lying source,
 // resume after kill -9, session slots (BUSY and queue positions), and rate limits.
-import { helloRequest } from "../_handshake.ts";
+import { helloRequest, signedEntry } from "../_handshake.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { request } from "../../shared/encode.ts";
@@ -261,13 +261,17 @@ Deno.test("a source that accepts but never answers is skipped after the first-by
       await helloRequest(index, { hostname: "aaa-silent", p2pPort: silent.addr.port }),
     );
     assert.equal((await index.readMessage())?.type, MsgType.Welcome);
-    await index.send(request(MsgType.Publish, 2, {
-      fname: "doc.bin",
-      size: hashes.size,
-      mtimeMs: hashes.mtimeMs,
-      rootHash: hashes.rootHash,
-      pieceSize: hashes.pieceSize,
-    }));
+    await index.send(request(
+      MsgType.Publish,
+      2,
+      await signedEntry({
+        fname: "doc.bin",
+        size: hashes.size,
+        mtimeMs: hashes.mtimeMs,
+        rootHash: hashes.rootHash,
+        pieceSize: hashes.pieceSize,
+      }),
+    ));
     assert.equal((await index.readMessage())?.type, MsgType.Published);
 
     await using fetcher = await spawnPeer({
