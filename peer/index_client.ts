@@ -7,7 +7,13 @@ import type { HostPort } from "../shared/cli.ts";
 import { FramedConn } from "../shared/framing.ts";
 import { logger } from "../shared/log.ts";
 import { settleWithin } from "../shared/timeout.ts";
-import { type Bodies, type ErrorCode, type Message, MsgType } from "../shared/protocol.ts";
+import {
+  type Bodies,
+  type ErrorCode,
+  type Message,
+  MsgType,
+  type Ticket,
+} from "../shared/protocol.ts";
 import { RemoteError } from "../shared/errors.ts";
 import { helloBody, readChallenge } from "../shared/handshake.ts";
 import type { Identity } from "../shared/identity.ts";
@@ -29,6 +35,8 @@ export interface IndexClientOptions {
   networkKey?: CryptoKey | undefined;
   /** Answers the server's `ListShares`. */
   listShares: () => Bodies[MsgType.Shares];
+  /** Called with the index's ID and this peer's ticket on every (re)registration. */
+  onRegistered?: (indexId: string, ticket: Ticket) => void;
   /** Runs after every (re)connection, before it counts as connected: publish everything again. */
   onConnected: (client: IndexClient) => Promise<void>;
   /** Says, for "Cannot <action>: <reason>", why a request cannot be sent in `state`. */
@@ -86,6 +94,7 @@ const ACTIONS: Partial<Record<MsgType, string>> = {
   [MsgType.Unpublish]: "unpublish",
   [MsgType.Search]: "search",
   [MsgType.WhoHas]: "look up sources",
+  [MsgType.GetTicket]: "renew the fetch ticket",
 };
 
 /** Attempts that failed since the last session, in a state that counts them. */
@@ -320,6 +329,7 @@ export class IndexClient {
         this.#rpc = rpc;
         this.server = label;
         this.sessionId = welcome.body.sessionId;
+        this.#options.onRegistered?.(challenge.id, welcome.body.ticket);
         this.#runningSession = running;
         await this.#options.onConnected(this);
         if (this.#stopped) return; // replaced or closed while publishing: the loop sees it

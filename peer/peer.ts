@@ -36,6 +36,7 @@ import type { HashProgress } from "./hashing.ts";
 import { type Identity, sign } from "../shared/identity.ts";
 import { publishStatement } from "../shared/statements.ts";
 import { loadNetworkKey, loadPeerIdentity } from "./peer_identity.ts";
+import { TicketKeeper } from "./ticket_keeper.ts";
 
 const log = logger("peer");
 
@@ -113,6 +114,8 @@ export class Peer implements AsyncDisposable {
   readonly #describeIndex: (state: IndexState) => string;
   /** This device: signs Hello and every publish. */
   readonly #identity: Identity;
+  /** The fetch ticket from the index, and the index whose tickets this peer's sources accept. */
+  readonly tickets: TicketKeeper;
   #lastIndexKind: IndexState["kind"] = "looking";
   /** Running fetches: how to stop each, and when it has let go of its files. */
   readonly #running = new Map<string, { abort: AbortController; settled: Promise<unknown> }>();
@@ -141,6 +144,9 @@ export class Peer implements AsyncDisposable {
     this.p2pPort = parts.p2p.port;
     this.#download = parts.download;
     this.#identity = parts.identity;
+    this.tickets = new TicketKeeper(async () =>
+      expectType(await this.index.request(MsgType.GetTicket, {}), MsgType.Ticket).body.ticket
+    );
     const target: IndexTarget = {
       servers: config.servers.map(({ hostname, port }) => `${hostname}:${port}`),
       announcePort: config.announcePort,
@@ -160,6 +166,7 @@ export class Peer implements AsyncDisposable {
       p2pPort: this.p2pPort,
       identity: parts.identity,
       networkKey: parts.networkKey,
+      onRegistered: (indexId, ticket) => this.tickets.registered(indexId, ticket),
       listShares: () => ({ files: this.shares.list().map(shareEntry) }),
       onConnected: async () => {
         // A (re)connected session starts empty on the index: publish everything again.
@@ -414,6 +421,7 @@ export class Peer implements AsyncDisposable {
   /** Says goodbye to the index, stops fetches and serving. */
   async close(): Promise<void> {
     clearInterval(this.#rescan);
+    this.tickets[Symbol.dispose]();
     const running = [...this.#running.values()];
     for (const { abort } of running) abort.abort();
     await Promise.all(running.map((r) => r.settled));

@@ -12,7 +12,9 @@ import {
   MsgType,
   PROTOCOL_VERSION,
   type SourceInfo,
+  type Ticket,
 } from "../shared/protocol.ts";
+import { issueTicket, TICKET_LIFETIME_MS } from "../shared/ticket.ts";
 import { type HandlerResult, RequestError, RpcConn } from "../shared/rpc.ts";
 import type { Admitted } from "./admission.ts";
 import type { Catalog } from "./catalog.ts";
@@ -42,6 +44,8 @@ export interface LiveSession {
   row: SessionRow;
   rpc: RpcConn;
   liveness: Liveness;
+  /** The last ticket signed for this session's device (reused while it has long to run). */
+  ticket?: Ticket;
 }
 
 /** What a session needs from the server around it. */
@@ -165,9 +169,11 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
       throw err;
     }
     const { row, replaced } = registered;
+    // One signature per registration (and per refresh below): never one per lookup.
+    const ticket = await issueTicket(ctx.identity, hello.id, Date.now());
     // Even if the connection ended meanwhile: runSession() cleans up once run() has settled,
     // which it does only after this handler.
-    session = { row, rpc, liveness };
+    session = { row, rpc, liveness, ticket };
     if (replaced) closeReplaced(replaced.sessionId, row);
     ctx.live.set(row.sessionId, session);
     framed.setMaxBodyBytes(DEFAULT_LIMITS.maxBodyBytes);
@@ -183,6 +189,7 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
         serverId: ctx.catalog.serverId,
         sessionId: row.sessionId,
         pingIntervalMs: ctx.pingIntervalMs,
+        ticket,
       },
     };
   }
@@ -201,6 +208,17 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
       code: "replaced",
       message: `Cannot keep this session: replaced by a new one from ${label}`,
     }, "replaced by a new session");
+  }
+
+  /**
+   * The session's ticket, signed anew only when less than half its life is left: a peer that
+   * asks in a loop costs no signatures.
+   */
+  async function freshTicket(live: LiveSession): Promise<Ticket> {
+    const now = Date.now();
+    if (live.ticket && live.ticket.expiresAtMs - now > TICKET_LIFETIME_MS / 2) return live.ticket;
+    live.ticket = await issueTicket(ctx.identity, live.row.deviceId ?? "", now);
+    return live.ticket;
   }
 
   /** Answers a who-has at once when the store can (in memory); everything else in handleAsync(). */
@@ -255,6 +273,8 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
         const page = await ctx.catalog.search(pattern, { offset, limit });
         return { type: MsgType.SearchResult, body: page };
       }
+      case MsgType.GetTicket:
+        return { type: MsgType.Ticket, body: { ticket: await freshTicket(session) } };
       case MsgType.Ping: // only the known field: a Ping may carry any unknown ones
         return { type: MsgType.Pong, body: { sentAtMs: message.body.sentAtMs } };
       case MsgType.Goodbye:

@@ -239,7 +239,7 @@ export interface Bodies {
     serverId: string;
     sessionId: string;
     pingIntervalMs: number;
-    ticket?: Ticket;
+    ticket: Ticket;
   };
   [MsgType.Publish]: FileEntry;
   [MsgType.Published]: PublishedBody;

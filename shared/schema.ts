@@ -156,7 +156,7 @@ const SCHEMAS: { [T in MsgType]: Check } = {
     serverId: string(),
     sessionId: string(),
     pingIntervalMs: uint(),
-    ticket: optional(TICKET),
+    ticket: TICKET,
   }),
   [MsgType.Publish]: object(FILE_ENTRY),
   [MsgType.Published]: object({

@@ -8,6 +8,7 @@ import { createIdentity, type Identity, shortId } from "../../shared/identity.ts
 import { type ErrorCode, type Message, MsgType } from "../../shared/protocol.ts";
 import { approveDevice, revokeDevice } from "../../server/devices.ts";
 import { runServerCommand } from "../../server/shell.ts";
+import { ticketProblem } from "../../shared/ticket.ts";
 import { connectRaw, fileEntry, startTestServer } from "./_server.ts";
 
 const SANITIZE = { sanitizeResources: true, sanitizeOps: true } as const;
@@ -288,5 +289,29 @@ Deno.test({
       () => server.join.resolve("aaaa", twins),
       /Cannot find the device: "aaaa" fits 2 IDs \(aaaa-aaaa-aaaa, aaaa-aaaa-aaaa\); give more digits/,
     );
+  },
+});
+
+// --- tickets -----------------------------------------------------------------------------------
+
+Deno.test({
+  name: "Welcome carries a ticket for the device, signed by the index; GetTicket returns one",
+  ...SANITIZE,
+  async fn() {
+    await using server = await startTestServer();
+    await using client = await connectRaw(server.tcpPort);
+    const welcome = await client.hello("alpha", 4000);
+    const { ticket } = welcome.body;
+    assert.equal(ticket.fetcher, client.identity.id);
+    assert.equal(ticket.index, server.identity.id);
+    const check = {
+      fetcherId: client.identity.id,
+      trustedIndexIds: [server.identity.id],
+      nowMs: Date.now(),
+    };
+    assert.equal(await ticketProblem(ticket, check), undefined);
+    const renewed = await client.expect(MsgType.GetTicket, {}, MsgType.Ticket);
+    // Still young: the same ticket, no new signature.
+    assert.deepEqual(renewed.body.ticket, ticket);
   },
 });
