@@ -17,7 +17,12 @@ import { pathExists, type Repository } from "./repo.ts";
 import { PieceSink } from "./piece_sink.ts";
 import type { Shares } from "./shares.ts";
 import type { Slots } from "./slots.ts";
-import { type SourceConnection, sourceKey, type SourceParams } from "./source.ts";
+import {
+  type FetcherCredentials,
+  type SourceConnection,
+  sourceKey,
+  type SourceParams,
+} from "./source.ts";
 import { checkPublishers } from "./publisher_check.ts";
 import { type OpenSource, SourcePool } from "./source_pool.ts";
 import { swarmView } from "./swarm.ts";
@@ -53,6 +58,8 @@ export interface FetchContext {
   maxFileSize: number;
   /** Publishes (or re-publishes) a share's entry to the index. */
   announce(fname: string): Promise<void>;
+  /** What this peer shows sources that authenticate fetchers. */
+  credentials?: FetcherCredentials;
 }
 
 /** Options of one fetch. */
@@ -346,6 +353,7 @@ class FetchRun {
         from: ctx.self,
         ttfbTimeoutMs: ctx.ttfbTimeoutMs,
         queueTimeoutMs: QUEUE_TIMEOUT_MS,
+        ...(ctx.credentials ? { credentials: ctx.credentials } : {}),
       },
       info: this.#info,
       run: (conn) =>

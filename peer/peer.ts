@@ -205,6 +205,8 @@ export class Peer implements AsyncDisposable {
       maxQueue: config.maxQueue,
     });
     const activity = new Activity();
+    // Set once the peer exists; a fetcher before the first registration finds no trusted index.
+    let registeredWith: () => string | undefined = () => undefined;
     const p2p = startP2pServer({ hostname: config.host, port: config.port }, {
       repo,
       shares,
@@ -216,6 +218,13 @@ export class Peer implements AsyncDisposable {
       stallTimeoutMs: config.stallTimeoutMs,
       retryAfterMs: 1000,
       debugCorrupt: config.debugCorrupt,
+      auth: {
+        identity,
+        trustedIndexIds: () => {
+          const indexId = registeredWith();
+          return indexId === undefined ? [] : [indexId];
+        },
+      },
     });
     const download = new TokenBucket(config.maxDownloadRate);
     const peer = new Peer(
@@ -223,6 +232,7 @@ export class Peer implements AsyncDisposable {
       { repo, shares, slots, activity, p2p, download, identity, networkKey },
       hooks,
     );
+    registeredWith = () => peer.tickets.indexId;
     peer.index.start();
     peer.#rescan = setInterval(() => {
       peer.shares.rescan().catch((err) =>
@@ -356,6 +366,7 @@ export class Peer implements AsyncDisposable {
         maxSources: this.config.maxSources,
         maxFileSize: this.config.maxFileSize,
         announce: (f) => this.announce(f).then(() => {}),
+        credentials: { identity: this.#identity, ticket: () => this.tickets.ticket },
       },
       fname,
       { ...options, signal: abort.signal },

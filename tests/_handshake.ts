@@ -1,11 +1,11 @@
 // For tests that speak the index protocol by hand over a FramedConn: the Hello frame that
 // answers the server's Challenge, so that each such test stays one line longer, not ten.
 import { request } from "../shared/encode.ts";
-import type { FramedConn } from "../shared/framing.ts";
+import { FramedConn } from "../shared/framing.ts";
 import { helloBody, readChallenge } from "../shared/handshake.ts";
 import { createIdentity, type Identity, sign } from "../shared/identity.ts";
-import { type FileEntry, type Message, MsgType } from "../shared/protocol.ts";
-import { publishStatement } from "../shared/statements.ts";
+import { type FileEntry, type Message, MsgType, type Ticket } from "../shared/protocol.ts";
+import { fetchStatement, publishStatement } from "../shared/statements.ts";
 
 let device: Promise<Identity> | undefined;
 
@@ -36,4 +36,47 @@ export async function signedEntry(entry: FileEntry, identity?: Identity): Promis
   const device = identity ?? await testDevice();
   const statement = publishStatement(entry.fname, entry.size, entry.rootHash);
   return { ...entry, sig: (await sign(device, statement)).toBase64() };
+}
+
+/** What a hand-written fetcher shows a source: its device and a ticket from the index. */
+export interface TestCredentials {
+  identity: Identity;
+  ticket: Ticket;
+}
+
+/**
+ * Registers `identity` (testDevice()) with the index at 127.0.0.1:`tcpPort` as `hostname` and
+ * returns its ticket, then leaves: a ticket stays valid after its session ends.
+ */
+export async function ticketFrom(
+  tcpPort: number,
+  hostname = "ticket-holder",
+  identity?: Identity,
+): Promise<TestCredentials> {
+  const device = identity ?? await testDevice();
+  using framed = new FramedConn(await Deno.connect({ hostname: "127.0.0.1", port: tcpPort }));
+  await framed.send(await helloRequest(framed, { hostname, p2pPort: 9 }, 1, device));
+  const welcome = await framed.readMessage();
+  if (welcome?.type !== MsgType.Welcome) {
+    throw new Error(`Cannot get a ticket: the index answered ${JSON.stringify(welcome)}`);
+  }
+  return { identity: device, ticket: welcome.body.ticket };
+}
+
+/** Reads a source's Challenge from `framed` and returns the GetInfo answering it. */
+export async function getInfoRequest(
+  framed: FramedConn,
+  body: { fname: string; from?: string; rootHash?: string },
+  credentials: TestCredentials,
+  requestId = 1,
+): Promise<Message> {
+  const challenge = await readChallenge(framed, 10_000, "the test source");
+  const { identity, ticket } = credentials;
+  const proof = await sign(identity, fetchStatement(challenge.nonce, challenge.id, identity.id));
+  return request(MsgType.GetInfo, requestId, {
+    ...body,
+    id: identity.id,
+    ticket,
+    proof: proof.toBase64(),
+  });
 }

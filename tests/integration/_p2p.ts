@@ -7,6 +7,7 @@ import { type Message, MsgType } from "../../shared/protocol.ts";
 import { Activity } from "../../peer/activity.ts";
 import type { ConnectionCapsOptions } from "../../peer/connection_caps.ts";
 import { startP2pServer } from "../../peer/p2p_server.ts";
+import type { P2pAuth } from "../../peer/fetcher_check.ts";
 import { TokenBucket } from "../../peer/rate.ts";
 import { Repository } from "../../peer/repo.ts";
 import { Shares } from "../../peer/shares.ts";
@@ -25,7 +26,7 @@ export interface P2pFixture extends AsyncDisposable {
 
 /** Starts a P2P server over a fresh repository in a temporary folder. */
 export async function startP2pFixture(
-  options: { caps?: ConnectionCapsOptions } = {},
+  options: { caps?: ConnectionCapsOptions; auth?: P2pAuth } = {},
 ): Promise<P2pFixture> {
   const dir = await Deno.makeTempDir({ prefix: "lanshare-p2p-" });
   const repo = await Repository.open(join(dir, "repo"));
@@ -41,6 +42,7 @@ export async function startP2pFixture(
     stallTimeoutMs: 10_000,
     retryAfterMs: 100,
     debugCorrupt: false,
+    ...(options.auth ? { auth: options.auth } : {}),
   });
   return {
     dir,
