@@ -7,13 +7,7 @@ import { logger } from "../shared/log.ts";
 import type { SourceInfo } from "../shared/protocol.ts";
 import type { FetchInfo } from "./activity.ts";
 import type { SlotLease, Slots } from "./slots.ts";
-import {
-  type OpenParams,
-  SourceConnection,
-  SourceError,
-  sourceKey,
-  type SourceParams,
-} from "./source.ts";
+import { type OpenParams, SourceConnection, SourceError, sourceKey } from "./source.ts";
 
 const log = logger("peer", "pool");
 
