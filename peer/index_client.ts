@@ -35,8 +35,11 @@ export interface IndexClientOptions {
   networkKey?: CryptoKey | undefined;
   /** Answers the server's `ListShares`. */
   listShares: () => Bodies[MsgType.Shares];
-  /** Called with the index's ID and this peer's ticket on every (re)registration. */
-  onRegistered?: (indexId: string, ticket: Ticket) => void;
+  /**
+   * Called on every (re)registration with the indexes whose tickets to accept (the one
+   * registered with first) and this peer's ticket.
+   */
+  onRegistered?: (indexIds: string[], ticket: Ticket) => void;
   /** Runs after every (re)connection, before it counts as connected: publish everything again. */
   onConnected: (client: IndexClient) => Promise<void>;
   /** Says, for "Cannot <action>: <reason>", why a request cannot be sent in `state`. */
@@ -81,7 +84,10 @@ class RefusedError extends Error {
     super(`${server}: ${message}`);
     this.name = "RefusedError";
     this.server = server;
-    this.reason = message.replace(/^Cannot register: /, "");
+    this.reason = message.replace(/^Cannot register: /, "").replace(
+      /^Cannot register as /,
+      "registering as ",
+    );
   }
 }
 
@@ -329,7 +335,8 @@ export class IndexClient {
         this.#rpc = rpc;
         this.server = label;
         this.sessionId = welcome.body.sessionId;
-        this.#options.onRegistered?.(challenge.id, welcome.body.ticket);
+        const others = (welcome.body.indexIds ?? []).filter((id) => id !== challenge.id);
+        this.#options.onRegistered?.([challenge.id, ...others], welcome.body.ticket);
         this.#runningSession = running;
         await this.#options.onConnected(this);
         if (this.#stopped) return; // replaced or closed while publishing: the loop sees it

@@ -166,7 +166,7 @@ export class Peer implements AsyncDisposable {
       p2pPort: this.p2pPort,
       identity: parts.identity,
       networkKey: parts.networkKey,
-      onRegistered: (indexId, ticket) => this.tickets.registered(indexId, ticket),
+      onRegistered: (indexIds, ticket) => this.tickets.registered(indexIds, ticket),
       listShares: () => ({ files: this.shares.list().map(shareEntry) }),
       onConnected: async () => {
         // A (re)connected session starts empty on the index: publish everything again.
@@ -206,7 +206,7 @@ export class Peer implements AsyncDisposable {
     });
     const activity = new Activity();
     // Set once the peer exists; a fetcher before the first registration finds no trusted index.
-    let registeredWith: () => string | undefined = () => undefined;
+    let registeredWith: () => readonly string[] = () => [];
     const p2p = startP2pServer({ hostname: config.host, port: config.port }, {
       repo,
       shares,
@@ -220,10 +220,7 @@ export class Peer implements AsyncDisposable {
       debugCorrupt: config.debugCorrupt,
       auth: {
         identity,
-        trustedIndexIds: () => {
-          const indexId = registeredWith();
-          return indexId === undefined ? [] : [indexId];
-        },
+        trustedIndexIds: () => [...registeredWith()],
       },
     });
     const download = new TokenBucket(config.maxDownloadRate);
@@ -232,7 +229,7 @@ export class Peer implements AsyncDisposable {
       { repo, shares, slots, activity, p2p, download, identity, networkKey },
       hooks,
     );
-    registeredWith = () => peer.tickets.indexId;
+    registeredWith = () => peer.tickets.indexIds;
     peer.index.start();
     peer.#rescan = setInterval(() => {
       peer.shares.rescan().catch((err) =>

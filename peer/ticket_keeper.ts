@@ -14,7 +14,7 @@ const RETRY_MS = 10_000;
 /** The current ticket and index, renewed in the background. */
 export class TicketKeeper implements Disposable {
   #ticket: Ticket | undefined;
-  #indexId: string | undefined;
+  #indexIds: string[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
   readonly #renew: () => Promise<Ticket>;
 
@@ -28,14 +28,17 @@ export class TicketKeeper implements Disposable {
     return this.#ticket;
   }
 
-  /** The index this peer is registered with: its tickets are the ones this peer accepts. */
-  get indexId(): string | undefined {
-    return this.#indexId;
+  /**
+   * The index this peer is registered with, first, and the servers sharing its catalogue: their
+   * tickets are the ones this peer's P2P port accepts. Empty before the first registration.
+   */
+  get indexIds(): readonly string[] {
+    return this.#indexIds;
   }
 
   /** Takes the ticket of a (re)registration and schedules its renewal. */
-  registered(indexId: string, ticket: Ticket): void {
-    this.#indexId = indexId;
+  registered(indexIds: string[], ticket: Ticket): void {
+    this.#indexIds = indexIds;
     this.#set(ticket);
   }
 

@@ -12,6 +12,9 @@ import type { DeviceStatus, Store } from "./store.ts";
 /** How the index admits devices. */
 export type JoinMode = "open" | "key" | "approve";
 
+/** How long the list of a shared catalogue's servers is reused before it is read again, ms. */
+const INDEXES_TTL_MS = 5000;
+
 /** Most not-yet-approved IDs remembered for `pending`: the oldest is forgotten beyond. */
 const MAX_PENDING = 1000;
 
@@ -30,6 +33,8 @@ export class JoinPolicy {
   readonly #store: Store;
   readonly #decisions = new Map<string, DeviceStatus>();
   readonly #pending = new Map<string, PendingDevice>();
+  #indexes: Promise<string[]> | undefined;
+  #indexesReadAtMs = 0;
 
   /**
    * @param mode the `--join` mode
@@ -132,6 +137,24 @@ export class JoinPolicy {
       if (oldest !== undefined) this.#pending.delete(oldest);
     }
     this.#pending.set(device.id, device);
+  }
+
+  /**
+   * The indexes whose tickets a peer of this server should accept: `ownId` and, on a shared
+   * store, every other server that recorded itself there (read at most every few seconds).
+   */
+  async indexIds(ownId: string): Promise<string[]> {
+    if (!this.#store.shared) return [ownId];
+    if (this.#indexes === undefined || Date.now() - this.#indexesReadAtMs > INDEXES_TTL_MS) {
+      this.#indexesReadAtMs = Date.now();
+      this.#indexes = this.#store.deviceStatuses().then((all) =>
+        [...all].filter(([, status]) => status === "index").map(([id]) => id)
+      );
+      // A failed read is retried by the next Hello, not kept.
+      this.#indexes.catch(() => this.#indexes = undefined);
+    }
+    const others = await this.#indexes;
+    return [ownId, ...others.filter((id) => id !== ownId)];
   }
 
   /** The devices waiting for approval, oldest first. */

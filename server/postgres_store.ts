@@ -82,7 +82,8 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
    ALTER TABLE entries ADD COLUMN sig TEXT;  -- the publisher's signature, kept unverified
    CREATE TABLE devices (
      device_id TEXT PRIMARY KEY,
-     status    TEXT NOT NULL CHECK (status IN ('approved', 'revoked'))
+     -- 'index': a server of this catalogue, whose tickets the peers of every server accept
+     status    TEXT NOT NULL CHECK (status IN ('approved', 'revoked', 'index'))
    );`,
 ];
 

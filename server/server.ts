@@ -74,6 +74,8 @@ export async function startServer(
     identity = await loadServerIdentity(config);
     join = new JoinPolicy(config.join, store, await readNetworkKey(config));
     await join.load();
+    // Servers sharing a catalogue vouch for each other's fetchers: say who this one is.
+    if (store.shared) await store.setDeviceStatus(identity.id, "index");
   } catch (err) {
     await store.close();
     throw err;

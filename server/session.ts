@@ -190,6 +190,7 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
         sessionId: row.sessionId,
         pingIntervalMs: ctx.pingIntervalMs,
         ticket,
+        indexIds: await ctx.join.indexIds(ctx.identity.id),
       },
     };
   }

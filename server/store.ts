@@ -71,8 +71,11 @@ export interface SessionRow {
   cert?: string;
 }
 
-/** The operator's decision about a device. */
-export type DeviceStatus = "approved" | "revoked";
+/**
+ * The operator's decision about a device, or `index`: a server of this catalogue (servers
+ * sharing one PostgreSQL record themselves, so that each one's peers accept the others' tickets).
+ */
+export type DeviceStatus = "approved" | "revoked" | "index";
 
 /** A page of search results. */
 export interface SearchPage {

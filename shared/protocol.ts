@@ -240,6 +240,11 @@ export interface Bodies {
     sessionId: string;
     pingIntervalMs: number;
     ticket: Ticket;
+    /**
+     * Every index whose tickets this peer's P2P port should accept: this server and the others
+     * sharing its catalogue. Absent: this server only.
+     */
+    indexIds?: string[];
   };
   [MsgType.Publish]: FileEntry;
   [MsgType.Published]: PublishedBody;

@@ -157,6 +157,7 @@ const SCHEMAS: { [T in MsgType]: Check } = {
     sessionId: string(),
     pingIntervalMs: uint(),
     ticket: TICKET,
+    indexIds: optional(array(ID, 64)),
   }),
   [MsgType.Publish]: object(FILE_ENTRY),
   [MsgType.Published]: object({
