@@ -180,8 +180,16 @@ async function request(
   using _ = client;
   const from = `racer-${host}:1`;
   const { fname, rootHash, size } = target;
+  let getInfo: Uint8Array;
+  try {
+    getInfo = await client.getInfoFrame({ fname, from });
+  } catch (err) {
+    tally.other++;
+    tally.connectError ??= errorText(err);
+    return;
+  }
   await client.write(joinBytes([
-    frame(MsgType.GetInfo, 1, { fname, from }),
+    getInfo,
     frame(MsgType.GetRange, 2, { fname, rootHash, offset: 0, bytes: size }),
   ]));
   const noteError = (text: string) => {

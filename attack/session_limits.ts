@@ -88,7 +88,7 @@ async function floodHellos(
       clients.push(client);
       const hostname = `flood-${i}`;
       await client.write(
-        frame(MsgType.Hello, 1, { hostname, p2pPort: 1 + i % 65535, protocol: 1 }),
+        await client.helloFrame(hostname, 1 + i % 65535),
       );
       const outcome = await client.until(
         (m) => m.requestId === 1,
@@ -117,7 +117,7 @@ async function floodPublishes(
   // Another host than the Hello flood's, whose sessions may still be closing.
   using client = await WireClient.connect(server.tcpPort, { from: hostAddress(1) });
   await client.write(
-    frame(MsgType.Hello, 1, { hostname: "flood-publisher", p2pPort: 9, protocol: 1 }),
+    await client.helloFrame("flood-publisher", 9),
   );
   const welcome = await client.until((m) => m.requestId === 1, 5000);
   if (welcome.kind !== "message" || welcome.message.type !== MsgType.Welcome) {

@@ -11,14 +11,15 @@ import { ConfigError } from "../shared/errors.ts";
 import { decodeMessage, type Frame, FrameDecoder } from "../shared/decode.ts";
 import { encodeMessage, reply, request } from "../shared/encode.ts";
 import { writeAll } from "../shared/framing.ts";
+import { helloBody } from "../shared/handshake.ts";
+import { createIdentity, type Identity } from "../shared/identity.ts";
 import {
   type Bodies,
-  type FileEntry,
   FLAG_REPLY,
   type Message,
   MSG_TYPE_NAMES,
   MsgType,
-  PROTOCOL_VERSION,
+  type SignedFileEntry,
 } from "../shared/protocol.ts";
 
 /** Everything one run needs; every field required (see `parseLoadArgs`). */
@@ -49,6 +50,8 @@ export interface LoadConfig {
   seed: number;
 }
 
+/** A well-formed publish signature (64 zero bytes), see Catalogue.entry(). */
+const PLACEHOLDER_SIG = new Uint8Array(64).toBase64();
 const DEFAULTS: LoadConfig = {
   port: 0,
   sessions: 10_000,
@@ -167,7 +170,7 @@ class Catalogue {
   }
 
   /** File `j` of session `i`: consecutive names, so sessions `names / files` apart share them. */
-  entry(i: number, j: number): FileEntry {
+  entry(i: number, j: number): SignedFileEntry {
     const k = (i * this.#files + j) % this.names;
     const h = (Math.imul(k + 1, 0x9e3779b1) >>> 0).toString(16).padStart(8, "0");
     return {
@@ -176,6 +179,9 @@ class Catalogue {
       mtimeMs: 1_700_000_000_000 + k,
       rootHash: h.repeat(8),
       pieceSize: 1_048_576,
+      // The index stores publish signatures unverified (fetchers check them), so a fixed
+      // well-formed one costs the load generator nothing and the index what a real one costs.
+      sig: PLACEHOLDER_SIG,
     };
   }
 }
@@ -288,9 +294,13 @@ class Client {
   lastPingMs = 0;
   /** Called once when the server ends the session (not after `close()`). */
   onLost: (reason: string) => void = () => {};
+  /** The server's Challenge, the first frame of the session. */
+  readonly challenge = Promise.withResolvers<Bodies[MsgType.Challenge]>();
 
   private constructor(conn: Deno.TcpConn) {
     this.#conn = conn;
+    // A session that ends before its Hello reports that through register(), not here.
+    this.challenge.promise.catch(() => {});
     void this.#readLoop();
   }
 
@@ -404,6 +414,9 @@ class Client {
       return;
     }
     switch (message.type) {
+      case MsgType.Challenge:
+        this.challenge.resolve(message.body);
+        return;
       case MsgType.Ping:
         wire.pingsAnswered++;
         this.lastPingMs = Date.now();
@@ -434,6 +447,7 @@ class Client {
       if (!(err instanceof Deno.errors.BadResource)) throw err;
     }
     for (const handler of this.#waiting.takeAll()) handler(undefined);
+    this.challenge.reject(new Error(`Cannot read the challenge: ${reason ?? "ended"}`));
     if (!this.#closedByUs) this.onLost(reason ?? "ended");
     this.#endedSignal.resolve();
   }
@@ -530,6 +544,8 @@ class Load {
   readonly catalogue: Catalogue;
   readonly peers: Peer[];
   readonly #random: () => number;
+  /** The device the simulated peers prove. */
+  readonly identity: Promise<Identity> = createIdentity();
 
   constructor(config: LoadConfig) {
     this.config = config;
@@ -550,11 +566,16 @@ class Load {
   async register(peer: Peer): Promise<void> {
     const client = await Client.open(this.config.port);
     const work = (async () => {
-      const welcome = await client.ask(MsgType.Hello, {
-        hostname: `bench-${peer.index}`,
-        p2pPort: 20_000 + (peer.index % 40_000),
-        protocol: PROTOCOL_VERSION,
-      });
+      // One device for every simulated peer (their hostnames differ, so no two conflict); one
+      // signature per session, as each real peer makes.
+      const welcome = await client.ask(
+        MsgType.Hello,
+        await helloBody({
+          identity: await this.identity,
+          hostname: `bench-${peer.index}`,
+          p2pPort: 20_000 + (peer.index % 40_000),
+        }, await client.challenge.promise),
+      );
       if (welcome.type !== MsgType.Welcome) {
         throw new Error(`Cannot register: got ${MSG_TYPE_NAMES.get(welcome.type)}`);
       }

@@ -55,6 +55,8 @@ export interface PeerConfig {
   json: boolean;
   /** Log threshold. */
   logLevel: LogLevel;
+  /** File holding the network key of a `--join key` index; never logged. */
+  networkKeyFile: string | undefined;
   /** TEST ONLY: serve corrupted piece bytes (to test integrity checks); see PEER_TEST_ENV. */
   debugCorrupt: boolean;
 }
@@ -188,6 +190,13 @@ export const PEER_OPTIONS: readonly OptionSpec[] = [
     help: "largest file to fetch, bytes (0: none)",
   },
   {
+    flag: "network-key-file",
+    env: "LANSHARE_NETWORK_KEY_FILE",
+    kind: "string",
+    default: undefined,
+    help: "file holding the network key of an index run with --join key",
+  },
+  {
     flag: "json",
     env: "LANSHARE_JSON",
     kind: "boolean",
@@ -294,6 +303,7 @@ export function resolvePeerConfig(
       maxFileSize: v["max-file-size"] as number,
       json: v.json as boolean,
       logLevel: level as LogLevel,
+      networkKeyFile: v["network-key-file"] as string | undefined,
       debugCorrupt: env[TEST_CORRUPT_ENV] === "1",
     },
   };

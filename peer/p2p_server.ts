@@ -2,7 +2,9 @@
 // once, within k session slots. Files are found by fname in the share table, never by a path
 // from the other side, and opened without following symlinks (Repository.openShared); error
 // texts sent back name files relative to the repository, never by their absolute path.
-import { encodeMessage, reply } from "../shared/encode.ts";
+import { encodeMessage, reply, request } from "../shared/encode.ts";
+import { newChallenge } from "../shared/handshake.ts";
+import { fetcherRefusal, type P2pAuth } from "./fetcher_check.ts";
 import { ProtocolError } from "../shared/errors.ts";
 import { FramedConn } from "../shared/framing.ts";
 import { logger } from "../shared/log.ts";
@@ -46,6 +48,11 @@ export interface P2pContext {
   retryAfterMs: number;
   /** TEST ONLY: flip a byte in every chunk served. */
   debugCorrupt: boolean;
+  /**
+   * How fetchers are authenticated (Challenge, then a proof and a ticket in GetInfo). Every
+   * peer has it; only tests of the transfer layer alone run without.
+   */
+  auth?: P2pAuth;
 }
 
 /**
@@ -156,7 +163,9 @@ async function serveConnection(
   const label = `${remote.hostname}:${remote.port}`;
   let lease: SlotLease | undefined;
   const abort = new AbortController();
+  const challenge = ctx.auth ? newChallenge(ctx.auth.identity.id) : undefined;
   try {
+    if (challenge) framed.post(request(MsgType.Challenge, 0, challenge));
     const first = await readWithin(framed, ctx.idleTimeoutMs);
     if (first === null) return; // a connect-only probe (e.g. the index's ping)
     if (first.type !== MsgType.GetInfo) {
@@ -164,6 +173,12 @@ async function serveConnection(
         "unexpected",
         `Cannot serve: first request must be GetInfo, got ${MSG_TYPE_NAMES.get(first.type)}`,
       );
+    }
+    if (ctx.auth && challenge) {
+      const refusal = await fetcherRefusal(first.body, challenge.nonce, ctx.auth, Date.now());
+      if (refusal) {
+        throw new ProtocolError(refusal.code, `Cannot serve ${label}: ${refusal.problem}`);
+      }
     }
     // Slots are counted per remote address: `from` is the fetcher's own claim, so it is only
     // shown (a fetcher could otherwise take every slot under made-up names).

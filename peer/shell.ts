@@ -101,10 +101,17 @@ export async function runPeerCommand(peer: Peer, line: string, out: ShellOutput)
         const note = r.versions.length > 1
           ? ` (note: ${r.versions.length} different contents share this name; took ${
             r.rootHash.slice(0, 12)
-          }, the one with ${r.versions[0]!.sources} source(s); choose with --hash)`
+          }, the one published by ${r.versions[0]!.sources} device(s) (${
+            r.versions[0]!.publishers.join(", ")
+          }); others: ${
+            r.versions.slice(1).map((v) =>
+              `${v.rootHash.slice(0, 12)} by ${v.publishers.join(", ")}`
+            )
+              .join("; ")
+          }; choose with --hash)`
           : "";
         const bad = r.badSources.length > 0
-          ? `; dropped corrupt source(s) ${r.badSources.join(", ")}`
+          ? `; dropped lying or corrupt source(s) ${r.badSources.join(", ")}`
           : "";
         out.answer({ cmd, ok: true, ...r }, [
           `fetched ${r.fname}: ${formatBytes(r.size)} in ${formatDuration(r.durationMs)} ` +
@@ -157,7 +164,7 @@ export async function runPeerCommand(peer: Peer, line: string, out: ShellOutput)
           ...page.entries.map((e) =>
             `  ${e.fname}  ${formatBytes(e.size)}  ${
               e.rootHash.slice(0, 12)
-            }  @${e.hostname}:${e.port}` +
+            }  @${e.hostname}:${e.port}${e.id === undefined ? "" : ` by ${shortId(e.id)}`}` +
             `${e.have !== undefined ? " (partial)" : ""}${e.online ? "" : " (offline)"}`
           ),
         ]);

@@ -3,6 +3,9 @@ import { ConfigError } from "../shared/errors.ts";
 import { type CommandLine, type OptionSpec, resolveOptions, usage } from "../shared/cli.ts";
 import type { LogLevel } from "../shared/log.ts";
 import { DEFAULT_MAX_ENTRIES_PER_SESSION } from "./catalog.ts";
+import type { JoinMode } from "./join_policy.ts";
+
+const JOIN_MODES: readonly JoinMode[] = ["open", "key", "approve"];
 
 /** Everything the server needs to start; every field required. */
 export interface ServerConfig {
@@ -36,6 +39,10 @@ export interface ServerConfig {
   identity: string;
   /** Plain TCP instead of TLS, for comparisons; peers must be started with it too. */
   insecurePlaintext: boolean;
+  /** Who may join: anyone, holders of the network key, or devices the operator approved. */
+  join: JoinMode;
+  /** File holding the network key (`--join key`); never logged. */
+  networkKeyFile: string | undefined;
 }
 
 /**
@@ -155,6 +162,20 @@ export const SERVER_OPTIONS: readonly OptionSpec[] = [
     help: "no TLS (for comparisons only; peers need it too)",
   },
   {
+    flag: "join",
+    env: "LANSHARE_JOIN",
+    kind: "string",
+    default: "open",
+    help: "who may join: open, key (--network-key-file) or approve (operator runs approve ID)",
+  },
+  {
+    flag: "network-key-file",
+    env: "LANSHARE_NETWORK_KEY_FILE",
+    kind: "string",
+    default: undefined,
+    help: "file holding the network key, for --join key",
+  },
+  {
     flag: "log-level",
     env: "LANSHARE_LOG_LEVEL",
     kind: "string",
@@ -212,6 +233,14 @@ export function resolveServerConfig(
   ) {
     if ((v[flag] as number) < 1) problems.push(`--${flag} must be at least 1`);
   }
+  const join = v.join as string;
+  const networkKeyFile = v["network-key-file"] as string | undefined;
+  if (!JOIN_MODES.includes(join as JoinMode)) {
+    problems.push(`--join must be open, key or approve, not "${join}"`);
+  }
+  if (join === "key" && networkKeyFile === undefined) {
+    problems.push("--join key needs --network-key-file");
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     kind: "run",
@@ -231,6 +260,8 @@ export function resolveServerConfig(
       maxEntriesPerSession: v["max-entries-per-session"] as number,
       identity: (v.identity as string | undefined) ?? identityDirFor(v.db as string),
       insecurePlaintext: v["insecure-plaintext"] as boolean,
+      join: join as JoinMode,
+      networkKeyFile,
     },
   };
 }

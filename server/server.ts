@@ -17,6 +17,8 @@ import { openStore } from "./open_store.ts";
 import { type Identity, shortId } from "../shared/identity.ts";
 import { loadOrCreateIdentity } from "../shared/identity_file.ts";
 import { acceptedConn, listenTransport, type TransportConn } from "../shared/transport.ts";
+import { importNetworkKey } from "../shared/handshake.ts";
+import { JoinPolicy } from "./join_policy.ts";
 
 const log = logger("server");
 
@@ -37,7 +39,9 @@ export interface RunningServer extends AsyncDisposable {
   identity: Identity;
   catalog: Catalog;
   /** Live sessions held by this process, by session id. */
-  live: ReadonlyMap<string, LiveSession>;
+  live: Map<string, LiveSession>;
+  /** Who may join, and the operator's decisions about devices. */
+  join: JoinPolicy;
   /**
    * Stops accepting, says goodbye to every session, marks this server's sessions offline (their
    * entries stay listed until the peers come back) and closes the store.
@@ -85,8 +89,13 @@ export async function startServer(
     throw err;
   }
   let identity: Identity;
+  let join: JoinPolicy;
   try {
     identity = options.identity ?? await serverIdentity(config.identity);
+    join = new JoinPolicy(config.join, store, await readNetworkKey(config));
+    await join.load();
+    // Servers sharing a catalogue vouch for each other's fetchers: say who this one is.
+    if (store.shared) await store.setDeviceStatus(identity.id, "index");
   } catch (err) {
     await store.close().catch((closeErr) =>
       log.error("Cannot close the store: {error}", { error: String(closeErr) })
@@ -166,6 +175,8 @@ export async function startServer(
       helloTimeoutMs: config.pingTimeoutMs,
       admitted,
       refusals,
+      identity,
+      join,
       closing: () => shuttingDown,
     });
   }
@@ -233,12 +244,13 @@ export async function startServer(
       await store.close();
     })();
 
-  log.info("Index {id} listening on {host}:{tcp} ({tls}), discovery on UDP {udp}", {
+  log.info("Index {id} listening on {host}:{tcp} ({tls}), discovery on UDP {udp}, join {mode}", {
     id: shortId(identity.id),
     host: config.host,
     tcp: tcpPort,
     tls: config.insecurePlaintext ? "plaintext, --insecure-plaintext" : "TLS",
     udp: announcer.port,
+    mode: config.join,
   });
   return {
     tcpPort,
@@ -247,7 +259,31 @@ export async function startServer(
     identity,
     catalog,
     live,
+    join,
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+/**
+ * Reads the network key of `--join key` (its bytes, whatever they are). Only the file name is
+ * ever reported: the key itself goes straight into a non-extractable CryptoKey.
+ */
+async function readNetworkKey(config: ServerConfig): Promise<CryptoKey | undefined> {
+  if (config.join !== "key" || config.networkKeyFile === undefined) return undefined;
+  let bytes: Uint8Array<ArrayBuffer>;
+  try {
+    bytes = await Deno.readFile(config.networkKeyFile);
+  } catch (err) {
+    throw new Error(
+      `Cannot read the network key file "${config.networkKeyFile}": ${(err as Error).name}`,
+      { cause: err },
+    );
+  }
+  if (bytes.length < 16) {
+    throw new Error(
+      `Cannot use the network key file "${config.networkKeyFile}": it holds ${bytes.length} bytes, at least 16 are needed`,
+    );
+  }
+  return await importNetworkKey(bytes);
 }

@@ -2,7 +2,6 @@
 // leaves or is dropped. Owns its failures: a bad frame ends this session only. A session is in
 // `live` and in the catalogue only while its connection is open (or, at shutdown, kept offline).
 import type { TransportConn } from "../shared/transport.ts";
-import { shortId } from "../shared/identity.ts";
 import { ProtocolError } from "../shared/errors.ts";
 import { FramedConn } from "../shared/framing.ts";
 import { logger } from "../shared/log.ts";
@@ -14,13 +13,18 @@ import {
   MsgType,
   PROTOCOL_VERSION,
   type SourceInfo,
+  type Ticket,
 } from "../shared/protocol.ts";
+import { issueTicket, TICKET_LIFETIME_MS } from "../shared/ticket.ts";
 import { type HandlerResult, RequestError, RpcConn } from "../shared/rpc.ts";
 import type { Admitted } from "./admission.ts";
 import type { Catalog } from "./catalog.ts";
+import { newChallenge } from "../shared/handshake.ts";
+import { type Identity, shortId } from "../shared/identity.ts";
+import type { JoinPolicy } from "./join_policy.ts";
 import { Liveness } from "./liveness.ts";
 import type { RefusalLog } from "./refusal_log.ts";
-import type { SessionRow } from "./store.ts";
+import { ConflictError, type SessionRow } from "./store.ts";
 
 const log = logger("server", "session");
 
@@ -41,6 +45,8 @@ export interface LiveSession {
   row: SessionRow;
   rpc: RpcConn;
   liveness: Liveness;
+  /** The last ticket signed for this session's device (reused while it has long to run). */
+  ticket?: Ticket;
 }
 
 /** What a session needs from the server around it. */
@@ -56,6 +62,10 @@ export interface SessionContext {
   admitted: Admitted;
   /** Where refusals over a cap are logged. */
   refusals: RefusalLog;
+  /** This server's device identity: its ID is in every Challenge. */
+  identity: Identity;
+  /** Who may join. */
+  join: JoinPolicy;
   /**
    * true once the server is shutting down: a session ending then keeps its catalogue rows, for
    * the server to mark offline (as a restart after a crash would find them).
@@ -79,7 +89,7 @@ export function pingSession(session: LiveSession, nowMs: number): void {
  */
 export function closeWithNotice(
   session: LiveSession,
-  notice: { code: "replaced"; message: string },
+  notice: { code: "replaced" | "revoked"; message: string },
   reason: string,
 ): void {
   const told = session.rpc.notify(MsgType.Error, notice);
@@ -91,11 +101,11 @@ export async function runSession(conn: TransportConn, ctx: SessionContext): Prom
   const remote = conn.remoteAddr;
   const label = `${remote.hostname}:${remote.port}`;
   let session: LiveSession | undefined;
-  /** The device its Hello named (kept with the session, returned in who-has answers). */
-  let device: { id: string; cert: string } | undefined;
   /** The Hello being handled: requests pipelined behind it wait for it. */
   let registering: Promise<unknown> | undefined;
   const liveness = new Liveness(Date.now());
+  /** The nonce this connection's Hello must sign, sent before anything else. */
+  const challenge = newChallenge(ctx.identity.id);
   const framed = new FramedConn(conn, {
     // Index messages are small and sessions many (10,000 × this buffer): a small read
     // buffer per session. (Holding replies back to write a whole turn's worth at once was
@@ -120,41 +130,58 @@ export async function runSession(conn: TransportConn, ctx: SessionContext): Prom
     if (message.body.protocol !== PROTOCOL_VERSION) {
       throw new ProtocolError(
         "bad-version",
-        `Cannot register: protocol ${message.body.protocol}, this server speaks ${PROTOCOL_VERSION}`,
+        `Cannot register: protocol ${message.body.protocol}, this server speaks ${PROTOCOL_VERSION}: upgrade the peer`,
       );
     }
+    const hello = message.body;
+    await ctx.join.check(hello, challenge.nonce, ctx.identity.id, remote.hostname);
     const refusal = ctx.admitted.register();
     if (refusal) {
       ctx.refusals.refused(refusal, remote.hostname);
       throw new ProtocolError("busy", refusal.message);
     }
-    const { id, cert } = message.body;
-    if (id !== undefined && cert !== undefined) device = { id, cert };
     let registered;
     try {
       registered = await ctx.catalog.register({
-        ...(device ? { device } : {}),
         sessionId: crypto.randomUUID(),
-        hostname: message.body.hostname,
+        hostname: hello.hostname,
         address: remote.hostname,
-        port: message.body.p2pPort,
+        port: hello.p2pPort,
+        deviceId: hello.id,
+        cert: hello.cert,
       });
     } catch (err) {
       ctx.admitted.unregister();
+      if (err instanceof ConflictError) {
+        log.warn("Refused {id} from {label} as {host}:{port}: held by device {owner}", {
+          id: shortId(hello.id),
+          label,
+          host: hello.hostname,
+          port: hello.p2pPort,
+          owner: shortId(err.owner.deviceId ?? ""),
+        });
+        throw new ProtocolError(
+          "conflict",
+          `Cannot register as ${hello.hostname}:${hello.p2pPort}: held by device ${
+            shortId(err.owner.deviceId ?? "")
+          }; choose another --hostname or stop that peer`,
+        );
+      }
       throw err;
     }
     const { row, replaced } = registered;
-
+    // One signature per registration (and per refresh below): never one per lookup.
+    const ticket = await issueTicket(ctx.identity, hello.id, Date.now());
     // Even if the connection ended meanwhile: runSession() cleans up once run() has settled,
     // which it does only after this handler.
-    session = { row, rpc, liveness };
+    session = { row, rpc, liveness, ticket };
     if (replaced) closeReplaced(replaced.sessionId, row);
     ctx.live.set(row.sessionId, session);
     framed.setMaxBodyBytes(DEFAULT_LIMITS.maxBodyBytes);
     log.info("Registered {host} (P2P port {port}, device {id}) from {label}", {
-      id: device ? shortId(device.id) : "unnamed",
       host: row.hostname,
       port: row.port,
+      id: shortId(hello.id),
       label,
     });
     return {
@@ -163,6 +190,8 @@ export async function runSession(conn: TransportConn, ctx: SessionContext): Prom
         serverId: ctx.catalog.serverId,
         sessionId: row.sessionId,
         pingIntervalMs: ctx.pingIntervalMs,
+        ticket,
+        indexIds: await ctx.join.indexIds(ctx.identity.id),
       },
     };
   }
@@ -181,6 +210,17 @@ export async function runSession(conn: TransportConn, ctx: SessionContext): Prom
       code: "replaced",
       message: `Cannot keep this session: replaced by a new one from ${label}`,
     }, "replaced by a new session");
+  }
+
+  /**
+   * The session's ticket, signed anew only when less than half its life is left: a peer that
+   * asks in a loop costs no signatures.
+   */
+  async function freshTicket(live: LiveSession): Promise<Ticket> {
+    const now = Date.now();
+    if (live.ticket && live.ticket.expiresAtMs - now > TICKET_LIFETIME_MS / 2) return live.ticket;
+    live.ticket = await issueTicket(ctx.identity, live.row.deviceId ?? "", now);
+    return live.ticket;
   }
 
   /** Answers a who-has at once when the store can (in memory); everything else in handleAsync(). */
@@ -235,6 +275,8 @@ export async function runSession(conn: TransportConn, ctx: SessionContext): Prom
         const page = await ctx.catalog.search(pattern, { offset, limit });
         return { type: MsgType.SearchResult, body: page };
       }
+      case MsgType.GetTicket:
+        return { type: MsgType.Ticket, body: { ticket: await freshTicket(session) } };
       case MsgType.Ping: // only the known field: a Ping may carry any unknown ones
         return { type: MsgType.Pong, body: { sentAtMs: message.body.sentAtMs } };
       case MsgType.Goodbye:
@@ -255,6 +297,9 @@ export async function runSession(conn: TransportConn, ctx: SessionContext): Prom
     }
   }
 
+  void rpc.notify(MsgType.Challenge, challenge).catch((err) =>
+    log.debug("Cannot send the challenge to {label}: {error}", { label, error: String(err) })
+  );
   const helloTimer = setTimeout(() => {
     if (session === undefined) {
       log.warn("Closing {label}: no Hello within {ms} ms", { label, ms: ctx.helloTimeoutMs });
@@ -289,7 +334,7 @@ export async function runSession(conn: TransportConn, ctx: SessionContext): Prom
         });
       }
       log.info("{host} (P2P port {port}, device {id}) left", {
-        id: device ? shortId(device.id) : "unnamed",
+        id: ended.row.deviceId ? shortId(ended.row.deviceId) : "unnamed",
         host: ended.row.hostname,
         port: ended.row.port,
       });

@@ -6,6 +6,7 @@ import { formatBytes } from "../shared/format.ts";
 import { type FileEntry, MsgType } from "../shared/protocol.ts";
 import { expectType } from "../shared/rpc.ts";
 import type { RunningServer } from "./server.ts";
+import { DEVICE_HELP, runDeviceCommand } from "./device_commands.ts";
 
 /** Answer to one shell command. */
 export interface ShellAnswer {
@@ -23,6 +24,7 @@ const HELP = [
   "peers                 live sessions",
   "files [pattern]       the catalogue (substring, or glob with * and ?)",
   "stats                 sessions, entries and this process's memory",
+  ...DEVICE_HELP,
   "help                  this text",
   "quit                  stop the server",
 ];
@@ -58,7 +60,10 @@ export async function runServerCommand(server: RunningServer, line: string): Pro
         if (args.length !== 1) return { lines: ["usage: ping <hostname>"] };
         return { lines: await ping(server, args[0]!) };
       default:
-        return { lines: [`error: unknown command "${command}" (try help)`] };
+        return {
+          lines: await runDeviceCommand(server, command, args) ??
+            [`error: unknown command "${command}" (try help)`],
+        };
     }
   } catch (err) {
     return { lines: [`error: ${err instanceof Error ? err.message : String(err)}`] };
@@ -85,7 +90,7 @@ async function stats(server: RunningServer): Promise<string[]> {
 
 /** A session's device in short form, for the operator's listings. */
 function deviceOf(row: SessionRow): string {
-  return row.device ? `device ${shortId(row.device.id)}` : "no device ID";
+  return row.deviceId ? `device ${shortId(row.deviceId)}` : "no device ID";
 }
 
 async function peers(server: RunningServer): Promise<string[]> {

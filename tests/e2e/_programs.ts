@@ -257,6 +257,8 @@ export interface ServerSpawnOptions {
    * else a temporary folder removed when the server is killed.
    */
   identity?: string;
+  /** Files the server may read besides its code, database and identity (e.g. a network key). */
+  readable?: string[];
 }
 
 /** Where a command runs and what it adds to its environment. */
@@ -358,6 +360,9 @@ export async function spawnServer(options: ServerSpawnOptions = {}): Promise<Ser
     // The SQLite writer worker loads the server's own modules (or the bundle): read them too.
     readable.push(dirname(db), options.script ? resolve(ROOT, options.script) : "server,shared");
     writable.push(dirname(db));
+  }
+  if (options.readable) {
+    readable.push(...options.readable);
   }
   if (identity !== undefined) {
     readable.push(identity);

@@ -2,10 +2,10 @@
 // events and in `status`.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { request } from "../../shared/encode.ts";
 import { FramedConn } from "../../shared/framing.ts";
 import { MsgType } from "../../shared/protocol.ts";
 import { dialProgram, spawnPeer, spawnServer, tempDir } from "./_programs.ts";
+import { getInfoRequest, ticketFrom } from "../_handshake.ts";
 
 Deno.test("a fetch queued at its only source shows the source and its place", async () => {
   await using dir = await tempDir("lanshare-e2e-");
@@ -25,7 +25,13 @@ Deno.test("a fetch queued at its only source shows the source and its place", as
   // A raw client takes the source's only session and keeps it.
   const holder = new FramedConn(await dialProgram(source, source.p2pPort));
   try {
-    await holder.send(request(MsgType.GetInfo, 1, { fname: "wanted.txt", from: "holder:1" }));
+    await holder.send(
+      await getInfoRequest(
+        holder,
+        { fname: "wanted.txt", from: "holder:1" },
+        await ticketFrom(await dialProgram(server, server.tcpPort)),
+      ),
+    );
     assert.equal((await holder.readMessage())?.type, MsgType.Info);
 
     const from = fetcher.stdout.lines.length;

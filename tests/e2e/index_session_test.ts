@@ -121,19 +121,22 @@ Deno.test("a peer given --server before that server runs keeps trying, then conn
   await server.kill();
 });
 
-Deno.test("a replaced peer says so and how to recover, and `reconnect` takes it back", async () => {
+Deno.test("another device registering as a live peer's hostname and port is refused; the owner stays", async () => {
   await using dir = await tempDir("lanshare-e2e-");
   await using server = await spawnServer();
   const repos = ["first", "second"].map((n) => join(dir.path, n));
+  await Deno.mkdir(repos[0]!, { recursive: true });
+  await Deno.writeTextFile(join(repos[0]!, "mine.txt"), "mine");
   await using first = await spawnPeer({
     repo: repos[0]!,
     hostname: "twin",
     server,
     args: ["--host", "127.0.0.1"],
   });
+  assert.equal((await first.command("publish mine.txt")).status, "created");
   await livePeers(server, 1);
-  // Same hostname, same P2P port (on another loopback address): the index takes it for the
-  // same peer come back, and closes the first one's session.
+  // Same hostname, same P2P port (on another loopback address), but another device (its own
+  // repository, so its own key): before protocol 2 it took the first peer's session over.
   const port = first.p2pPort;
   await using second = await spawnPeer({
     repo: repos[1]!,
@@ -141,38 +144,25 @@ Deno.test("a replaced peer says so and how to recover, and `reconnect` takes it 
     server,
     args: ["--host", "127.0.0.2", "--port", String(port)],
   });
-  // The index tells the first peer why it closes its session; the peer logs that it gives up.
-  await pollUntil(
-    () => Promise.resolve(/Not reconnecting to the index/.test(first.stderr)),
-    10_000,
-  );
-
-  const recover = /run `reconnect` \(or restart\) to take it back$/;
-  const search = await first.command("search");
-  assert.equal(search.ok, false);
+  await indexEvent(second, "refused", 0);
+  const status = await second.command("status");
+  assert.equal(status.index.state, "refused");
   assert.match(
-    search.error,
+    status.index.summary,
     new RegExp(
-      `^Cannot search: this peer's index session was replaced by another peer registering as ` +
-        `twin:${port} \\(index 127\\.0\\.0\\.1:${server.tcpPort} says: replaced by a new one ` +
-        `from 127\\.0\\.0\\.1:\\d+\\)`,
+      `^the index server 127\\.0\\.0\\.1:${server.tcpPort} refuses this peer: registering as twin:${port}: ` +
+        "held by device [a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}; choose another --hostname or stop that peer",
     ),
   );
-  assert.match(search.error, recover);
-  const status = await first.command("status");
-  assert.equal(status.ok, true);
-  assert.equal(status.index.state, "replaced");
-  assert.match(status.index.summary, /^this peer's index session was replaced/);
-  assert.match(status.index.summary, recover);
-  const fetch = await first.command("fetch anything");
-  assert.match(fetch.error, /^Cannot fetch "anything": this peer's index session was replaced/);
+  const search = await second.command("search");
+  assert.equal(search.ok, false);
+  assert.match(search.error, /^Cannot search: the index server .* refuses this peer/);
 
-  // Taking the identity back replaces the other one in turn, which then says so.
-  const fromSecond = second.stdout.lines.length;
-  const reconnect = await first.command("reconnect");
-  assert.equal(reconnect.ok, true, JSON.stringify(reconnect));
-  assert.equal(reconnect.server, `127.0.0.1:${server.tcpPort}`);
-  await indexEvent(second, "replaced", fromSecond);
-  assert.equal((await first.command("search")).ok, true);
-  assert.equal((await second.command("status")).index.state, "replaced");
+  // The owner was not even disturbed: still connected, its file still listed.
+  assert.equal((await first.command("status")).index.state, "connected");
+  assert.doesNotMatch(first.stderr, /replaced|Not reconnecting/);
+  const found = await second.command("status");
+  assert.equal(found.index.state, "refused");
+  const listed = await first.command("search mine");
+  assert.deepEqual(listed.entries.map((e: { hostname: string }) => e.hostname), ["twin"]);
 });

@@ -1,6 +1,7 @@
 // End to end: the index across a restart, after a crash or a `quit`. The catalogue survives in
 // SQLite, entries of peers that are gone stay listed as offline, live peers reconnect and
 // publish again by themselves, and a peer back on another port replaces its offline rows.
+import { helloRequest, signedEntry } from "../_handshake.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { request } from "../../shared/encode.ts";
@@ -90,10 +91,10 @@ async function registerRaw(
     const answer = await framed.readMessage();
     assert.equal(answer?.type, want, JSON.stringify(answer));
   };
-  await ask(request(MsgType.Hello, 1, { hostname, p2pPort, protocol: 1 }), MsgType.Welcome);
+  await ask(await helloRequest(framed, { hostname, p2pPort }), MsgType.Welcome);
   for (const [i, fname] of fnames.entries()) {
     const entry = { fname, size: 10, mtimeMs: 1, rootHash: "ab".repeat(32), pieceSize: 1 << 20 };
-    await ask(request(MsgType.Publish, i + 2, entry), MsgType.Published);
+    await ask(request(MsgType.Publish, i + 2, await signedEntry(entry)), MsgType.Published);
   }
   return framed;
 }

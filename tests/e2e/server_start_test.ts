@@ -1,8 +1,8 @@
 // End to end: starting the server with the permissions a user gives it. `make server` grants
 // access to the database named in ARGS; a server denied access says which flags grant it.
+import { helloRequest } from "../_handshake.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { request } from "../../shared/encode.ts";
 import { FramedConn } from "../../shared/framing.ts";
 import { MsgType } from "../../shared/protocol.ts";
 import { settleWithin } from "../../shared/timeout.ts";
@@ -113,7 +113,7 @@ Deno.test("a server out of file descriptors keeps accepting once connections clo
     for (const conn of flood) conn.close();
   }
   using client = new FramedConn(await Deno.connect({ hostname: "127.0.0.1", port }));
-  await client.send(request(MsgType.Hello, 1, { hostname: "after", p2pPort: 4000, protocol: 1 }));
+  await client.send(await helloRequest(client, { hostname: "after", p2pPort: 4000 }));
   const welcome = await Promise.race([
     client.readMessage(),
     new Promise<null>((resolve) => setTimeout(() => resolve(null), 10_000)),

@@ -7,6 +7,7 @@ import { type Message, MsgType } from "../../shared/protocol.ts";
 import { Activity } from "../../peer/activity.ts";
 import type { ConnectionCapsOptions } from "../../peer/connection_caps.ts";
 import { startP2pServer } from "../../peer/p2p_server.ts";
+import type { P2pAuth } from "../../peer/fetcher_check.ts";
 import { TokenBucket } from "../../peer/rate.ts";
 import { Repository } from "../../peer/repo.ts";
 import { Shares } from "../../peer/shares.ts";
@@ -26,7 +27,7 @@ export interface P2pFixture extends AsyncDisposable {
 
 /** Starts a P2P server over a fresh repository in a temporary folder. */
 export async function startP2pFixture(
-  options: { caps?: ConnectionCapsOptions; identity?: Identity } = {},
+  options: { caps?: ConnectionCapsOptions; identity?: Identity; auth?: P2pAuth } = {},
 ): Promise<P2pFixture> {
   const dir = await Deno.makeTempDir({ prefix: "lanshare-p2p-" });
   const repo = await Repository.open(join(dir, "repo"));
@@ -44,8 +45,9 @@ export async function startP2pFixture(
       stallTimeoutMs: 10_000,
       retryAfterMs: 100,
       debugCorrupt: false,
-      // Plain TCP unless an identity is given: most of these tests write raw frames.
+      ...(options.auth ? { auth: options.auth } : {}),
     },
+    // Plain TCP unless an identity is given: most of these tests write raw frames.
     options.identity
       ? { plaintext: false, certPem: options.identity.certPem, keyPem: options.identity.keyPem }
       : { plaintext: true },

@@ -90,8 +90,9 @@ Deno.test("checkBody() rejects integers out of range", () => {
     assertRejects(MsgType.Data, { offset: n, bytes: 0 }, "body.offset");
   }
   checkBody(MsgType.Ping, { sentAtMs: Number.MAX_SAFE_INTEGER });
-  checkBody(MsgType.Hello, { hostname: "a", p2pPort: 65535, protocol: 1 });
-  assertRejects(MsgType.Hello, { hostname: "a", p2pPort: 65536, protocol: 1 }, "body.p2pPort");
+  const hello = SAMPLE_BY_NAME.Hello.body;
+  checkBody(MsgType.Hello, { ...hello, p2pPort: 65535 });
+  assertRejects(MsgType.Hello, { ...hello, p2pPort: 65536 }, "body.p2pPort");
   checkBody(MsgType.Publish, { ...ENTRY, pieceSize: 2 ** 31 });
   assertRejects(MsgType.Publish, { ...ENTRY, pieceSize: 2 ** 31 + 1 }, "body.pieceSize");
   checkBody(MsgType.Search, { pattern: "", offset: 0, limit: MAX_LIST_ITEMS });
