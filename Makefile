@@ -30,7 +30,11 @@ SERVER_DB_FILES = $(SERVER_DB),$(SERVER_DB)-wal,$(SERVER_DB)-shm,$(SERVER_DB)-jo
 # ./lanshare-server.identity (for :memory: and postgres://), as server/config.ts decides.
 SERVER_MEMORY_DB = $(filter :memory: postgres://% postgresql://%,$(SERVER_DB))
 SERVER_IDENTITY = $(or $(call word_after,--identity,$(ARGS)),$(patsubst --identity=%,%,$(filter --identity=%,$(ARGS))),$(LANSHARE_IDENTITY),$(if $(SERVER_MEMORY_DB),lanshare-server.identity,$(SERVER_DB).identity))
-SERVER_DB_ACCESS = $(if $(SERVER_MEMORY_DB),--allow-read=server$(,)shared$(,)$(SERVER_IDENTITY) --allow-write=$(SERVER_IDENTITY),--allow-read=server$(,)shared$(,)$(SERVER_DB_FILES)$(,)$(SERVER_IDENTITY) --allow-write=$(SERVER_DB_FILES)$(,)$(SERVER_IDENTITY))
+# The network key (--join key): the word after --network-key-file, else
+# $$LANSHARE_NETWORK_KEY_FILE; read access to that file only, and only when one is named.
+NETWORK_KEY_FILE = $(or $(call word_after,--network-key-file,$(ARGS)),$(patsubst --network-key-file=%,%,$(filter --network-key-file=%,$(ARGS))),$(LANSHARE_NETWORK_KEY_FILE))
+KEY_READ = $(if $(NETWORK_KEY_FILE),$(,)$(NETWORK_KEY_FILE))
+SERVER_DB_ACCESS = $(if $(SERVER_MEMORY_DB),--allow-read=server$(,)shared$(,)$(SERVER_IDENTITY)$(KEY_READ) --allow-write=$(SERVER_IDENTITY),--allow-read=server$(,)shared$(,)$(SERVER_DB_FILES)$(,)$(SERVER_IDENTITY)$(KEY_READ) --allow-write=$(SERVER_DB_FILES)$(,)$(SERVER_IDENTITY))
 # The V8 flags of deno.json's server task, so that both ways of starting the server agree.
 SERVER_V8_FLAGS = $(shell grep -o -- '--v8-flags=[^ "]*' deno.json | head -n1)
 , := ,
@@ -39,11 +43,12 @@ server: deps
 	$(DENO) run $(SERVER_V8_FLAGS) --allow-net --allow-env=LANSHARE_*,PG* \
 	  --allow-sys=hostname,networkInterfaces $(SERVER_DB_ACCESS) server/main.ts $(ARGS)
 
-# make peer [REPO=dir] [ARGS="--server host:port ..."]: read/write access limited to REPO.
+# make peer [REPO=dir] [ARGS="--server host:port ..."]: read/write access limited to REPO (its
+# identity is kept there, in .lanshare/identity/), plus reading a --network-key-file if named.
 REPO ?= lanshare-repo
 peer: deps
 	$(DENO) run --allow-net --allow-env=LANSHARE_* --allow-sys=hostname,networkInterfaces,statfs \
-	  --allow-read=$(REPO) --allow-write=$(REPO) peer/main.ts --repo $(REPO) $(ARGS)
+	  --allow-read=$(REPO)$(KEY_READ) --allow-write=$(REPO) peer/main.ts --repo $(REPO) $(ARGS)
 
 bench: deps
 	$(DENO) task bench

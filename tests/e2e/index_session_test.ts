@@ -1,6 +1,6 @@
 // End to end: a peer's standing with the index, as the user sees it in its shell. A peer starts
-// before any index exists and connects once one appears; a peer whose identity another peer
-// took over says so, and takes it back with `reconnect`.
+// before any index exists and connects once one appears; a peer whose session the same device
+// took over says so, and takes it back with `reconnect`; another device cannot take it over.
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
@@ -119,6 +119,70 @@ Deno.test("a peer given --server before that server runs keeps trying, then conn
   await indexEvent(early, "connected", from);
   assert.equal((await early.command("search")).ok, true);
   await server.kill();
+});
+
+Deno.test("a peer replaced by the same device says so and how to recover, and `reconnect` takes it back", async () => {
+  await using dir = await tempDir("lanshare-e2e-");
+  await using server = await spawnServer();
+  const repos = ["first", "second"].map((n) => join(dir.path, n));
+  await using first = await spawnPeer({
+    repo: repos[0]!,
+    hostname: "twin",
+    server,
+    args: ["--host", "127.0.0.1"],
+  });
+  await livePeers(server, 1);
+  // The same device (its key copied, as two processes sharing one identity, or the same peer
+  // restarted), with the same hostname and P2P port (on another loopback address): the index
+  // takes it for that peer come back, and closes the first one's session.
+  const identity = join(".lanshare", "identity");
+  await Deno.mkdir(join(repos[1]!, identity), { recursive: true });
+  for (const file of ["key.pem", "cert.pem"]) {
+    await Deno.copyFile(join(repos[0]!, identity, file), join(repos[1]!, identity, file));
+  }
+  await Deno.chmod(join(repos[1]!, identity, "key.pem"), 0o600);
+  const port = first.p2pPort;
+  await using second = await spawnPeer({
+    repo: repos[1]!,
+    hostname: "twin",
+    server,
+    args: ["--host", "127.0.0.2", "--port", String(port)],
+  });
+  assert.equal(second.id, first.id);
+  // The index tells the first peer why it closes its session; the peer logs that it gives up.
+  await pollUntil(
+    () => Promise.resolve(/Not reconnecting to the index/.test(first.stderr)),
+    10_000,
+  );
+
+  const recover = /run `reconnect` \(or restart\) to take it back$/;
+  const search = await first.command("search");
+  assert.equal(search.ok, false);
+  assert.match(
+    search.error,
+    new RegExp(
+      `^Cannot search: this peer's index session was replaced by another peer registering as ` +
+        `twin:${port} \\(index 127\\.0\\.0\\.1:${server.tcpPort} says: replaced by a new one ` +
+        `from 127\\.0\\.0\\.1:\\d+\\)`,
+    ),
+  );
+  assert.match(search.error, recover);
+  const status = await first.command("status");
+  assert.equal(status.ok, true);
+  assert.equal(status.index.state, "replaced");
+  assert.match(status.index.summary, /^this peer's index session was replaced/);
+  assert.match(status.index.summary, recover);
+  const fetch = await first.command("fetch anything");
+  assert.match(fetch.error, /^Cannot fetch "anything": this peer's index session was replaced/);
+
+  // Taking the identity back replaces the other one in turn, which then says so.
+  const fromSecond = second.stdout.lines.length;
+  const reconnect = await first.command("reconnect");
+  assert.equal(reconnect.ok, true, JSON.stringify(reconnect));
+  assert.equal(reconnect.server, `127.0.0.1:${server.tcpPort}`);
+  await indexEvent(second, "replaced", fromSecond);
+  assert.equal((await first.command("search")).ok, true);
+  assert.equal((await second.command("status")).index.state, "replaced");
 });
 
 Deno.test("another device registering as a live peer's hostname and port is refused; the owner stays", async () => {

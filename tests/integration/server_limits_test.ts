@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { encodeHeader, reply, request } from "../../shared/encode.ts";
 import { type Message, MsgType } from "../../shared/protocol.ts";
+import { shortId } from "../../shared/identity.ts";
 import { MAX_UNREGISTERED_BODY_BYTES } from "../../server/session.ts";
 import { runServerCommand } from "../../server/shell.ts";
 import { connectRaw, fileEntry, pollUntil, type RawClient, startTestServer } from "./_server.ts";
@@ -56,7 +57,10 @@ Deno.test({
         : undefined
     );
     const answer = await runServerCommand(server, "discover alpha");
-    assert.match(answer.lines[0]!, /: 400 file\(s\) \(live\), no device ID$/);
+    assert.ok(
+      answer.lines[0]!.endsWith(`: 400 file(s) (live), device ${shortId(client.identity.id)}`),
+      answer.lines[0],
+    );
     assert.equal(answer.lines.length, 401);
   },
 });

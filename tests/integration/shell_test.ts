@@ -91,9 +91,16 @@ Deno.test({
     assert.equal(lines.length, 3);
     assert.match(
       lines[1]!,
-      /^ {2}alpha {2}127\.0\.0\.1:4001 {2}no device ID {2}since \d{4}-\d\d-\d\dT/,
+      new RegExp(
+        `^ {2}alpha {2}127\\.0\\.0\\.1:4001 {2}device ${
+          shortId(alpha.identity.id)
+        } {2}since \\d{4}-\\d\\d-\\d\\dT`,
+      ),
     );
-    assert.match(lines[2]!, /^ {2}beta {2}127\.0\.0\.1:4002 {2}no device ID {2}since /);
+    assert.ok(
+      lines[2]!.startsWith(`  beta  127.0.0.1:4002  device ${shortId(beta.identity.id)}  since `),
+      lines[2],
+    );
     assert.doesNotMatch(lines.join("\n"), /via server/);
     await beta.publish(fileEntry("b.txt"));
     assert.equal((await runServerCommand(server, "peers")).lines[0], "2 peer(s), 2 entries");
@@ -141,7 +148,7 @@ Deno.test({
     ], asked));
     const { lines } = await runServerCommand(server, "discover alpha");
     assert.deepEqual(lines, [
-      "alpha 127.0.0.1:4001: 2 file(s) (live), no device ID",
+      `alpha 127.0.0.1:4001: 2 file(s) (live), device ${shortId(alpha.identity.id)}`,
       `  live.iso  2.00 KiB  ${"b".repeat(12)}`,
       `  half.bin  10 B  ${"c".repeat(12)} (partial)`,
     ]);
@@ -160,9 +167,9 @@ Deno.test({
     second.answer(peerResponder([]));
     const { lines } = await runServerCommand(server, "discover alpha");
     assert.deepEqual(lines, [
-      "alpha 127.0.0.1:4001: 1 file(s) (live), no device ID",
+      `alpha 127.0.0.1:4001: 1 file(s) (live), device ${shortId(first.identity.id)}`,
       `  one.txt  1000 B  ${"a".repeat(12)}`,
-      "alpha 127.0.0.1:4002: 0 file(s) (live), no device ID",
+      `alpha 127.0.0.1:4002: 0 file(s) (live), device ${shortId(second.identity.id)}`,
     ]);
   },
 });

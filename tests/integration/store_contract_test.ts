@@ -604,6 +604,7 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
       hostname: "alpha",
       port: 5,
       online: true,
+      id: DEVICE_ID,
     };
     assert.deepEqual(all.entries[0], first);
 
@@ -635,7 +636,7 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
 
     const visible = await store.search("f", page, NOW + 100);
     assert.deepEqual(visible, {
-      entries: [{ ...entry("f.txt"), hostname: "alpha", port: 1, online: true }],
+      entries: [{ ...entry("f.txt"), hostname: "alpha", port: 1, online: true, id: DEVICE_ID }],
       total: 1,
     });
     const every = await store.search("f", { ...page, includeOffline: true }, NOW + 100);

@@ -13,7 +13,7 @@ function source(rootHash: string, port: number, partial = false): SourceInfo {
     address: "10.0.0.1",
     port,
     // One device per port: the vote counts devices.
-    id: String(port).padStart(52, "a"),
+    id: `h${port}`.padEnd(52, "a"),
     cert: "(unused)",
     sig: "(unused)",
   };
@@ -56,7 +56,7 @@ Deno.test("chooseVersion() explains a prefix that matches none or several versio
   assert.ok("problem" in none);
   assert.match(
     none.problem,
-    /^no version matches --hash ff \(versions: aaaaaaaaaaaa 64 B, by h1:1 \(1 device\(s\)\); abababababab/,
+    /^no version matches --hash ff \(versions: aaaaaaaaaaaa 64 B, by h1aa-aaaa-aaaa \(1 device\(s\)\); abababababab/,
   );
   const several = chooseVersion(sources, "a");
   assert.ok("problem" in several);
