@@ -7,7 +7,7 @@ import type { HostPort } from "../shared/cli.ts";
 import { FramedConn } from "../shared/framing.ts";
 import { logger } from "../shared/log.ts";
 import { settleWithin } from "../shared/timeout.ts";
-import { connectTo, type TransportConn } from "../shared/transport.ts";
+import { connectTo, plaintextMismatch, type TransportConn } from "../shared/transport.ts";
 import {
   type Bodies,
   type ErrorCode,
@@ -328,7 +328,11 @@ export class IndexClient {
         }
       } catch (err) {
         framed.close();
-        problems.push(`${label}: ${(err as Error).message}`);
+        // A TLS index and this plaintext peer both wait for the other to speak.
+        const mismatch = this.#options.plaintext && !(err instanceof RemoteError)
+          ? await plaintextMismatch(server.hostname, server.port, "the index")
+          : undefined;
+        problems.push(`${label}: ${(mismatch ?? err as Error).message}`);
         continue;
       }
       const rpc: RpcConn = new RpcConn(framed, (m) => this.#handle(m, rpc), { label });

@@ -72,15 +72,25 @@ export async function acceptedConn(
     });
   }
   const tls = conn as Deno.TlsConn;
-  const timer = setTimeout(() => closeQuietly(tls), HANDSHAKE_TIMEOUT_MS);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    closeQuietly(tls);
+  }, HANDSHAKE_TIMEOUT_MS);
   try {
     await tls.handshake();
     return tls;
   } catch (err) {
     const detail = err instanceof Error ? err.message : String(err);
+    // A plaintext lanshare connector sends nothing: it waits for the acceptor's Challenge
+    // (protocol 2), so it shows as a handshake that never starts, not as bad bytes.
+    const silent = timedOut || /eof|end of file/i.test(detail);
     onMismatch(
       /corrupt message|InvalidContentType|InvalidMessage/i.test(detail)
         ? `${label} spoke plaintext (started with --insecure-plaintext?); closed`
+        : silent
+        ? `${label} spoke plaintext (started with --insecure-plaintext?) or nothing: no TLS ` +
+          `handshake${timedOut ? ` within ${HANDSHAKE_TIMEOUT_MS} ms` : ""}; closed`
         : `TLS handshake with ${label} failed: ${detail}; closed`,
     );
     closeQuietly(tls);
@@ -165,6 +175,30 @@ export async function connectTo(options: ConnectOptions): Promise<TransportConn>
     clearTimeout(timer);
     options.signal?.removeEventListener("abort", abandon);
   }
+}
+
+/**
+ * Why a plaintext connection heard nothing, when the other side speaks TLS: a TLS acceptor waits
+ * for the connector's handshake, and a plaintext lanshare connector waits for the acceptor's
+ * Challenge, so neither speaks. Looks with a TLS handshake of its own (failure path only).
+ *
+ * @returns the error to report instead, or undefined when the other side does not speak TLS
+ */
+export async function plaintextMismatch(
+  hostname: string,
+  port: number,
+  what: string,
+): Promise<TransportError | undefined> {
+  try {
+    await readCertificate(hostname, port, DIAGNOSIS_TIMEOUT_MS);
+  } catch (err) {
+    if (err instanceof TransportError) return undefined;
+    throw err;
+  }
+  return new TransportError(
+    `Cannot talk to ${what} at ${hostname}:${port}: it speaks TLS; start this peer without ` +
+      "--insecure-plaintext",
+  );
 }
 
 /** How long the look at a mismatched certificate may take, ms. */
