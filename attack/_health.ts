@@ -3,7 +3,7 @@
 import { type Message, MsgType } from "../shared/protocol.ts";
 import type { ServerProgram } from "../tests/e2e/_programs.ts";
 import { frame, joinBytes } from "./_frames.ts";
-import { errorText, probeAddress, WireClient } from "./_wire.ts";
+import { describeOutcome, errorText, probeAddress, WireClient } from "./_wire.ts";
 
 /** A probe's answer: its latency, or why it failed. */
 export type Health = { ok: true; ms: number } | { ok: false; reason: string };
@@ -58,7 +58,7 @@ async function probe(port: number, boundMs: number, exchange: ProbeExchange): Pr
   }
   if (outcome.kind === "closed") return { ok: false, reason: `closed: ${outcome.reason}` };
   if (outcome.message.type !== exchange.expected) {
-    return { ok: false, reason: `answered ${MsgType[outcome.message.type]}` };
+    return { ok: false, reason: `answered ${describeOutcome(outcome)}` };
   }
   return { ok: true, ms: performance.now() - started };
 }

@@ -64,6 +64,15 @@ function ticketFrom(indexPort: number): Promise<Ticket> {
   return ticket;
 }
 
+/** A connection on which no Challenge came: refused (Error), closed, or silent. */
+export class NoChallengeError extends Error {
+  /** @param message "Cannot <action>: no Challenge (<what came instead>)" */
+  constructor(message: string) {
+    super(message);
+    this.name = "NoChallengeError";
+  }
+}
+
 /** The only address the suite connects to. */
 export const LOOPBACK = "127.0.0.1";
 
@@ -203,11 +212,23 @@ export class WireClient implements Disposable {
     });
   }
 
-  /** Reads this connection's Challenge (the accepting side's first frame). */
+  /**
+   * Reads this connection's Challenge (the accepting side's first frame).
+   *
+   * @throws {NoChallengeError} when the other side refused (an Error), closed or stayed silent
+   */
   async #challenge(action: string, timeoutMs: number): Promise<Bodies[MsgType.Challenge]> {
-    const outcome = await this.until((m) => m.type === MsgType.Challenge, timeoutMs);
+    let refusal: Message | undefined;
+    const outcome = await this.until(
+      (m) => m.type === MsgType.Challenge,
+      timeoutMs,
+      (m) => refusal ??= m.type === MsgType.Error ? m : undefined,
+    );
     if (outcome.kind !== "message" || outcome.message.type !== MsgType.Challenge) {
-      throw new Error(`Cannot ${action}: no Challenge (${describeOutcome(outcome)})`);
+      const why = refusal ? describeOutcome({ kind: "message", message: refusal }) : "";
+      throw new NoChallengeError(
+        `Cannot ${action}: no Challenge (${why ? `${why}, then ` : ""}${describeOutcome(outcome)})`,
+      );
     }
     return outcome.message.body;
   }

@@ -17,6 +17,8 @@ const PG_BENCH_DB = "lanshare_index_bench";
 
 /** Knobs, from BENCH_* environment variables; defaults are the issue's full size. */
 interface BenchConfig {
+  /** Plain TCP between the load and the index (BENCH_INSECURE_PLAINTEXT=1); TLS by default. */
+  plaintext: boolean;
   sessions: number;
   files: number;
   replicas: number;
@@ -47,6 +49,7 @@ function resolveBenchConfig(env: Record<string, string>): BenchConfig {
     return value;
   };
   const config: BenchConfig = {
+    plaintext: env.BENCH_INSECURE_PLAINTEXT === "1",
     sessions: int("BENCH_SESSIONS", 10_000),
     files: int("BENCH_FILES", 100),
     replicas: int("BENCH_REPLICAS", 5),
@@ -811,9 +814,9 @@ async function runStore(config: BenchConfig, store: string, dir: string): Promis
     db,
     "--log-level",
     "warning",
-    // The load generator speaks the protocol over plain TCP; the index over TLS is measured
-    // once its handshake is in (issue 11).
-    "--insecure-plaintext",
+    // TLS, as peers reach it (the load generator pins its certificate, see loadArgs()), unless
+    // BENCH_INSECURE_PLAINTEXT=1 asks for the plaintext comparison.
+    ...(config.plaintext ? ["--insecure-plaintext"] : []),
     "--identity",
     `${dir}/server-identity`,
     // Every session of the load comes from 127.0.0.1, many at once before their Hello: the
@@ -855,6 +858,9 @@ async function runStore(config: BenchConfig, store: string, dir: string): Promis
         `${ROOT}/deno.json`,
         `${ROOT}/bench/index_load.ts`,
         ...loadArgs(config, tcp),
+        ...(config.plaintext
+          ? ["--insecure-plaintext"]
+          : ["--server-cert", `${dir}/server-identity/cert.pem`]),
       ],
       { nofile: config.nofile },
     );

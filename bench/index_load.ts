@@ -12,7 +12,8 @@ import { decodeMessage, type Frame, FrameDecoder } from "../shared/decode.ts";
 import { encodeMessage, reply, request } from "../shared/encode.ts";
 import { writeAll } from "../shared/framing.ts";
 import { helloBody } from "../shared/handshake.ts";
-import { createIdentity, type Identity } from "../shared/identity.ts";
+import { createIdentity, type Identity, idOfCert } from "../shared/identity.ts";
+import { connectTo, type TransportConn } from "../shared/transport.ts";
 import {
   type Bodies,
   FLAG_REPLY,
@@ -281,7 +282,7 @@ function describe(err: unknown): string {
  * turn of the event loop go out in one syscall, and the server's pings are answered at once.
  */
 class Client {
-  readonly #conn: Deno.TcpConn;
+  readonly #conn: TransportConn;
   readonly #decoder = new FrameDecoder();
   readonly #waiting = new ReplySlots();
   #outbox: Uint8Array[] = [];
@@ -297,16 +298,22 @@ class Client {
   /** The server's Challenge, the first frame of the session. */
   readonly challenge = Promise.withResolvers<Bodies[MsgType.Challenge]>();
 
-  private constructor(conn: Deno.TcpConn) {
+  private constructor(conn: TransportConn) {
     this.#conn = conn;
     // A session that ends before its Hello reports that through register(), not here.
     this.challenge.promise.catch(() => {});
     void this.#readLoop();
   }
 
-  static async open(port: number): Promise<Client> {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    conn.setNoDelay(true);
+  /** Connects to the index on 127.0.0.1 as peers do (TLS pinned, unless plaintext). */
+  static async open(port: number, transport: IndexTransport): Promise<Client> {
+    const conn = await connectTo({
+      hostname: "127.0.0.1",
+      port,
+      pin: transport.plaintext ? undefined : transport.pin,
+      plaintext: transport.plaintext,
+      what: "the index",
+    });
     return new Client(conn);
   }
 
@@ -541,14 +548,16 @@ const tally = {
 /** The generator: peers, their registration, lookups and churn. */
 class Load {
   readonly config: LoadConfig;
+  readonly transport: IndexTransport;
   readonly catalogue: Catalogue;
   readonly peers: Peer[];
   readonly #random: () => number;
   /** The device the simulated peers prove. */
   readonly identity: Promise<Identity> = createIdentity();
 
-  constructor(config: LoadConfig) {
+  constructor(config: LoadConfig, transport: IndexTransport) {
     this.config = config;
+    this.transport = transport;
     this.catalogue = new Catalogue(config);
     this.peers = Array.from({ length: config.sessions }, (_, index) => ({
       index,
@@ -564,7 +573,7 @@ class Load {
 
   /** Connects, says Hello and publishes the peer's files (pipelined). */
   async register(peer: Peer): Promise<void> {
-    const client = await Client.open(this.config.port);
+    const client = await Client.open(this.config.port, this.transport);
     const work = (async () => {
       // One device for every simulated peer (their hostnames differ, so no two conflict); one
       // signature per session, as each real peer makes.
@@ -983,22 +992,68 @@ export async function main(args: string[]): Promise<number> {
   const lookupsOnly = args.includes(LOOKUPS_ONLY_FLAG);
   const rest = args.filter((arg) => arg !== LOOKUPS_ONLY_FLAG);
   let config: LoadConfig;
+  let transport: IndexTransport;
   try {
-    config = parseLoadArgs(rest);
+    const split = splitTransportArgs(rest);
+    config = parseLoadArgs(split.rest);
+    transport = await indexTransport(split);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     console.error(err.message);
     return 2;
   }
-  return lookupsOnly ? await runLookups(config) : await runHolders(config, rest);
+  return lookupsOnly
+    ? await runLookups(config, transport)
+    : await runHolders(config, transport, rest);
+}
+
+/** How the generator reaches the index: TLS pinned to its certificate, or plaintext. */
+export type IndexTransport =
+  | { plaintext: true }
+  | { plaintext: false; pin: { id: string; certPem: string } };
+
+/**
+ * Takes `--server-cert PATH` (the index's cert.pem: TLS pinned to it, as peers connect) and
+ * `--insecure-plaintext` out of `args`; exactly one is required.
+ */
+function splitTransportArgs(
+  args: string[],
+): { rest: string[]; certPath: string | undefined; plaintext: boolean } {
+  const rest: string[] = [];
+  let certPath: string | undefined;
+  let plaintext = false;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--insecure-plaintext") plaintext = true;
+    else if (arg === "--server-cert") certPath = args[++i];
+    else if (arg.startsWith("--server-cert=")) certPath = arg.slice("--server-cert=".length);
+    else rest.push(arg);
+  }
+  return { rest, certPath, plaintext };
+}
+
+async function indexTransport(
+  split: { certPath: string | undefined; plaintext: boolean },
+): Promise<IndexTransport> {
+  if (split.plaintext === (split.certPath !== undefined)) {
+    throw new ConfigError(["give either --server-cert PATH (TLS) or --insecure-plaintext"]);
+  }
+  if (split.certPath === undefined) return { plaintext: true };
+  let certPem: string;
+  try {
+    certPem = await Deno.readTextFile(split.certPath);
+  } catch (err) {
+    throw new ConfigError([`--server-cert: cannot read "${split.certPath}": ${err}`]);
+  }
+  return { plaintext: false, pin: { id: idOfCert(certPem), certPem } };
 }
 
 /**
  * The lookup process: registers the lookup sessions, runs the phases as soon as it is ready,
  * reports them, then holds its sessions until told to close.
  */
-async function runLookups(config: LoadConfig): Promise<number> {
-  const load = new Load(config);
+async function runLookups(config: LoadConfig, transport: IndexTransport): Promise<number> {
+  const load = new Load(config, transport);
   const lookupPeers = load.peers.slice(0, lookupSessions(config));
   const registered = await Promise.allSettled(lookupPeers.map((p) => load.register(p)));
   const failed = registered.filter((r) => r.status === "rejected");
@@ -1034,8 +1089,12 @@ async function runLookups(config: LoadConfig): Promise<number> {
  * The main process: registers every session but the lookup ones, starts the lookup process,
  * relays its phases while churning, then reports the counts of both.
  */
-async function runHolders(config: LoadConfig, args: string[]): Promise<number> {
-  const load = new Load(config);
+async function runHolders(
+  config: LoadConfig,
+  transport: IndexTransport,
+  args: string[],
+): Promise<number> {
+  const load = new Load(config, transport);
   emit("setup-start", { config, names: load.catalogue.names });
   const lag = new LoopLag();
   const t0 = performance.now();
