@@ -75,6 +75,35 @@ Deno.test('make server ARGS="--db FILE" serves from that database and quits clea
   }
 });
 
+Deno.test('make server ARGS="--join key --network-key-file FILE" reads a key kept anywhere', async () => {
+  await using dir = await tempDir("lanshare-e2e-");
+  const key = join(dir.path, "network.key");
+  await Deno.writeFile(key, crypto.getRandomValues(new Uint8Array(32)), { mode: 0o600 });
+  const identity = join(dir.path, "identity");
+  const server = new ServerProgram(
+    "make server",
+    pipedCommand("make", [
+      "--no-print-directory",
+      "server",
+      `ARGS=--db :memory: --identity ${identity} --join key --network-key-file ${key} ` +
+      "--port 0 --announce-port 0 --broadcast 127.255.255.255",
+    ]),
+  );
+  try {
+    const listening = await server.listening();
+    assert.equal(listening.event, "listening", server.context());
+    assert.ok(await exists(join(identity, "key.pem")), "the identity was not created");
+    await server.send("quit");
+    assert.equal((await server.status).code, 0, server.context());
+  } finally {
+    if (!await settleWithin(server.status, 0)) {
+      await server.send("quit");
+      await settleWithin(server.status, 10_000);
+    }
+    await server.kill();
+  }
+});
+
 Deno.test("a server out of file descriptors keeps accepting once connections close", async () => {
   await using identity = await tempDir("lanshare-identity-");
   // A low open-files limit, reached with the connections below; bash execs into the server.
