@@ -3,7 +3,10 @@
 // limits of the processes under attack neither hide a defect nor refuse the health probes.
 // Speaks the ByteConn interface of shared/framing.ts, with Deno's errors for a gone peer.
 import net from "node:net";
+import nodeTls from "node:tls";
 import type { ByteConn } from "../shared/framing.ts";
+import { idOfCert, shortId } from "../shared/identity.ts";
+import { pemOfDer } from "../shared/beacon.ts";
 
 /** Incoming bytes held before the socket is paused (the reader is slower than the sender). */
 const HIGH_WATER_BYTES = 1024 * 1024;
@@ -28,6 +31,66 @@ export function connectFrom(
     socket.once("connect", () => {
       clearTimeout(timer);
       socket.removeAllListeners("error");
+      resolve(new BoundConn(socket));
+    });
+    socket.once("error", (err) => {
+      clearTimeout(timer);
+      reject(translate(err));
+    });
+  });
+}
+
+/** The certificate a TLS connection must meet: the device that program runs as. */
+export interface Pin {
+  id: string;
+  certPem: string;
+}
+
+/**
+ * Connects from `localAddress` (or the system's choice) to `hostname:port` and runs a TLS 1.3
+ * handshake pinned to `pin`, within `timeoutMs`, as the programs connect to each other.
+ * node:tls is used because only node:net binds a source address; the chain is not checked
+ * (certificates are self-signed), the presented certificate's key is: the handshake proves the
+ * other side holds it, and it must be the pinned device's.
+ */
+export function connectTlsFrom(
+  localAddress: string | undefined,
+  hostname: string,
+  port: number,
+  pin: Pin,
+  timeoutMs: number,
+): Promise<BoundConn> {
+  return new Promise((resolve, reject) => {
+    const socket = nodeTls.connect({
+      host: hostname,
+      port,
+      ...(localAddress === undefined ? {} : { localAddress }),
+      minVersion: "TLSv1.3",
+      rejectUnauthorized: false,
+    });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(
+        new Deno.errors.TimedOut(
+          `Cannot connect to ${hostname}:${port}: no TLS handshake in ${timeoutMs} ms`,
+        ),
+      );
+    }, timeoutMs);
+    socket.once("secureConnect", () => {
+      clearTimeout(timer);
+      socket.removeAllListeners("error");
+      const presented = idOfCert(pemOfDer(new Uint8Array(socket.getPeerCertificate(true).raw)));
+      if (presented !== pin.id) {
+        socket.destroy();
+        reject(
+          new Error(
+            `Cannot connect to ${hostname}:${port}: it presents device ${
+              shortId(presented)
+            }, not the pinned ${shortId(pin.id)}`,
+          ),
+        );
+        return;
+      }
       resolve(new BoundConn(socket));
     });
     socket.once("error", (err) => {

@@ -1,6 +1,6 @@
 // Frames and entries the attacks send, built with the project's own encoder. Pure: no I/O.
 import { encodeMessage, request } from "../shared/encode.ts";
-import type { Bodies, FileEntry, MsgType } from "../shared/protocol.ts";
+import type { Bodies, MsgType, SignedFileEntry } from "../shared/protocol.ts";
 
 /**
  * One request frame from the project's encoder, copied out of its shared slab so that it can
@@ -21,7 +21,20 @@ export function joinBytes(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** A made-up but well-formed file entry (the index does not check root hashes). */
-export function fakeEntry(fname: string, size = 1): FileEntry {
-  return { fname, size, mtimeMs: 0, rootHash: "ab".repeat(32), pieceSize: 1024 * 1024 };
+/**
+ * A made-up but well-formed file entry. The index checks neither root hashes nor publish
+ * signatures (fetchers do), so a signature of zeros passes it.
+ */
+export function fakeEntry(fname: string, size = 1): SignedFileEntry {
+  return {
+    fname,
+    size,
+    mtimeMs: 0,
+    rootHash: "ab".repeat(32),
+    pieceSize: 1024 * 1024,
+    sig: ZERO_SIG,
+  };
 }
+
+/** A well-formed Ed25519 signature (64 bytes) that verifies under no key. */
+export const ZERO_SIG = new Uint8Array(64).toBase64();

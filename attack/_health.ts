@@ -3,7 +3,7 @@
 import { type Message, MsgType } from "../shared/protocol.ts";
 import type { ServerProgram } from "../tests/e2e/_programs.ts";
 import { frame, joinBytes } from "./_frames.ts";
-import { errorText, probeAddress, WireClient } from "./_wire.ts";
+import { describeOutcome, errorText, probeAddress, WireClient } from "./_wire.ts";
 
 /** A probe's answer: its latency, or why it failed. */
 export type Health = { ok: true; ms: number } | { ok: false; reason: string };
@@ -17,8 +17,11 @@ let probes = 0;
 
 /** What one probe sends on its connection and which reply it waits for. */
 interface ProbeExchange {
-  /** The frames to send; `n` numbers this probe (its own host name and source address). */
-  request(n: number): Uint8Array;
+  /**
+   * The frames to send on `client` (after reading its Challenge); `n` numbers this probe (its
+   * own host name and source address).
+   */
+  request(client: WireClient, n: number): Promise<Uint8Array>;
   /** Picks the reply to judge; other messages are read past. */
   isAnswer(message: Message): boolean;
   /** The reply type that means healthy. */
@@ -41,7 +44,13 @@ async function probe(port: number, boundMs: number, exchange: ProbeExchange): Pr
     return { ok: false, reason: `connect: ${errorText(err)}` };
   }
   using _ = client;
-  if (!await client.write(exchange.request(n))) return { ok: false, reason: "closed on write" };
+  let bytes: Uint8Array;
+  try {
+    bytes = await exchange.request(client, n);
+  } catch (err) {
+    return { ok: false, reason: `handshake: ${errorText(err)}` };
+  }
+  if (!await client.write(bytes)) return { ok: false, reason: "closed on write" };
   const left = boundMs - (performance.now() - started);
   const outcome = await client.until(exchange.isAnswer, Math.max(left, 1));
   if (outcome.kind === "timeout") {
@@ -49,7 +58,7 @@ async function probe(port: number, boundMs: number, exchange: ProbeExchange): Pr
   }
   if (outcome.kind === "closed") return { ok: false, reason: `closed: ${outcome.reason}` };
   if (outcome.message.type !== exchange.expected) {
-    return { ok: false, reason: `answered ${MsgType[outcome.message.type]}` };
+    return { ok: false, reason: `answered ${describeOutcome(outcome)}` };
   }
   return { ok: true, ms: performance.now() - started };
 }
@@ -65,9 +74,9 @@ export function probeServer(
   fname = "health-probe.bin",
 ): Promise<Health> {
   return probe(port, boundMs, {
-    request: (n) =>
+    request: async (client, n) =>
       joinBytes([
-        frame(MsgType.Hello, 1, { hostname: `attack-probe-${n}`, p2pPort: 9, protocol: 1 }),
+        await client.helloFrame(`attack-probe-${n}`, 9),
         frame(MsgType.WhoHas, 2, { fname }),
       ]),
     isAnswer: (m) => m.reply && m.requestId === 2,
@@ -82,7 +91,7 @@ export function probeServer(
  */
 export function probePeer(port: number, fname: string, boundMs = 2000): Promise<Health> {
   return probe(port, boundMs, {
-    request: (n) => frame(MsgType.GetInfo, 1, { fname, from: `attack-probe-${n}:9` }),
+    request: (client, n) => client.getInfoFrame({ fname, from: `attack-probe-${n}:9` }),
     isAnswer: (m) => m.type !== MsgType.Queued,
     expected: MsgType.Info,
     awaited: "Info",

@@ -12,7 +12,7 @@ import {
   writeRandomFile,
 } from "../tests/e2e/_programs.ts";
 import { RssWatch } from "./_meter.ts";
-import { errorText, withinMs } from "./_wire.ts";
+import { errorText, forgetPort, registeredWith, trustProgram, withinMs } from "./_wire.ts";
 
 /** Labs not yet disposed, so that an interrupted run can still clean up. */
 const open = new Set<Lab>();
@@ -70,13 +70,17 @@ export class Lab implements AsyncDisposable {
   /** Spawns the real index server (in-memory catalogue, ephemeral ports, loopback broadcast). */
   async server(args: string[] = []): Promise<ServerProgram> {
     this.#checkOpen();
-    return this.#track(await spawnServer({ args }));
+    const server = this.#track(await spawnServer({ args }));
+    // A server run with --insecure-plaintext is attacked in plaintext.
+    if (!args.includes("--insecure-plaintext")) trustProgram(server.tcpPort, server);
+    this.defer(() => forgetPort(server.tcpPort));
+    return server;
   }
 
   /** Spawns a real peer whose repository is `<dir>/<hostname>`, read/write limited to it. */
   async peer(hostname: string, options: LabPeerOptions): Promise<PeerProgram> {
     this.#checkOpen();
-    return this.#track(
+    const peer = this.#track(
       await spawnPeer({
         repo: this.repo(hostname),
         hostname,
@@ -85,6 +89,10 @@ export class Lab implements AsyncDisposable {
         args: options.args ?? [],
       }),
     );
+    if (!(options.args ?? []).includes("--insecure-plaintext")) trustProgram(peer.p2pPort, peer);
+    registeredWith(peer.p2pPort, options.server.tcpPort);
+    this.defer(() => forgetPort(peer.p2pPort));
+    return peer;
   }
 
   /**

@@ -3,7 +3,7 @@
 // the process must be alive and answer a health request within a bound; at the end no fuzz
 // session may remain on the server and RSS must stay within a bound.
 import { join } from "node:path";
-import { type Message, MsgType } from "../shared/protocol.ts";
+import { type Message, MsgType, PROTOCOL_VERSION } from "../shared/protocol.ts";
 import type { Program } from "../tests/e2e/_programs.ts";
 import { type Attack, type Scale, Verdict } from "./_attack.ts";
 import { type Health, liveSessions, probePeer, probeServer, settleSessions } from "./_health.ts";
@@ -57,7 +57,16 @@ export const fuzz: Attack = {
             type: MsgType.Hello,
             requestId: 1,
             reply: false,
-            body: { hostname: `fuzz-${n}`, p2pPort: rand.range(1, 65535), protocol: 1 },
+            // Replaced by a Hello with a valid proof in runCase() (it needs the connection's
+            // Challenge); this one's fields are what it keeps.
+            body: {
+              hostname: `fuzz-${n}`,
+              p2pPort: rand.range(1, 65535),
+              protocol: PROTOCOL_VERSION,
+              id: "a".repeat(52),
+              cert: "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n",
+              proof: new Uint8Array(64).toBase64(),
+            },
           });
         }
         for (let i = rand.range(1, 6); i > 0; i--) messages.push(indexMessage(rand, n));
@@ -221,6 +230,15 @@ async function runCase(
   messages: Message[],
 ): Promise<void> {
   using client = await WireClient.connect(port, { from });
+  // An opening Hello or GetInfo answers this connection's Challenge for real, so that the
+  // mutations reach the handlers behind the protocol-2 checks.
+  const first = messages[0];
+  if (first?.type === MsgType.Hello) {
+    messages[0] = await client.helloMessage(first.body.hostname, first.body.p2pPort);
+  } else if (first?.type === MsgType.GetInfo) {
+    const { fname, from } = first.body;
+    messages[0] = await client.getInfoMessage(from === undefined ? { fname } : { fname, from });
+  }
   const parts = messages.map((m, i) =>
     // The opening frame (Hello, GetInfo) stays valid more often, so that mutations reach the
     // handlers behind it.

@@ -35,7 +35,7 @@ export const ghostSessions: Attack = {
           // Each from its own address: many hosts, so per-address limits do not hide ghosts.
           using client = await WireClient.connect(server.tcpPort, { from: hostAddress(i) });
           const bytes = joinBytes([
-            frame(MsgType.Hello, 1, { hostname: `ghost-${i}`, p2pPort: 10_000 + i, protocol: 1 }),
+            await client.helloFrame(`ghost-${i}`, 10_000 + i),
             frame(MsgType.Publish, 2, fakeEntry(`ghost-${i}.bin`)),
             GARBAGE,
           ]);
@@ -72,7 +72,7 @@ export const ghostSessions: Attack = {
 async function countListed(port: number, count: number): Promise<number> {
   using client = await WireClient.connect(port, { from: probeAddress(1) });
   await client.write(
-    frame(MsgType.Hello, 1, { hostname: "ghost-checker", p2pPort: 9, protocol: 1 }),
+    await client.helloFrame("ghost-checker", 9),
   );
   const welcome = await client.until((m) => m.requestId === 1, 5000);
   if (welcome.kind !== "message" || welcome.message.type !== MsgType.Welcome) {

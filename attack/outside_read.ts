@@ -55,12 +55,16 @@ export const outsideRead: Attack = {
     await Deno.writeFile(join(outsideDir, "data.bin"), filled(OUTSIDE, SIZE));
     await Deno.writeFile(join(repo, "meta.txt"), filled(INSIDE, META_SIZE));
     await Deno.writeFile(join(repo, "gone.txt"), filled(INSIDE, META_SIZE));
+    // Outside every race: the health probe's file. A share the race swaps away is rightly
+    // dropped when the peer's rescan (every 10 s) catches it gone, so it cannot be the probe.
+    await Deno.writeFile(join(repo, "health.bin"), filled(INSIDE, META_SIZE));
 
     const server = await lab.server();
     const peer = await lab.peer("victim", { server });
     const data = (await setUp(peer, "publish sub/data.bin data.bin")) as Published;
     const meta = (await setUp(peer, "publish meta.txt")) as Published;
     const gone = (await setUp(peer, "publish gone.txt")) as Published;
+    await setUp(peer, "publish health.bin");
     const hashes = join(repo, ".lanshare", "hashes.json");
     if ((await Deno.stat(hashes)).size < META_SIZE) {
       throw new Error(`Cannot attack: ${hashes} is smaller than ${META_SIZE} bytes`);
@@ -108,7 +112,7 @@ export const outsideRead: Attack = {
     if (viaLink.ok) await request(peer.p2pPort, viaLink as Published, WORKERS, [repo], tally);
     if (viaDir.ok) await request(peer.p2pPort, viaDir as Published, WORKERS, [repo], tally);
 
-    const health = await probePeer(peer.p2pPort, "data.bin");
+    const health = await probePeer(peer.p2pPort, "health.bin");
     verdict.note(
       `${tally.requests} GetRange: ${tally.inside} inside, ${tally.errors} errors, ${tally.other} other`,
     );
@@ -180,8 +184,16 @@ async function request(
   using _ = client;
   const from = `racer-${host}:1`;
   const { fname, rootHash, size } = target;
+  let getInfo: Uint8Array;
+  try {
+    getInfo = await client.getInfoFrame({ fname, from });
+  } catch (err) {
+    tally.other++;
+    tally.connectError ??= errorText(err);
+    return;
+  }
   await client.write(joinBytes([
-    frame(MsgType.GetInfo, 1, { fname, from }),
+    getInfo,
     frame(MsgType.GetRange, 2, { fname, rootHash, offset: 0, bytes: size }),
   ]));
   const noteError = (text: string) => {

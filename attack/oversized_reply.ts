@@ -5,7 +5,7 @@ import { MsgType } from "../shared/protocol.ts";
 import { type Attack, Verdict } from "./_attack.ts";
 import { formatHealth, probeServer } from "./_health.ts";
 import { formatRss } from "./_meter.ts";
-import { frame } from "./_frames.ts";
+import { frame, ZERO_SIG } from "./_frames.ts";
 import { describeOutcome, WireClient } from "./_wire.ts";
 
 const SIZE = 72_000_000;
@@ -21,7 +21,7 @@ export const oversizedReply: Attack = {
     const rss = lab.watchRss(server);
     using client = await WireClient.connect(server.tcpPort);
     const have = new Uint8Array(Math.ceil(SIZE / PIECE_SIZE / 8)).fill(0xff).toBase64();
-    await client.write(frame(MsgType.Hello, 1, { hostname: "oversized", p2pPort: 9, protocol: 1 }));
+    await client.write(await client.helloFrame("oversized", 9));
     const replies: string[] = [];
     const welcome = await client.until((m) => m.requestId === 1, 10_000);
     replies.push(describeOutcome(welcome));
@@ -33,6 +33,7 @@ export const oversizedReply: Attack = {
         rootHash: "cd".repeat(32),
         pieceSize: PIECE_SIZE,
         have,
+        sig: ZERO_SIG,
       };
       if (!await client.write(frame(MsgType.Publish, id, entry))) break;
       replies.push(describeOutcome(await client.until((m) => m.requestId === id, 15_000)));

@@ -66,19 +66,19 @@ async function searchWhileWatching(
 ): Promise<FreezeResult> {
   using publisher = await WireClient.connect(server.tcpPort);
   await publisher.write(joinBytes([
-    frame(MsgType.Hello, 1, { hostname: "freeze-publisher", p2pPort: 9, protocol: 1 }),
+    await publisher.helloFrame("freeze-publisher", 9),
     frame(MsgType.Publish, 2, fakeEntry(LONG_NAME)),
     frame(MsgType.Publish, 3, fakeEntry("watched.bin")),
   ]));
   await publisher.until((m) => m.requestId === 3, 5000);
   using watcher = await WireClient.connect(server.tcpPort, { from: probeAddress(0) });
   await watcher.write(
-    frame(MsgType.Hello, 1, { hostname: "freeze-watcher", p2pPort: 9, protocol: 1 }),
+    await watcher.helloFrame("freeze-watcher", 9),
   );
   await watcher.until((m) => m.requestId === 1, 5000);
   using searcher = await WireClient.connect(server.tcpPort);
   await searcher.write(joinBytes([
-    frame(MsgType.Hello, 1, { hostname: "freeze-searcher", p2pPort: 9, protocol: 1 }),
+    await searcher.helloFrame("freeze-searcher", 9),
     frame(MsgType.Search, 2, { pattern, offset: 0, limit: 100 }),
   ]));
 

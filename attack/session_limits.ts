@@ -9,7 +9,7 @@ import { formatHealth, probeServer, settleSessions } from "./_health.ts";
 import type { Lab } from "./_lab.ts";
 import { formatRss } from "./_meter.ts";
 import { fakeEntry, frame, joinBytes } from "./_frames.ts";
-import { errorText, hostAddress, pause, WireClient } from "./_wire.ts";
+import { errorText, hostAddress, NoChallengeError, pause, WireClient } from "./_wire.ts";
 
 /** Hellos in flight at once. */
 const HELLO_CONCURRENCY = 200;
@@ -87,9 +87,17 @@ async function floodHellos(
       }
       clients.push(client);
       const hostname = `flood-${i}`;
-      await client.write(
-        frame(MsgType.Hello, 1, { hostname, p2pPort: 1 + i % 65535, protocol: 1 }),
-      );
+      let hello: Uint8Array;
+      try {
+        hello = await client.helloFrame(hostname, 1 + i % 65535);
+      } catch (err) {
+        // Over a cap the server refuses before its Challenge (Error busy, then closes): a
+        // refusal like any other; the health probe and the liveness check judge the server.
+        if (!(err instanceof NoChallengeError)) throw err;
+        refused++;
+        continue;
+      }
+      await client.write(hello);
       const outcome = await client.until(
         (m) => m.requestId === 1,
         Math.max(deadline - performance.now(), 1000),
@@ -117,7 +125,7 @@ async function floodPublishes(
   // Another host than the Hello flood's, whose sessions may still be closing.
   using client = await WireClient.connect(server.tcpPort, { from: hostAddress(1) });
   await client.write(
-    frame(MsgType.Hello, 1, { hostname: "flood-publisher", p2pPort: 9, protocol: 1 }),
+    await client.helloFrame("flood-publisher", 9),
   );
   const welcome = await client.until((m) => m.requestId === 1, 5000);
   if (welcome.kind !== "message" || welcome.message.type !== MsgType.Welcome) {

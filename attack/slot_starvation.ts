@@ -47,7 +47,7 @@ export const slotStarvation: Attack = {
       clients.push(client);
       const from = `forged-${i}:${1000 + i}`;
       await client.write(joinBytes([
-        frame(MsgType.GetInfo, 1, { fname: "big.bin", from }),
+        await client.getInfoFrame({ fname: "big.bin", from }),
         frame(MsgType.GetRange, 2, {
           fname: "big.bin",
           rootHash: big.rootHash,

@@ -3,7 +3,7 @@
 // server's CPU and RSS from /proc, checks for lost or leaked sessions, prints a markdown table.
 // Loopback only; every wait is bounded; only processes started here are ever signalled.
 import { readLines } from "../shared/cli.ts";
-import { decodeBeacon, encodeBeacon } from "../shared/beacon.ts";
+import { decodeBeacon, encodeProbe } from "../shared/beacon.ts";
 import { ConfigError } from "../shared/errors.ts";
 import { probeFreePort, readCpuSeconds, waitForPort } from "./_procs.ts";
 
@@ -17,6 +17,8 @@ const PG_BENCH_DB = "lanshare_index_bench";
 
 /** Knobs, from BENCH_* environment variables; defaults are the issue's full size. */
 interface BenchConfig {
+  /** Plain TCP between the load and the index (BENCH_INSECURE_PLAINTEXT=1); TLS by default. */
+  plaintext: boolean;
   sessions: number;
   files: number;
   replicas: number;
@@ -47,6 +49,7 @@ function resolveBenchConfig(env: Record<string, string>): BenchConfig {
     return value;
   };
   const config: BenchConfig = {
+    plaintext: env.BENCH_INSECURE_PLAINTEXT === "1",
     sessions: int("BENCH_SESSIONS", 10_000),
     files: int("BENCH_FILES", 100),
     replicas: int("BENCH_REPLICAS", 5),
@@ -595,7 +598,7 @@ async function probeLive(udpPort: number, timeoutMs = 30_000): Promise<number> {
   // A server busy with a mass disconnect may answer late; NaN (no answer) lets the caller retry.
   const timer = setTimeout(() => socket.close(), timeoutMs);
   try {
-    await socket.send(encodeBeacon({ kind: "probe" }), {
+    await socket.send(encodeProbe(), {
       transport: "udp",
       hostname: "127.0.0.1",
       port: udpPort,
@@ -658,7 +661,7 @@ class ServerLag {
   }
 
   async #probe(port: number): Promise<void> {
-    const probe = encodeBeacon({ kind: "probe" });
+    const probe = encodeProbe();
     while (this.#running) {
       const t0 = performance.now();
       const { promise, resolve } = Promise.withResolvers<void>();
@@ -811,6 +814,11 @@ async function runStore(config: BenchConfig, store: string, dir: string): Promis
     db,
     "--log-level",
     "warning",
+    // TLS, as peers reach it (the load generator pins its certificate, see loadArgs()), unless
+    // BENCH_INSECURE_PLAINTEXT=1 asks for the plaintext comparison.
+    ...(config.plaintext ? ["--insecure-plaintext"] : []),
+    "--identity",
+    `${dir}/server-identity`,
     // Every session of the load comes from 127.0.0.1, many at once before their Hello: the
     // per-address caps, meant for a LAN of hosts, must not refuse them.
     ...["--max-connections", "--max-sessions-per-address", "--max-unregistered-per-address"]
@@ -852,6 +860,9 @@ async function runStore(config: BenchConfig, store: string, dir: string): Promis
         `${ROOT}/deno.json`,
         `${ROOT}/bench/index_load.ts`,
         ...loadArgs(config, tcp),
+        ...(config.plaintext
+          ? ["--insecure-plaintext"]
+          : ["--server-cert", `${dir}/server-identity/cert.pem`]),
       ],
       { nofile: config.nofile },
     );

@@ -11,14 +11,16 @@ import { ConfigError } from "../shared/errors.ts";
 import { decodeMessage, type Frame, FrameDecoder } from "../shared/decode.ts";
 import { encodeMessage, reply, request } from "../shared/encode.ts";
 import { writeAll } from "../shared/framing.ts";
+import { helloBody } from "../shared/handshake.ts";
+import { createIdentity, type Identity, idOfCert } from "../shared/identity.ts";
+import { connectTo, type TransportConn } from "../shared/transport.ts";
 import {
   type Bodies,
-  type FileEntry,
   FLAG_REPLY,
   type Message,
   MSG_TYPE_NAMES,
   MsgType,
-  PROTOCOL_VERSION,
+  type SignedFileEntry,
 } from "../shared/protocol.ts";
 
 /** Everything one run needs; every field required (see `parseLoadArgs`). */
@@ -49,6 +51,8 @@ export interface LoadConfig {
   seed: number;
 }
 
+/** A well-formed publish signature (64 zero bytes), see Catalogue.entry(). */
+const PLACEHOLDER_SIG = new Uint8Array(64).toBase64();
 const DEFAULTS: LoadConfig = {
   port: 0,
   sessions: 10_000,
@@ -167,7 +171,7 @@ class Catalogue {
   }
 
   /** File `j` of session `i`: consecutive names, so sessions `names / files` apart share them. */
-  entry(i: number, j: number): FileEntry {
+  entry(i: number, j: number): SignedFileEntry {
     const k = (i * this.#files + j) % this.names;
     const h = (Math.imul(k + 1, 0x9e3779b1) >>> 0).toString(16).padStart(8, "0");
     return {
@@ -176,6 +180,9 @@ class Catalogue {
       mtimeMs: 1_700_000_000_000 + k,
       rootHash: h.repeat(8),
       pieceSize: 1_048_576,
+      // The index stores publish signatures unverified (fetchers check them), so a fixed
+      // well-formed one costs the load generator nothing and the index what a real one costs.
+      sig: PLACEHOLDER_SIG,
     };
   }
 }
@@ -275,7 +282,7 @@ function describe(err: unknown): string {
  * turn of the event loop go out in one syscall, and the server's pings are answered at once.
  */
 class Client {
-  readonly #conn: Deno.TcpConn;
+  readonly #conn: TransportConn;
   readonly #decoder = new FrameDecoder();
   readonly #waiting = new ReplySlots();
   #outbox: Uint8Array[] = [];
@@ -288,15 +295,25 @@ class Client {
   lastPingMs = 0;
   /** Called once when the server ends the session (not after `close()`). */
   onLost: (reason: string) => void = () => {};
+  /** The server's Challenge, the first frame of the session. */
+  readonly challenge = Promise.withResolvers<Bodies[MsgType.Challenge]>();
 
-  private constructor(conn: Deno.TcpConn) {
+  private constructor(conn: TransportConn) {
     this.#conn = conn;
+    // A session that ends before its Hello reports that through register(), not here.
+    this.challenge.promise.catch(() => {});
     void this.#readLoop();
   }
 
-  static async open(port: number): Promise<Client> {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    conn.setNoDelay(true);
+  /** Connects to the index on 127.0.0.1 as peers do (TLS pinned, unless plaintext). */
+  static async open(port: number, transport: IndexTransport): Promise<Client> {
+    const conn = await connectTo({
+      hostname: "127.0.0.1",
+      port,
+      pin: transport.plaintext ? undefined : transport.pin,
+      plaintext: transport.plaintext,
+      what: "the index",
+    });
     return new Client(conn);
   }
 
@@ -404,6 +421,9 @@ class Client {
       return;
     }
     switch (message.type) {
+      case MsgType.Challenge:
+        this.challenge.resolve(message.body);
+        return;
       case MsgType.Ping:
         wire.pingsAnswered++;
         this.lastPingMs = Date.now();
@@ -434,6 +454,7 @@ class Client {
       if (!(err instanceof Deno.errors.BadResource)) throw err;
     }
     for (const handler of this.#waiting.takeAll()) handler(undefined);
+    this.challenge.reject(new Error(`Cannot read the challenge: ${reason ?? "ended"}`));
     if (!this.#closedByUs) this.onLost(reason ?? "ended");
     this.#endedSignal.resolve();
   }
@@ -527,12 +548,16 @@ const tally = {
 /** The generator: peers, their registration, lookups and churn. */
 class Load {
   readonly config: LoadConfig;
+  readonly transport: IndexTransport;
   readonly catalogue: Catalogue;
   readonly peers: Peer[];
   readonly #random: () => number;
+  /** The device the simulated peers prove. */
+  readonly identity: Promise<Identity> = createIdentity();
 
-  constructor(config: LoadConfig) {
+  constructor(config: LoadConfig, transport: IndexTransport) {
     this.config = config;
+    this.transport = transport;
     this.catalogue = new Catalogue(config);
     this.peers = Array.from({ length: config.sessions }, (_, index) => ({
       index,
@@ -548,13 +573,18 @@ class Load {
 
   /** Connects, says Hello and publishes the peer's files (pipelined). */
   async register(peer: Peer): Promise<void> {
-    const client = await Client.open(this.config.port);
+    const client = await Client.open(this.config.port, this.transport);
     const work = (async () => {
-      const welcome = await client.ask(MsgType.Hello, {
-        hostname: `bench-${peer.index}`,
-        p2pPort: 20_000 + (peer.index % 40_000),
-        protocol: PROTOCOL_VERSION,
-      });
+      // One device for every simulated peer (their hostnames differ, so no two conflict); one
+      // signature per session, as each real peer makes.
+      const welcome = await client.ask(
+        MsgType.Hello,
+        await helloBody({
+          identity: await this.identity,
+          hostname: `bench-${peer.index}`,
+          p2pPort: 20_000 + (peer.index % 40_000),
+        }, await client.challenge.promise),
+      );
       if (welcome.type !== MsgType.Welcome) {
         throw new Error(`Cannot register: got ${MSG_TYPE_NAMES.get(welcome.type)}`);
       }
@@ -962,22 +992,68 @@ export async function main(args: string[]): Promise<number> {
   const lookupsOnly = args.includes(LOOKUPS_ONLY_FLAG);
   const rest = args.filter((arg) => arg !== LOOKUPS_ONLY_FLAG);
   let config: LoadConfig;
+  let transport: IndexTransport;
   try {
-    config = parseLoadArgs(rest);
+    const split = splitTransportArgs(rest);
+    config = parseLoadArgs(split.rest);
+    transport = await indexTransport(split);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     console.error(err.message);
     return 2;
   }
-  return lookupsOnly ? await runLookups(config) : await runHolders(config, rest);
+  return lookupsOnly
+    ? await runLookups(config, transport)
+    : await runHolders(config, transport, rest);
+}
+
+/** How the generator reaches the index: TLS pinned to its certificate, or plaintext. */
+export type IndexTransport =
+  | { plaintext: true }
+  | { plaintext: false; pin: { id: string; certPem: string } };
+
+/**
+ * Takes `--server-cert PATH` (the index's cert.pem: TLS pinned to it, as peers connect) and
+ * `--insecure-plaintext` out of `args`; exactly one is required.
+ */
+function splitTransportArgs(
+  args: string[],
+): { rest: string[]; certPath: string | undefined; plaintext: boolean } {
+  const rest: string[] = [];
+  let certPath: string | undefined;
+  let plaintext = false;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--insecure-plaintext") plaintext = true;
+    else if (arg === "--server-cert") certPath = args[++i];
+    else if (arg.startsWith("--server-cert=")) certPath = arg.slice("--server-cert=".length);
+    else rest.push(arg);
+  }
+  return { rest, certPath, plaintext };
+}
+
+async function indexTransport(
+  split: { certPath: string | undefined; plaintext: boolean },
+): Promise<IndexTransport> {
+  if (split.plaintext === (split.certPath !== undefined)) {
+    throw new ConfigError(["give either --server-cert PATH (TLS) or --insecure-plaintext"]);
+  }
+  if (split.certPath === undefined) return { plaintext: true };
+  let certPem: string;
+  try {
+    certPem = await Deno.readTextFile(split.certPath);
+  } catch (err) {
+    throw new ConfigError([`--server-cert: cannot read "${split.certPath}": ${err}`]);
+  }
+  return { plaintext: false, pin: { id: idOfCert(certPem), certPem } };
 }
 
 /**
  * The lookup process: registers the lookup sessions, runs the phases as soon as it is ready,
  * reports them, then holds its sessions until told to close.
  */
-async function runLookups(config: LoadConfig): Promise<number> {
-  const load = new Load(config);
+async function runLookups(config: LoadConfig, transport: IndexTransport): Promise<number> {
+  const load = new Load(config, transport);
   const lookupPeers = load.peers.slice(0, lookupSessions(config));
   const registered = await Promise.allSettled(lookupPeers.map((p) => load.register(p)));
   const failed = registered.filter((r) => r.status === "rejected");
@@ -1013,8 +1089,12 @@ async function runLookups(config: LoadConfig): Promise<number> {
  * The main process: registers every session but the lookup ones, starts the lookup process,
  * relays its phases while churning, then reports the counts of both.
  */
-async function runHolders(config: LoadConfig, args: string[]): Promise<number> {
-  const load = new Load(config);
+async function runHolders(
+  config: LoadConfig,
+  transport: IndexTransport,
+  args: string[],
+): Promise<number> {
+  const load = new Load(config, transport);
   emit("setup-start", { config, names: load.catalogue.names });
   const lag = new LoopLag();
   const t0 = performance.now();

@@ -15,6 +15,7 @@ import {
   renderTable,
   summary,
 } from "./_lib.ts";
+import { tlsVersusPlaintext } from "./tls_bench.ts";
 import {
   LineProcess,
   readCpuSeconds,
@@ -34,7 +35,10 @@ export interface LoopbackBenchOptions {
   out: (line: string) => void;
   /** Size of the large file, MiB. @default env BENCH_SIZE_MIB, else 1024 */
   sizeMib?: number;
-  /** Which cases to run (1 single source, 2 small-file latency, 3 memory). @default env BENCH_CASES, else all */
+  /**
+   * Which cases to run (1 single source, 2 small-file latency, 3 memory, 4 single source over
+   * TLS and in plaintext). @default env BENCH_CASES, else all
+   */
   cases?: number[];
   /** Small files in case 2. @default env BENCH_SMALL_FILES, else 200 */
   smallFiles?: number;
@@ -44,18 +48,19 @@ export interface LoopbackBenchOptions {
 
 /** Data (reused between runs) and per-run folders live here (other benches use its parent). */
 export const BENCH_DIR = "/tmp/lanshare-bench/loopback";
-const SEED_BIG = `${BENCH_DIR}/seed-big`;
+export const SEED_BIG = `${BENCH_DIR}/seed-big`;
 const SEED_SMALL = `${BENCH_DIR}/seed-small`;
 const SMALL_FILE_BYTES = 4096;
 const ROOT = new URL("..", import.meta.url).pathname;
 const MIB = 1024 * 1024;
 
 /** Per-transfer bound: a 1 GiB loopback transfer takes seconds; this only catches hangs. */
-const TRANSFER_TIMEOUT_MS = 600_000;
+export const TRANSFER_TIMEOUT_MS = 600_000;
 const START_TIMEOUT_MS = 60_000;
-const COMMAND_TIMEOUT_MS = 30_000;
+export const COMMAND_TIMEOUT_MS = 30_000;
 
-interface Ctx {
+/** What every case gets. */
+export interface Ctx {
   reps: number;
   out: (line: string) => void;
   runDir: string;
@@ -75,7 +80,7 @@ interface Ctx {
 export async function runLoopbackBench(opts: LoopbackBenchOptions): Promise<BenchTable[]> {
   const sizeMib = opts.sizeMib ?? envNumber("BENCH_SIZE_MIB", 1024);
   const cases = opts.cases ??
-    (Deno.env.get("BENCH_CASES")?.split(",").map(Number) ?? [1, 2, 3]);
+    (Deno.env.get("BENCH_CASES")?.split(",").map(Number) ?? [1, 2, 3, 4]);
   const smallFiles = opts.smallFiles ?? envNumber("BENCH_SMALL_FILES", 200);
   const concurrent = opts.concurrent ?? envNumber("BENCH_CONCURRENT", 16);
   if (!(opts.reps >= 1 && sizeMib >= 1 && smallFiles >= 1 && concurrent >= 1)) {
@@ -110,6 +115,7 @@ export async function runLoopbackBench(opts: LoopbackBenchOptions): Promise<Benc
     if (cases.includes(1)) tables.push(await singleSource(ctx));
     if (cases.includes(2)) tables.push(await smallFileLatency(ctx, smallFiles));
     if (cases.includes(3)) tables.push(await seederMemory(ctx, concurrent));
+    if (cases.includes(4)) tables.push(await tlsVersusPlaintext(ctx));
     const load = await Deno.readTextFile("/proc/loadavg").catch(() => "unavailable");
     tables[0]!.rows.push(["load average at end", load.split(" ").slice(0, 3).join(" ")]);
   } finally {
@@ -141,7 +147,11 @@ function envNumber(name: string, fallback: number): number {
 // ---------------------------------------------------------------------------------------------
 // Processes
 
-async function startIndex(ctx: Ctx): Promise<{ proc: LineProcess; port: number }> {
+/** Starts an index server on 127.0.0.1 (its identity in the run folder), with `extra` flags. */
+export async function startIndex(
+  ctx: Ctx,
+  extra: string[] = [],
+): Promise<{ proc: LineProcess; port: number }> {
   const proc = new LineProcess({
     name: "index server",
     cmd: ctx.deno,
@@ -163,6 +173,9 @@ async function startIndex(ctx: Ctx): Promise<{ proc: LineProcess; port: number }
       "127.255.255.255",
       "--ui",
       "off",
+      "--identity",
+      `${ctx.runDir}/index-identity-${crypto.randomUUID().slice(0, 8)}`,
+      ...extra,
     ],
   });
   try {
@@ -174,7 +187,8 @@ async function startIndex(ctx: Ctx): Promise<{ proc: LineProcess; port: number }
   }
 }
 
-async function startPeer(
+/** Starts a peer on 127.0.0.1 using the index at `indexPort`, with `peer.extra` flags. */
+export async function startPeer(
   ctx: Ctx,
   indexPort: number,
   peer: { hostname: string; repo: string; extra?: string[] },
@@ -211,7 +225,7 @@ async function startPeer(
 }
 
 /** Stops processes in order, even when one fails to stop. */
-async function stopAll(...procs: ({ stop(): Promise<void> } | undefined)[]): Promise<void> {
+export async function stopAll(...procs: ({ stop(): Promise<void> } | undefined)[]): Promise<void> {
   for (const proc of procs) await proc?.stop();
 }
 
@@ -219,7 +233,7 @@ async function stopAll(...procs: ({ stop(): Promise<void> } | undefined)[]): Pro
 // Data
 
 /** Creates `path` with `sizeBytes` random bytes unless it already has that size. */
-async function ensureRandomFile(path: string, sizeBytes: number): Promise<boolean> {
+export async function ensureRandomFile(path: string, sizeBytes: number): Promise<boolean> {
   try {
     if ((await Deno.stat(path)).size === sizeBytes) return false;
   } catch (err) {
@@ -251,7 +265,7 @@ async function sameBytes(a: string, b: string): Promise<boolean> {
 }
 
 /** Flushes dirty pages so that one transfer's writeback does not slow the next one. */
-async function sync(): Promise<void> {
+export async function sync(): Promise<void> {
   await runCommand("sync", [], { timeoutMs: 300_000 });
 }
 
@@ -263,7 +277,7 @@ async function sync(): Promise<void> {
  * before a transfer hands it clean, already-backed pages, as on a real machine and as the
  * anchors measured (`rm; sync; transfer`).
  */
-class Handover {
+export class Handover {
   #paths: string[] = [];
 
   /** Deletes `path` just before the next transfer. */

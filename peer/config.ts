@@ -8,6 +8,7 @@ import {
   usage,
 } from "../shared/cli.ts";
 import { ConfigError } from "../shared/errors.ts";
+import { idProblem } from "../shared/identity.ts";
 import type { LogLevel } from "../shared/log.ts";
 import { parseUiFlag, type UiListen } from "../shared/http/ui_flag.ts";
 
@@ -18,8 +19,13 @@ export const DEFAULT_PEER_UI = "127.0.0.1:7080";
 export interface PeerConfig {
   /** The repository folder: the only place the peer reads or writes. */
   repo: string;
-  /** Index servers to use, in order of preference; empty: discover by broadcast. */
-  servers: HostPort[];
+  /**
+   * Index servers to use, in order of preference; empty: discover by broadcast. `id`, when
+   * given (HOST:PORT#ID), is the device ID the server must have.
+   */
+  servers: (HostPort & { id?: string })[];
+  /** Plain TCP instead of TLS, for comparisons; the server and other peers need it too. */
+  insecurePlaintext: boolean;
   /** UDP discovery port. */
   announcePort: number;
   /** Where discovery probes go. */
@@ -53,6 +59,8 @@ export interface PeerConfig {
   json: boolean;
   /** Log threshold. */
   logLevel: LogLevel;
+  /** File holding the network key of a `--join key` index; never logged. */
+  networkKeyFile: string | undefined;
   /** TEST ONLY: serve corrupted piece bytes (to test integrity checks); see PEER_TEST_ENV. */
   debugCorrupt: boolean;
   /** Where the web UI listens; null: no UI (`--ui off`). */
@@ -73,7 +81,14 @@ export const PEER_OPTIONS: readonly OptionSpec[] = [
     env: "LANSHARE_SERVER",
     kind: "list",
     default: [],
-    help: "index HOST:PORT[,HOST:PORT] (default: discover)",
+    help: "index HOST:PORT[#ID][,...] (default: discover); #ID pins the server's device ID",
+  },
+  {
+    flag: "insecure-plaintext",
+    env: "LANSHARE_INSECURE_PLAINTEXT",
+    kind: "boolean",
+    default: false,
+    help: "no TLS (for comparisons only; the server and other peers need it too)",
   },
   {
     flag: "announce-port",
@@ -181,6 +196,13 @@ export const PEER_OPTIONS: readonly OptionSpec[] = [
     help: "largest file to fetch, bytes (0: none)",
   },
   {
+    flag: "network-key-file",
+    env: "LANSHARE_NETWORK_KEY_FILE",
+    kind: "string",
+    default: undefined,
+    help: "file holding the network key of an index run with --join key",
+  },
+  {
     flag: "json",
     env: "LANSHARE_JSON",
     kind: "boolean",
@@ -244,10 +266,17 @@ export function resolvePeerConfig(
     };
   }
   if (v.version) return { kind: "version" };
-  const servers: HostPort[] = [];
+  const servers: PeerConfig["servers"] = [];
   for (const text of v.server as string[]) {
+    const [address = "", id, ...extra] = text.split("#");
     try {
-      servers.push(parseHostPort(text));
+      const server: HostPort & { id?: string } = parseHostPort(address);
+      if (id !== undefined) {
+        const problem = extra.length > 0 ? "more than one #" : idProblem(id.toLowerCase());
+        if (problem !== undefined) throw new RangeError(`"${text}": ${problem}`);
+        server.id = id.toLowerCase();
+      }
+      servers.push(server);
     } catch (err) {
       problems.push(`--server: ${(err as Error).message}`);
     }
@@ -275,6 +304,7 @@ export function resolvePeerConfig(
     config: {
       repo: v.repo as string,
       servers,
+      insecurePlaintext: v["insecure-plaintext"] as boolean,
       announcePort: v["announce-port"] as number,
       broadcast: (v.broadcast as string[] | undefined) ?? defaults.broadcast(),
       discoverTimeoutMs: v["discover-timeout-ms"] as number,
@@ -292,6 +322,7 @@ export function resolvePeerConfig(
       maxFileSize: v["max-file-size"] as number,
       json: v.json as boolean,
       logLevel: level as LogLevel,
+      networkKeyFile: v["network-key-file"] as string | undefined,
       debugCorrupt: env[TEST_CORRUPT_ENV] === "1",
       ui,
     },

@@ -1,7 +1,8 @@
 // UDP discovery, peer side: probes the broadcast addresses and listens for announces until an
 // index server answers or the timeout passes.
-import { decodeBeacon, encodeBeacon } from "../shared/beacon.ts";
+import { type Beacon, decodeBeacon, encodeProbe, pemOfDer } from "../shared/beacon.ts";
 import { ProtocolError } from "../shared/errors.ts";
+import { idOfCert, verify } from "../shared/identity.ts";
 import { logger } from "../shared/log.ts";
 import { settleWithin } from "../shared/timeout.ts";
 
@@ -11,7 +12,10 @@ const log = logger("peer", "discover");
 export interface FoundServer {
   hostname: string;
   port: number;
-  serverId: string;
+  /** The server's device ID (from its certificate, which signed the announce). */
+  id: string;
+  /** The server's certificate, PEM: what TLS pins. */
+  certPem: string;
   /** Its live sessions when it announced (lower is less loaded). */
   sessions: number;
 }
@@ -28,10 +32,129 @@ export interface DiscoverOptions {
   gatherMs?: number;
   /** Stops discovery early (it then fails as if nothing answered). */
   signal?: AbortSignal;
+  /**
+   * Why an announce from a pinned address is refused (its ID is not the pinned one), or
+   * undefined to accept it. Refused announces are logged as warnings and ignored.
+   */
+  refuse?: (server: FoundServer) => string | undefined;
+}
+
+/**
+ * The server an announce describes, if its signature is valid under its certificate's key.
+ * @returns undefined (and a debug line) for a datagram that is no valid signed announce
+ */
+async function verifiedAnnounce(
+  beacon: Beacon,
+  from: Deno.NetAddr,
+): Promise<FoundServer | undefined> {
+  if (beacon.kind !== "announce") return undefined;
+  const certPem = pemOfDer(beacon.cert);
+  let id: string;
+  try {
+    id = idOfCert(certPem);
+  } catch (err) {
+    if (!(err instanceof TypeError)) throw err;
+    log.debug("Ignoring announce from {host}: {error}", {
+      host: from.hostname,
+      error: err.message,
+    });
+    return undefined;
+  }
+  if (
+    !await verify(
+      id,
+      beacon.signed as Uint8Array<ArrayBuffer>,
+      beacon.signature as Uint8Array<ArrayBuffer>,
+    )
+  ) {
+    log.warn("Ignoring announce from {host}: its signature is not by the key it names (forged?)", {
+      host: from.hostname,
+    });
+    return undefined;
+  }
+  return { hostname: from.hostname, port: beacon.tcpPort, id, certPem, sessions: beacon.sessions };
+}
+
+/**
+ * Asks one host for its index server's certificate (a probe to its UDP discovery port), for
+ * a server given by --server rather than discovered.
+ *
+ * @throws {Error} "Cannot get the certificate …" when no valid answer comes within the timeout
+ */
+export async function probeServer(
+  options: {
+    hostname: string;
+    announcePort: number;
+    /** Only an answer for this index port counts (servers on one host share a UDP port). */
+    tcpPort: number;
+    timeoutMs: number;
+    signal?: AbortSignal;
+  },
+): Promise<FoundServer> {
+  const prober = Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port: 0 });
+  const answered = Promise.withResolvers<FoundServer>();
+  const receiving = (async () => {
+    try {
+      for await (const [bytes, from] of prober) {
+        let beacon: Beacon;
+        try {
+          beacon = decodeBeacon(bytes);
+        } catch (err) {
+          if (!(err instanceof ProtocolError)) throw err;
+          continue;
+        }
+        const found = await verifiedAnnounce(beacon, from as Deno.NetAddr);
+        if (found?.port === options.tcpPort) answered.resolve(found);
+      }
+    } catch (err) {
+      if (!(err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted)) {
+        throw err;
+      }
+    }
+  })();
+  const probe = encodeProbe();
+  const send = () =>
+    prober.send(probe, { transport: "udp", hostname: options.hostname, port: options.announcePort })
+      .catch((err) =>
+        log.debug("Cannot probe {hostname}: {error}", {
+          hostname: options.hostname,
+          error: String(err),
+        })
+      );
+  await send();
+  const probing = setInterval(() => void send(), PROBE_INTERVAL_MS);
+  const onAbort = () => answered.reject(new Error("Cannot get the certificate: stopped"));
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    if (!await settleWithin(answered.promise, options.timeoutMs)) {
+      throw new Error(
+        `Cannot get the certificate of the index on ${options.hostname}: no answer on UDP port ` +
+          `${options.announcePort} within ${options.timeoutMs} ms (give its discovery port with ` +
+          `--announce-port, or its ID with --server HOST:PORT#ID and open that UDP port)`,
+      );
+    }
+    return await answered.promise;
+  } finally {
+    options.signal?.removeEventListener("abort", onAbort);
+    clearInterval(probing);
+    prober.close();
+    await receiving;
+  }
 }
 
 /** ms between repeated probes while nothing answers. */
 const PROBE_INTERVAL_MS = 500;
+
+/** Refusals already logged: a forger announcing every second gets one warning, not thousands. */
+const warned = new Set<string>();
+const MAX_WARNED = 1024;
+
+function warnOnce(key: string, refusal: string): void {
+  if (warned.has(key)) return;
+  if (warned.size >= MAX_WARNED) warned.clear();
+  warned.add(key);
+  log.warn("Ignoring announce (forged announce?): {refusal}", { refusal });
+}
 
 /**
  * Finds index servers on the LAN, least loaded first.
@@ -53,20 +176,22 @@ export async function discoverServers(options: DiscoverOptions): Promise<FoundSe
   const receive = async (socket: Deno.DatagramConn) => {
     try {
       for await (const [bytes, from] of socket) {
+        let beacon: Beacon;
         try {
-          const beacon = decodeBeacon(bytes);
-          if (beacon.kind !== "announce") continue;
-          const hostname = (from as Deno.NetAddr).hostname;
-          found.set(`${hostname}:${beacon.tcpPort}`, {
-            hostname,
-            port: beacon.tcpPort,
-            serverId: beacon.serverId,
-            sessions: beacon.sessions,
-          });
-          firstFound.resolve();
+          beacon = decodeBeacon(bytes);
         } catch (err) {
           if (!(err instanceof ProtocolError)) throw err;
+          continue;
         }
+        const server = await verifiedAnnounce(beacon, from as Deno.NetAddr);
+        if (server === undefined) continue;
+        const refusal = options.refuse?.(server);
+        if (refusal !== undefined) {
+          warnOnce(`${server.hostname}:${server.port}#${server.id}`, refusal);
+          continue;
+        }
+        found.set(`${server.hostname}:${server.port}`, server);
+        firstFound.resolve();
       }
     } catch (err) {
       if (!(err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted)) {
@@ -75,7 +200,7 @@ export async function discoverServers(options: DiscoverOptions): Promise<FoundSe
     }
   };
   const receiving = Promise.all([receive(listener), receive(prober)]);
-  const probe = encodeBeacon({ kind: "probe" });
+  const probe = encodeProbe();
   const sendProbes = async () => {
     for (const hostname of options.broadcast) {
       await prober.send(probe, { transport: "udp", hostname, port: options.announcePort }).catch((

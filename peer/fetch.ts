@@ -17,7 +17,13 @@ import { pathExists, type Repository } from "./repo.ts";
 import { PieceSink } from "./piece_sink.ts";
 import type { Shares } from "./shares.ts";
 import type { Slots } from "./slots.ts";
-import type { SourceConnection, SourceParams } from "./source.ts";
+import {
+  type FetcherCredentials,
+  type SourceConnection,
+  sourceKey,
+  type SourceParams,
+} from "./source.ts";
+import { checkPublishers } from "./publisher_check.ts";
 import { type OpenSource, SourcePool } from "./source_pool.ts";
 import { swarmView } from "./swarm.ts";
 import { chooseVersion, type ContentVersion } from "./versions.ts";
@@ -48,10 +54,14 @@ export interface FetchContext {
   ttfbTimeoutMs: number;
   stallTimeoutMs: number;
   maxSources: number;
+  /** Plain TCP to sources instead of pinned TLS (--insecure-plaintext). */
+  plaintext: boolean;
   /** 0: no limit. */
   maxFileSize: number;
   /** Publishes (or re-publishes) a share's entry to the index. */
   announce(fname: string): Promise<void>;
+  /** What this peer shows sources that authenticate fetchers. */
+  credentials?: FetcherCredentials;
 }
 
 /** Options of one fetch. */
@@ -85,7 +95,7 @@ export interface FetchResult {
   resumedBytes: number;
   bytesPerSecond: number;
   bySource: Record<string, number>;
-  /** Sources dropped for sending corrupt data. */
+  /** Sources dropped for sending corrupt data, or whose publish signature does not verify. */
   badSources: string[];
   /** Every content version published under the fname, most sources first. */
   versions: ContentVersion[];
@@ -139,7 +149,15 @@ export async function fetchFile(
   const started = performance.now();
   let firstByteAt: number | undefined;
 
-  const choice = chooseVersion(await whoHas(ctx, fname), options.hashPrefix);
+  const { trusted, lying } = await checkPublishers(fname, await whoHas(ctx, fname));
+  if (trusted.length === 0 && lying.length > 0) {
+    throw new FetchError(
+      `Cannot fetch "${fname}": no source proves it published this content (dropped ${
+        lying.map(sourceKey).join(", ")
+      }: publish signature missing or invalid)`,
+    );
+  }
+  const choice = chooseVersion(trusted, options.hashPrefix);
   if ("problem" in choice) throw new FetchError(`Cannot fetch "${fname}": ${choice.problem}`);
   const { chosen, versions } = choice;
   if (options.hashPrefix === undefined && versions.length > 1) {
@@ -162,6 +180,7 @@ export async function fetchFile(
       options.onFirstByte?.();
     },
   });
+  run.dropLying(lying);
   try {
     const outcome = await run.execute(choice.sources);
     const durationMs = performance.now() - started;
@@ -303,6 +322,8 @@ class FetchRun {
   #params: SourceParams | undefined;
   #timers: ReturnType<typeof setInterval>[] = [];
   #announcedHave = "";
+  /** Sources dropped because their publish signature does not verify. */
+  readonly #lying: string[] = [];
 
   constructor(ctx: FetchContext, fname: string, root: string, options: FetchOptions) {
     this.#ctx = ctx;
@@ -334,6 +355,8 @@ class FetchRun {
         from: ctx.self,
         ttfbTimeoutMs: ctx.ttfbTimeoutMs,
         queueTimeoutMs: QUEUE_TIMEOUT_MS,
+        plaintext: ctx.plaintext,
+        ...(ctx.credentials ? { credentials: ctx.credentials } : {}),
       },
       info: this.#info,
       run: (conn) =>
@@ -489,14 +512,30 @@ class FetchRun {
     this.#pool.launch(fresh.filter((s) => holdsMissing(s, sink.partial.have)));
   }
 
+  /** Records sources whose publish signature does not verify: never used, listed as bad. */
+  dropLying(sources: readonly SourceInfo[]): void {
+    for (const source of sources) {
+      const key = sourceKey(source);
+      if (this.#lying.includes(key)) continue;
+      this.#lying.push(key);
+      log.error("Dropping source {key} for {fname}: its publish signature does not verify", {
+        key,
+        fname: this.#fname,
+      });
+    }
+  }
+
   async #askAgain(round: number): Promise<SourceInfo[]> {
     if (this.#abort.signal.aborted) return [];
     // Give busy sources a moment and the index time to learn of new ones.
     await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 250 * 2 ** round)));
     try {
-      return (await whoHas(this.#ctx, this.#fname)).filter((s) =>
-        s.rootHash === this.#rootHash && !this.#pool.isBad(s)
+      const { trusted, lying } = await checkPublishers(
+        this.#fname,
+        await whoHas(this.#ctx, this.#fname),
       );
+      this.dropLying(lying);
+      return trusted.filter((s) => s.rootHash === this.#rootHash && !this.#pool.isBad(s));
     } catch (err) {
       this.#pool.lastError = (err as Error).message;
       return [];
@@ -516,7 +555,7 @@ class FetchRun {
       fetchedBytes: sink.fetchedBytes,
       resumedBytes: resumed === 0 ? 0 : Math.min(hashes.size, resumed * hashes.pieceSize),
       bySource: { ...this.#info.bySource },
-      badSources: [...this.#pool.badSources],
+      badSources: [...this.#lying, ...this.#pool.badSources],
     };
   }
 

@@ -7,21 +7,45 @@ import type { HostPort } from "../shared/cli.ts";
 import { FramedConn } from "../shared/framing.ts";
 import { logger } from "../shared/log.ts";
 import { settleWithin } from "../shared/timeout.ts";
-import { type Bodies, type Message, MsgType, PROTOCOL_VERSION } from "../shared/protocol.ts";
+import { connectTo, plaintextMismatch, type TransportConn } from "../shared/transport.ts";
+import {
+  type Bodies,
+  type ErrorCode,
+  type Message,
+  MsgType,
+  type Ticket,
+} from "../shared/protocol.ts";
+import { RemoteError } from "../shared/errors.ts";
+import { helloBody, readChallenge } from "../shared/handshake.ts";
+import { type Identity, shortId } from "../shared/identity.ts";
 import { expectType, type HandlerResult, RpcConn } from "../shared/rpc.ts";
 import type { IndexState } from "./index_state.ts";
 
 const log = logger("peer", "index");
 
+/** An index server to connect to, with the certificate TLS pins (none in plaintext mode). */
+export type IndexAddress = HostPort & { pin?: { id: string; certPem: string } };
+
 /** Options for `IndexClient`. */
 export interface IndexClientOptions {
   /** Finds the servers to try, best first (a fixed list, or discovery); stops on `signal`. */
-  locate: (signal: AbortSignal) => Promise<HostPort[]>;
+  locate: (signal: AbortSignal) => Promise<IndexAddress[]>;
+  /** Plain TCP instead of TLS (--insecure-plaintext). */
+  plaintext: boolean;
   /** Identity announced in Hello. */
   hostname: string;
   p2pPort: number;
+  /** The device identity proved in Hello (its ID and certificate are what fetchers pin). */
+  identity: Identity;
+  /** The network key of a `--join key` index, if given. */
+  networkKey?: CryptoKey | undefined;
   /** Answers the server's `ListShares`. */
   listShares: () => Bodies[MsgType.Shares];
+  /**
+   * Called on every (re)registration with the indexes whose tickets to accept (the one
+   * registered with first) and this peer's ticket.
+   */
+  onRegistered?: (indexIds: string[], ticket: Ticket) => void;
   /** Runs after every (re)connection, before it counts as connected: publish everything again. */
   onConnected: (client: IndexClient) => Promise<void>;
   /** Says, for "Cannot <action>: <reason>", why a request cannot be sent in `state`. */
@@ -48,6 +72,31 @@ export class IndexUnavailableError extends Error {
   }
 }
 
+/** Refusals of a Hello that a server answered: this device may not join (yet). */
+const REFUSALS: ReadonlySet<ErrorCode> = new Set([
+  "not-approved",
+  "bad-proof",
+  "revoked",
+  "conflict",
+]);
+
+/** The index answered the Hello with a refusal of this device. */
+class RefusedError extends Error {
+  readonly server: string;
+  /** The server's reason, without its "Cannot register: ". */
+  readonly reason: string;
+
+  constructor(server: string, message: string) {
+    super(`${server}: ${message}`);
+    this.name = "RefusedError";
+    this.server = server;
+    this.reason = message.replace(/^Cannot register: /, "").replace(
+      /^Cannot register as /,
+      "registering as ",
+    );
+  }
+}
+
 /** Longest wait between connection attempts, ms. */
 const MAX_BACKOFF_MS = 5000;
 
@@ -57,11 +106,14 @@ const ACTIONS: Partial<Record<MsgType, string>> = {
   [MsgType.Unpublish]: "unpublish",
   [MsgType.Search]: "search",
   [MsgType.WhoHas]: "look up sources",
+  [MsgType.GetTicket]: "renew the fetch ticket",
 };
 
 /** Attempts that failed since the last session, in a state that counts them. */
 function failedAttempts(state: IndexState): number {
-  return state.kind === "looking" || state.kind === "reconnecting" ? state.attempts : 0;
+  return state.kind === "looking" || state.kind === "reconnecting" || state.kind === "refused"
+    ? state.attempts
+    : 0;
 }
 
 /** A self-healing session with the index. */
@@ -163,13 +215,28 @@ export class IndexClient {
         failures++;
         const error = err instanceof Error ? err.message : String(err);
         const state = this.#state;
-        this.#setState(
-          state.kind === "reconnecting"
-            ? { ...state, attempts: failures, lastError: error }
-            : { kind: "looking", attempts: failures, lastError: error },
-        );
+        if (err instanceof RefusedError) {
+          this.#setState({
+            kind: "refused",
+            server: err.server,
+            attempts: failures,
+            reason: err.reason,
+          });
+        } else {
+          this.#setState(
+            state.kind === "reconnecting"
+              ? { ...state, attempts: failures, lastError: error }
+              : { kind: "looking", attempts: failures, lastError: error },
+          );
+        }
         // The same failure every few seconds is news once; the state says the rest.
-        if (error !== lastLogged) {
+        if (error !== lastLogged && err instanceof RefusedError) {
+          log.warn("The index {server} refuses this peer (still asking): {reason}", {
+            server: err.server,
+            reason: err.reason,
+          });
+          lastLogged = error;
+        } else if (error !== lastLogged) {
           log.warn("No index server reached yet (attempt {n}; still trying): {error}", {
             n: failures,
             error,
@@ -228,45 +295,77 @@ export class IndexClient {
   async #connect(): Promise<void> {
     const servers = await this.#options.locate(this.#closing.signal);
     const problems: string[] = [];
+    let refusal: RefusedError | undefined;
     for (const server of servers) {
       if (this.#stopped) break;
       const label = `${server.hostname}:${server.port}`;
-      let conn: Deno.TcpConn;
+      let conn: TransportConn;
       try {
-        conn = await Deno.connect({
-          ...server,
+        conn = await connectTo({
+          hostname: server.hostname,
+          port: server.port,
+          pin: server.pin,
+          plaintext: this.#options.plaintext,
+          what: "the index",
           signal: AbortSignal.any([AbortSignal.timeout(5000), this.#closing.signal]),
         });
       } catch (err) {
         problems.push(`${label}: ${(err as Error).message}`);
         continue;
       }
-      conn.setNoDelay(true);
-      const rpc: RpcConn = new RpcConn(new FramedConn(conn), (m) => this.#handle(m, rpc), {
-        label,
-      });
+      const framed = new FramedConn(conn);
+      let challenge: Bodies[MsgType.Challenge];
+      try {
+        challenge = await readChallenge(framed, this.#timeoutMs, label);
+        // TLS already proved the pinned key; a Challenge naming another ID is a confused or
+        // relaying server, and signing its nonce would vouch for the wrong index.
+        if (server.pin !== undefined && challenge.id !== server.pin.id) {
+          throw new Error(
+            `Cannot register with the index at ${label}: it is pinned as ${
+              shortId(server.pin.id)
+            } but its challenge names ${shortId(challenge.id)}`,
+          );
+        }
+      } catch (err) {
+        framed.close();
+        // A TLS index and this plaintext peer both wait for the other to speak.
+        const mismatch = this.#options.plaintext && !(err instanceof RemoteError)
+          ? await plaintextMismatch(server.hostname, server.port, "the index")
+          : undefined;
+        problems.push(`${label}: ${(mismatch ?? err as Error).message}`);
+        continue;
+      }
+      const rpc: RpcConn = new RpcConn(framed, (m) => this.#handle(m, rpc), { label });
       const running = rpc.run();
       // close() must not wait for a server that accepted the connection but never answers.
       const abandon = () => rpc.close("peer quitting");
       this.#closing.signal.addEventListener("abort", abandon, { once: true });
       try {
         const welcome = expectType(
-          await rpc.request(MsgType.Hello, {
-            hostname: this.#options.hostname,
-            p2pPort: this.#options.p2pPort,
-            protocol: PROTOCOL_VERSION,
-          }, this.#timeoutMs),
+          await rpc.request(
+            MsgType.Hello,
+            await helloBody({
+              identity: this.#options.identity,
+              hostname: this.#options.hostname,
+              p2pPort: this.#options.p2pPort,
+              ...(this.#options.networkKey ? { networkKey: this.#options.networkKey } : {}),
+            }, challenge),
+            this.#timeoutMs,
+          ),
           MsgType.Welcome,
         );
         this.#rpc = rpc;
         this.server = label;
         this.sessionId = welcome.body.sessionId;
+        const others = (welcome.body.indexIds ?? []).filter((id) => id !== challenge.id);
+        this.#options.onRegistered?.([challenge.id, ...others], welcome.body.ticket);
         this.#runningSession = running;
         await this.#options.onConnected(this);
         if (this.#stopped) return; // replaced or closed while publishing: the loop sees it
         this.#setState({ kind: "connected", server: label });
-        log.info("Registered with index {server} as {host}", {
+        log.info("Registered with index {server} ({id}) as {host}", {
           server: label,
+          id: server.pin ? shortId(server.pin.id) : "plaintext",
           host: this.#options.hostname,
         });
         return;
@@ -275,11 +374,16 @@ export class IndexClient {
         await running.catch(() => {});
         this.#rpc = undefined;
         this.#runningSession = undefined;
+        // A server that refuses this device is the answer, unless another one admits it.
+        if (err instanceof RemoteError && REFUSALS.has(err.code)) {
+          refusal ??= new RefusedError(label, err.message);
+        }
         problems.push(`${label}: ${(err as Error).message}`);
       } finally {
         this.#closing.signal.removeEventListener("abort", abandon);
       }
     }
+    if (refusal) throw refusal;
     // The caller says that no server was reached; this says why.
     throw new Error(problems.join("; ") || "no server to try");
   }

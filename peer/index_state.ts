@@ -13,6 +13,11 @@ export type IndexState =
    * session; the peer does not fight back unless told to (`reconnect`).
    */
   | { kind: "replaced"; server: string; notice: string }
+  /**
+   * The index answered but refused this device (waiting for approval, wrong network key,
+   * revoked, its {hostname, port} held by another device); the peer keeps asking.
+   */
+  | { kind: "refused"; server: string; attempts: number; reason: string }
   | { kind: "closed" };
 
 /** What the descriptions need to know about the peer's setup. */
@@ -41,6 +46,8 @@ export function describeIndexState(state: IndexState, target: IndexTarget): stri
       return `lost the index server ${state.server}; ${retrying(state)}`;
     case "replaced":
       return replacedText(state, target);
+    case "refused":
+      return refusedText(state);
     case "closed":
       return "disconnected from the index: the peer is stopping";
   }
@@ -57,6 +64,8 @@ export function unavailableReason(state: IndexState, target: IndexTarget): strin
       return `not connected: lost the index server ${state.server}; ${retrying(state)}`;
     case "replaced":
       return replacedText(state, target);
+    case "refused":
+      return refusedText(state);
     case "closed":
       return "the peer is stopping";
   }
@@ -87,6 +96,11 @@ function retrying(state: { attempts: number; lastError?: string }): string {
   return `reconnecting (attempt ${state.attempts}${
     state.lastError ? `, last error: ${state.lastError}` : ""
   })`;
+}
+
+function refusedText(state: { server: string; attempts: number; reason: string }): string {
+  const tries = state.attempts === 1 ? "1 attempt" : `${state.attempts} attempts`;
+  return `the index server ${state.server} refuses this peer: ${state.reason} (still asking, ${tries})`;
 }
 
 function replacedText(state: { server: string; notice: string }, target: IndexTarget): string {

@@ -14,33 +14,40 @@ const DEFAULT_REPO = "./lanshare-repo";
  * @param args the peer's own arguments, passed on unchanged
  * @param envRepo LANSHARE_REPO
  * @param mainPath where peer/main.ts is
+ * @param envKeyFile LANSHARE_NETWORK_KEY_FILE
  * @throws {RangeError} for a repository path Deno's permission flags cannot name
  */
 export function peerRunArgs(
   args: readonly string[],
   envRepo: string | undefined,
   mainPath: string,
+  envKeyFile?: string,
 ): string[] {
   const { values } = parseArgs({
     args: [...args],
-    options: { repo: { type: "string" } },
+    options: { repo: { type: "string" }, "network-key-file": { type: "string" } },
     strict: false,
     allowPositionals: true,
   });
   const repo = typeof values.repo === "string" ? values.repo : envRepo || DEFAULT_REPO;
+  // The network key of a `--join key` index is read once at start: reading that file only.
+  const keyFlag = values["network-key-file"];
+  const keyFile = typeof keyFlag === "string" ? keyFlag : envKeyFile || undefined;
   // --allow-read takes a comma-separated list: a comma would grant two other paths.
-  if (repo.includes(",")) {
-    throw new RangeError(
-      `Cannot start the peer: the repository path "${repo}" contains a comma, which Deno's ` +
-        "--allow-read and --allow-write cannot name; choose a path without one",
-    );
+  for (const [what, path] of [["repository", repo], ["network key file", keyFile]] as const) {
+    if (path?.includes(",")) {
+      throw new RangeError(
+        `Cannot start the peer: the ${what} path "${path}" contains a comma, which Deno's ` +
+          "--allow-read and --allow-write cannot name; choose a path without one",
+      );
+    }
   }
   return [
     "run",
     "--allow-net",
     "--allow-env=LANSHARE_*",
     "--allow-sys=hostname,networkInterfaces,statfs",
-    `--allow-read=${repo}`,
+    `--allow-read=${keyFile === undefined ? repo : `${repo},${keyFile}`}`,
     `--allow-write=${repo}`,
     mainPath,
     ...args,
@@ -54,6 +61,7 @@ async function launch(args: string[]): Promise<number> {
       args,
       Deno.env.get("LANSHARE_REPO"),
       fileURLToPath(new URL("./main.ts", import.meta.url)),
+      Deno.env.get("LANSHARE_NETWORK_KEY_FILE"),
     );
   } catch (err) {
     if (!(err instanceof RangeError)) throw err;

@@ -96,6 +96,7 @@ async function run(args: string[], setRepo: (repo: string) => void): Promise<num
   console.log(JSON.stringify({
     event: "listening",
     p2p: peer.p2pPort,
+    id: peer.identity.id,
     hostname: config.hostname,
     index: peer.index.state.kind,
     repo: peer.repo.root,

@@ -217,6 +217,14 @@ export class PeerOps {
   }
 
   /** Stops a fetch of `fname` and deletes its partial download. */
+  /**
+   * Forgets the index pinned at `address` ("host:port"), so that its next ID is trusted on
+   * first use. @returns false when no index was pinned there
+   */
+  forgetServer(address: string): Promise<boolean> {
+    return this.peer.pins.forget(address);
+  }
+
   async cancel(fname: string): Promise<{ fname: string; running: boolean; partials: number }> {
     return { fname, ...await this.peer.cancel(fname) };
   }

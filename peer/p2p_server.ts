@@ -2,7 +2,9 @@
 // once, within k session slots. Files are found by fname in the share table, never by a path
 // from the other side, and opened without following symlinks (Repository.openShared); error
 // texts sent back name files relative to the repository, never by their absolute path.
-import { encodeMessage, reply } from "../shared/encode.ts";
+import { encodeMessage, reply, request } from "../shared/encode.ts";
+import { newChallenge } from "../shared/handshake.ts";
+import { fetcherRefusal, type P2pAuth } from "./fetcher_check.ts";
 import { ProtocolError } from "../shared/errors.ts";
 import { FramedConn } from "../shared/framing.ts";
 import { logger } from "../shared/log.ts";
@@ -16,6 +18,7 @@ import {
   MsgType,
 } from "../shared/protocol.ts";
 import { pieceCount } from "../shared/pieces.ts";
+import { acceptedConn, listenTransport, type TransportMode } from "../shared/transport.ts";
 import { ConnectionCaps, type ConnectionCapsOptions } from "./connection_caps.ts";
 import type { TokenBucket } from "./rate.ts";
 import { PathError, type Repository } from "./repo.ts";
@@ -45,6 +48,11 @@ export interface P2pContext {
   retryAfterMs: number;
   /** TEST ONLY: flip a byte in every chunk served. */
   debugCorrupt: boolean;
+  /**
+   * How fetchers are authenticated (Challenge, then a proof and a ticket in GetInfo). Every
+   * peer has it; only tests of the transfer layer alone run without.
+   */
+  auth?: P2pAuth;
 }
 
 /**
@@ -59,19 +67,26 @@ export interface P2pServer extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-/** Binds the P2P port and serves until closed. */
+/**
+ * Binds the P2P port and serves until closed: over TLS with this peer's certificate (which
+ * fetchers pin, having it from the index), or in plaintext with --insecure-plaintext.
+ */
 export function startP2pServer(
   listenOn: { hostname: string; port: number },
   ctx: P2pContext,
+  transport: TransportMode,
 ): P2pServer {
-  const listener = Deno.listen(listenOn);
+  const listener = listenTransport(listenOn, transport);
   const connections = new Set<FramedConn>();
+  /** Accepted connections still in their TLS handshake, for close() to end them. */
+  const handshaking = new Set<Deno.Conn>();
   const tasks = new Set<Promise<void>>();
   const caps = new ConnectionCaps(ctx.caps);
   let lastRefusalLogMs = 0;
   const accepting = (async () => {
     for await (const conn of listener) {
-      const admitted = caps.admit(conn.remoteAddr.hostname);
+      const remote = conn.remoteAddr as Deno.NetAddr;
+      const admitted = caps.admit(remote.hostname);
       if (typeof admitted === "string") {
         // Closed unread: a flood of refused connections must cost nothing but this.
         conn.close();
@@ -81,14 +96,23 @@ export function startP2pServer(
         }
         continue;
       }
-      conn.setNoDelay(true);
-      const framed = new FramedConn(conn, { limits: REQUEST_LIMITS });
-      connections.add(framed);
-      const task = serveConnection(framed, conn.remoteAddr, ctx).finally(() => {
-        connections.delete(framed);
-        framed.close();
-        admitted();
-      });
+      if (transport.plaintext) (conn as Deno.TcpConn).setNoDelay(true);
+      handshaking.add(conn);
+      // The handshake runs in the connection's own task: a slow one never holds the loop.
+      const task = acceptedConn(conn, transport.plaintext, (problem) => {
+        log.warn("P2P connection: {problem}", { problem });
+      }).then(async (ready) => {
+        handshaking.delete(conn);
+        if (ready === undefined) return;
+        const framed = new FramedConn(ready, { limits: REQUEST_LIMITS });
+        connections.add(framed);
+        try {
+          await serveConnection(framed, remote, ctx);
+        } finally {
+          connections.delete(framed);
+          framed.close();
+        }
+      }).finally(admitted);
       tasks.add(task);
       void task.finally(() => tasks.delete(task));
     }
@@ -100,10 +124,21 @@ export function startP2pServer(
   const close = async () => {
     listener.close();
     for (const framed of connections) framed.close();
+    for (const conn of handshaking) {
+      try {
+        conn.close();
+      } catch (err) {
+        if (!(err instanceof Deno.errors.BadResource)) throw err;
+      }
+    }
     await accepting;
     await Promise.allSettled([...tasks]);
   };
-  return { port: listener.addr.port, close, [Symbol.asyncDispose]: close };
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
 }
 
 /** Reads the next message, closing the connection if none comes within `timeoutMs`. */
@@ -128,7 +163,9 @@ async function serveConnection(
   const label = `${remote.hostname}:${remote.port}`;
   let lease: SlotLease | undefined;
   const abort = new AbortController();
+  const challenge = ctx.auth ? newChallenge(ctx.auth.identity.id) : undefined;
   try {
+    if (challenge) framed.post(request(MsgType.Challenge, 0, challenge));
     const first = await readWithin(framed, ctx.idleTimeoutMs);
     if (first === null) return; // a connect-only probe (e.g. the index's ping)
     if (first.type !== MsgType.GetInfo) {
@@ -136,6 +173,12 @@ async function serveConnection(
         "unexpected",
         `Cannot serve: first request must be GetInfo, got ${MSG_TYPE_NAMES.get(first.type)}`,
       );
+    }
+    if (ctx.auth && challenge) {
+      const refusal = await fetcherRefusal(first.body, challenge.nonce, ctx.auth, Date.now());
+      if (refusal) {
+        throw new ProtocolError(refusal.code, `Cannot serve ${label}: ${refusal.problem}`);
+      }
     }
     // Slots are counted per remote address: `from` is the fetcher's own claim, so it is only
     // shown (a fetcher could otherwise take every slot under made-up names).

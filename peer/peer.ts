@@ -3,7 +3,6 @@
 import { basename } from "node:path";
 import { Bitfield } from "../shared/bitfield.ts";
 import { pieceCount } from "../shared/pieces.ts";
-import type { HostPort } from "../shared/cli.ts";
 import { fnameProblem } from "../shared/fname.ts";
 import { logger } from "../shared/log.ts";
 import {
@@ -15,7 +14,10 @@ import {
 import { expectType } from "../shared/rpc.ts";
 import { Activity, type FetchInfo, type UploadInfo } from "./activity.ts";
 import type { PeerConfig } from "./config.ts";
-import { discoverServers } from "./discover.ts";
+import { locateIndex } from "./index_locator.ts";
+import { peerIdentity } from "./identity_file.ts";
+import { ServerPins } from "./server_pins.ts";
+import type { TransportMode } from "../shared/transport.ts";
 import { fetchFile, type FetchOptions, type FetchResult } from "./fetch.ts";
 import { IndexClient, IndexUnavailableError } from "./index_client.ts";
 import {
@@ -32,6 +34,10 @@ import { PathError, Repository } from "./repo.ts";
 import { shareEntry, Shares } from "./shares.ts";
 import { Slots } from "./slots.ts";
 import type { HashProgress } from "./hashing.ts";
+import { type Identity, sign } from "../shared/identity.ts";
+import { publishStatement } from "../shared/statements.ts";
+import { loadNetworkKey } from "./network_key.ts";
+import { TicketKeeper } from "./ticket_keeper.ts";
 
 const log = logger("peer");
 
@@ -78,6 +84,8 @@ export interface PeerHooks {
 
 /** Answer of `status`. */
 export interface StatusReport {
+  /** This peer's device ID. */
+  id: string;
   server: string | undefined;
   connected: boolean;
   /** Where the peer stands with the index, and one line saying so. */
@@ -104,9 +112,15 @@ export class Peer implements AsyncDisposable {
   readonly slots: Slots;
   readonly index: IndexClient;
   readonly p2pPort: number;
+  /** This peer's device identity: signs Hello and every publish. */
+  readonly identity: Identity;
+  /** The index servers this peer has pinned (`forget-server` removes one). */
+  readonly pins: ServerPins;
   readonly #p2p: { close(): Promise<void> };
   readonly #download: TokenBucket;
   readonly #describeIndex: (state: IndexState) => string;
+  /** The fetch ticket from the index, and the index whose tickets this peer's sources accept. */
+  readonly tickets: TicketKeeper;
   #lastIndexKind: IndexState["kind"] = "looking";
   /** Running fetches: how to stop each, and when it has let go of its files. */
   readonly #running = new Map<string, { abort: AbortController; settled: Promise<unknown> }>();
@@ -121,6 +135,9 @@ export class Peer implements AsyncDisposable {
       activity: Activity;
       p2p: { port: number; close(): Promise<void> };
       download: TokenBucket;
+      identity: Identity;
+      pins: ServerPins;
+      networkKey: CryptoKey | undefined;
     },
     hooks: PeerHooks,
   ) {
@@ -132,6 +149,11 @@ export class Peer implements AsyncDisposable {
     this.#p2p = parts.p2p;
     this.p2pPort = parts.p2p.port;
     this.#download = parts.download;
+    this.identity = parts.identity;
+    this.pins = parts.pins;
+    this.tickets = new TicketKeeper(async () =>
+      expectType(await this.index.request(MsgType.GetTicket, {}), MsgType.Ticket).body.ticket
+    );
     const target: IndexTarget = {
       servers: config.servers.map(({ hostname, port }) => `${hostname}:${port}`),
       announcePort: config.announcePort,
@@ -139,7 +161,8 @@ export class Peer implements AsyncDisposable {
     };
     this.#describeIndex = (state) => describeIndexState(state, target);
     this.index = new IndexClient({
-      locate: (signal) => this.#locate(signal),
+      locate: (signal) => locateIndex(config, this.pins, signal),
+      plaintext: config.insecurePlaintext,
       unavailableReason: (state) => unavailableReason(state, target),
       // Each new kind of state, not each failed attempt while looking.
       onStateChange: (state) => {
@@ -149,6 +172,9 @@ export class Peer implements AsyncDisposable {
       },
       hostname: config.hostname,
       p2pPort: this.p2pPort,
+      identity: parts.identity,
+      networkKey: parts.networkKey,
+      onRegistered: (indexIds, ticket) => this.tickets.registered(indexIds, ticket),
       listShares: () => ({ files: this.shares.list().map(shareEntry) }),
       onConnected: async () => {
         // A (re)connected session starts empty on the index: publish everything again.
@@ -177,7 +203,10 @@ export class Peer implements AsyncDisposable {
    * @throws {Error} when the repository cannot be opened or the P2P port cannot be bound
    */
   static async start(config: PeerConfig, hooks: PeerHooks = {}): Promise<Peer> {
+    const networkKey = await loadNetworkKey(config);
     const repo = await Repository.open(config.repo);
+    const identity = await peerIdentity(repo);
+    const pins = await ServerPins.load(repo);
     const shares = await Shares.load(repo, hooks.onHashProgress);
     const slots = new Slots({
       max: config.maxSessions,
@@ -185,6 +214,8 @@ export class Peer implements AsyncDisposable {
       maxQueue: config.maxQueue,
     });
     const activity = new Activity();
+    // Set once the peer exists; a fetcher before the first registration finds no trusted index.
+    let registeredWith: () => readonly string[] = () => [];
     const p2p = startP2pServer({ hostname: config.host, port: config.port }, {
       repo,
       shares,
@@ -196,9 +227,18 @@ export class Peer implements AsyncDisposable {
       stallTimeoutMs: config.stallTimeoutMs,
       retryAfterMs: 1000,
       debugCorrupt: config.debugCorrupt,
-    });
+      auth: {
+        identity,
+        trustedIndexIds: () => [...registeredWith()],
+      },
+    }, transportOf(config, identity));
     const download = new TokenBucket(config.maxDownloadRate);
-    const peer = new Peer(config, { repo, shares, slots, activity, p2p, download }, hooks);
+    const peer = new Peer(
+      config,
+      { repo, shares, slots, activity, p2p, download, identity, pins, networkKey },
+      hooks,
+    );
+    registeredWith = () => peer.tickets.indexIds;
     peer.index.start();
     peer.#rescan = setInterval(() => {
       peer.shares.rescan().catch((err) =>
@@ -206,17 +246,6 @@ export class Peer implements AsyncDisposable {
       );
     }, RESCAN_INTERVAL_MS);
     return peer;
-  }
-
-  async #locate(signal: AbortSignal): Promise<HostPort[]> {
-    if (this.config.servers.length > 0) return this.config.servers;
-    const found = await discoverServers({
-      announcePort: this.config.announcePort,
-      broadcast: this.config.broadcast,
-      timeoutMs: this.config.discoverTimeoutMs,
-      signal,
-    });
-    return found.map(({ hostname, port }) => ({ hostname, port }));
   }
 
   /**
@@ -230,8 +259,11 @@ export class Peer implements AsyncDisposable {
     const share = this.shares.get(fname);
     if (!share) throw new PeerError(`Cannot announce "${fname}": not shared`);
     try {
+      const unsigned = shareEntry(share);
+      const statement = publishStatement(unsigned.fname, unsigned.size, unsigned.rootHash);
+      const entry = { ...unsigned, sig: (await sign(this.identity, statement)).toBase64() };
       const reply = expectType(
-        await this.index.request(MsgType.Publish, shareEntry(share)),
+        await this.index.request(MsgType.Publish, entry),
         MsgType.Published,
       );
       return reply.body;
@@ -327,8 +359,10 @@ export class Peer implements AsyncDisposable {
         ttfbTimeoutMs: this.config.ttfbTimeoutMs,
         stallTimeoutMs: this.config.stallTimeoutMs,
         maxSources: this.config.maxSources,
+        plaintext: this.config.insecurePlaintext,
         maxFileSize: this.config.maxFileSize,
         announce: (f) => this.announce(f).then(() => {}),
+        credentials: { identity: this.identity, ticket: () => this.tickets.ticket },
       },
       fname,
       { ...options, signal: abort.signal },
@@ -381,6 +415,7 @@ export class Peer implements AsyncDisposable {
       },
     );
     return {
+      id: this.identity.id,
       server: this.index.server,
       connected: this.index.connected,
       index: { state: this.index.state.kind, summary: this.#describeIndex(this.index.state) },
@@ -394,6 +429,7 @@ export class Peer implements AsyncDisposable {
   /** Says goodbye to the index, stops fetches and serving. */
   async close(): Promise<void> {
     clearInterval(this.#rescan);
+    this.tickets[Symbol.dispose]();
     const running = [...this.#running.values()];
     for (const { abort } of running) abort.abort();
     await Promise.all(running.map((r) => r.settled));
@@ -405,4 +441,11 @@ export class Peer implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/** How this peer's P2P port is carried: TLS with its own certificate, or plaintext. */
+function transportOf(config: PeerConfig, identity: Identity): TransportMode {
+  return config.insecurePlaintext
+    ? { plaintext: true }
+    : { plaintext: false, certPem: identity.certPem, keyPem: identity.keyPem };
 }

@@ -1,5 +1,6 @@
 // The peer's shell: one command line in, one answer out (a JSON object, or short human lines).
 // Commands run concurrently, so `status` works while a `fetch` runs.
+import { shortId } from "../shared/identity.ts";
 import { splitWords } from "../shared/cli.ts";
 import { formatBytes, formatDuration, formatRate } from "../shared/format.ts";
 import type { FetchInfo } from "./activity.ts";
@@ -26,6 +27,7 @@ const HELP = [
   "search [pattern] [--offset N] [--limit N]  the catalogue (substring, or glob with * and ?)",
   "status                            the index connection; running, queued and partial transfers",
   "reconnect                         connect to the index now (after being replaced: take it back)",
+  "forget-server <host:port>         forget the pinned ID of that index (to accept its new one)",
   "help                              this text",
   "quit                              leave the index and stop",
 ];
@@ -101,10 +103,17 @@ export async function runPeerCommand(
         const note = r.versions.length > 1
           ? ` (note: ${r.versions.length} different contents share this name; took ${
             r.rootHash.slice(0, 12)
-          }, the one with ${r.versions[0]!.sources} source(s); choose with --hash)`
+          }, the one published by ${r.versions[0]!.sources} device(s) (${
+            r.versions[0]!.publishers.join(", ")
+          }); others: ${
+            r.versions.slice(1).map((v) =>
+              `${v.rootHash.slice(0, 12)} by ${v.publishers.join(", ")}`
+            )
+              .join("; ")
+          }; choose with --hash)`
           : "";
         const bad = r.badSources.length > 0
-          ? `; dropped corrupt source(s) ${r.badSources.join(", ")}`
+          ? `; dropped lying or corrupt source(s) ${r.badSources.join(", ")}`
           : "";
         out.answer({ cmd, ok: true, ...r }, [
           `fetched ${r.fname}: ${formatBytes(r.size)} in ${formatDuration(r.durationMs)} ` +
@@ -151,7 +160,7 @@ export async function runPeerCommand(
           ...page.entries.map((e) =>
             `  ${e.fname}  ${formatBytes(e.size)}  ${
               e.rootHash.slice(0, 12)
-            }  @${e.hostname}:${e.port}` +
+            }  @${e.hostname}:${e.port}${e.id === undefined ? "" : ` by ${shortId(e.id)}`}` +
             `${e.have !== undefined ? " (partial)" : ""}${e.online ? "" : " (offline)"}`
           ),
         ]);
@@ -160,6 +169,7 @@ export async function runPeerCommand(
       case "status": {
         const s = await ops.status();
         out.answer({ cmd, ok: true, ...s }, [
+          `this peer: device ${shortId(s.id)}`,
           `index: ${s.index.summary}`,
           `slots ${s.slots.active}/${s.slots.max} busy, ${s.slots.queued} queued`,
           ...s.fetches.map((f) => {
@@ -184,6 +194,21 @@ export async function runPeerCommand(
         }
         const server = await ops.reconnect();
         out.answer({ cmd, ok: true, server }, [`connected to the index server ${server}`]);
+        return false;
+      }
+      case "forget-server": {
+        if (args.length !== 1) {
+          fail("usage: forget-server <host:port>");
+          return false;
+        }
+        const forgotten = await ops.forgetServer(args[0]!);
+        if (!forgotten) {
+          fail(`Cannot forget "${args[0]}": no index pinned at that address`);
+          return false;
+        }
+        out.answer({ cmd, ok: true, server: args[0] }, [
+          `forgot the index at ${args[0]}: its next ID is trusted on first use`,
+        ]);
         return false;
       }
       default:

@@ -1,17 +1,23 @@
 // One fetch's connection to one source: GetInfo (waiting in the source's queue if told to),
 // then pipelined GetRange requests for the pieces the scheduler assigns, each piece handed to
 // the fetch to be verified against its hash and written.
+import { connectTo, type TransportConn } from "../shared/transport.ts";
 import { Bitfield } from "../shared/bitfield.ts";
 import { request } from "../shared/encode.ts";
 import { ProtocolError } from "../shared/errors.ts";
 import { FramedConn } from "../shared/framing.ts";
 import {
+  type Bodies,
   type Message,
   type MessageOf,
   MSG_TYPE_NAMES,
   MsgType,
   type SourceInfo,
+  type Ticket,
 } from "../shared/protocol.ts";
+import { readChallenge } from "../shared/handshake.ts";
+import { type Identity, shortId, sign } from "../shared/identity.ts";
+import { fetchStatement } from "../shared/statements.ts";
 import { pieceLength, pieceSizeFor } from "../shared/pieces.ts";
 import { settleWithin } from "../shared/timeout.ts";
 
@@ -92,9 +98,28 @@ export interface SourceParams {
   stallTimeoutMs: number;
   /** Longest wait in a source's queue, ms. */
   queueTimeoutMs: number;
+  /** Plain TCP instead of TLS pinned to the source's certificate (--insecure-plaintext). */
+  plaintext: boolean;
   /** Bytes read between two throttle() calls (a whole piece when there is no limit). */
   chunkBytes: number;
+  /** Who this fetcher is, for sources that authenticate fetchers (every peer does). */
+  credentials?: FetcherCredentials;
 }
+
+/** What a fetcher shows a source: its identity's proof and the index's ticket. */
+export interface FetcherCredentials {
+  identity: Identity;
+  /** The current ticket, if the index has given one yet. */
+  ticket: () => Ticket | undefined;
+}
+
+/** What `SourceConnection.open()` needs. */
+export type OpenParams =
+  & Pick<
+    SourceParams,
+    "fname" | "from" | "ttfbTimeoutMs" | "queueTimeoutMs" | "plaintext" | "credentials"
+  >
+  & { rootHash?: string };
 
 /** An open connection to a source that answered GetInfo. */
 export class SourceConnection {
@@ -124,29 +149,41 @@ export class SourceConnection {
    */
   static async open(
     source: SourceInfo,
-    params: Pick<SourceParams, "fname" | "from" | "ttfbTimeoutMs" | "queueTimeoutMs"> & {
-      rootHash?: string;
-    },
+    params: OpenParams,
     hooks: Pick<SourceHooks, "queued">,
     signal: AbortSignal,
   ): Promise<SourceConnection> {
     const key = sourceKey(source);
-    let conn: Deno.TcpConn;
+    // Connecting and the TLS handshake count towards the first byte.
+    const firstByte = AbortSignal.timeout(params.ttfbTimeoutMs);
+    let conn: TransportConn;
     try {
-      conn = await Deno.connect({
+      conn = await connectTo({
         hostname: source.address,
         port: source.port,
-        signal: AbortSignal.any([signal, AbortSignal.timeout(params.ttfbTimeoutMs)]),
+        pin: { id: source.id, certPem: source.cert },
+        plaintext: params.plaintext,
+        what: `source ${key}`,
+        signal: AbortSignal.any([signal, firstByte]),
       });
     } catch (err) {
+      if (firstByte.aborted && !signal.aborted) {
+        throw new SourceError(
+          "gone",
+          `Cannot fetch from ${key}: no first byte within ${params.ttfbTimeoutMs} ms (connecting)`,
+        );
+      }
+      // A source that is not who the index says (or has no certificate) is as good as gone.
       throw new SourceError("gone", `Cannot connect to ${key}: ${(err as Error).message}`);
     }
-    conn.setNoDelay(true);
     const connection = new SourceConnection(source, new FramedConn(conn));
     const onAbort = () => connection.close();
     signal.addEventListener("abort", onAbort, { once: true });
     try {
-      await connection.#getInfo(params, hooks);
+      const proof = params.credentials
+        ? await connection.#answerChallenge(params.credentials, params.ttfbTimeoutMs)
+        : undefined;
+      await connection.#getInfo(params, hooks, proof);
       return connection;
     } catch (err) {
       connection.close();
@@ -156,16 +193,44 @@ export class SourceConnection {
     }
   }
 
+  /**
+   * Reads the source's Challenge, checks it comes from the device the index listed, and returns
+   * what GetInfo carries to prove this fetcher.
+   */
+  async #answerChallenge(
+    credentials: FetcherCredentials,
+    timeoutMs: number,
+  ): Promise<Pick<Bodies[MsgType.GetInfo], "id" | "ticket" | "proof">> {
+    const ticket = credentials.ticket();
+    if (ticket === undefined) {
+      throw new SourceError("gone", `Cannot fetch from ${this.key}: no ticket from the index yet`);
+    }
+    let challenge: Bodies[MsgType.Challenge];
+    try {
+      challenge = await readChallenge(this.#framed, timeoutMs, this.key);
+    } catch (err) {
+      throw new SourceError("gone", `Cannot fetch from ${this.key}: ${(err as Error).message}`);
+    }
+    if (challenge.id !== this.source.id) {
+      throw new SourceError(
+        "bad",
+        `Cannot fetch from ${this.key}: it answers as device ${
+          shortId(challenge.id)
+        }, the index lists ${shortId(this.source.id)}`,
+      );
+    }
+    const { identity } = credentials;
+    const statement = fetchStatement(challenge.nonce, challenge.id, identity.id);
+    const proof = (await sign(identity, statement)).toBase64();
+    return { id: identity.id, ticket, proof };
+  }
+
   async #getInfo(
-    params: Pick<SourceParams, "fname" | "from" | "ttfbTimeoutMs" | "queueTimeoutMs"> & {
-      rootHash?: string;
-    },
+    params: OpenParams,
     hooks: Pick<SourceHooks, "queued">,
+    proof: Pick<Bodies[MsgType.GetInfo], "id" | "ticket" | "proof"> | undefined,
   ): Promise<void> {
-    const body: { fname: string; from: string; rootHash?: string } = {
-      fname: params.fname,
-      from: params.from,
-    };
+    const body: Bodies[MsgType.GetInfo] = { fname: params.fname, from: params.from, ...proof };
     if (params.rootHash !== undefined) body.rootHash = params.rootHash;
     await this.#send(request(MsgType.GetInfo, this.#nextId++, body));
     let timeoutMs = params.ttfbTimeoutMs;

@@ -7,7 +7,7 @@ import { logger } from "../shared/log.ts";
 import type { SourceInfo } from "../shared/protocol.ts";
 import type { FetchInfo } from "./activity.ts";
 import type { SlotLease, Slots } from "./slots.ts";
-import { SourceConnection, SourceError, sourceKey, type SourceParams } from "./source.ts";
+import { type OpenParams, SourceConnection, SourceError, sourceKey } from "./source.ts";
 
 const log = logger("peer", "pool");
 
@@ -33,9 +33,7 @@ export interface SourcePoolOptions {
   /** Most connections at once. */
   maxSources: number;
   /** What to ask a source for when opening a connection. */
-  open: Pick<SourceParams, "fname" | "from" | "ttfbTimeoutMs" | "queueTimeoutMs"> & {
-    rootHash: string;
-  };
+  open: OpenParams & { rootHash: string };
   /** The fetch's live counters (active and queued sources, bytes by source). */
   info: FetchInfo;
   /** Uses an admitted connection until it has nothing more to do; throws SourceError. */

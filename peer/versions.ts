@@ -1,11 +1,28 @@
 // Which content to fetch when peers publish different contents under one fname. Pure: no I/O.
+import { shortId } from "../shared/identity.ts";
 import type { SourceInfo } from "../shared/protocol.ts";
 
 /** One content version found under an fname. */
 export interface ContentVersion {
   rootHash: string;
   size: number;
+  /**
+   * Distinct devices that publish it: the vote. Sessions are not counted, so one device with
+   * many sessions (or many hostnames) counts once.
+   */
   sources: number;
+  /** Those devices' short IDs (sorted), to show who publishes which content. */
+  publishers: string[];
+}
+
+/** Who publishes `source`: its device ID, or for a source without one its address. */
+function publisherOf(source: SourceInfo): string {
+  return source.id ?? `${source.hostname}:${source.port}`;
+}
+
+/** The distinct publishers of `sources`. */
+function publishers(sources: readonly SourceInfo[]): Set<string> {
+  return new Set(sources.map(publisherOf));
 }
 
 /** The version to fetch, its sources, and every version seen (most sources first). */
@@ -15,7 +32,10 @@ export interface VersionChoice {
   versions: ContentVersion[];
 }
 
-/** Groups sources by content, most sources first (ties: more complete sources first). */
+/**
+ * Groups sources by content, most distinct publishing devices first (ties: more complete
+ * sources first).
+ */
 export function groupVersions(sources: readonly SourceInfo[]): Map<string, SourceInfo[]> {
   const groups = new Map<string, SourceInfo[]>();
   for (const s of sources) {
@@ -25,7 +45,9 @@ export function groupVersions(sources: readonly SourceInfo[]): Map<string, Sourc
   }
   const complete = (list: SourceInfo[]) => list.filter((s) => s.have === undefined).length;
   return new Map(
-    [...groups].sort(([, a], [, b]) => b.length - a.length || complete(b) - complete(a)),
+    [...groups].sort(([, a], [, b]) =>
+      publishers(b).size - publishers(a).size || complete(b) - complete(a)
+    ),
   );
 }
 
@@ -41,11 +63,16 @@ export function chooseVersion(
   hashPrefix?: string,
 ): VersionChoice | { problem: string } {
   const groups = groupVersions(sources);
-  const versions = [...groups].map(([root, list]) => ({
-    rootHash: root,
-    size: list[0]!.size,
-    sources: list.length,
-  }));
+  const versions = [...groups].map(([root, list]) => {
+    const devices = publishers(list);
+    return {
+      rootHash: root,
+      size: list[0]!.size,
+      sources: devices.size,
+      publishers: [...devices].map((p) => list.find((s) => publisherOf(s) === p)!)
+        .map((s) => s.id === undefined ? `${s.hostname}:${s.port}` : shortId(s.id)).sort(),
+    };
+  });
   if (versions.length === 0) return { problem: "no live peer shares it" };
   let chosen = versions[0]!;
   if (hashPrefix !== undefined) {
@@ -53,7 +80,11 @@ export function chooseVersion(
     const matches = versions.filter((v) => v.rootHash.startsWith(prefix));
     if (matches.length !== 1) {
       const listed = versions
-        .map((v) => `${v.rootHash.slice(0, 12)} ${v.size} B, ${v.sources} source(s)`)
+        .map((v) =>
+          `${v.rootHash.slice(0, 12)} ${v.size} B, by ${
+            v.publishers.join(", ")
+          } (${v.sources} device(s))`
+        )
         .join("; ");
       return {
         problem: `${

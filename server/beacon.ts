@@ -1,6 +1,13 @@
 // UDP discovery, server side: broadcasts announces on an interval and answers probes directly.
-import { type Beacon, decodeBeacon, encodeBeacon } from "../shared/beacon.ts";
+import {
+  type Beacon,
+  decodeBeacon,
+  derOfPem,
+  encodeAnnounce,
+  signedPart,
+} from "../shared/beacon.ts";
 import { ProtocolError } from "../shared/errors.ts";
+import { type Identity, sign } from "../shared/identity.ts";
 import { logger } from "../shared/log.ts";
 
 const log = logger("server", "beacon");
@@ -15,8 +22,8 @@ export interface AnnouncerOptions {
   intervalMs: number;
   /** The index's TCP port, carried in the announce. */
   tcpPort: number;
-  /** This server's id (32 hex digits). */
-  serverId: string;
+  /** This server's identity: its certificate is announced, and every announce signed. */
+  identity: Identity;
   /** Current number of live sessions (load hint for peers choosing a server). */
   sessions: () => number;
 }
@@ -37,15 +44,24 @@ export interface Announcer extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-/** Binds the discovery port (shared with peers on the same host) and starts announcing. */
-export function startAnnouncer(options: AnnouncerOptions): Announcer {
+/**
+ * Checks that this runtime has UDP.
+ *
+ * @throws {UnstableNetError} when Deno was started without --unstable-net
+ */
+export function requireUdp(): void {
   // Deno keeps UDP behind --unstable-net; deno.json turns it on for the sources, but a bundle
-  // run elsewhere needs the flag, and without it the call below is only "not a function".
+  // run elsewhere needs the flag, and without it Deno.listenDatagram is only "not a function".
   if (typeof Deno.listenDatagram !== "function") {
     throw new UnstableNetError(
       "Cannot start discovery: UDP needs Deno's --unstable-net flag (deno run --unstable-net ...)",
     );
   }
+}
+
+/** Binds the discovery port (shared with peers on the same host) and starts announcing. */
+export function startAnnouncer(options: AnnouncerOptions): Announcer {
+  requireUdp();
   const socket = Deno.listenDatagram({
     transport: "udp",
     hostname: "0.0.0.0",
@@ -53,16 +69,25 @@ export function startAnnouncer(options: AnnouncerOptions): Announcer {
     reuseAddress: true,
   });
   const port = (socket.addr as Deno.NetAddr).port;
-  const announce = (): Uint8Array =>
-    encodeBeacon({
-      kind: "announce",
-      tcpPort: options.tcpPort,
-      sessions: options.sessions(),
-      serverId: options.serverId,
-    });
+  const cert = derOfPem(options.identity.certPem);
+  // Signed once per session count, not once per datagram: a flood of probes costs no signing.
+  let last: { sessions: number; bytes: Promise<Uint8Array> } | undefined;
+  const announce = (): Promise<Uint8Array> => {
+    const sessions = options.sessions();
+    if (last?.sessions !== sessions) {
+      const signed = signedPart({ tcpPort: options.tcpPort, sessions, cert });
+      last = {
+        sessions,
+        bytes: sign(options.identity, signed).then((signature) =>
+          encodeAnnounce(signed, signature)
+        ),
+      };
+    }
+    return last.bytes;
+  };
 
   const broadcastAll = async () => {
-    const bytes = announce();
+    const bytes = await announce();
     for (const hostname of options.broadcast) {
       try {
         await socket.send(bytes, { transport: "udp", hostname, port });
@@ -93,7 +118,7 @@ export function startAnnouncer(options: AnnouncerOptions): Announcer {
         }
         if (beacon.kind !== "probe") continue;
         const to = from as Deno.NetAddr;
-        await socket.send(announce(), to).catch((err) =>
+        await socket.send(await announce(), to).catch((err) =>
           log.warn("Cannot answer probe from {host}:{port}: {error}", {
             host: to.hostname,
             port: to.port,

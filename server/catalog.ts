@@ -295,14 +295,15 @@ const JSON_BYTES_PER_UNIT = 3;
  */
 function firstListed(sources: SourceInfo[]): SourceInfo[] {
   const listed = sources.length > MAX_LIST_ITEMS ? sources.slice(0, MAX_LIST_ITEMS) : sources;
-  // Checked entries (≤ 255-byte fname, ≤ 253-byte hostname, ≤ 1,368-character bitfield)
-  // take under 3.3 KB each by the sum below: up to 4,095 of them always fit.
-  if (listed.length * 4096 <= SOURCES_BUDGET_BYTES) return listed;
+  // Checked entries (≤ 255-byte fname, ≤ 253-byte hostname, ≤ 1,368-character bitfield, an
+  // ID and a certificate of up to 2,048 characters) take under 7.5 KB each by the sum below.
+  if (listed.length * 8192 <= SOURCES_BUDGET_BYTES) return listed;
   let bytes = 0;
   for (let i = 0; i < listed.length; i++) {
     const s = listed[i]!;
     bytes += SOURCE_FIXED_BYTES + s.rootHash.length + (s.have?.length ?? 0) +
-      JSON_BYTES_PER_UNIT * (s.fname.length + s.hostname.length + s.address.length);
+      JSON_BYTES_PER_UNIT * (s.fname.length + s.hostname.length + s.address.length) +
+      (s.id?.length ?? 0) + (s.cert?.length ?? 0) * 2; // a PEM's newlines escape to 2 bytes
     if (bytes > SOURCES_BUDGET_BYTES) return listed.slice(0, i);
   }
   return listed;

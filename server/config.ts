@@ -4,9 +4,11 @@ import { type CommandLine, type OptionSpec, resolveOptions, usage } from "../sha
 import type { LogLevel } from "../shared/log.ts";
 import { DEFAULT_MAX_ENTRIES_PER_SESSION } from "./catalog.ts";
 import { parseUiFlag, type UiListen } from "../shared/http/ui_flag.ts";
+import type { JoinMode } from "./join_policy.ts";
 
 /** Where the dashboard listens unless told otherwise. */
 export const DEFAULT_SERVER_UI = "127.0.0.1:7090";
+const JOIN_MODES: readonly JoinMode[] = ["open", "key", "approve"];
 
 /** Everything the server needs to start; every field required. */
 export interface ServerConfig {
@@ -38,6 +40,24 @@ export interface ServerConfig {
   maxEntriesPerSession: number;
   /** Where the dashboard listens; null: no dashboard (`--ui off`). */
   ui: UiListen | null;
+  /** Folder of the server's identity (key.pem, cert.pem): see `identityDirFor`. */
+  identity: string;
+  /** Plain TCP instead of TLS, for comparisons; peers must be started with it too. */
+  insecurePlaintext: boolean;
+  /** Who may join: anyone, holders of the network key, or devices the operator approved. */
+  join: JoinMode;
+  /** File holding the network key (`--join key`); never logged. */
+  networkKeyFile: string | undefined;
+}
+
+/**
+ * Where the server keeps its identity unless told: beside a database file
+ * (`<db>.identity/`), else (`:memory:`, postgres://) `./lanshare-server.identity/`.
+ */
+export function identityDirFor(db: string): string {
+  return db === ":memory:" || /^postgres(ql)?:\/\//i.test(db)
+    ? "lanshare-server.identity"
+    : `${db}.identity`;
 }
 
 /** The server's options, for parsing and --help. */
@@ -140,6 +160,34 @@ export const SERVER_OPTIONS: readonly OptionSpec[] = [
     help: `dashboard HOST:PORT, or off (default ${DEFAULT_SERVER_UI}, or the next free port)`,
   },
   {
+    flag: "identity",
+    env: "LANSHARE_IDENTITY",
+    kind: "string",
+    default: undefined,
+    help: "folder of the server's key and certificate (default: <db>.identity)",
+  },
+  {
+    flag: "insecure-plaintext",
+    env: "LANSHARE_INSECURE_PLAINTEXT",
+    kind: "boolean",
+    default: false,
+    help: "no TLS (for comparisons only; peers need it too)",
+  },
+  {
+    flag: "join",
+    env: "LANSHARE_JOIN",
+    kind: "string",
+    default: "open",
+    help: "who may join: open, key (--network-key-file) or approve (operator runs approve ID)",
+  },
+  {
+    flag: "network-key-file",
+    env: "LANSHARE_NETWORK_KEY_FILE",
+    kind: "string",
+    default: undefined,
+    help: "file holding the network key, for --join key",
+  },
+  {
     flag: "log-level",
     env: "LANSHARE_LOG_LEVEL",
     kind: "string",
@@ -203,6 +251,14 @@ export function resolveServerConfig(
   } catch (err) {
     problems.push(`--ui: ${(err as Error).message} (or "off")`);
   }
+  const join = v.join as string;
+  const networkKeyFile = v["network-key-file"] as string | undefined;
+  if (!JOIN_MODES.includes(join as JoinMode)) {
+    problems.push(`--join must be open, key or approve, not "${join}"`);
+  }
+  if (join === "key" && networkKeyFile === undefined) {
+    problems.push("--join key needs --network-key-file");
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     kind: "run",
@@ -221,6 +277,10 @@ export function resolveServerConfig(
       logLevel: level as LogLevel,
       maxEntriesPerSession: v["max-entries-per-session"] as number,
       ui,
+      identity: (v.identity as string | undefined) ?? identityDirFor(v.db as string),
+      insecurePlaintext: v["insecure-plaintext"] as boolean,
+      join: join as JoinMode,
+      networkKeyFile,
     },
   };
 }

@@ -23,21 +23,21 @@ export interface AcceptOptions {
   admission: Admission;
   refusals: RefusalLog;
   /** Runs an admitted connection to its end; never rejects. */
-  serve(conn: Deno.TcpConn, admitted: Admitted): Promise<void>;
+  serve(conn: Deno.Conn, admitted: Admitted): Promise<void>;
   /** Every connection being served or refused, for the server's close() to end them all. */
-  connections: Map<Deno.TcpConn, Promise<void>>;
+  connections: Map<Deno.Conn, Promise<void>>;
 }
 
 /**
  * Accepts connections until `listener` is closed. Resolves then; never rejects.
  */
 export async function acceptConnections(
-  listener: Deno.Listener<Deno.TcpConn>,
+  listener: Deno.Listener<Deno.Conn>,
   options: AcceptOptions,
 ): Promise<void> {
   let failureLoggedMs = -Infinity;
   for (;;) {
-    let conn: Deno.TcpConn;
+    let conn: Deno.Conn;
     try {
       conn = await listener.accept();
     } catch (err) {
@@ -53,10 +53,10 @@ export async function acceptConnections(
       await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_MS));
       continue;
     }
-    const admitted = options.admission.admit(conn.remoteAddr.hostname);
+    const admitted = options.admission.admit((conn.remoteAddr as Deno.NetAddr).hostname);
     let task: Promise<void>;
     if (isRefusal(admitted)) {
-      options.refusals.refused(admitted, conn.remoteAddr.hostname);
+      options.refusals.refused(admitted, (conn.remoteAddr as Deno.NetAddr).hostname);
       task = refuse(conn, admitted);
     } else {
       task = options.serve(conn, admitted);
@@ -67,7 +67,7 @@ export async function acceptConnections(
 }
 
 /** Tells a connection over a cap why it is refused (Error `busy`), and closes it. Never rejects. */
-async function refuse(conn: Deno.TcpConn, refusal: Refusal): Promise<void> {
+async function refuse(conn: Deno.Conn, refusal: Refusal): Promise<void> {
   const notice = encodeMessage(reply(MsgType.Error, 0, { code: "busy", message: refusal.message }));
   // The client may have sent its Hello already, and closing with unread bytes resets the
   // connection, which can destroy the notice before the client reads it. So: write it, close
@@ -80,7 +80,7 @@ async function refuse(conn: Deno.TcpConn, refusal: Refusal): Promise<void> {
   })();
   if (!await settleWithin(told, REFUSAL_LINGER_MS)) {
     log.debug("Refused {address} did not close within {ms} ms", {
-      address: conn.remoteAddr.hostname,
+      address: (conn.remoteAddr as Deno.NetAddr).hostname,
       ms: REFUSAL_LINGER_MS,
     });
   }

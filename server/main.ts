@@ -36,7 +36,7 @@ export async function main(args: string[]): Promise<number> {
     console.error(`Cannot start: ${err instanceof Error ? err.message : String(err)}`);
     // How the server was run, not what happened while running: a usage error.
     if (err instanceof Deno.errors.NotCapable) {
-      console.error(permissionHint(config.db));
+      console.error(permissionHint(config.db, config.identity));
       return 2;
     }
     return err instanceof UnstableNetError ? 2 : 1;
@@ -61,6 +61,8 @@ export async function main(args: string[]): Promise<number> {
     tcp: server.tcpPort,
     udp: server.udpPort,
     serverId: server.serverId,
+    id: server.identity.id,
+    tls: !config.insecurePlaintext,
     db: config.db,
     ui: ui?.url ?? null,
   }));
@@ -89,7 +91,7 @@ export async function main(args: string[]): Promise<number> {
 }
 
 /** What grants the server the access it needs, for the database it was given. */
-function permissionHint(db: string): string {
+function permissionHint(db: string, identity: string): string {
   const lines = [
     "The server needs --allow-net, --allow-env=LANSHARE_*,PG*, " +
     "--allow-sys=hostname,networkInterfaces and read access to its own code (server,shared).",
@@ -101,6 +103,10 @@ function permissionHint(db: string): string {
         `\`make server ARGS="--db ${db}"\` grants exactly these.`,
     );
   }
+  lines.push(
+    `Its identity folder "${identity}" needs --allow-read=${identity} --allow-write=${identity} ` +
+      "(--identity PATH puts it elsewhere).",
+  );
   return lines.join("\n");
 }
 

@@ -5,7 +5,9 @@ import type { CatalogEntry, FileEntry, SourceInfo } from "../shared/protocol.ts"
 import { Glob } from "./glob.ts";
 import { type BlockItem, NameBlocks } from "./name_blocks.ts";
 import {
+  conflictError,
   EntryLimitError,
+  mayTakeOver,
   type PublishOptions,
   type PublishOutcome,
   publishOutcome,
@@ -87,6 +89,7 @@ export class MemoryCatalogue {
    */
   openSession(row: SessionRow, leaseUntilMs: number): SessionRow | undefined {
     const old = this.#byEndpoint.get(endpointKey(row));
+    if (old && !mayTakeOver(old.row, old.online, row.deviceId)) throw conflictError(row, old.row);
     if (old) this.#removeSession(old);
     for (const stale of this.#byHostname.get(row.hostname) ?? []) {
       if (!stale.online) this.#removeSession(stale);
@@ -170,7 +173,7 @@ export class MemoryCatalogue {
       if (
         old.size === entry.size && old.mtimeMs === entry.mtimeMs &&
         old.rootHash === entry.rootHash && old.pieceSize === entry.pieceSize &&
-        old.have === entry.have
+        old.have === entry.have && old.sig === entry.sig
       ) change = "unchanged";
       else {
         held.entry = copyEntry(old.fname, entry, this.#sharedRoot(entry.fname, entry.rootHash));
@@ -218,7 +221,11 @@ export class MemoryCatalogue {
     const sources: SourceInfo[] = [];
     for (const { entry, session } of name.holders) {
       if (!isLive(session, nowMs) || session.row.sessionId === excludeSessionId) continue;
-      // A literal of fixed shape: several times cheaper than spreading the entry.
+      const { deviceId, cert } = session.row;
+      // A source a protocol-2 fetcher cannot pin or check (no device or no signature) is useless.
+      if (deviceId === undefined || cert === undefined || entry.sig === undefined) continue;
+      // A literal of fixed shape: several times cheaper than spreading the entry. Who published
+      // it and the proof are strings already held, nothing copied per lookup.
       const source: SourceInfo = {
         fname: entry.fname,
         size: entry.size,
@@ -228,6 +235,9 @@ export class MemoryCatalogue {
         hostname: session.row.hostname,
         address: session.row.address,
         port: session.row.port,
+        id: deviceId,
+        cert,
+        sig: entry.sig,
       };
       if (entry.have !== undefined) source.have = entry.have;
       sources.push(source);
@@ -273,7 +283,14 @@ export class MemoryCatalogue {
     for (const { entry, session } of name.holders) {
       const online = isLive(session, nowMs);
       if (!online && !includeOffline) continue;
-      entries.push({ ...entry, hostname: session.row.hostname, port: session.row.port, online });
+      const listed: CatalogEntry = {
+        ...entry,
+        hostname: session.row.hostname,
+        port: session.row.port,
+        online,
+      };
+      if (session.row.deviceId !== undefined) listed.id = session.row.deviceId;
+      entries.push(listed);
     }
     return entries;
   }
@@ -434,6 +451,7 @@ function copyEntry(fname: string, entry: FileEntry, rootHash: string): FileEntry
     pieceSize: entry.pieceSize,
   };
   if (entry.have !== undefined) copy.have = entry.have;
+  if (entry.sig !== undefined) copy.sig = entry.sig;
   return copy;
 }
 

@@ -9,6 +9,7 @@ import { compareBytewise, MemoryCatalogue, type NameRecord, smallest } from "./m
 import type { SqliteStore, SqliteWrite } from "./sqlite_store.ts";
 import { type BatchWriter, InlineBatchWriter } from "./sqlite_writer.ts";
 import type {
+  DeviceStatus,
   PublishOptions,
   PublishOutcome,
   SearchOptions,
@@ -177,6 +178,16 @@ export class MemoryStore implements Store {
 
   entriesOf(sessionId: string): Promise<FileEntry[]> {
     return attempt(() => this.#catalogue.entriesOf(sessionId));
+  }
+
+  /** Read from SQLite: decisions are rare and read once at start. */
+  deviceStatuses(): Promise<Map<string, DeviceStatus>> {
+    return this.#db.deviceStatuses();
+  }
+
+  /** Written to SQLite at once (beside the writer's batches; its own table, rare writes). */
+  setDeviceStatus(deviceId: string, status: DeviceStatus): Promise<void> {
+    return this.#db.setDeviceStatus(deviceId, status);
   }
 
   counts(nowMs: number): Promise<{ sessions: number; entries: number }> {

@@ -31,6 +31,8 @@ export interface PeerRow {
   address: string;
   port: number;
   openedAtMs: number;
+  /** The device (ID) that proved its key for this session; null for rows from before IDs. */
+  deviceId: string | null;
   /** Held by this server process (else by another over the same database). */
   here: boolean;
   serverId: string;
@@ -45,6 +47,8 @@ export interface DiscoverAnswer {
   hostname: string;
   address: string;
   port: number;
+  /** The session's device (ID); null for rows from before IDs. */
+  deviceId: string | null;
   /** "live": asked the peer now; "index": held by another server, from the index. */
   source: "live" | "index";
   files: FileEntry[];
@@ -74,6 +78,8 @@ export interface StatsAnswer {
   lookups: number;
   memory: { rss: number; heapUsed: number; heapTotal: number; external: number };
   timeMs: number;
+  /** This server's own device ID. */
+  serverDeviceId: string;
 }
 
 /** The operations over one running server. */
@@ -113,6 +119,7 @@ export class ServerOps {
       address: s.address,
       port: s.port,
       openedAtMs: s.openedAtMs,
+      deviceId: s.deviceId ?? null,
       here: this.server.live.has(s.sessionId),
       serverId: s.serverId,
       files: args.countFiles === false
@@ -141,7 +148,12 @@ export class ServerOps {
   async discover(hostname: string): Promise<DiscoverAnswer[]> {
     const sessions = await this.#sessionsOf(hostname);
     return await Promise.all(sessions.map(async (row) => {
-      const base = { hostname: row.hostname, address: row.address, port: row.port };
+      const base = {
+        hostname: row.hostname,
+        address: row.address,
+        port: row.port,
+        deviceId: row.deviceId ?? null,
+      };
       const session = this.server.live.get(row.sessionId);
       if (!session) {
         // Held by another server over the same database: answer from the index.
@@ -212,6 +224,7 @@ export class ServerOps {
         external: memory.external,
       },
       timeMs: Date.now(),
+      serverDeviceId: this.server.identity.id,
     };
   }
 

@@ -3,10 +3,21 @@
 import postgres from "postgres";
 import { logger } from "../shared/log.ts";
 import type { CatalogEntry, FileEntry, SourceInfo } from "../shared/protocol.ts";
-import { type EntrySqlRow, type SessionSqlColumns, toEntry, toSession } from "./sql_rows.ts";
 import {
+  type EntrySqlRow,
+  type SessionSqlColumns,
+  toEntry,
+  toSession,
+  toSource,
+  withId,
+} from "./sql_rows.ts";
+import {
+  ConflictError,
+  conflictError,
+  type DeviceStatus,
   EntryLimitError,
   likePattern,
+  mayTakeOver,
   type PublishOptions,
   type PublishOutcome,
   publishOutcome,
@@ -64,6 +75,16 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   // sessions another server marked offline during a stall), so the index covers all rows.
   `DROP INDEX sessions_by_server;
    CREATE INDEX sessions_by_server ON sessions (server_id);`,
+  // v3, protocol 2: sessions belong to the device that proved its ID; the operator's
+  // decisions about devices (--join approve, revoke) are shared by every server.
+  `ALTER TABLE sessions ADD COLUMN device_id TEXT;
+   ALTER TABLE sessions ADD COLUMN cert TEXT;
+   ALTER TABLE entries ADD COLUMN sig TEXT;  -- the publisher's signature, kept unverified
+   CREATE TABLE devices (
+     device_id TEXT PRIMARY KEY,
+     -- 'index': a server of this catalogue, whose tickets the peers of every server accept
+     status    TEXT NOT NULL CHECK (status IN ('approved', 'revoked', 'index'))
+   );`,
 ];
 
 const log = logger("server", "postgres");
@@ -153,7 +174,7 @@ export class PostgresStore implements Store {
       return await fn(this.#sql);
     } catch (err) {
       // A rule of the catalogue, not a database failure: the caller answers it as such.
-      if (err instanceof EntryLimitError) throw err;
+      if (err instanceof EntryLimitError || err instanceof ConflictError) throw err;
       throw new Error(`Cannot ${action}: ${describe(err)}`, { cause: err });
     }
   }
@@ -209,15 +230,36 @@ export class PostgresStore implements Store {
         const [old] = await tx<SessionSqlRow[]>`
           DELETE FROM sessions WHERE hostname = ${session.hostname} AND port = ${session.port}
           RETURNING *`;
+        // Thrown inside the transaction: the delete above is rolled back, the owner stays.
+        if (old && !mayTakeOver(toSession(old), old.online, session.deviceId)) {
+          throw conflictError(session, toSession(old));
+        }
         // The offline sessions of this hostname on other ports: the peer came back elsewhere.
         await tx`DELETE FROM sessions WHERE hostname = ${session.hostname} AND NOT online`;
         await tx`
           INSERT INTO sessions (session_id, server_id, hostname, address, port, opened_at_ms,
-            online, lease_until_ms)
+            online, lease_until_ms, device_id, cert)
           VALUES (${session.sessionId}, ${session.serverId}, ${session.hostname},
-            ${session.address}, ${session.port}, ${session.openedAtMs}, true, ${leaseUntilMs})`;
+            ${session.address}, ${session.port}, ${session.openedAtMs}, true, ${leaseUntilMs},
+            ${session.deviceId ?? null}, ${session.cert ?? null})`;
         return old?.online ? toSession(old) : undefined;
       }));
+  }
+
+  deviceStatuses(): Promise<Map<string, DeviceStatus>> {
+    return this.#run("read device decisions", async (sql) => {
+      const rows = await sql<{ device_id: string; status: DeviceStatus }[]>`
+        SELECT device_id, status FROM devices`;
+      return new Map(rows.map((row) => [row.device_id, row.status]));
+    });
+  }
+
+  setDeviceStatus(deviceId: string, status: DeviceStatus): Promise<void> {
+    return this.#run(`record device ${deviceId} as ${status}`, async (sql) => {
+      await sql`
+        INSERT INTO devices (device_id, status) VALUES (${deviceId}, ${status})
+        ON CONFLICT (device_id) DO UPDATE SET status = excluded.status`;
+    });
   }
 
   closeSession(sessionId: string): Promise<void> {
@@ -278,17 +320,18 @@ export class PostgresStore implements Store {
         // One statement, so concurrent publishes of one entry cannot both insert. The WHERE
         // skips identical rows (no row returned: unchanged); xmax is 0 only on a fresh insert.
         const rows = await tx<{ created: boolean }[]>`
-          INSERT INTO entries (session_id, fname, size, mtime_ms, root_hash, piece_size, have)
+          INSERT INTO entries (session_id, fname, size, mtime_ms, root_hash, piece_size, have,
+            sig)
           VALUES (${sessionId}, ${entry.fname}, ${entry.size}, ${entry.mtimeMs},
-            ${entry.rootHash}, ${entry.pieceSize}, ${entry.have ?? null})
+            ${entry.rootHash}, ${entry.pieceSize}, ${entry.have ?? null}, ${entry.sig ?? null})
           ON CONFLICT (session_id, fname) DO UPDATE SET
             size = excluded.size, mtime_ms = excluded.mtime_ms, root_hash = excluded.root_hash,
-            piece_size = excluded.piece_size, have = excluded.have
+            piece_size = excluded.piece_size, have = excluded.have, sig = excluded.sig
           WHERE (entries.size, entries.mtime_ms, entries.root_hash, entries.piece_size,
-              entries.have)
+              entries.have, entries.sig)
             IS DISTINCT FROM
             (excluded.size, excluded.mtime_ms, excluded.root_hash, excluded.piece_size,
-              excluded.have)
+              excluded.have, excluded.sig)
           RETURNING xmax = 0 AS created`;
         const [row] = rows;
         const change = row === undefined ? "unchanged" : row.created ? "created" : "updated";
@@ -316,18 +359,13 @@ export class PostgresStore implements Store {
   whoHas(fname: string, excludeSessionId: string, nowMs: number): Promise<SourceInfo[]> {
     return this.#run(`look up "${fname}"`, async (sql) => {
       const rows = await sql<(EntrySqlRow & SessionSqlRow)[]>`
-        SELECT e.fname, e.size, e.mtime_ms, e.root_hash, e.piece_size, e.have,
-          s.hostname, s.address, s.port
+        SELECT e.fname, e.size, e.mtime_ms, e.root_hash, e.piece_size, e.have, e.sig,
+          s.hostname, s.address, s.port, s.device_id, s.cert
         FROM entries e JOIN sessions s ON s.session_id = e.session_id
         WHERE e.fname = ${fname} AND s.online AND s.lease_until_ms > ${nowMs}
           AND s.session_id <> ${excludeSessionId}
         ORDER BY s.hostname, s.port`;
-      return rows.map((row) => ({
-        ...toEntry(row),
-        hostname: row.hostname,
-        address: row.address,
-        port: row.port,
-      }));
+      return rows.flatMap((row) => toSource(row) ?? []);
     });
   }
 
@@ -343,16 +381,18 @@ export class PostgresStore implements Store {
           SELECT count(*) AS n
           FROM entries e JOIN sessions s ON s.session_id = e.session_id WHERE ${where}`;
         const rows = await tx<(EntrySqlRow & SessionSqlRow)[]>`
-          SELECT e.fname, e.size, e.mtime_ms, e.root_hash, e.piece_size, e.have,
-            s.hostname, s.port, s.online, s.lease_until_ms
+          SELECT e.fname, e.size, e.mtime_ms, e.root_hash, e.piece_size, e.have, e.sig,
+            s.hostname, s.port, s.online, s.lease_until_ms, s.device_id
           FROM entries e JOIN sessions s ON s.session_id = e.session_id WHERE ${where}
           ORDER BY e.fname, s.hostname, s.port LIMIT ${options.limit} OFFSET ${options.offset}`;
-        const entries: CatalogEntry[] = rows.map((row) => ({
-          ...toEntry(row),
-          hostname: row.hostname,
-          port: row.port,
-          online: row.online && Number(row.lease_until_ms) > nowMs,
-        }));
+        const entries: CatalogEntry[] = rows.map((row) =>
+          withId({
+            ...toEntry(row),
+            hostname: row.hostname,
+            port: row.port,
+            online: row.online && Number(row.lease_until_ms) > nowMs,
+          }, row.device_id)
+        );
         return { entries, total: Number(count?.n ?? 0) };
       }));
   }
@@ -374,7 +414,7 @@ export class PostgresStore implements Store {
   entriesOf(sessionId: string): Promise<FileEntry[]> {
     return this.#run(`list entries of session "${sessionId}"`, async (sql) => {
       const rows = await sql<EntrySqlRow[]>`
-        SELECT fname, size, mtime_ms, root_hash, piece_size, have
+        SELECT fname, size, mtime_ms, root_hash, piece_size, have, sig
         FROM entries WHERE session_id = ${sessionId} ORDER BY fname`;
       return rows.map(toEntry);
     });

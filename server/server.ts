@@ -5,7 +5,7 @@ import { logger } from "../shared/log.ts";
 import { settleWithin } from "../shared/timeout.ts";
 import { MsgType } from "../shared/protocol.ts";
 import { Admission, type Admitted } from "./admission.ts";
-import { type Announcer, startAnnouncer } from "./beacon.ts";
+import { type Announcer, requireUdp, startAnnouncer } from "./beacon.ts";
 import { Catalog } from "./catalog.ts";
 import { startHeartbeat } from "./heartbeat.ts";
 import { acceptConnections } from "./listener.ts";
@@ -14,6 +14,11 @@ import { closeWithNotice, type LiveSession, pingSession, runSession } from "./se
 import type { ServerConfig } from "./config.ts";
 import type { Store } from "./store.ts";
 import { openStore } from "./open_store.ts";
+import { type Identity, shortId } from "../shared/identity.ts";
+import { loadOrCreateIdentity } from "../shared/identity_file.ts";
+import { acceptedConn, listenTransport, type TransportConn } from "../shared/transport.ts";
+import { importNetworkKey } from "../shared/handshake.ts";
+import { JoinPolicy } from "./join_policy.ts";
 
 const log = logger("server");
 
@@ -30,9 +35,13 @@ export interface RunningServer extends AsyncDisposable {
   udpPort: number;
   /** Random id of this server process (32 hex digits). */
   serverId: string;
+  /** This server's device identity: its ID is what peers pin. */
+  identity: Identity;
   catalog: Catalog;
   /** Live sessions held by this process, by session id. */
-  live: ReadonlyMap<string, LiveSession>;
+  live: Map<string, LiveSession>;
+  /** Who may join, and the operator's decisions about devices. */
+  join: JoinPolicy;
   /**
    * Stops accepting, says goodbye to every session, marks this server's sessions offline (their
    * entries stay listed until the peers come back) and closes the store.
@@ -44,6 +53,23 @@ export interface RunningServer extends AsyncDisposable {
 export interface StartServerOptions {
   /** Store to use instead of opening `config.db`. */
   store?: Store;
+  /** Identity to use instead of the one kept in `config.identity`. */
+  identity?: Identity;
+}
+
+/** Loads (or creates) the server's identity, warning when its key file was readable by others. */
+async function serverIdentity(dir: string): Promise<Identity> {
+  const loaded = await loadOrCreateIdentity(dir);
+  if (loaded.created) {
+    log.info("Created the server identity {id} in {dir}", { id: loaded.identity.id, dir });
+  }
+  if (loaded.tightenedFrom !== undefined) {
+    log.warn("The server key in {dir} was readable by others (mode {mode}); now 0600", {
+      dir,
+      mode: loaded.tightenedFrom.toString(8),
+    });
+  }
+  return loaded.identity;
 }
 
 /** Opens the store, binds the sockets and starts serving. */
@@ -51,9 +77,25 @@ export async function startServer(
   config: ServerConfig,
   options: StartServerOptions = {},
 ): Promise<RunningServer> {
+  // Before any file is touched: a runtime without UDP cannot serve at all.
+  requireUdp();
   const store = options.store ?? openStore(config.db);
   try {
     await store.migrate();
+  } catch (err) {
+    await store.close().catch((closeErr) =>
+      log.error("Cannot close the store: {error}", { error: String(closeErr) })
+    );
+    throw err;
+  }
+  let identity: Identity;
+  let join: JoinPolicy;
+  try {
+    identity = options.identity ?? await serverIdentity(config.identity);
+    join = new JoinPolicy(config.join, store, await readNetworkKey(config));
+    await join.load();
+    // Servers sharing a catalogue vouch for each other's fetchers: say who this one is.
+    if (store.shared) await store.setDeviceStatus(identity.id, "index");
   } catch (err) {
     await store.close().catch((closeErr) =>
       log.error("Cannot close the store: {error}", { error: String(closeErr) })
@@ -80,8 +122,11 @@ export async function startServer(
   );
   if (stale > 0) log.info("{n} session(s) from before the restart marked offline", { n: stale });
   const live = new Map<string, LiveSession>();
-  const listener = Deno.listen({ hostname: config.host, port: config.port });
-  const tcpPort = listener.addr.port;
+  const transport = config.insecurePlaintext
+    ? { plaintext: true as const }
+    : { plaintext: false as const, certPem: identity.certPem, keyPem: identity.keyPem };
+  const listener = listenTransport({ hostname: config.host, port: config.port }, transport);
+  const tcpPort = (listener.addr as Deno.NetAddr).port;
   let announcer: Announcer;
   try {
     announcer = startAnnouncer({
@@ -89,7 +134,7 @@ export async function startServer(
       broadcast: config.broadcast,
       intervalMs: config.announceIntervalMs,
       tcpPort,
-      serverId,
+      identity,
       sessions: () => live.size,
     });
   } catch (err) {
@@ -102,23 +147,36 @@ export async function startServer(
   const refusals = new RefusalLog();
   let shuttingDown = false;
   /** Every accepted connection, registered or not, so that close() can end them all. */
-  const connections = new Map<Deno.TcpConn, Promise<void>>();
+  const connections = new Map<Deno.Conn, Promise<void>>();
   const accepting = acceptConnections(listener, { admission, refusals, serve, connections });
 
-  function serve(conn: Deno.TcpConn, admitted: Admitted): Promise<void> {
-    try {
-      conn.setNoDelay(true);
-    } catch (err) {
-      // Reset before we got to it: the session's first read ends it.
-      log.debug("Cannot set TCP_NODELAY: {error}", { error: String(err) });
+  async function serve(accepted: Deno.Conn, admitted: Admitted): Promise<void> {
+    if (config.insecurePlaintext) {
+      try {
+        (accepted as Deno.TcpConn).setNoDelay(true);
+      } catch (err) {
+        // Reset before we got to it: the session's first read ends it.
+        log.debug("Cannot set TCP_NODELAY: {error}", { error: String(err) });
+      }
     }
-    return runSession(conn, {
+    const conn: TransportConn | undefined = await acceptedConn(
+      accepted,
+      config.insecurePlaintext,
+      (problem) => log.warn("{problem}", { problem }),
+    );
+    if (conn === undefined) {
+      admitted.release();
+      return;
+    }
+    return await runSession(conn, {
       catalog,
       live,
       pingIntervalMs: config.pingIntervalMs,
       helloTimeoutMs: config.pingTimeoutMs,
       admitted,
       refusals,
+      identity,
+      join,
       closing: () => shuttingDown,
     });
   }
@@ -186,18 +244,46 @@ export async function startServer(
       await store.close();
     })();
 
-  log.info("Index listening on {host}:{tcp}, discovery on UDP {udp}", {
+  log.info("Index {id} listening on {host}:{tcp} ({tls}), discovery on UDP {udp}, join {mode}", {
+    id: shortId(identity.id),
     host: config.host,
     tcp: tcpPort,
+    tls: config.insecurePlaintext ? "plaintext, --insecure-plaintext" : "TLS",
     udp: announcer.port,
+    mode: config.join,
   });
   return {
     tcpPort,
     udpPort: announcer.port,
     serverId,
+    identity,
     catalog,
     live,
+    join,
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+/**
+ * Reads the network key of `--join key` (its bytes, whatever they are). Only the file name is
+ * ever reported: the key itself goes straight into a non-extractable CryptoKey.
+ */
+async function readNetworkKey(config: ServerConfig): Promise<CryptoKey | undefined> {
+  if (config.join !== "key" || config.networkKeyFile === undefined) return undefined;
+  let bytes: Uint8Array<ArrayBuffer>;
+  try {
+    bytes = await Deno.readFile(config.networkKeyFile);
+  } catch (err) {
+    throw new Error(
+      `Cannot read the network key file "${config.networkKeyFile}": ${(err as Error).name}`,
+      { cause: err },
+    );
+  }
+  if (bytes.length < 16) {
+    throw new Error(
+      `Cannot use the network key file "${config.networkKeyFile}": it holds ${bytes.length} bytes, at least 16 are needed`,
+    );
+  }
+  return await importNetworkKey(bytes);
 }

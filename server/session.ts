@@ -1,6 +1,7 @@
 // One peer's TCP connection to the index: Hello first, then catalogue requests, until the peer
 // leaves or is dropped. Owns its failures: a bad frame ends this session only. A session is in
 // `live` and in the catalogue only while its connection is open (or, at shutdown, kept offline).
+import type { TransportConn } from "../shared/transport.ts";
 import { ProtocolError } from "../shared/errors.ts";
 import { FramedConn } from "../shared/framing.ts";
 import { logger } from "../shared/log.ts";
@@ -12,13 +13,18 @@ import {
   MsgType,
   PROTOCOL_VERSION,
   type SourceInfo,
+  type Ticket,
 } from "../shared/protocol.ts";
+import { issueTicket, TICKET_LIFETIME_MS } from "../shared/ticket.ts";
 import { type HandlerResult, RequestError, RpcConn } from "../shared/rpc.ts";
 import type { Admitted } from "./admission.ts";
 import type { Catalog } from "./catalog.ts";
+import { newChallenge } from "../shared/handshake.ts";
+import { type Identity, shortId } from "../shared/identity.ts";
+import type { JoinPolicy } from "./join_policy.ts";
 import { Liveness } from "./liveness.ts";
 import type { RefusalLog } from "./refusal_log.ts";
-import type { SessionRow } from "./store.ts";
+import { ConflictError, type SessionRow } from "./store.ts";
 
 const log = logger("server", "session");
 
@@ -39,6 +45,8 @@ export interface LiveSession {
   row: SessionRow;
   rpc: RpcConn;
   liveness: Liveness;
+  /** The last ticket signed for this session's device (reused while it has long to run). */
+  ticket?: Ticket;
 }
 
 /** What a session needs from the server around it. */
@@ -54,6 +62,10 @@ export interface SessionContext {
   admitted: Admitted;
   /** Where refusals over a cap are logged. */
   refusals: RefusalLog;
+  /** This server's device identity: its ID is in every Challenge. */
+  identity: Identity;
+  /** Who may join. */
+  join: JoinPolicy;
   /**
    * true once the server is shutting down: a session ending then keeps its catalogue rows, for
    * the server to mark offline (as a restart after a crash would find them).
@@ -77,7 +89,7 @@ export function pingSession(session: LiveSession, nowMs: number): void {
  */
 export function closeWithNotice(
   session: LiveSession,
-  notice: { code: "replaced"; message: string },
+  notice: { code: "replaced" | "revoked"; message: string },
   reason: string,
 ): void {
   const told = session.rpc.notify(MsgType.Error, notice);
@@ -85,13 +97,15 @@ export function closeWithNotice(
 }
 
 /** Runs one connection to completion. Never throws: failures are logged with the peer address. */
-export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promise<void> {
+export async function runSession(conn: TransportConn, ctx: SessionContext): Promise<void> {
   const remote = conn.remoteAddr;
   const label = `${remote.hostname}:${remote.port}`;
   let session: LiveSession | undefined;
   /** The Hello being handled: requests pipelined behind it wait for it. */
   let registering: Promise<unknown> | undefined;
   const liveness = new Liveness(Date.now());
+  /** The nonce this connection's Hello must sign, sent before anything else. */
+  const challenge = newChallenge(ctx.identity.id);
   const framed = new FramedConn(conn, {
     // Index messages are small and sessions many (10,000 × this buffer): a small read
     // buffer per session. (Holding replies back to write a whole turn's worth at once was
@@ -116,9 +130,11 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
     if (message.body.protocol !== PROTOCOL_VERSION) {
       throw new ProtocolError(
         "bad-version",
-        `Cannot register: protocol ${message.body.protocol}, this server speaks ${PROTOCOL_VERSION}`,
+        `Cannot register: protocol ${message.body.protocol}, this server speaks ${PROTOCOL_VERSION}: upgrade the peer`,
       );
     }
+    const hello = message.body;
+    await ctx.join.check(hello, challenge.nonce, ctx.identity.id, remote.hostname);
     const refusal = ctx.admitted.register();
     if (refusal) {
       ctx.refusals.refused(refusal, remote.hostname);
@@ -128,24 +144,44 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
     try {
       registered = await ctx.catalog.register({
         sessionId: crypto.randomUUID(),
-        hostname: message.body.hostname,
+        hostname: hello.hostname,
         address: remote.hostname,
-        port: message.body.p2pPort,
+        port: hello.p2pPort,
+        deviceId: hello.id,
+        cert: hello.cert,
       });
     } catch (err) {
       ctx.admitted.unregister();
+      if (err instanceof ConflictError) {
+        log.warn("Refused {id} from {label} as {host}:{port}: held by device {owner}", {
+          id: shortId(hello.id),
+          label,
+          host: hello.hostname,
+          port: hello.p2pPort,
+          owner: shortId(err.owner.deviceId ?? ""),
+        });
+        throw new ProtocolError(
+          "conflict",
+          `Cannot register as ${hello.hostname}:${hello.p2pPort}: held by device ${
+            shortId(err.owner.deviceId ?? "")
+          }; choose another --hostname or stop that peer`,
+        );
+      }
       throw err;
     }
     const { row, replaced } = registered;
+    // One signature per registration (and per refresh below): never one per lookup.
+    const ticket = await issueTicket(ctx.identity, hello.id, Date.now());
     // Even if the connection ended meanwhile: runSession() cleans up once run() has settled,
     // which it does only after this handler.
-    session = { row, rpc, liveness };
+    session = { row, rpc, liveness, ticket };
     if (replaced) closeReplaced(replaced.sessionId, row);
     ctx.live.set(row.sessionId, session);
     framed.setMaxBodyBytes(DEFAULT_LIMITS.maxBodyBytes);
-    log.info("Registered {host} (P2P port {port}) from {label}", {
+    log.info("Registered {host} (P2P port {port}, device {id}) from {label}", {
       host: row.hostname,
       port: row.port,
+      id: shortId(hello.id),
       label,
     });
     return {
@@ -154,6 +190,8 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
         serverId: ctx.catalog.serverId,
         sessionId: row.sessionId,
         pingIntervalMs: ctx.pingIntervalMs,
+        ticket,
+        indexIds: await ctx.join.indexIds(ctx.identity.id),
       },
     };
   }
@@ -172,6 +210,17 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
       code: "replaced",
       message: `Cannot keep this session: replaced by a new one from ${label}`,
     }, "replaced by a new session");
+  }
+
+  /**
+   * The session's ticket, signed anew only when less than half its life is left: a peer that
+   * asks in a loop costs no signatures.
+   */
+  async function freshTicket(live: LiveSession): Promise<Ticket> {
+    const now = Date.now();
+    if (live.ticket && live.ticket.expiresAtMs - now > TICKET_LIFETIME_MS / 2) return live.ticket;
+    live.ticket = await issueTicket(ctx.identity, live.row.deviceId ?? "", now);
+    return live.ticket;
   }
 
   /** Answers a who-has at once when the store can (in memory); everything else in handleAsync(). */
@@ -226,6 +275,8 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
         const page = await ctx.catalog.search(pattern, { offset, limit });
         return { type: MsgType.SearchResult, body: page };
       }
+      case MsgType.GetTicket:
+        return { type: MsgType.Ticket, body: { ticket: await freshTicket(session) } };
       case MsgType.Ping: // only the known field: a Ping may carry any unknown ones
         return { type: MsgType.Pong, body: { sentAtMs: message.body.sentAtMs } };
       case MsgType.Goodbye:
@@ -246,6 +297,9 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
     }
   }
 
+  void rpc.notify(MsgType.Challenge, challenge).catch((err) =>
+    log.debug("Cannot send the challenge to {label}: {error}", { label, error: String(err) })
+  );
   const helloTimer = setTimeout(() => {
     if (session === undefined) {
       log.warn("Closing {label}: no Hello within {ms} ms", { label, ms: ctx.helloTimeoutMs });
@@ -261,6 +315,7 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
     clearTimeout(helloTimer);
     rpc.close();
     ctx.admitted.release();
+
     // Not ours any more when a newer session replaced it (the catalogue already dropped it).
     const ended = session && ctx.live.get(session.row.sessionId) === session ? session : undefined;
     if (ended) ctx.live.delete(ended.row.sessionId);
@@ -278,7 +333,8 @@ export async function runSession(conn: Deno.TcpConn, ctx: SessionContext): Promi
           error: String(err),
         });
       }
-      log.info("{host} (P2P port {port}) left", {
+      log.info("{host} (P2P port {port}, device {id}) left", {
+        id: ended.row.deviceId ? shortId(ended.row.deviceId) : "unnamed",
         host: ended.row.hostname,
         port: ended.row.port,
       });

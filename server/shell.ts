@@ -2,7 +2,9 @@
 // through ServerOps, the operations the dashboard's API calls too.
 import { splitWords } from "../shared/cli.ts";
 import { formatBytes } from "../shared/format.ts";
+import { shortId } from "../shared/identity.ts";
 import type { FileEntry } from "../shared/protocol.ts";
+import { DEVICE_HELP, runDeviceCommand } from "./device_commands.ts";
 import { ServerOpError, type ServerOps } from "./ops.ts";
 
 /** Answer to one shell command. */
@@ -21,6 +23,7 @@ const HELP = [
   "peers                 live sessions",
   "files [pattern]       the catalogue (substring, or glob with * and ?)",
   "stats                 sessions, entries and this process's memory",
+  ...DEVICE_HELP,
   "help                  this text",
   "quit                  stop the server",
 ];
@@ -56,7 +59,10 @@ export async function runServerCommand(ops: ServerOps, line: string): Promise<Sh
         if (args.length !== 1) return { lines: ["usage: ping <hostname>"] };
         return { lines: await ping(ops, args[0]!) };
       default:
-        return { lines: [`error: unknown command "${command}" (try help)`] };
+        return {
+          lines: await runDeviceCommand(ops.server, command, args) ??
+            [`error: unknown command "${command}" (try help)`],
+        };
     }
   } catch (err) {
     if (err instanceof ServerOpError && err.kind === "not-found") {
@@ -79,6 +85,7 @@ async function stats(ops: ServerOps): Promise<string[]> {
     `memory: rss ${mib(s.memory.rss)}, heap ${mib(s.memory.heapUsed)} used of ${
       mib(s.memory.heapTotal)
     }, external ${mib(s.memory.external)}`,
+    `this server: device ${shortId(s.serverDeviceId)} (${s.serverDeviceId})`,
   ];
 }
 
@@ -95,7 +102,7 @@ async function peers(ops: ServerOps): Promise<string[]> {
     `${rows.length} peer(s), ${entries} entr${entries === 1 ? "y" : "ies"}`,
     ...rows.map((s) => {
       const here = s.here ? "" : ` (via server ${s.serverId.slice(0, 8)})`;
-      return `  ${s.hostname}  ${s.address}:${s.port}  since ${
+      return `  ${s.hostname}  ${s.address}:${s.port}  ${deviceOf(s.deviceId)}  since ${
         new Date(s.openedAtMs).toISOString()
       }${here}`;
     }),
@@ -121,7 +128,7 @@ async function discover(ops: ServerOps, hostname: string): Promise<string[]> {
     lines.push(
       `${s.hostname} ${s.address}:${s.port}: ${s.files.length} file(s) (${
         s.source === "live" ? "live" : "from the index"
-      })`,
+      }), ${deviceOf(s.deviceId)}`,
     );
     lines.push(...s.files.map(formatEntry));
   }
@@ -140,4 +147,9 @@ async function ping(ops: ServerOps, hostname: string): Promise<string[]> {
       : `P2P port ${s.port} closed (${s.p2pError})`;
     return `${s.hostname} ${s.address}: ${rtt}; ${p2p}`;
   });
+}
+
+/** A session's device in short form, for the operator's listings. */
+function deviceOf(deviceId: string | null): string {
+  return deviceId === null ? "no device ID" : `device ${shortId(deviceId)}`;
 }

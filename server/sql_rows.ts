@@ -1,5 +1,5 @@
 // Row shapes shared by the SQL stores and their conversion to the Store's types. Pure.
-import type { FileEntry } from "../shared/protocol.ts";
+import type { CatalogEntry, FileEntry, SourceInfo } from "../shared/protocol.ts";
 import type { SessionRow } from "./store.ts";
 
 /** An integer column as a driver returns it: a number (SQLite), or text (PostgreSQL BIGINT). */
@@ -13,6 +13,8 @@ export interface EntrySqlRow {
   root_hash: string;
   piece_size: SqlInt;
   have: string | null;
+  /** NULL for rows from before protocol 2. */
+  sig: string | null;
 }
 
 /** The columns of a `sessions` row that both stores type alike. */
@@ -23,6 +25,9 @@ export interface SessionSqlColumns {
   address: string;
   port: number;
   opened_at_ms: SqlInt;
+  /** NULL for rows from before protocol 2. */
+  device_id: string | null;
+  cert: string | null;
 }
 
 /** An `entries` row as the wire's FileEntry (all values below 2^53). */
@@ -35,12 +40,45 @@ export function toEntry(row: EntrySqlRow): FileEntry {
     pieceSize: Number(row.piece_size),
   };
   if (row.have !== null) entry.have = row.have;
+  if (row.sig !== null && row.sig !== undefined) entry.sig = row.sig;
   return entry;
+}
+
+/** A catalogue row with its publisher's device ID, when the row has one. */
+export function withId(entry: CatalogEntry, deviceId: string | null): CatalogEntry {
+  if (deviceId !== null) entry.id = deviceId;
+  return entry;
+}
+
+/**
+ * A who-has row as a source with its publisher's device ID, certificate and signature, or
+ * undefined for a row lacking one of them (a protocol-2 fetcher could neither pin nor check it).
+ */
+export function toSource(
+  row: EntrySqlRow & {
+    hostname: string;
+    address: string;
+    port: number;
+    device_id: string | null;
+    cert: string | null;
+  },
+): SourceInfo | undefined {
+  const entry = toEntry(row);
+  if (row.device_id === null || row.cert === null || entry.sig === undefined) return undefined;
+  return {
+    ...entry,
+    sig: entry.sig,
+    hostname: row.hostname,
+    address: row.address,
+    port: row.port,
+    id: row.device_id,
+    cert: row.cert,
+  };
 }
 
 /** A `sessions` row as the Store's SessionRow. */
 export function toSession(row: SessionSqlColumns): SessionRow {
-  return {
+  const session: SessionRow = {
     sessionId: row.session_id,
     serverId: row.server_id,
     hostname: row.hostname,
@@ -48,4 +86,7 @@ export function toSession(row: SessionSqlColumns): SessionRow {
     port: row.port,
     openedAtMs: Number(row.opened_at_ms),
   };
+  if (row.device_id !== null && row.device_id !== undefined) session.deviceId = row.device_id;
+  if (row.cert !== null && row.cert !== undefined) session.cert = row.cert;
+  return session;
 }

@@ -4,10 +4,20 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import type { CatalogEntry, FileEntry, SourceInfo } from "../shared/protocol.ts";
 import type { LoadedSession } from "./memory_catalogue.ts";
-import { type EntrySqlRow, type SessionSqlColumns, toEntry, toSession } from "./sql_rows.ts";
 import {
+  type EntrySqlRow,
+  type SessionSqlColumns,
+  toEntry,
+  toSession,
+  toSource,
+  withId,
+} from "./sql_rows.ts";
+import {
+  conflictError,
+  type DeviceStatus,
   EntryLimitError,
   likePattern,
+  mayTakeOver,
   type PublishOptions,
   type PublishOutcome,
   publishOutcome,
@@ -52,6 +62,16 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   // keeping it up to date on every publish and delete was three quarters of the writer thread's
   // CPU under churn (about 30 % of a core against 7 % without, at 20 reconnects a second).
   `DROP INDEX entries_by_fname;`,
+  // Protocol 2: sessions belong to the device that proved its ID; the operator's decisions
+  // about devices (--join approve, revoke) outlive restarts.
+  `ALTER TABLE sessions ADD COLUMN device_id TEXT;
+   ALTER TABLE sessions ADD COLUMN cert TEXT;
+   ALTER TABLE entries ADD COLUMN sig TEXT;  -- the publisher's signature, kept unverified
+   CREATE TABLE devices (
+     device_id TEXT PRIMARY KEY,
+     -- 'index': a server of this catalogue, whose tickets the peers of every server accept
+     status    TEXT NOT NULL CHECK (status IN ('approved', 'revoked', 'index'))
+   );`,
 ];
 
 /**
@@ -79,7 +99,7 @@ interface SessionSqlRow extends SessionSqlColumns {
   online: number;
 }
 
-const ENTRY_COLUMNS = "e.fname, e.size, e.mtime_ms, e.root_hash, e.piece_size, e.have";
+const ENTRY_COLUMNS = "e.fname, e.size, e.mtime_ms, e.root_hash, e.piece_size, e.have, e.sig";
 
 /** A Store in one SQLite file (or `:memory:`). */
 export class SqliteStore implements Store {
@@ -171,11 +191,11 @@ export class SqliteStore implements Store {
       case "publish": {
         const { entry } = write;
         this.#sql(
-          `INSERT INTO entries (session_id, fname, size, mtime_ms, root_hash, piece_size, have)
-           VALUES (?, ?, ?, ?, ?, ?, ?)
+          `INSERT INTO entries (session_id, fname, size, mtime_ms, root_hash, piece_size, have,
+             sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (session_id, fname) DO UPDATE SET size = excluded.size,
              mtime_ms = excluded.mtime_ms, root_hash = excluded.root_hash,
-             piece_size = excluded.piece_size, have = excluded.have`,
+             piece_size = excluded.piece_size, have = excluded.have, sig = excluded.sig`,
         ).run(
           write.sessionId,
           entry.fname,
@@ -184,6 +204,7 @@ export class SqliteStore implements Store {
           entry.rootHash,
           entry.pieceSize,
           entry.have ?? null,
+          entry.sig ?? null,
         );
         return;
       }
@@ -240,6 +261,9 @@ export class SqliteStore implements Store {
       const old = this.#sql(
         "SELECT * FROM sessions WHERE hostname = ? AND port = ?",
       ).get(session.hostname, session.port) as SessionSqlRow | undefined;
+      if (old && !mayTakeOver(toSession(old), old.online === 1, session.deviceId)) {
+        throw conflictError(session, toSession(old));
+      }
       if (old) this.#sql("DELETE FROM sessions WHERE session_id = ?").run(old.session_id);
       this.#sql("DELETE FROM sessions WHERE hostname = ? AND online = 0").run(session.hostname);
       this.#insertSession(session, leaseUntilMs);
@@ -250,7 +274,7 @@ export class SqliteStore implements Store {
   #insertSession(session: SessionRow, leaseUntilMs: number): void {
     this.#sql(
       `INSERT INTO sessions (session_id, server_id, hostname, address, port, opened_at_ms,
-         online, lease_until_ms) VALUES (?, ?, ?, ?, ?, ?, 1, ?)`,
+         online, lease_until_ms, device_id, cert) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)`,
     ).run(
       session.sessionId,
       session.serverId,
@@ -259,7 +283,25 @@ export class SqliteStore implements Store {
       session.port,
       session.openedAtMs,
       leaseUntilMs,
+      session.deviceId ?? null,
+      session.cert ?? null,
     );
+  }
+
+  async deviceStatuses(): Promise<Map<string, DeviceStatus>> {
+    const rows = this.#sql("SELECT device_id, status FROM devices").all() as {
+      device_id: string;
+      status: DeviceStatus;
+    }[];
+    return new Map(rows.map((row) => [row.device_id, row.status]));
+  }
+
+  async setDeviceStatus(deviceId: string, status: DeviceStatus): Promise<void> {
+    this.#sql(
+      `INSERT INTO devices (device_id, status) VALUES (?, ?)
+       ON CONFLICT (device_id) DO UPDATE SET status = excluded.status`,
+    ).run(deviceId, status);
+    return;
   }
 
   async closeSession(sessionId: string): Promise<void> {
@@ -308,6 +350,7 @@ export class SqliteStore implements Store {
         entry.rootHash,
         entry.pieceSize,
         have,
+        entry.sig ?? null,
         sessionId,
         entry.fname,
       ];
@@ -322,18 +365,20 @@ export class SqliteStore implements Store {
           );
         }
         this.#sql(
-          `INSERT INTO entries (size, mtime_ms, root_hash, piece_size, have, session_id, fname)
-           VALUES (?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO entries (size, mtime_ms, root_hash, piece_size, have, sig, session_id,
+             fname) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
         ).run(...values);
         change = "created";
       } else if (
         old.size === entry.size && old.mtime_ms === entry.mtimeMs &&
-        old.root_hash === entry.rootHash && old.piece_size === entry.pieceSize && old.have === have
+        old.root_hash === entry.rootHash && old.piece_size === entry.pieceSize &&
+        old.have === have &&
+        old.sig === (entry.sig ?? null)
       ) change = "unchanged";
       else {
         this.#sql(
-          `UPDATE entries SET size = ?, mtime_ms = ?, root_hash = ?, piece_size = ?, have = ?
-           WHERE session_id = ? AND fname = ?`,
+          `UPDATE entries SET size = ?, mtime_ms = ?, root_hash = ?, piece_size = ?, have = ?,
+             sig = ? WHERE session_id = ? AND fname = ?`,
         ).run(...values);
         change = "updated";
       }
@@ -361,17 +406,12 @@ export class SqliteStore implements Store {
   /** A scan of entries since schema version 2 (no fname index): fine for the tests that run it. */
   async whoHas(fname: string, excludeSessionId: string, nowMs: number): Promise<SourceInfo[]> {
     const rows = this.#sql(
-      `SELECT ${ENTRY_COLUMNS}, s.hostname, s.address, s.port
+      `SELECT ${ENTRY_COLUMNS}, s.hostname, s.address, s.port, s.device_id, s.cert
        FROM entries e JOIN sessions s ON s.session_id = e.session_id
        WHERE e.fname = ? AND s.online = 1 AND s.lease_until_ms > ? AND s.session_id <> ?
        ORDER BY s.hostname, s.port`,
     ).all(fname, nowMs, excludeSessionId) as unknown as (EntrySqlRow & SessionSqlRow)[];
-    return (rows.map((row) => ({
-      ...toEntry(row),
-      hostname: row.hostname,
-      address: row.address,
-      port: row.port,
-    })));
+    return rows.flatMap((row) => toSource(row) ?? []);
   }
 
   async search(pattern: string, options: SearchOptions, nowMs: number): Promise<SearchPage> {
@@ -391,7 +431,7 @@ export class SqliteStore implements Store {
       `SELECT count(*) AS n FROM (SELECT 1 FROM ${from} WHERE ${where} LIMIT ?)`,
     ).get(...params, SEARCH_COUNT_CAP) as { n: number };
     const rows = this.#sql(
-      `SELECT ${ENTRY_COLUMNS}, s.hostname, s.port, s.online, s.lease_until_ms
+      `SELECT ${ENTRY_COLUMNS}, s.hostname, s.port, s.online, s.lease_until_ms, s.device_id
        FROM ${from} WHERE ${where}
        ORDER BY e.fname, s.hostname, s.port LIMIT ? OFFSET ?`,
     ).all(...params, options.limit, options.offset) as unknown as (
@@ -399,12 +439,14 @@ export class SqliteStore implements Store {
       & SessionSqlRow
       & { lease_until_ms: number }
     )[];
-    const entries: CatalogEntry[] = rows.map((row) => ({
-      ...toEntry(row),
-      hostname: row.hostname,
-      port: row.port,
-      online: row.online === 1 && row.lease_until_ms > nowMs,
-    }));
+    const entries: CatalogEntry[] = rows.map((row) =>
+      withId({
+        ...toEntry(row),
+        hostname: row.hostname,
+        port: row.port,
+        online: row.online === 1 && row.lease_until_ms > nowMs,
+      }, row.device_id)
+    );
     const capped = total.n >= SEARCH_COUNT_CAP;
     return capped ? { entries, total: total.n, capped } : { entries, total: total.n };
   }

@@ -62,7 +62,20 @@ export interface SessionRow {
   port: number;
   /** Time the session was opened, ms since the epoch. */
   openedAtMs: number;
+  /**
+   * The device ID the peer proved in its Hello. Absent only for rows from before protocol 2:
+   * such a row belongs to no device, and any device may take its {hostname, port} over.
+   */
+  deviceId?: string;
+  /** The device's certificate (PEM), returned with its entries for fetchers to pin. */
+  cert?: string;
 }
+
+/**
+ * The operator's decision about a device, or `index`: a server of this catalogue (servers
+ * sharing one PostgreSQL record themselves, so that each one's peers accept the others' tickets).
+ */
+export type DeviceStatus = "approved" | "revoked" | "index";
 
 /** A page of search results. */
 export interface SearchPage {
@@ -96,7 +109,11 @@ export interface Store {
    * Offline sessions of the same hostname on other ports go too: the peer came back on a new
    * port, and its rows from before are stale.
    *
+   * A live session of ANOTHER device keeps the pair: nothing changes and ConflictError is
+   * thrown. (An offline one is taken over: its device is not there to keep it.)
+   *
    * @returns the session it replaced, if that one was still live
+   * @throws {ConflictError} when a live session of another device holds the pair
    */
   openSession(session: SessionRow, leaseUntilMs: number): Promise<SessionRow | undefined>;
   /** Ends a session and removes its entries at once. No-op for an unknown or replaced session. */
@@ -149,6 +166,10 @@ export interface Store {
   sessions(hostname: string | undefined, nowMs: number): Promise<SessionRow[]>;
   /** Entries of one session. */
   entriesOf(sessionId: string): Promise<FileEntry[]>;
+  /** The operator's decisions about devices, by device ID. */
+  deviceStatuses(): Promise<Map<string, DeviceStatus>>;
+  /** Records a decision about a device, replacing any earlier one. */
+  setDeviceStatus(deviceId: string, status: DeviceStatus): Promise<void>;
   /** Counts for status displays. */
   counts(nowMs: number): Promise<{ sessions: number; entries: number }>;
   /** Releases the connection(s). */
@@ -162,6 +183,44 @@ export class UnknownSessionError extends Error {
     super(message);
     this.name = "UnknownSessionError";
   }
+}
+
+/** A session for a {hostname, port} that a live session of another device holds. */
+export class ConflictError extends Error {
+  /** The session that keeps the pair. */
+  readonly owner: SessionRow;
+
+  /**
+   * @param message what could not be done, and why
+   * @param owner the session that keeps the pair
+   */
+  constructor(message: string, owner: SessionRow) {
+    super(message);
+    this.name = "ConflictError";
+    this.owner = owner;
+  }
+}
+
+/**
+ * Whether a new session of `deviceId` may take over `old`: it is offline, or the same device's,
+ * or from before devices had IDs.
+ */
+export function mayTakeOver(
+  old: SessionRow,
+  online: boolean,
+  deviceId: string | undefined,
+): boolean {
+  return !online || old.deviceId === undefined || old.deviceId === deviceId;
+}
+
+/** The ConflictError for `session` against the live `owner` of its pair. */
+export function conflictError(session: SessionRow, owner: SessionRow): ConflictError {
+  return new ConflictError(
+    `Cannot register as ${session.hostname}:${session.port}: held by another device (${
+      owner.deviceId?.slice(0, 12)
+    }); choose another --hostname or stop that peer`,
+    owner,
+  );
 }
 
 /** A publish of a new fname by a session that holds as many entries as it may. */

@@ -18,7 +18,7 @@
 /** First two header bytes: ASCII "LS". */
 export const MAGIC = 0x4c53;
 /** Version of the frame layout and message set; a mismatch is a protocol error. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 /** Size of the fixed frame header in bytes. */
 export const HEADER_SIZE = 16;
 /** Flag bit: this frame is the reply to the request with the same request id. */
@@ -61,6 +61,8 @@ export enum MsgType {
   Goodbye = 0x04,
   /** Generic success reply with optional details. */
   Ok = 0x05,
+  /** Accepting side → connector: first frame of every connection, a nonce to sign. */
+  Challenge = 0x06,
   /** Peer → server: first message of a session. */
   Hello = 0x10,
   /** Server → peer: reply to `Hello`. */
@@ -83,6 +85,10 @@ export enum MsgType {
   ListShares = 0x19,
   /** Peer → server: reply to `ListShares`. */
   Shares = 0x1a,
+  /** Peer → server: a fresh ticket, before the current one expires. */
+  GetTicket = 0x1b,
+  /** Server → peer: reply to `GetTicket`. */
+  Ticket = 0x1c,
   /** Fetcher → source: describe a file (size, piece hashes, pieces held). */
   GetInfo = 0x20,
   /** Source → fetcher: reply to `GetInfo`. */
@@ -124,7 +130,12 @@ export type ErrorCode =
   | "busy"
   | "internal"
   | "quota"
-  | "shutdown";
+  | "shutdown"
+  | "conflict"
+  | "bad-proof"
+  | "not-approved"
+  | "revoked"
+  | "bad-ticket";
 
 /**
  * Publish outcome reported by the index: the entry is new (`created`), identical (`unchanged`),
@@ -160,10 +171,36 @@ export interface FileEntry {
   pieceSize: number;
   /** Pieces held, as a base64 bitfield; absent when the publisher holds the whole file. */
   have?: string;
+  /**
+   * The publisher's signature (base64) over `publishStatement(fname, size, rootHash)`: sent in
+   * `Publish`, stored by the index unverified, returned in `Sources` and `SearchResult` for
+   * fetchers to verify against the publisher's `id`.
+   */
+  sig?: string;
+}
+
+/** A FileEntry as `Publish` carries it (protocol 2): with its publisher's signature. */
+export type SignedFileEntry = FileEntry & { sig: string };
+
+/**
+ * A ticket: the index's signature (base64) over `ticketStatement(fetcher, index, expiresAtMs)`,
+ * vouching that `fetcher` may fetch from the index's peers until `expiresAtMs`.
+ */
+export interface Ticket {
+  fetcher: string;
+  index: string;
+  expiresAtMs: number;
+  sig: string;
 }
 
 /** One holder of a file, as returned by `WhoHas`. */
 export interface SourceInfo extends FileEntry {
+  /** The publisher's device ID: the fetcher pins its P2P connection to it and checks `sig`. */
+  id: string;
+  /** The publisher's certificate (PEM), which TLS to its P2P port is pinned to. */
+  cert: string;
+  /** The publisher's signature over `publishStatement(fname, size, rootHash)`. */
+  sig: string;
   /** Peer's hostname as given in `Hello`. */
   hostname: string;
   /** Address the index saw the peer connect from (where its P2P port is reachable). */
@@ -174,6 +211,8 @@ export interface SourceInfo extends FileEntry {
 
 /** A catalogue row returned by `Search` and `Shares`. */
 export interface CatalogEntry extends FileEntry {
+  /** The publisher's device ID (absent for rows kept from before protocol 2). */
+  id?: string;
   hostname: string;
   port: number;
   /** false when the owner is not connected (only after an index restart). */
@@ -187,9 +226,32 @@ export interface Bodies {
   [MsgType.Pong]: { sentAtMs: number };
   [MsgType.Goodbye]: { reason: string };
   [MsgType.Ok]: { removed?: boolean };
-  [MsgType.Hello]: { hostname: string; p2pPort: number; protocol: number };
-  [MsgType.Welcome]: { serverId: string; sessionId: string; pingIntervalMs: number };
-  [MsgType.Publish]: FileEntry;
+  [MsgType.Challenge]: { nonce: string; id: string };
+  /**
+   * `proof`: base64 signature by `id` over `helloStatement(nonce, serverId, id)`;
+   * `networkProof`: base64 HMAC-SHA256 with the network key over `joinStatement(nonce, id)`.
+   */
+  [MsgType.Hello]: {
+    hostname: string;
+    p2pPort: number;
+    protocol: number;
+    id: string;
+    cert: string;
+    proof: string;
+    networkProof?: string;
+  };
+  [MsgType.Welcome]: {
+    serverId: string;
+    sessionId: string;
+    pingIntervalMs: number;
+    ticket: Ticket;
+    /**
+     * Every index whose tickets this peer's P2P port should accept: this server and the others
+     * sharing its catalogue. Absent: this server only.
+     */
+    indexIds?: string[];
+  };
+  [MsgType.Publish]: SignedFileEntry;
   [MsgType.Published]: PublishedBody;
   [MsgType.Unpublish]: { fname: string };
   [MsgType.WhoHas]: { fname: string };
@@ -199,8 +261,20 @@ export interface Bodies {
   [MsgType.SearchResult]: { entries: CatalogEntry[]; total: number; capped?: boolean };
   [MsgType.ListShares]: Record<string, never>;
   [MsgType.Shares]: { files: FileEntry[] };
-  /** `from` names the fetcher (hostname:port) so a source can cap slots per peer. */
-  [MsgType.GetInfo]: { fname: string; rootHash?: string; from?: string };
+  [MsgType.GetTicket]: Record<string, never>;
+  [MsgType.Ticket]: { ticket: Ticket };
+  /**
+   * `from` names the fetcher (hostname:port) so a source can cap slots per peer; `id`, `ticket`
+   * and `proof` (signature by `id` over `fetchStatement(nonce, sourceId, id)`) say who it is.
+   */
+  [MsgType.GetInfo]: {
+    fname: string;
+    rootHash?: string;
+    from?: string;
+    id?: string;
+    ticket?: Ticket;
+    proof?: string;
+  };
   [MsgType.Info]: FileEntry & { pieceHashes: string };
   [MsgType.GetRange]: { fname: string; rootHash: string; offset: number; bytes: number };
   [MsgType.Data]: { offset: number; bytes: number };

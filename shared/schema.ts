@@ -103,8 +103,18 @@ const ERROR_CODES: ErrorCode[] = [
   "internal",
   "quota",
   "shutdown",
+  "conflict",
+  "bad-proof",
+  "not-approved",
+  "revoked",
+  "bad-ticket",
 ];
 
+/** A 64-byte signature or 32-byte MAC in base64. */
+const SIG: Check = (v) => {
+  if (typeof v !== "string" || v.length > 128) fail("base64 of at most 96 bytes");
+  base64(v);
+};
 const FNAME = string(1024);
 const FILE_ENTRY = {
   fname: FNAME,
@@ -113,8 +123,16 @@ const FILE_ENTRY = {
   rootHash: hash,
   pieceSize: uint(2 ** 31, 1),
   have: optional(base64),
+  sig: optional(SIG),
 };
 const PEER = { hostname: string(1024), port: uint(65535) };
+/** A device ID: 52 base32 digits (the schema checks the shape; signatures check the rest). */
+const ID: Check = (v) => {
+  if (typeof v !== "string" || !/^[a-z2-7]{52}$/.test(v)) fail("a device ID (52 base32 digits)");
+};
+/** A certificate in PEM: a few hundred bytes for an Ed25519 one. */
+const CERT = string(4096);
+const TICKET = object({ fetcher: ID, index: ID, expiresAtMs: uint(), sig: SIG });
 /** Upper bound on list lengths in one reply; keeps replies far below maxBodyBytes. */
 export const MAX_LIST_ITEMS = 10_000;
 
@@ -124,9 +142,24 @@ const SCHEMAS: { [T in MsgType]: Check } = {
   [MsgType.Pong]: object({ sentAtMs: uint() }),
   [MsgType.Goodbye]: object({ reason: string() }),
   [MsgType.Ok]: object({ removed: optional(bool) }),
-  [MsgType.Hello]: object({ hostname: string(1024), p2pPort: uint(65535), protocol: uint() }),
-  [MsgType.Welcome]: object({ serverId: string(), sessionId: string(), pingIntervalMs: uint() }),
-  [MsgType.Publish]: object(FILE_ENTRY),
+  [MsgType.Challenge]: object({ nonce: SIG, id: ID }),
+  [MsgType.Hello]: object({
+    hostname: string(1024),
+    p2pPort: uint(65535),
+    protocol: uint(),
+    id: ID,
+    cert: CERT,
+    proof: SIG,
+    networkProof: optional(SIG),
+  }),
+  [MsgType.Welcome]: object({
+    serverId: string(),
+    sessionId: string(),
+    pingIntervalMs: uint(),
+    ticket: TICKET,
+    indexIds: optional(array(ID, 64)),
+  }),
+  [MsgType.Publish]: object({ ...FILE_ENTRY, sig: SIG }),
   [MsgType.Published]: object({
     fname: FNAME,
     status: oneOf("created", "unchanged", "updated", "overwrite", "conflict"),
@@ -138,20 +171,38 @@ const SCHEMAS: { [T in MsgType]: Check } = {
   [MsgType.WhoHas]: object({ fname: FNAME }),
   [MsgType.Sources]: object({
     fname: FNAME,
-    sources: array(object({ ...FILE_ENTRY, ...PEER, address: string() }), MAX_LIST_ITEMS),
+    sources: array(
+      object({
+        ...FILE_ENTRY,
+        ...PEER,
+        address: string(),
+        id: ID,
+        cert: CERT,
+        sig: SIG,
+      }),
+      MAX_LIST_ITEMS,
+    ),
   }),
   [MsgType.Search]: object({ pattern: string(), offset: uint(), limit: uint(MAX_LIST_ITEMS) }),
   [MsgType.SearchResult]: object({
-    entries: array(object({ ...FILE_ENTRY, ...PEER, online: bool }), MAX_LIST_ITEMS),
+    entries: array(
+      object({ ...FILE_ENTRY, ...PEER, online: bool, id: optional(ID) }),
+      MAX_LIST_ITEMS,
+    ),
     total: uint(),
     capped: optional(bool),
   }),
   [MsgType.ListShares]: object({}),
   [MsgType.Shares]: object({ files: array(object(FILE_ENTRY), MAX_LIST_ITEMS) }),
+  [MsgType.GetTicket]: object({}),
+  [MsgType.Ticket]: object({ ticket: TICKET }),
   [MsgType.GetInfo]: object({
     fname: FNAME,
     rootHash: optional(hash),
     from: optional(string(300)),
+    id: optional(ID),
+    ticket: optional(TICKET),
+    proof: optional(SIG),
   }),
   [MsgType.Info]: object({ ...FILE_ENTRY, pieceHashes: base64 }),
   [MsgType.GetRange]: object({ fname: FNAME, rootHash: hash, offset: uint(), bytes: uint() }),

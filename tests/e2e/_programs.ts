@@ -1,6 +1,7 @@
 // Spawns the real server/main.ts and peer/main.ts as processes, with the permissions a user
 // would give them, and drives their shells over stdin/stdout.
-import { dirname, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { connectTo, type TransportConn } from "../../shared/transport.ts";
 import { splitWords } from "../../shared/cli.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -171,6 +172,21 @@ export class ServerProgram extends Program {
   udpPort = 0;
   /** The dashboard's address with its token (spawned with `ui: true`), else "". */
   uiUrl = "";
+  /** The server's device ID. */
+  id = "";
+  /** The server's certificate (PEM), to pin a hand-made connection to it. */
+  certPem = "";
+  /** An identity folder made for this server, removed when it is killed. */
+  ownIdentity: string | undefined;
+
+  override async kill(signal: Deno.Signal = "SIGKILL"): Promise<void> {
+    await super.kill(signal);
+    if (this.ownIdentity !== undefined) {
+      await Deno.remove(this.ownIdentity, { recursive: true }).catch((err) => {
+        if (!(err instanceof Deno.errors.NotFound)) throw err;
+      });
+    }
+  }
 
   /** Runs a shell command and waits until a line matching `until` appears after it. */
   async command(line: string, until: RegExp, timeoutMs = 15_000): Promise<string[]> {
@@ -187,6 +203,10 @@ export class ServerProgram extends Program {
 /** A spawned peer in --json mode. */
 export class PeerProgram extends Program {
   p2pPort = 0;
+  /** The peer's device ID. */
+  id = "";
+  /** The peer's certificate (PEM), to pin a hand-made connection to its P2P port. */
+  certPem = "";
   repo = "";
   /** The web UI's address with its token (spawned with `ui: true`), else "". */
   uiUrl = "";
@@ -238,6 +258,13 @@ export interface ServerSpawnOptions {
   announcePort?: number;
   /** Serve the dashboard on 127.0.0.1, any free port (default: `--ui off`). */
   ui?: boolean;
+  /**
+   * The server's identity folder (read/write allowed to it). Default: beside a database file,
+   * else a temporary folder removed when the server is killed.
+   */
+  identity?: string;
+  /** Files the server may read besides its code, database and identity (e.g. a network key). */
+  readable?: string[];
 }
 
 /** Where a command runs and what it adds to its environment. */
@@ -328,11 +355,27 @@ export async function spawnServer(options: ServerSpawnOptions = {}): Promise<Ser
     postgres ? "--allow-env=LANSHARE_*,PG*" : "--allow-env=LANSHARE_*",
     SERVER_V8_FLAGS,
   ];
-  if (!postgres && db !== ":memory:") {
+  const fileDb = !postgres && db !== ":memory:";
+  // Beside a file database the server's default identity folder is covered by its folder.
+  const ownIdentity = options.identity === undefined && !fileDb
+    ? Deno.makeTempDirSync({ prefix: "lanshare-server-identity-" })
+    : undefined;
+  const identity = options.identity ?? ownIdentity;
+  const readable = [], writable = [];
+  if (fileDb) {
     // The SQLite writer worker loads the server's own modules (or the bundle): read them too.
-    const code = options.script ? resolve(ROOT, options.script) : "server,shared";
-    permissions.push(`--allow-read=${dirname(db)},${code}`, `--allow-write=${dirname(db)}`);
+    readable.push(dirname(db), options.script ? resolve(ROOT, options.script) : "server,shared");
+    writable.push(dirname(db));
   }
+  if (options.readable) {
+    readable.push(...options.readable);
+  }
+  if (identity !== undefined) {
+    readable.push(identity);
+    writable.push(identity);
+  }
+  if (readable.length > 0) permissions.push(`--allow-read=${readable.join(",")}`);
+  if (writable.length > 0) permissions.push(`--allow-write=${writable.join(",")}`);
   const command = denoRun(
     permissions,
     options.script ?? "server/main.ts",
@@ -349,15 +392,22 @@ export async function spawnServer(options: ServerSpawnOptions = {}): Promise<Ser
       "200",
       "--ui",
       options.ui ? "127.0.0.1:0" : "off",
+      ...(identity !== undefined ? ["--identity", identity] : []),
       ...(options.args ?? []),
     ],
   );
   const server = new ServerProgram("server", command);
+  server.ownIdentity = ownIdentity;
   try {
     const data = await server.listening();
     server.tcpPort = data.tcp;
     server.udpPort = data.udp;
     server.uiUrl = data.ui ?? "";
+    server.id = data.id;
+    const identityDir = identity ?? (fileDb ? `${db}.identity` : undefined);
+    if (identityDir !== undefined) {
+      server.certPem = await Deno.readTextFile(join(identityDir, "cert.pem"));
+    }
     return server;
   } catch (err) {
     await server.kill();
@@ -395,7 +445,7 @@ export async function spawnPeer(options: PeerSpawnOptions): Promise<PeerProgram>
   await Deno.mkdir(options.repo, { recursive: true });
   const server = options.server;
   const where = options.direct && server instanceof ServerProgram
-    ? ["--server", `127.0.0.1:${server.tcpPort}`]
+    ? ["--server", `127.0.0.1:${server.tcpPort}`, "--announce-port", String(server.udpPort)]
     : ["--announce-port", String(server.udpPort), "--broadcast", "127.255.255.255"];
   const command = denoRun(
     [
@@ -427,6 +477,10 @@ export async function spawnPeer(options: PeerSpawnOptions): Promise<PeerProgram>
     const data = await peer.listening();
     peer.p2pPort = data.p2p;
     peer.uiUrl = data.ui ?? "";
+    peer.id = data.id;
+    const certFile = join(options.repo, ".lanshare", "identity", "cert.pem");
+    // A read-only repository keeps no identity on disk (a new one each run).
+    if (await exists(certFile)) peer.certPem = await Deno.readTextFile(certFile);
     return peer;
   } catch (err) {
     await peer.kill();
@@ -498,4 +552,21 @@ export async function pollUntil(check: () => Promise<boolean>, timeoutMs: number
     if (performance.now() > deadline) throw new Error(`Condition not met within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/**
+ * A hand-made connection to a spawned program's TCP port (the server's index port or a peer's
+ * P2P port), over TLS pinned to its certificate as the programs connect to each other.
+ */
+export async function dialProgram(
+  program: { id: string; certPem: string },
+  port: number,
+): Promise<TransportConn> {
+  return await connectTo({
+    hostname: "127.0.0.1",
+    port,
+    pin: { id: program.id, certPem: program.certPem },
+    plaintext: false,
+    what: "the test's target",
+  });
 }

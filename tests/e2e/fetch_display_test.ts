@@ -2,10 +2,10 @@
 // events and in `status`.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { request } from "../../shared/encode.ts";
 import { FramedConn } from "../../shared/framing.ts";
 import { MsgType } from "../../shared/protocol.ts";
-import { spawnPeer, spawnServer, tempDir } from "./_programs.ts";
+import { dialProgram, spawnPeer, spawnServer, tempDir } from "./_programs.ts";
+import { getInfoRequest, ticketFrom } from "../_handshake.ts";
 
 Deno.test("a fetch queued at its only source shows the source and its place", async () => {
   await using dir = await tempDir("lanshare-e2e-");
@@ -23,10 +23,15 @@ Deno.test("a fetch queued at its only source shows the source and its place", as
   await using fetcher = await spawnPeer({ repo: repos[1]!, hostname: "fetcher", server });
 
   // A raw client takes the source's only session and keeps it.
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port: source.p2pPort });
-  const holder = new FramedConn(conn);
+  const holder = new FramedConn(await dialProgram(source, source.p2pPort));
   try {
-    await holder.send(request(MsgType.GetInfo, 1, { fname: "wanted.txt", from: "holder:1" }));
+    await holder.send(
+      await getInfoRequest(
+        holder,
+        { fname: "wanted.txt", from: "holder:1" },
+        await ticketFrom(await dialProgram(server, server.tcpPort)),
+      ),
+    );
     assert.equal((await holder.readMessage())?.type, MsgType.Info);
 
     const from = fetcher.stdout.lines.length;

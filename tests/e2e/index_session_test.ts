@@ -1,6 +1,6 @@
 // End to end: a peer's standing with the index, as the user sees it in its shell. A peer starts
-// before any index exists and connects once one appears; a peer whose identity another peer
-// took over says so, and takes it back with `reconnect`.
+// before any index exists and connects once one appears; a peer whose session the same device
+// took over says so, and takes it back with `reconnect`; another device cannot take it over.
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
@@ -89,10 +89,14 @@ Deno.test("a peer given --server before that server runs keeps trying, then conn
   const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = probe.addr.port;
   probe.close();
+  // And its discovery port, where the peer asks for the server's certificate.
+  const udpProbe = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const udpPort = (udpProbe.addr as Deno.NetAddr).port;
+  udpProbe.close();
   await using early = await spawnPeer({
     repo: join(dir.path, "early"),
     hostname: "early",
-    server: { udpPort: 0 },
+    server: { udpPort },
     args: ["--server", `127.0.0.1:${port}`],
   });
   const status = await early.command("status");
@@ -111,13 +115,13 @@ Deno.test("a peer given --server before that server runs keeps trying, then conn
   );
 
   const from = early.stdout.lines.length;
-  await using server = await spawnServer({ port });
+  await using server = await spawnServer({ port, announcePort: udpPort });
   await indexEvent(early, "connected", from);
   assert.equal((await early.command("search")).ok, true);
   await server.kill();
 });
 
-Deno.test("a replaced peer says so and how to recover, and `reconnect` takes it back", async () => {
+Deno.test("a peer replaced by the same device says so and how to recover, and `reconnect` takes it back", async () => {
   await using dir = await tempDir("lanshare-e2e-");
   await using server = await spawnServer();
   const repos = ["first", "second"].map((n) => join(dir.path, n));
@@ -128,8 +132,15 @@ Deno.test("a replaced peer says so and how to recover, and `reconnect` takes it 
     args: ["--host", "127.0.0.1"],
   });
   await livePeers(server, 1);
-  // Same hostname, same P2P port (on another loopback address): the index takes it for the
-  // same peer come back, and closes the first one's session.
+  // The same device (its key copied, as two processes sharing one identity, or the same peer
+  // restarted), with the same hostname and P2P port (on another loopback address): the index
+  // takes it for that peer come back, and closes the first one's session.
+  const identity = join(".lanshare", "identity");
+  await Deno.mkdir(join(repos[1]!, identity), { recursive: true });
+  for (const file of ["key.pem", "cert.pem"]) {
+    await Deno.copyFile(join(repos[0]!, identity, file), join(repos[1]!, identity, file));
+  }
+  await Deno.chmod(join(repos[1]!, identity, "key.pem"), 0o600);
   const port = first.p2pPort;
   await using second = await spawnPeer({
     repo: repos[1]!,
@@ -137,6 +148,7 @@ Deno.test("a replaced peer says so and how to recover, and `reconnect` takes it 
     server,
     args: ["--host", "127.0.0.2", "--port", String(port)],
   });
+  assert.equal(second.id, first.id);
   // The index tells the first peer why it closes its session; the peer logs that it gives up.
   await pollUntil(
     () => Promise.resolve(/Not reconnecting to the index/.test(first.stderr)),
@@ -171,4 +183,50 @@ Deno.test("a replaced peer says so and how to recover, and `reconnect` takes it 
   await indexEvent(second, "replaced", fromSecond);
   assert.equal((await first.command("search")).ok, true);
   assert.equal((await second.command("status")).index.state, "replaced");
+});
+
+Deno.test("another device registering as a live peer's hostname and port is refused; the owner stays", async () => {
+  await using dir = await tempDir("lanshare-e2e-");
+  await using server = await spawnServer();
+  const repos = ["first", "second"].map((n) => join(dir.path, n));
+  await Deno.mkdir(repos[0]!, { recursive: true });
+  await Deno.writeTextFile(join(repos[0]!, "mine.txt"), "mine");
+  await using first = await spawnPeer({
+    repo: repos[0]!,
+    hostname: "twin",
+    server,
+    args: ["--host", "127.0.0.1"],
+  });
+  assert.equal((await first.command("publish mine.txt")).status, "created");
+  await livePeers(server, 1);
+  // Same hostname, same P2P port (on another loopback address), but another device (its own
+  // repository, so its own key): before protocol 2 it took the first peer's session over.
+  const port = first.p2pPort;
+  await using second = await spawnPeer({
+    repo: repos[1]!,
+    hostname: "twin",
+    server,
+    args: ["--host", "127.0.0.2", "--port", String(port)],
+  });
+  await indexEvent(second, "refused", 0);
+  const status = await second.command("status");
+  assert.equal(status.index.state, "refused");
+  assert.match(
+    status.index.summary,
+    new RegExp(
+      `^the index server 127\\.0\\.0\\.1:${server.tcpPort} refuses this peer: registering as twin:${port}: ` +
+        "held by device [a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}; choose another --hostname or stop that peer",
+    ),
+  );
+  const search = await second.command("search");
+  assert.equal(search.ok, false);
+  assert.match(search.error, /^Cannot search: the index server .* refuses this peer/);
+
+  // The owner was not even disturbed: still connected, its file still listed.
+  assert.equal((await first.command("status")).index.state, "connected");
+  assert.doesNotMatch(first.stderr, /replaced|Not reconnecting/);
+  const found = await second.command("status");
+  assert.equal(found.index.state, "refused");
+  const listed = await first.command("search mine");
+  assert.deepEqual(listed.entries.map((e: { hostname: string }) => e.hostname), ["twin"]);
 });

@@ -1,12 +1,20 @@
 // End to end: the index across a restart, after a crash or a `quit`. The catalogue survives in
 // SQLite, entries of peers that are gone stay listed as offline, live peers reconnect and
 // publish again by themselves, and a peer back on another port replaces its offline rows.
+import { helloRequest, signedEntry } from "../_handshake.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { request } from "../../shared/encode.ts";
 import { FramedConn } from "../../shared/framing.ts";
 import { type Message, MsgType } from "../../shared/protocol.ts";
-import { pollUntil, type ServerProgram, spawnPeer, spawnServer, tempDir } from "./_programs.ts";
+import {
+  dialProgram,
+  pollUntil,
+  type ServerProgram,
+  spawnPeer,
+  spawnServer,
+  tempDir,
+} from "./_programs.ts";
 
 Deno.test("a restarted index keeps its catalogue and its peers come back", async () => {
   await using dir = await tempDir("lanshare-e2e-");
@@ -72,21 +80,21 @@ Deno.test("a restarted index keeps its catalogue and its peers come back", async
 
 /** A peer's index session spoken by hand: Hello, then one Publish per name, each answered. */
 async function registerRaw(
-  tcpPort: number,
+  server: ServerProgram,
   hostname: string,
   p2pPort: number,
   fnames: string[],
 ): Promise<FramedConn> {
-  const framed = new FramedConn(await Deno.connect({ hostname: "127.0.0.1", port: tcpPort }));
+  const framed = new FramedConn(await dialProgram(server, server.tcpPort));
   const ask = async (message: Message, want: MsgType) => {
     await framed.send(message);
     const answer = await framed.readMessage();
     assert.equal(answer?.type, want, JSON.stringify(answer));
   };
-  await ask(request(MsgType.Hello, 1, { hostname, p2pPort, protocol: 1 }), MsgType.Welcome);
+  await ask(await helloRequest(framed, { hostname, p2pPort }), MsgType.Welcome);
   for (const [i, fname] of fnames.entries()) {
     const entry = { fname, size: 10, mtimeMs: 1, rootHash: "ab".repeat(32), pieceSize: 1 << 20 };
-    await ask(request(MsgType.Publish, i + 2, entry), MsgType.Published);
+    await ask(request(MsgType.Publish, i + 2, await signedEntry(entry)), MsgType.Published);
   }
   return framed;
 }
@@ -114,9 +122,9 @@ Deno.test("quit keeps sessions and entries as offline rows; a peer back on a new
   let server: ServerProgram = await spawnServer({ db });
   try {
     const sessions = [
-      await registerRaw(server.tcpPort, "alpha", 4001, ["a1.txt", "a2.txt"]),
-      await registerRaw(server.tcpPort, "bravo", 4002, ["b1.txt", "b2.txt", "b3.txt"]),
-      await registerRaw(server.tcpPort, "charlie", 4003, ["c1.txt"]),
+      await registerRaw(server, "alpha", 4001, ["a1.txt", "a2.txt"]),
+      await registerRaw(server, "bravo", 4002, ["b1.txt", "b2.txt", "b3.txt"]),
+      await registerRaw(server, "charlie", 4003, ["c1.txt"]),
     ];
     assert.equal((await listFiles(server)).length, 6);
     await server.send("quit");
@@ -133,7 +141,7 @@ Deno.test("quit keeps sessions and entries as offline rows; a peer back on a new
       "c1.txt @charlie:4003 (offline)",
     ]);
 
-    using _back = await registerRaw(server.tcpPort, "alpha", 5001, ["back.txt"]);
+    using _back = await registerRaw(server, "alpha", 5001, ["back.txt"]);
     assert.deepEqual(await listFiles(server), [
       "b1.txt @bravo:4002 (offline)",
       "b2.txt @bravo:4002 (offline)",

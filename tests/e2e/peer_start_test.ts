@@ -66,6 +66,8 @@ Deno.test("deno task peer runs a peer on the repository given with --repo", asyn
       repo,
       "--server",
       `127.0.0.1:${server.tcpPort}`,
+      "--announce-port",
+      String(server.udpPort),
       "--hostname",
       "launched",
       "--json",

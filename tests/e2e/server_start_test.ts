@@ -1,8 +1,8 @@
 // End to end: starting the server with the permissions a user gives it. `make server` grants
 // access to the database named in ARGS; a server denied access says which flags grant it.
+import { helloRequest } from "../_handshake.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { request } from "../../shared/encode.ts";
 import { FramedConn } from "../../shared/framing.ts";
 import { MsgType } from "../../shared/protocol.ts";
 import { settleWithin } from "../../shared/timeout.ts";
@@ -75,7 +75,37 @@ Deno.test('make server ARGS="--db FILE" serves from that database and quits clea
   }
 });
 
+Deno.test('make server ARGS="--join key --network-key-file FILE" reads a key kept anywhere', async () => {
+  await using dir = await tempDir("lanshare-e2e-");
+  const key = join(dir.path, "network.key");
+  await Deno.writeFile(key, crypto.getRandomValues(new Uint8Array(32)), { mode: 0o600 });
+  const identity = join(dir.path, "identity");
+  const server = new ServerProgram(
+    "make server",
+    pipedCommand("make", [
+      "--no-print-directory",
+      "server",
+      `ARGS=--db :memory: --identity ${identity} --join key --network-key-file ${key} ` +
+      "--port 0 --announce-port 0 --broadcast 127.255.255.255",
+    ]),
+  );
+  try {
+    const listening = await server.listening();
+    assert.equal(listening.event, "listening", server.context());
+    assert.ok(await exists(join(identity, "key.pem")), "the identity was not created");
+    await server.send("quit");
+    assert.equal((await server.status).code, 0, server.context());
+  } finally {
+    if (!await settleWithin(server.status, 0)) {
+      await server.send("quit");
+      await settleWithin(server.status, 10_000);
+    }
+    await server.kill();
+  }
+});
+
 Deno.test("a server out of file descriptors keeps accepting once connections close", async () => {
+  await using identity = await tempDir("lanshare-identity-");
   // A low open-files limit, reached with the connections below; bash execs into the server.
   const server = new ServerProgram(
     "server",
@@ -83,9 +113,17 @@ Deno.test("a server out of file descriptors keeps accepting once connections clo
       "-c",
       'ulimit -n 64 && exec "$0" "$@"',
       Deno.execPath(),
-      ...RUN_SERVER,
+      // RUN_SERVER's permissions plus the identity folder.
+      ...RUN_SERVER.filter((arg) => !arg.startsWith("--allow-read") && arg !== "server/main.ts"),
+      `--allow-read=server,shared,${identity.path}`,
+      `--allow-write=${identity.path}`,
+      "server/main.ts",
       "--db",
       ":memory:",
+      "--identity",
+      identity.path,
+      // The flood below speaks raw frames: this test is about descriptors, not TLS.
+      "--insecure-plaintext",
       "--host",
       "127.0.0.1",
       ...LOOPBACK_ARGS,
@@ -104,7 +142,7 @@ Deno.test("a server out of file descriptors keeps accepting once connections clo
     for (const conn of flood) conn.close();
   }
   using client = new FramedConn(await Deno.connect({ hostname: "127.0.0.1", port }));
-  await client.send(request(MsgType.Hello, 1, { hostname: "after", p2pPort: 4000, protocol: 1 }));
+  await client.send(await helloRequest(client, { hostname: "after", p2pPort: 4000 }));
   const welcome = await Promise.race([
     client.readMessage(),
     new Promise<null>((resolve) => setTimeout(() => resolve(null), 10_000)),

@@ -1,12 +1,21 @@
 // End to end: the transfer engine under faults. Multi-source with a dying and a lying source,
 // resume after kill -9, session slots (BUSY and queue positions), and rate limits.
+import {
+  getInfoRequest,
+  helloRequest,
+  signedEntry,
+  type TestCredentials,
+  ticketFrom,
+} from "../_handshake.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { request } from "../../shared/encode.ts";
 import { FramedConn } from "../../shared/framing.ts";
 import { type Message, MsgType } from "../../shared/protocol.ts";
 import { hashFile } from "../../peer/hashing.ts";
+import { createIdentity } from "../../shared/identity.ts";
 import {
+  dialProgram,
   exists,
   type PeerProgram,
   sha256File,
@@ -19,10 +28,14 @@ import {
 const MIB = 1024 * 1024;
 
 /** A raw P2P client asking a peer for a file, to see BUSY and queue answers directly. */
-async function askInfo(port: number, fname: string, from: string) {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  const framed = new FramedConn(conn);
-  await framed.send(request(MsgType.GetInfo, 1, { fname, from }));
+async function askInfo(
+  peer: PeerProgram,
+  fname: string,
+  from: string,
+  credentials: TestCredentials,
+) {
+  const framed = new FramedConn(await dialProgram(peer, peer.p2pPort));
+  await framed.send(await getInfoRequest(framed, { fname, from }, credentials));
   return {
     framed,
     next: (): Promise<Message | null> => framed.readMessage(),
@@ -146,9 +159,10 @@ Deno.test("a source with all k slots taken answers BUSY when its queue is full",
     args: ["--max-sessions", "1", "--max-queue", "0"],
   });
   assert.equal((await source.command("publish a.txt")).ok, true);
-  using first = await askInfo(source.p2pPort, "a.txt", "one:1");
+  const credentials = await ticketFrom(await dialProgram(server, server.tcpPort));
+  using first = await askInfo(source, "a.txt", "one:1", credentials);
   assert.equal((await first.next())?.type, MsgType.Info);
-  using second = await askInfo(source.p2pPort, "a.txt", "two:2");
+  using second = await askInfo(source, "a.txt", "two:2", credentials);
   const busy = await second.next();
   assert.equal(busy?.type, MsgType.Busy);
   assert.ok(busy.type === MsgType.Busy && busy.body.retryAfterMs > 0);
@@ -173,9 +187,10 @@ Deno.test("past the k-1 upload slots, 3 requesters see queue positions 1..3 and 
   });
   assert.equal((await source.command("publish a.txt")).ok, true);
   const clients = [];
+  const credentials = await ticketFrom(await dialProgram(server, server.tcpPort));
   try {
     for (let i = 0; i < uploads + 3; i++) {
-      const client = await askInfo(source.p2pPort, "a.txt", `fetcher${i}:${i + 1}`);
+      const client = await askInfo(source, "a.txt", `fetcher${i}:${i + 1}`, credentials);
       clients.push(client);
       const answer: Message | null = await client.next();
       if (i < uploads) assert.equal(answer?.type, MsgType.Info, `client ${i}`);
@@ -254,19 +269,25 @@ Deno.test("a source that accepts but never answers is skipped after the first-by
     for await (const conn of silent) held.push(conn);
   })().catch(() => {});
   const hashes = await hashFile(join(repos[0]!, "doc.bin"));
-  const index = new FramedConn(await Deno.connect({ hostname: "127.0.0.1", port: server.tcpPort }));
+  const index = new FramedConn(await dialProgram(server, server.tcpPort));
+  // It names a device of its own, whose TLS handshake never comes.
+  const device = await createIdentity();
   try {
     await index.send(
-      request(MsgType.Hello, 1, { hostname: "aaa-silent", p2pPort: silent.addr.port, protocol: 1 }),
+      await helloRequest(index, { hostname: "aaa-silent", p2pPort: silent.addr.port }, 1, device),
     );
     assert.equal((await index.readMessage())?.type, MsgType.Welcome);
-    await index.send(request(MsgType.Publish, 2, {
-      fname: "doc.bin",
-      size: hashes.size,
-      mtimeMs: hashes.mtimeMs,
-      rootHash: hashes.rootHash,
-      pieceSize: hashes.pieceSize,
-    }));
+    await index.send(request(
+      MsgType.Publish,
+      2,
+      await signedEntry({
+        fname: "doc.bin",
+        size: hashes.size,
+        mtimeMs: hashes.mtimeMs,
+        rootHash: hashes.rootHash,
+        pieceSize: hashes.pieceSize,
+      }, device),
+    ));
     assert.equal((await index.readMessage())?.type, MsgType.Published);
 
     await using fetcher = await spawnPeer({
@@ -279,6 +300,7 @@ Deno.test("a source that accepts but never answers is skipped after the first-by
     assert.equal(result.ok, true, JSON.stringify(result));
     assert.equal(result.versions[0].sources, 2);
     assert.deepEqual(Object.keys(result.bySource), [`127.0.0.1:${real.p2pPort}`]);
+    // Its silence is met at the TLS handshake, before the Challenge every source sends first.
     assert.match(fetcher.stderr, /no first byte within 300 ms/);
     assert.equal(
       await sha256File(join(repos[1]!, "doc.bin")),

@@ -7,10 +7,12 @@ import { type Message, MsgType } from "../../shared/protocol.ts";
 import { Activity } from "../../peer/activity.ts";
 import type { ConnectionCapsOptions } from "../../peer/connection_caps.ts";
 import { startP2pServer } from "../../peer/p2p_server.ts";
+import type { P2pAuth } from "../../peer/fetcher_check.ts";
 import { TokenBucket } from "../../peer/rate.ts";
 import { Repository } from "../../peer/repo.ts";
 import { Shares } from "../../peer/shares.ts";
 import { Slots } from "../../peer/slots.ts";
+import type { Identity } from "../../shared/identity.ts";
 
 /** A repository in a temporary folder with its share table and P2P server. */
 export interface P2pFixture extends AsyncDisposable {
@@ -25,23 +27,31 @@ export interface P2pFixture extends AsyncDisposable {
 
 /** Starts a P2P server over a fresh repository in a temporary folder. */
 export async function startP2pFixture(
-  options: { caps?: ConnectionCapsOptions } = {},
+  options: { caps?: ConnectionCapsOptions; identity?: Identity; auth?: P2pAuth } = {},
 ): Promise<P2pFixture> {
   const dir = await Deno.makeTempDir({ prefix: "lanshare-p2p-" });
   const repo = await Repository.open(join(dir, "repo"));
   const shares = await Shares.load(repo);
-  const server = startP2pServer({ hostname: "127.0.0.1", port: 0 }, {
-    repo,
-    shares,
-    slots: new Slots({ max: 64, maxPerPeer: 64, maxQueue: 0 }),
-    upload: new TokenBucket(0),
-    activity: new Activity(),
-    caps: options.caps ?? { maxTotal: 256, maxPerAddress: 64 },
-    idleTimeoutMs: 10_000,
-    stallTimeoutMs: 10_000,
-    retryAfterMs: 100,
-    debugCorrupt: false,
-  });
+  const server = startP2pServer(
+    { hostname: "127.0.0.1", port: 0 },
+    {
+      repo,
+      shares,
+      slots: new Slots({ max: 64, maxPerPeer: 64, maxQueue: 0 }),
+      upload: new TokenBucket(0),
+      activity: new Activity(),
+      caps: options.caps ?? { maxTotal: 256, maxPerAddress: 64 },
+      idleTimeoutMs: 10_000,
+      stallTimeoutMs: 10_000,
+      retryAfterMs: 100,
+      debugCorrupt: false,
+      ...(options.auth ? { auth: options.auth } : {}),
+    },
+    // Plain TCP unless an identity is given: most of these tests write raw frames.
+    options.identity
+      ? { plaintext: false, certPem: options.identity.certPem, keyPem: options.identity.keyPem }
+      : { plaintext: true },
+  );
   return {
     dir,
     repo,

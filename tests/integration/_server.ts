@@ -4,15 +4,16 @@ import { encodeMessage, reply, request } from "../../shared/encode.ts";
 import { FramedConn } from "../../shared/framing.ts";
 import {
   type Bodies,
-  type FileEntry,
   type Message,
   type MessageOf,
   MSG_TYPE_NAMES,
   MsgType,
-  PROTOCOL_VERSION,
   type PublishStatus,
+  type SignedFileEntry,
 } from "../../shared/protocol.ts";
 import type { ServerConfig } from "../../server/config.ts";
+import { helloBody } from "../../shared/handshake.ts";
+import { createIdentity, type Identity } from "../../shared/identity.ts";
 import { type RunningServer, startServer } from "../../server/server.ts";
 
 /** Long enough that no ping, announce or lease expiry happens unless a test asks for it. */
@@ -20,10 +21,13 @@ const QUIET_MS = 60_000;
 
 /**
  * Starts an index server for one test: TCP 127.0.0.1 port 0, UDP port 0 announcing only to
- * 127.255.255.255, in-memory SQLite, and pings and announces too rare to interfere.
- * Dispose it with `await using`.
+ * 127.255.255.255, in-memory SQLite, and pings and announces too rare to interfere. Plain TCP
+ * (the protocol tests write raw frames; tests/e2e run the programs over TLS) and a fresh
+ * identity kept in memory. Dispose it with `await using`.
  */
-export function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<RunningServer> {
+export async function startTestServer(
+  overrides: Partial<ServerConfig> = {},
+): Promise<RunningServer> {
   const config: ServerConfig = {
     host: "127.0.0.1",
     port: 0,
@@ -39,9 +43,13 @@ export function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<
     logLevel: "error",
     maxEntriesPerSession: 10_000,
     ui: null,
+    identity: "(in memory)",
+    insecurePlaintext: true,
+    join: "open",
+    networkKeyFile: undefined,
     ...overrides,
   };
-  return startServer(config);
+  return await startServer(config, { identity: await createIdentity() });
 }
 
 /** Resolves or rejects as `promise` does, or rejects once `timeoutMs` have passed. */
@@ -92,16 +100,24 @@ export function fakeHash(digit: string): string {
 }
 
 /** A valid Publish body for `fname`; fields can be overridden. */
-export function fileEntry(fname: string, overrides: Partial<FileEntry> = {}): FileEntry {
+export function fileEntry(
+  fname: string,
+  overrides: Partial<SignedFileEntry> = {},
+): SignedFileEntry {
   return {
     fname,
     size: 1000,
     mtimeMs: 1_767_225_600_000,
     rootHash: fakeHash("a"),
     pieceSize: 1 << 20,
+    // The index stores publish signatures unverified (fetchers check them): any well-formed one.
+    sig: UNCHECKED_SIG,
     ...overrides,
   };
 }
+
+/** A well-formed signature that verifies under no key: for index tests, which never check it. */
+export const UNCHECKED_SIG = new Uint8Array(64).toBase64();
 
 /** Answers one server request in `RawClient.answer()`, or returns undefined to stay silent. */
 export type Responder = (message: Message) => Message | undefined;
@@ -120,6 +136,10 @@ export const answerPings: Responder = (message) =>
 export class RawClient implements AsyncDisposable {
   readonly conn: Deno.TcpConn;
   readonly framed: FramedConn;
+  /** The device this client proves in `hello()`. */
+  readonly identity: Identity;
+  /** The server's Challenge, once read (every read takes it aside; tests never see it). */
+  challenge: Bodies[MsgType.Challenge] | undefined;
   /** Messages that were neither replies to our requests nor answered (e.g. `Error` "replaced"). */
   readonly unsolicited: Message[] = [];
   #nextId = 1;
@@ -127,9 +147,51 @@ export class RawClient implements AsyncDisposable {
   #pumpEnded = false;
   #waiters = new Map<number, PromiseWithResolvers<Message>>();
 
-  constructor(conn: Deno.TcpConn) {
+  constructor(conn: Deno.TcpConn, identity: Identity) {
     this.conn = conn;
     this.framed = new FramedConn(conn);
+    this.identity = identity;
+  }
+
+  /** Reads the next frame, taking the server's Challenge aside. */
+  async #next(): Promise<Message | null> {
+    for (;;) {
+      const message = await this.framed.readMessage();
+      if (message?.type !== MsgType.Challenge) return message;
+      this.challenge = message.body;
+    }
+  }
+
+  /** The server's Challenge: read now if it has not come yet. */
+  async takeChallenge(timeoutMs = 5000): Promise<Bodies[MsgType.Challenge]> {
+    if (this.challenge) return this.challenge;
+    if (this.#pump) throw new Error("Cannot read the challenge: the client is in answering mode");
+    const message = await within(this.framed.readMessage(), {
+      timeoutMs,
+      what: "the server's Challenge",
+    });
+    if (message?.type !== MsgType.Challenge) {
+      throw new Error(`Expected a Challenge first, got ${JSON.stringify(message)}`);
+    }
+    return this.challenge = message.body;
+  }
+
+  /**
+   * A Hello body answering this connection's challenge with `identity`'s proof (this client's
+   * own by default), with fields overridden as a test wishes.
+   */
+  async helloBody(
+    hostname: string,
+    p2pPort: number,
+    options: { identity?: Identity; networkKey?: CryptoKey } = {},
+  ): Promise<Bodies[MsgType.Hello]> {
+    const challenge = await this.takeChallenge();
+    return await helloBody({
+      identity: options.identity ?? this.identity,
+      hostname,
+      p2pPort,
+      ...(options.networkKey ? { networkKey: options.networkKey } : {}),
+    }, challenge);
   }
 
   /** Sends one message. */
@@ -145,7 +207,7 @@ export class RawClient implements AsyncDisposable {
   /** Reads the next message (null on a clean close), failing after `timeoutMs`. */
   readMessage(timeoutMs = 5000): Promise<Message | null> {
     if (this.#pump) throw new Error("Cannot read: the client is in answering mode");
-    return within(this.framed.readMessage(), { timeoutMs, what: "a message from the server" });
+    return within(this.#next(), { timeoutMs, what: "a message from the server" });
   }
 
   /** Reads until the server closes; returns what came before. Fails after `timeoutMs`. */
@@ -153,7 +215,7 @@ export class RawClient implements AsyncDisposable {
     const seen: Message[] = [];
     const drain = async () => {
       for (;;) {
-        const message = await this.framed.readMessage();
+        const message = await this.#next();
         if (message === null) return seen;
         seen.push(message);
       }
@@ -183,7 +245,7 @@ export class RawClient implements AsyncDisposable {
     await this.send(request(type, requestId, body));
     const inline = async (): Promise<Message> => {
       for (;;) {
-        const message = await this.framed.readMessage();
+        const message = await this.#next();
         if (message === null) {
           throw new Error(`Cannot get reply to ${MSG_TYPE_NAMES.get(type)}: connection closed`);
         }
@@ -213,17 +275,21 @@ export class RawClient implements AsyncDisposable {
     return message as MessageOf<R>;
   }
 
-  /** Registers with `Hello` and returns the `Welcome`. */
-  hello(hostname: string, p2pPort: number): Promise<MessageOf<MsgType.Welcome>> {
+  /** Registers with `Hello` (answering the challenge) and returns the `Welcome`. */
+  async hello(
+    hostname: string,
+    p2pPort: number,
+    options: { identity?: Identity; networkKey?: CryptoKey } = {},
+  ): Promise<MessageOf<MsgType.Welcome>> {
     return this.expect(
       MsgType.Hello,
-      { hostname, p2pPort, protocol: PROTOCOL_VERSION },
+      await this.helloBody(hostname, p2pPort, options),
       MsgType.Welcome,
     );
   }
 
   /** Publishes one entry and returns the `Published` status. */
-  async publish(entry: FileEntry): Promise<PublishStatus> {
+  async publish(entry: SignedFileEntry): Promise<PublishStatus> {
     return (await this.expect(MsgType.Publish, entry, MsgType.Published)).body.status;
   }
 
@@ -238,7 +304,7 @@ export class RawClient implements AsyncDisposable {
     this.#pump = (async () => {
       try {
         for (;;) {
-          const message = await this.framed.readMessage();
+          const message = await this.#next();
           if (message === null) break;
           const waiter = message.reply ? this.#waiters.get(message.requestId) : undefined;
           if (waiter) {
@@ -268,11 +334,22 @@ export class RawClient implements AsyncDisposable {
   }
 }
 
-/** Connects a RawClient to 127.0.0.1:`port`. */
-export async function connectRaw(port: number): Promise<RawClient> {
+let testDevice: Promise<Identity> | undefined;
+
+/**
+ * The device every RawClient is unless told otherwise: one for the whole test run, so that
+ * clients of the same {hostname, port} replace each other as one peer reconnecting would.
+ */
+export function testIdentity(): Promise<Identity> {
+  return testDevice ??= createIdentity();
+}
+
+/** Connects a RawClient to 127.0.0.1:`port`, as `identity` (testIdentity() by default). */
+export async function connectRaw(port: number, identity?: Identity): Promise<RawClient> {
+  const device = identity ?? await testIdentity();
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   conn.setNoDelay(true);
-  return new RawClient(conn);
+  return new RawClient(conn, device);
 }
 
 /** Encodes a message and lets the test corrupt its bytes before sending. */

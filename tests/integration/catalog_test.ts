@@ -5,12 +5,23 @@ import { Catalog } from "../../server/catalog.ts";
 import { MemoryStore } from "../../server/memory_store.ts";
 import { PostgresStore } from "../../server/postgres_store.ts";
 import { SqliteStore } from "../../server/sqlite_store.ts";
-import type { FileEntry } from "../../shared/protocol.ts";
+import type { SignedFileEntry } from "../../shared/protocol.ts";
 import { RequestError } from "../../shared/rpc.ts";
 import { PG_URL, pgStep, tempSchema } from "../_pg.ts";
 
-function entry(fname: string): FileEntry {
-  return { fname, size: 10, mtimeMs: 1, rootHash: "ab".repeat(32), pieceSize: 1 << 20 };
+/** The device of these tests' sessions (who-has lists only sessions with a device). */
+const DEVICE = { deviceId: "d".repeat(52), cert: "(cert)" };
+
+function entry(fname: string): SignedFileEntry {
+  return {
+    fname,
+    size: 10,
+    mtimeMs: 1,
+    rootHash: "ab".repeat(32),
+    pieceSize: 1 << 20,
+    // The index stores publish signatures unverified.
+    sig: "c2ln",
+  };
 }
 
 Deno.test("Catalog.publish() on a replaced session is a not-registered RequestError", async () => {
@@ -18,7 +29,7 @@ Deno.test("Catalog.publish() on a replaced session is a not-registered RequestEr
   await store.migrate();
   try {
     const catalog = new Catalog(store, { serverId: "server-1", leaseMs: 60_000 });
-    const peer = { hostname: "alpha", address: "127.0.0.1", port: 4000 };
+    const peer = { hostname: "alpha", address: "127.0.0.1", port: 4000, ...DEVICE };
     await catalog.register({ ...peer, sessionId: "old" });
     const { replaced } = await catalog.register({ ...peer, sessionId: "new" });
     assert.equal(replaced?.sessionId, "old");
@@ -71,6 +82,7 @@ Deno.test({
           address: "127.0.0.1",
           port: 4000,
           sessionId: "a",
+          ...DEVICE,
         });
         await slow.publish({ hostname: "alpha", port: 4000, sessionId: "a" }, entry("shared.txt"));
         assert.deepEqual((await fast.whoHas("shared.txt", "asker")).map((s) => s.hostname), [

@@ -1,7 +1,8 @@
 // UDP discovery on one host: the server's periodic announces and probe answers, and the peer's
 // discoverServers(), all through the loopback broadcast address 127.255.255.255.
 import assert from "node:assert/strict";
-import { type Beacon, decodeBeacon, encodeBeacon } from "../../shared/beacon.ts";
+import { type Beacon, decodeBeacon, encodeProbe, pemOfDer } from "../../shared/beacon.ts";
+import { idOfCert, verify } from "../../shared/identity.ts";
 import { discoverServers } from "../../peer/discover.ts";
 import { connectRaw, startTestServer, within } from "./_server.ts";
 
@@ -9,6 +10,20 @@ const SANITIZE = { sanitizeResources: true, sanitizeOps: true } as const;
 const LOOPBACK_BROADCAST = "127.255.255.255";
 
 type Announce = Extract<Beacon, { kind: "announce" }>;
+
+/** The device ID of the certificate an announce carries, after checking its signature. */
+async function signerOf(beacon: Announce): Promise<string> {
+  const id = idOfCert(pemOfDer(beacon.cert));
+  assert.ok(
+    await verify(
+      id,
+      beacon.signed as Uint8Array<ArrayBuffer>,
+      beacon.signature as Uint8Array<ArrayBuffer>,
+    ),
+    "the announce is signed by its certificate's key",
+  );
+  return id;
+}
 
 /**
  * Receives datagrams on `socket` until one is an announce for which `accept` holds; returns it
@@ -67,12 +82,9 @@ Deno.test({
     // Bound after the server's first announce: whatever arrives here was sent on the interval.
     using listener = listenUdp({ hostname: "0.0.0.0", port: server.udpPort, reuseAddress: true });
     const first = await receiveAnnounce(listener, (b) => b.tcpPort === server.tcpPort);
-    assert.deepEqual(first.beacon, {
-      kind: "announce",
-      tcpPort: server.tcpPort,
-      sessions: 0,
-      serverId: server.serverId,
-    });
+    assert.equal(first.beacon.tcpPort, server.tcpPort);
+    assert.equal(first.beacon.sessions, 0);
+    assert.equal(await signerOf(first.beacon), server.identity.id);
     assert.equal(first.from.hostname, "127.0.0.1");
     assert.equal(first.from.port, server.udpPort);
 
@@ -82,7 +94,7 @@ Deno.test({
       listener,
       (b) => b.tcpPort === server.tcpPort && b.sessions === 1,
     );
-    assert.equal(later.beacon.serverId, server.serverId);
+    assert.equal(await signerOf(later.beacon), server.identity.id);
   },
 });
 
@@ -93,18 +105,15 @@ Deno.test({
     // Announces are a minute apart: only the probe can explain an answer.
     await using server = await startTestServer();
     using prober = listenUdp({ hostname: "0.0.0.0", port: 0 });
-    await prober.send(encodeBeacon({ kind: "probe" }), {
+    await prober.send(encodeProbe(), {
       transport: "udp",
       hostname: LOOPBACK_BROADCAST,
       port: server.udpPort,
     });
     const { beacon, from } = await receiveAnnounce(prober, () => true);
-    assert.deepEqual(beacon, {
-      kind: "announce",
-      tcpPort: server.tcpPort,
-      sessions: 0,
-      serverId: server.serverId,
-    });
+    assert.equal(beacon.tcpPort, server.tcpPort);
+    assert.equal(beacon.sessions, 0);
+    assert.equal(await signerOf(beacon), server.identity.id);
     assert.equal(from.hostname, "127.0.0.1");
     assert.equal(from.port, server.udpPort);
   },
@@ -117,14 +126,14 @@ Deno.test({
     await using server = await startTestServer();
     using prober = listenUdp({ hostname: "127.0.0.1", port: 0 });
     const to = { transport: "udp" as const, hostname: "127.0.0.1", port: server.udpPort };
-    const probe = encodeBeacon({ kind: "probe" });
+    const probe = encodeProbe();
     const wrongMagic = probe.slice();
     wrongMagic[0] = 0;
     const wrongVersion = probe.slice();
     wrongVersion[2] = 9;
     const unknownKind = probe.slice();
     unknownKind[3] = 7;
-    for (const junk of [new Uint8Array(0), probe.subarray(0, 27), wrongMagic, wrongVersion]) {
+    for (const junk of [new Uint8Array(0), probe.subarray(0, 11), wrongMagic, wrongVersion]) {
       await prober.send(junk, to);
     }
     await prober.send(unknownKind, to);
@@ -158,7 +167,8 @@ Deno.test({
     assert.deepEqual(found, [{
       hostname: "127.0.0.1",
       port: server.tcpPort,
-      serverId: server.serverId,
+      id: server.identity.id,
+      certPem: server.identity.certPem,
       sessions: 1,
     }]);
   },
@@ -182,9 +192,9 @@ Deno.test({
       timeoutMs: 3000,
       gatherMs: 200,
     });
-    assert.deepEqual(found.map((s) => [s.serverId, s.sessions]), [
-      [idle.serverId, 0],
-      [busy.serverId, 2],
+    assert.deepEqual(found.map((s) => [s.id, s.sessions]), [
+      [idle.identity.id, 0],
+      [busy.identity.id, 2],
     ]);
   },
 });

@@ -39,7 +39,8 @@ async function startSharingServer(slots: Slots, idleTimeoutMs = 30_000) {
     stallTimeoutMs: STALL_MS,
     retryAfterMs: 1000,
     debugCorrupt: false,
-  });
+    // Plain TCP: these tests write raw frames (TLS is tested end to end, tests/e2e).
+  }, { plaintext: true });
   return {
     port: server.port,
     rootHash: hashes.rootHash,

@@ -69,7 +69,7 @@ Deno.test({
     await using server = await startTestServer();
     await using client = await connectRaw(server.tcpPort);
     await client.send(
-      request(MsgType.Hello, 1, { hostname: "alpha", p2pPort: 4000, protocol: 99 }),
+      request(MsgType.Hello, 1, { ...await client.helloBody("alpha", 4000), protocol: 99 }),
     );
     const seen = await client.readUntilClosed();
     assert.equal(seen.length, 1);
@@ -119,11 +119,7 @@ Deno.test({
     await using server = await startTestServer();
     await using client = await connectRaw(server.tcpPort);
     const welcome = await client.hello("alpha", 4000);
-    const second = await client.request(MsgType.Hello, {
-      hostname: "alpha",
-      p2pPort: 4000,
-      protocol: PROTOCOL_VERSION,
-    });
+    const second = await client.request(MsgType.Hello, await client.helloBody("alpha", 4000));
     assertError(second, "already-registered");
     await assertServed(client, "still-here.txt");
     assert.ok(server.live.has(welcome.body.sessionId));
@@ -137,20 +133,20 @@ Deno.test({
     await using server = await startTestServer();
     await using client = await connectRaw(server.tcpPort);
     assertError(
-      await client.request(MsgType.Hello, { hostname: "", p2pPort: 4000, protocol: 1 }),
+      await client.request(MsgType.Hello, await client.helloBody("", 4000)),
       "bad-body",
     );
     assertError(
-      await client.request(MsgType.Hello, { hostname: "two words", p2pPort: 4000, protocol: 1 }),
+      await client.request(MsgType.Hello, await client.helloBody("two words", 4000)),
       "bad-body",
     );
     assertError(
-      await client.request(MsgType.Hello, { hostname: "alpha", p2pPort: 0, protocol: 1 }),
+      await client.request(MsgType.Hello, await client.helloBody("alpha", 0)),
       "bad-body",
     );
     for (const hostname of ["lone\ud800surrogate", "evil\u202ecod.exe", "iso\u2066late"]) {
       assertError(
-        await client.request(MsgType.Hello, { hostname, p2pPort: 4000, protocol: 1 }),
+        await client.request(MsgType.Hello, await client.helloBody(hostname, 4000)),
         "bad-body",
       );
     }
@@ -317,7 +313,7 @@ Deno.test({
 // --- who-has -----------------------------------------------------------------------------------
 
 Deno.test({
-  name: "handle WhoHas lists other live peers with address, port, size and rootHash",
+  name: "handle WhoHas lists other live peers with address, port, size, rootHash, ID and cert",
   ...SANITIZE,
   async fn() {
     await using server = await startTestServer();
@@ -330,7 +326,14 @@ Deno.test({
     const answer = await asker.expect(MsgType.WhoHas, { fname: "movie.mkv" }, MsgType.Sources);
     assert.equal(answer.body.fname, "movie.mkv");
     assert.deepEqual(answer.body.sources, [
-      { ...entry, hostname: "alpha", address: "127.0.0.1", port: 4100 },
+      {
+        ...entry,
+        hostname: "alpha",
+        address: "127.0.0.1",
+        port: 4100,
+        id: owner.identity.id,
+        cert: owner.identity.certPem,
+      },
     ]);
     assert.deepEqual(await asker.whoHas("other.mkv"), []);
   },
@@ -693,7 +696,7 @@ Deno.test({
     await using server = await startTestServer();
     await using client = await connectRaw(server.tcpPort);
     const hello = frameBytes(
-      request(MsgType.Hello, 3, { hostname: "alpha", p2pPort: 4000, protocol: PROTOCOL_VERSION }),
+      request(MsgType.Hello, 3, await client.helloBody("alpha", 4000)),
     );
     for (let i = 0; i < hello.length; i++) await client.sendBytes(hello.subarray(i, i + 1));
     const welcome = await client.readMessage();
@@ -996,7 +999,7 @@ Deno.test({
     await using client = await connectRaw(server.tcpPort);
     for (const hostname of ["del\u007f", "c1\u0085"]) {
       assertError(
-        await client.request(MsgType.Hello, { hostname, p2pPort: 4000, protocol: 1 }),
+        await client.request(MsgType.Hello, await client.helloBody(hostname, 4000)),
         "bad-body",
       );
     }
@@ -1013,7 +1016,7 @@ Deno.test({
     await asker.hello("bravo", 4001);
     await using pipelined = await connectRaw(server.tcpPort);
     const steps: Message[] = [
-      request(MsgType.Hello, 1, { hostname: "alpha", p2pPort: 4000, protocol: PROTOCOL_VERSION }),
+      request(MsgType.Hello, 1, await pipelined.helloBody("alpha", 4000)),
       request(MsgType.Publish, 2, fileEntry("x.bin")),
       request(MsgType.Unpublish, 3, { fname: "x.bin" }),
       request(MsgType.Publish, 4, fileEntry("y.bin")),
@@ -1050,11 +1053,7 @@ Deno.test({
       await using attacker = await connectRaw(server.tcpPort);
       await attacker.sendBytes(concat([
         frameBytes(
-          request(MsgType.Hello, 1, {
-            hostname: `ghost-${i}`,
-            p2pPort: 4000,
-            protocol: PROTOCOL_VERSION,
-          }),
+          request(MsgType.Hello, 1, await attacker.helloBody(`ghost-${i}`, 4000)),
         ),
         frameBytes(request(MsgType.Publish, 2, fileEntry("bait.bin", { rootHash: fakeHash("f") }))),
         encoder.encode("not a frame at all"),

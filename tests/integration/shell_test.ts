@@ -1,5 +1,6 @@
 // The operator's shell against a running server with raw clients registered: each command's
 // answer lines, including live ListShares and Ping round trips to the peers.
+import { shortId } from "../../shared/identity.ts";
 import assert from "node:assert/strict";
 import { reply } from "../../shared/encode.ts";
 import { type FileEntry, type Message, MsgType } from "../../shared/protocol.ts";
@@ -70,6 +71,10 @@ Deno.test({
       lines[1]!,
       /^memory: rss \d+ MiB, heap \d+ MiB used of \d+ MiB, external \d+ MiB$/,
     );
+    assert.equal(
+      lines[2],
+      `this server: device ${shortId(server.identity.id)} (${server.identity.id})`,
+    );
   },
 });
 
@@ -87,8 +92,18 @@ Deno.test({
     const { lines } = await runServerCommand(new ServerOps(server), "peers");
     assert.equal(lines[0], "2 peer(s), 1 entry");
     assert.equal(lines.length, 3);
-    assert.match(lines[1]!, /^ {2}alpha {2}127\.0\.0\.1:4001 {2}since \d{4}-\d\d-\d\dT/);
-    assert.match(lines[2]!, /^ {2}beta {2}127\.0\.0\.1:4002 {2}since /);
+    assert.match(
+      lines[1]!,
+      new RegExp(
+        `^ {2}alpha {2}127\\.0\\.0\\.1:4001 {2}device ${
+          shortId(alpha.identity.id)
+        } {2}since \\d{4}-\\d\\d-\\d\\dT`,
+      ),
+    );
+    assert.ok(
+      lines[2]!.startsWith(`  beta  127.0.0.1:4002  device ${shortId(beta.identity.id)}  since `),
+      lines[2],
+    );
     assert.doesNotMatch(lines.join("\n"), /via server/);
     await beta.publish(fileEntry("b.txt"));
     assert.equal(
@@ -141,7 +156,7 @@ Deno.test({
     ], asked));
     const { lines } = await runServerCommand(new ServerOps(server), "discover alpha");
     assert.deepEqual(lines, [
-      "alpha 127.0.0.1:4001: 2 file(s) (live)",
+      `alpha 127.0.0.1:4001: 2 file(s) (live), device ${shortId(alpha.identity.id)}`,
       `  live.iso  2.00 KiB  ${"b".repeat(12)}`,
       `  half.bin  10 B  ${"c".repeat(12)} (partial)`,
     ]);
@@ -160,9 +175,9 @@ Deno.test({
     second.answer(peerResponder([]));
     const { lines } = await runServerCommand(new ServerOps(server), "discover alpha");
     assert.deepEqual(lines, [
-      "alpha 127.0.0.1:4001: 1 file(s) (live)",
+      `alpha 127.0.0.1:4001: 1 file(s) (live), device ${shortId(first.identity.id)}`,
       `  one.txt  1000 B  ${"a".repeat(12)}`,
-      "alpha 127.0.0.1:4002: 0 file(s) (live)",
+      `alpha 127.0.0.1:4002: 0 file(s) (live), device ${shortId(second.identity.id)}`,
     ]);
   },
 });

@@ -76,6 +76,10 @@ function sourceAt(port: number): SourceInfo {
     hostname: "fake",
     address: "127.0.0.1",
     port,
+    // The pool's sources speak plaintext: the pin and signature go unused.
+    id: "a".repeat(52),
+    cert: "(unused in plaintext)",
+    sig: "(unused)",
   };
 }
 
@@ -107,6 +111,7 @@ function newPool(slots: Slots, run: (conn: SourceConnection) => Promise<void>) {
       from: "me:1",
       ttfbTimeoutMs: 2000,
       queueTimeoutMs: 5000,
+      plaintext: true,
     },
     info: newInfo(),
     run,

@@ -86,6 +86,10 @@ function source(port: number): SourceInfo {
     hostname: "fake",
     address: "127.0.0.1",
     port,
+    // These sources speak plaintext: the pin and signature go unused.
+    id: "a".repeat(52),
+    cert: "(unused in plaintext)",
+    sig: "(unused)",
   };
 }
 
@@ -99,6 +103,7 @@ function params(stallTimeoutMs: number, chunkBytes = PIECE): SourceParams {
     ttfbTimeoutMs: 2000,
     stallTimeoutMs,
     queueTimeoutMs: 2000,
+    plaintext: true,
     chunkBytes,
   };
 }

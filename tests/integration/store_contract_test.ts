@@ -6,6 +6,7 @@ import { openStore } from "../../server/open_store.ts";
 import { PostgresStore } from "../../server/postgres_store.ts";
 import { SqliteStore } from "../../server/sqlite_store.ts";
 import {
+  ConflictError,
   EntryLimitError,
   type PublishOptions,
   type SessionRow,
@@ -95,8 +96,22 @@ function session(
   serverId = "server-a",
 ): SessionRow {
   const last = port % 250;
-  return { sessionId, serverId, hostname, address: `10.0.0.${last}`, port, openedAtMs: NOW - 5 };
+  return {
+    sessionId,
+    serverId,
+    hostname,
+    address: `10.0.0.${last}`,
+    port,
+    openedAtMs: NOW - 5,
+    // One device for every session unless a test says otherwise (the replace rule applies).
+    deviceId: DEVICE_ID,
+    cert: DEVICE_CERT,
+  };
 }
+
+/** The device of session()'s rows (stores keep IDs and certificates as given). */
+const DEVICE_ID = "d".repeat(52);
+const DEVICE_CERT = "-----BEGIN CERTIFICATE-----\n(test)\n-----END CERTIFICATE-----\n";
 
 function entry(fname: string, extra: Partial<FileEntry> = {}): FileEntry {
   return {
@@ -105,6 +120,8 @@ function entry(fname: string, extra: Partial<FileEntry> = {}): FileEntry {
     mtimeMs: NOW - 1000,
     rootHash: "ab".repeat(32),
     pieceSize: 65536,
+    // Stores keep the publish signature unverified.
+    sig: "c2ln",
     ...extra,
   };
 }
@@ -186,6 +203,62 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
     await store.closeSession("old");
     assert.deepEqual(await store.sessions("alpha", NOW), [fresh, otherPort]);
     assert.equal(await publish(store, "new", entry("a.txt")), "created");
+  });
+
+  await it("openSession() refuses a live {hostname, port} of another device with ConflictError", async (store) => {
+    const owner = { ...session("owner", "alpha", 4000), deviceId: "a".repeat(52) };
+    await open(store, [owner]);
+    await publish(store, "owner", entry("a.txt"));
+    const intruder = { ...session("intruder", "alpha", 4000), deviceId: "b".repeat(52) };
+    await assert.rejects(store.openSession(intruder, LEASE), (err) => {
+      assert.ok(err instanceof ConflictError, String(err));
+      assert.deepEqual(err.owner, owner);
+      assert.match(err.message, /^Cannot register as alpha:4000: held by another device/);
+      return true;
+    });
+    // Nothing changed: the owner keeps its session and entries.
+    assert.deepEqual(await store.sessions("alpha", NOW), [owner]);
+    assert.deepEqual(await store.entriesOf("owner"), [entry("a.txt")]);
+    // The same device takes it over (a reconnect); an offline session goes to anyone.
+    const again = { ...session("again", "alpha", 4000), deviceId: owner.deviceId };
+    assert.deepEqual(await store.openSession(again, LEASE), owner);
+    assert.equal(await store.markOffline({}), 1);
+    assert.equal(await store.openSession(intruder, LEASE), undefined);
+    assert.deepEqual(await store.sessions("alpha", NOW), [intruder]);
+  });
+
+  await it("whoHas() and search() return the publisher's ID, certificate and signature", async (store) => {
+    const id = "c".repeat(52);
+    const cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    await open(store, [{ ...session("owner", "alpha", 4000), deviceId: id, cert }]);
+    await open(store, [session("asker", "beta", 4000)]);
+    const sig = new Uint8Array(64).fill(9).toBase64();
+    assert.equal(await publish(store, "owner", entry("a.txt", { sig })), "created");
+    assert.equal(await publish(store, "owner", entry("a.txt", { sig })), "unchanged");
+    const other = new Uint8Array(64).fill(8).toBase64();
+    assert.equal(await publish(store, "owner", entry("a.txt", { sig: other })), "updated");
+    const [source] = await store.whoHas("a.txt", "asker", NOW);
+    assert.deepEqual(
+      { id: source?.id, cert: source?.cert, sig: source?.sig },
+      { id, cert, sig: other },
+    );
+    const page = await store.search("a.txt", { offset: 0, limit: 10 }, NOW);
+    assert.deepEqual(
+      page.entries.map((e) => [e.id, e.sig]),
+      [[id, other]],
+    );
+    assert.deepEqual(await store.entriesOf("owner"), [entry("a.txt", { sig: other })]);
+  });
+
+  await it("setDeviceStatus() records decisions that deviceStatuses() reads back", async (store) => {
+    assert.deepEqual(await store.deviceStatuses(), new Map());
+    await store.setDeviceStatus("a".repeat(52), "approved");
+    await store.setDeviceStatus("b".repeat(52), "approved");
+    await store.setDeviceStatus("b".repeat(52), "revoked");
+    assert.deepEqual(
+      await store.deviceStatuses(),
+      new Map([["a".repeat(52), "approved"], ["b".repeat(52), "revoked"]]),
+    );
   });
 
   await it("openSession() returns nothing when the replaced session was offline", async (store) => {
@@ -433,6 +506,9 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
       hostname: s.hostname,
       address: s.address,
       port: s.port,
+      id: DEVICE_ID,
+      cert: DEVICE_CERT,
+      sig: "c2ln",
     });
     assert.deepEqual(await store.whoHas("f.bin", "asker", NOW + 100), [
       source(a9),
@@ -528,6 +604,7 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
       hostname: "alpha",
       port: 5,
       online: true,
+      id: DEVICE_ID,
     };
     assert.deepEqual(all.entries[0], first);
 
@@ -559,7 +636,7 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
 
     const visible = await store.search("f", page, NOW + 100);
     assert.deepEqual(visible, {
-      entries: [{ ...entry("f.txt"), hostname: "alpha", port: 1, online: true }],
+      entries: [{ ...entry("f.txt"), hostname: "alpha", port: 1, online: true, id: DEVICE_ID }],
       total: 1,
     });
     const every = await store.search("f", { ...page, includeOffline: true }, NOW + 100);

@@ -26,6 +26,15 @@ const ENTRY: FileEntry = {
   pieceSize: FILE.pieceSize,
 };
 
+/** A device ID (the shape only: these samples are never verified). */
+const ID = "a".repeat(26) + "2".repeat(26);
+/** Another device ID: the index's. */
+const INDEX_ID = "b".repeat(52);
+/** A 64-byte signature's shape. */
+const SIG = new Uint8Array(64).fill(7).toBase64();
+const CERT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+const TICKET = { fetcher: ID, index: INDEX_ID, expiresAtMs: 1767226200000, sig: SIG };
+
 /** One message of each type, keyed by the type's name. */
 export const SAMPLE_BY_NAME: Readonly<Record<keyof typeof MsgType, Message>> = {
   Error: reply(MsgType.Error, 7, {
@@ -36,31 +45,53 @@ export const SAMPLE_BY_NAME: Readonly<Record<keyof typeof MsgType, Message>> = {
   Pong: reply(MsgType.Pong, 0xffffffff, { sentAtMs: 1767225600000 }),
   Goodbye: request(MsgType.Goodbye, 0, { reason: "shutting down" }),
   Ok: reply(MsgType.Ok, 3, { removed: true }),
-  Hello: request(MsgType.Hello, 1, { hostname: "alice-laptop", p2pPort: 7072, protocol: 1 }),
+  Challenge: request(MsgType.Challenge, 0, { nonce: new Uint8Array(32).toBase64(), id: INDEX_ID }),
+  Hello: request(MsgType.Hello, 1, {
+    hostname: "alice-laptop",
+    p2pPort: 7072,
+    protocol: 2,
+    id: ID,
+    cert: CERT,
+    proof: SIG,
+  }),
   Welcome: reply(MsgType.Welcome, 1, {
     serverId: "00112233445566778899aabbccddeeff",
     sessionId: "s-42",
     pingIntervalMs: 15000,
+    ticket: TICKET,
   }),
-  Publish: request(MsgType.Publish, 2, { ...ENTRY, have: "gA==" }),
+  Publish: request(MsgType.Publish, 2, { ...ENTRY, have: "gA==", sig: SIG }),
   Published: reply(MsgType.Published, 2, { fname: ENTRY.fname, status: "created" }),
   Unpublish: request(MsgType.Unpublish, 3, { fname: "日本語.txt" }),
   WhoHas: request(MsgType.WhoHas, 4, { fname: ENTRY.fname }),
   Sources: reply(MsgType.Sources, 4, {
     fname: ENTRY.fname,
-    sources: [{ ...ENTRY, hostname: "bob-desktop", address: "192.168.1.23", port: 7072 }],
+    sources: [{
+      ...ENTRY,
+      hostname: "bob-desktop",
+      address: "192.168.1.23",
+      port: 7072,
+      id: ID,
+      cert: CERT,
+      sig: SIG,
+    }],
   }),
   Search: request(MsgType.Search, 5, { pattern: "*.pdf", offset: 0, limit: 50 }),
   SearchResult: reply(MsgType.SearchResult, 5, {
-    entries: [{ ...ENTRY, hostname: "bob-desktop", port: 7072, online: true }],
+    entries: [{ ...ENTRY, hostname: "bob-desktop", port: 7072, online: true, id: ID, sig: SIG }],
     total: 1,
   }),
   ListShares: request(MsgType.ListShares, 9, {}),
   Shares: reply(MsgType.Shares, 9, { files: [ENTRY] }),
+  GetTicket: request(MsgType.GetTicket, 10, {}),
+  Ticket: reply(MsgType.Ticket, 10, { ticket: TICKET }),
   GetInfo: request(MsgType.GetInfo, 1, {
     fname: ENTRY.fname,
     rootHash: FILE.rootHash,
     from: "alice-laptop:7072",
+    id: ID,
+    ticket: TICKET,
+    proof: SIG,
   }),
   Info: reply(MsgType.Info, 1, { ...ENTRY, pieceHashes: FILE.pieceHashes }),
   GetRange: request(MsgType.GetRange, 2, {
@@ -81,6 +112,7 @@ export const WIRE_NUMBERS: Readonly<Record<string, number>> = {
   Pong: 0x03,
   Goodbye: 0x04,
   Ok: 0x05,
+  Challenge: 0x06,
   Hello: 0x10,
   Welcome: 0x11,
   Publish: 0x12,
@@ -92,6 +124,8 @@ export const WIRE_NUMBERS: Readonly<Record<string, number>> = {
   SearchResult: 0x18,
   ListShares: 0x19,
   Shares: 0x1a,
+  GetTicket: 0x1b,
+  Ticket: 0x1c,
   GetInfo: 0x20,
   Info: 0x21,
   GetRange: 0x22,

@@ -126,7 +126,7 @@ Deno.test("decodeMessage() round-trips every golden frame", async () => {
 // --- decodeHeader ------------------------------------------------------------------------------
 
 Deno.test("decodeHeader() reads every field big-endian", () => {
-  const bytes = unhex("4c53 01 17 0001 0000 01020304 00000a0b");
+  const bytes = unhex("4c53 02 17 0001 0000 01020304 00000a0b");
   assert.deepEqual(decodeHeader(bytes), {
     type: MsgType.Search,
     flags: 1,
@@ -153,7 +153,7 @@ Deno.test("decodeHeader() rejects bad magic", () => {
 });
 
 Deno.test("decodeHeader() rejects a wrong version", () => {
-  for (const version of [0, 2, 0xff]) {
+  for (const version of [0, 1, 3, 0xff]) {
     const bytes = header(MsgType.Ping, 0);
     bytes[2] = version;
     assertProtocolError(() => decodeHeader(bytes), "bad-version", String(version));
@@ -294,7 +294,8 @@ Deno.test("decodeMessage() rejects negative and non-integer numbers", () => {
 });
 
 Deno.test("decodeMessage() rejects an out-of-range port", () => {
-  const hello = (port: number) => `{"hostname":"a","p2pPort":${port},"protocol":1}`;
+  const hello = (port: number) =>
+    JSON.stringify({ ...SAMPLE_BY_NAME.Hello.body, hostname: "a", p2pPort: port });
   assert.equal(decodeMessage(frameOf(MsgType.Hello, hello(65535))).type, MsgType.Hello);
   assertProtocolError(() => decodeMessage(frameOf(MsgType.Hello, hello(65536))), "bad-body");
   const source = { ...SAMPLE_BY_NAME.Sources.body } as { sources: { port: number }[] };

@@ -11,13 +11,13 @@ Deno.test("encodeHeader() writes the byte layout of protocol.ts", () => {
     requestId: 0x01020304,
     bodyBytes: 0x0a0b0c0d,
   });
-  // magic "LS", version 1, type 0x17, flags 0x0001, reserved 0, request id and length big-endian
+  // magic "LS", version 2, type 0x17, flags 0x0001, reserved 0, request id and length big-endian
   assert.deepEqual(
     [...bytes],
     [
       0x4c,
       0x53,
-      0x01,
+      0x02,
       0x17,
       0x00,
       0x01,
@@ -38,7 +38,7 @@ Deno.test("encodeHeader() writes the byte layout of protocol.ts", () => {
 Deno.test("encodeHeader() writes at the target's byteOffset and nowhere else", () => {
   const backing = new Uint8Array(20).fill(0xee);
   encodeHeader({ type: MsgType.Ping, flags: 0, requestId: 7, bodyBytes: 2 }, backing.subarray(2));
-  assert.equal(hex(backing), "eeee" + "4c530102000000000000000700000002" + "eeee");
+  assert.equal(hex(backing), "eeee" + "4c530202000000000000000700000002" + "eeee");
 });
 
 Deno.test("encodeMessage() matches the golden bytes of every message type", async () => {
@@ -59,7 +59,7 @@ Deno.test("golden frames follow the header layout table field by field", async (
       .split(" ");
     assert.deepEqual(rest, [], name);
     assert.equal(magic, "4c53", name);
-    assert.equal(version, "01", name);
+    assert.equal(version, "02", name);
     assert.equal(parseInt(type!, 16), WIRE_NUMBERS[name], name);
     assert.equal(flags, frame.message.reply ? "0001" : "0000", name);
     assert.equal(reserved, "0000", name);
@@ -75,8 +75,8 @@ Deno.test("encodeMessage() matches the worked Ping example of docs/PROTOCOL.md",
   const body = "7b2273656e7441744d73223a313736373232353630303030307d"; // {"sentAtMs":1767225600000}
   const ping = encodeMessage(request(MsgType.Ping, 7, { sentAtMs: 1767225600000 }));
   const pong = encodeMessage(reply(MsgType.Pong, 7, { sentAtMs: 1767225600000 }));
-  assert.equal(hex(ping), "4c53010200000000000000070000001a" + body);
-  assert.equal(hex(pong), "4c53010300010000000000070000001a" + body);
+  assert.equal(hex(ping), "4c53020200000000000000070000001a" + body);
+  assert.equal(hex(pong), "4c53020300010000000000070000001a" + body);
 });
 
 Deno.test("encodeMessage() sets the reply flag only for replies", () => {

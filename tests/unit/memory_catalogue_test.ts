@@ -62,8 +62,11 @@ Deno.test("MemoryCatalogue keeps its name index consistent through takeover, unp
     address: "10.0.0.1",
     port: 4000,
     openedAtMs: 0,
+    // One device: a takeover of its own {hostname, port}.
+    deviceId: "d".repeat(52),
+    cert: "(cert)",
   });
-  const entry = { fname: "f", size: 1, mtimeMs: 0, rootHash: "aa", pieceSize: 1 };
+  const entry = { fname: "f", size: 1, mtimeMs: 0, rootHash: "aa", pieceSize: 1, sig: "c2ln" };
   const PUBLISH = { nowMs: 0, maxEntries: 10 };
   catalogue.openSession(row("a", "alpha"), 100);
   catalogue.openSession(row("b", "bravo"), 100);

@@ -45,3 +45,26 @@ Deno.test("peerRunArgs() grants exactly the repository the peer is given", () =>
   );
   assert.throws(() => peerRunArgs(["--repo", "a,b"], undefined, "m.ts"), /contains a comma/);
 });
+
+Deno.test("peerRunArgs() also grants reading the --network-key-file, and nothing else", () => {
+  const grants = (args: string[], envKey?: string) =>
+    peerRunArgs(args, undefined, "/app/peer/main.ts", envKey).filter((a) =>
+      /^--allow-(read|write)=/.test(a)
+    );
+  assert.deepEqual(grants(["--repo", "r", "--network-key-file", "/etc/lan.key"]), [
+    "--allow-read=r,/etc/lan.key",
+    "--allow-write=r",
+  ]);
+  assert.deepEqual(grants(["--repo=r", "--network-key-file=k"]), [
+    "--allow-read=r,k",
+    "--allow-write=r",
+  ]);
+  assert.deepEqual(grants(["--repo", "r"], "/from/env.key"), [
+    "--allow-read=r,/from/env.key",
+    "--allow-write=r",
+  ]);
+  assert.throws(
+    () => peerRunArgs(["--network-key-file", "a,b"], undefined, "m.ts"),
+    /network key file path "a,b" contains a comma/,
+  );
+});

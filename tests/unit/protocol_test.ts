@@ -17,7 +17,7 @@ import { WIRE_NUMBERS } from "./_samples.ts";
 Deno.test("protocol constants keep their wire values", () => {
   assert.equal(MAGIC, 0x4c53);
   assert.equal(String.fromCharCode(MAGIC >> 8, MAGIC & 0xff), "LS");
-  assert.equal(PROTOCOL_VERSION, 1);
+  assert.equal(PROTOCOL_VERSION, 2);
   assert.equal(HEADER_SIZE, 16);
   assert.equal(FLAG_REPLY, 0x0001);
   assert.equal(KNOWN_FLAGS, 0x0001);

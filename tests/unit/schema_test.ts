@@ -11,6 +11,8 @@ const ENTRY = {
   mtimeMs: 0,
   rootHash: FILE.rootHash,
   pieceSize: 1048576,
+  // Protocol 2: every Publish is signed (the shape only is checked here).
+  sig: new Uint8Array(64).toBase64(),
 };
 
 /** Asserts that `body` is rejected for `type` with a message naming `path`. */
@@ -59,7 +61,14 @@ Deno.test("checkBody() rejects wrong field types and names the field", () => {
   assertRejects(MsgType.Shares, { files: [ENTRY, "x"] }, "body.files[1]");
   assertRejects(MsgType.Shares, { files: [ENTRY, { ...ENTRY, size: -1 }] }, "body.files[1].size");
   assertRejects(MsgType.Hello, "x", "body");
-  const source = { ...ENTRY, hostname: "b", address: "10.0.0.2", port: 7072 };
+  const source = {
+    ...ENTRY,
+    hostname: "b",
+    address: "10.0.0.2",
+    port: 7072,
+    id: "a".repeat(52),
+    cert: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+  };
   assertRejects(
     MsgType.Sources,
     { fname: "a", sources: [{ ...source, address: 7 }] },
@@ -90,8 +99,9 @@ Deno.test("checkBody() rejects integers out of range", () => {
     assertRejects(MsgType.Data, { offset: n, bytes: 0 }, "body.offset");
   }
   checkBody(MsgType.Ping, { sentAtMs: Number.MAX_SAFE_INTEGER });
-  checkBody(MsgType.Hello, { hostname: "a", p2pPort: 65535, protocol: 1 });
-  assertRejects(MsgType.Hello, { hostname: "a", p2pPort: 65536, protocol: 1 }, "body.p2pPort");
+  const hello = SAMPLE_BY_NAME.Hello.body;
+  checkBody(MsgType.Hello, { ...hello, p2pPort: 65535 });
+  assertRejects(MsgType.Hello, { ...hello, p2pPort: 65536 }, "body.p2pPort");
   checkBody(MsgType.Publish, { ...ENTRY, pieceSize: 2 ** 31 });
   assertRejects(MsgType.Publish, { ...ENTRY, pieceSize: 2 ** 31 + 1 }, "body.pieceSize");
   checkBody(MsgType.Search, { pattern: "", offset: 0, limit: MAX_LIST_ITEMS });

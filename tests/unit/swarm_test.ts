@@ -13,6 +13,9 @@ function source(hostname: string, have?: number[]): SourceInfo {
     hostname,
     address: "10.0.0.1",
     port: 7000,
+    id: hostname.padEnd(52, "a"),
+    cert: "(unused)",
+    sig: "(unused)",
   };
   if (have) {
     const field = new Bitfield(4);

@@ -12,6 +12,10 @@ function source(rootHash: string, port: number, partial = false): SourceInfo {
     hostname: `h${port}`,
     address: "10.0.0.1",
     port,
+    // One device per port: the vote counts devices.
+    id: `h${port}`.padEnd(52, "a"),
+    cert: "(unused)",
+    sig: "(unused)",
   };
   if (partial) info.have = "AA==";
   return info;
@@ -52,7 +56,7 @@ Deno.test("chooseVersion() explains a prefix that matches none or several versio
   assert.ok("problem" in none);
   assert.match(
     none.problem,
-    /^no version matches --hash ff \(versions: aaaaaaaaaaaa 64 B, 1 source\(s\); abababababab/,
+    /^no version matches --hash ff \(versions: aaaaaaaaaaaa 64 B, by h1aa-aaaa-aaaa \(1 device\(s\)\); abababababab/,
   );
   const several = chooseVersion(sources, "a");
   assert.ok("problem" in several);
@@ -61,4 +65,25 @@ Deno.test("chooseVersion() explains a prefix that matches none or several versio
 
 Deno.test("chooseVersion() of no sources is a problem, not a crash", () => {
   assert.deepEqual(chooseVersion([]), { problem: "no live peer shares it" });
+});
+
+Deno.test("chooseVersion() counts distinct devices, not sessions, and names the publishers", () => {
+  const device = (id: string, rootHash: string, port: number): SourceInfo => ({
+    ...source(rootHash, port),
+    id: id.repeat(52),
+  });
+  // One device behind three sessions publishes B; two devices publish A.
+  const choice = chooseVersion([
+    device("b", B, 1),
+    device("b", B, 2),
+    device("b", B, 3),
+    device("c", A, 4),
+    device("d", A, 5),
+  ]);
+  assert.ok(!("problem" in choice));
+  assert.equal(choice.chosen.rootHash, A);
+  assert.deepEqual(choice.versions.map((v) => [v.rootHash, v.sources, v.publishers]), [
+    [A, 2, ["cccc-cccc-cccc", "dddd-dddd-dddd"]],
+    [B, 1, ["bbbb-bbbb-bbbb"]],
+  ]);
 });
