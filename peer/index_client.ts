@@ -137,6 +137,8 @@ export class IndexClient {
   server: string | undefined;
   /** Session id given by the server. */
   sessionId: string | undefined;
+  /** The device ID of the index this session is registered with (it proved it by TLS). */
+  serverDeviceId: string | undefined;
 
   /** @param options how to find and greet the server */
   constructor(options: IndexClientOptions) {
@@ -357,6 +359,7 @@ export class IndexClient {
         this.#rpc = rpc;
         this.server = label;
         this.sessionId = welcome.body.sessionId;
+        this.serverDeviceId = challenge.id;
         const others = (welcome.body.indexIds ?? []).filter((id) => id !== challenge.id);
         this.#options.onRegistered?.([challenge.id, ...others], welcome.body.ticket);
         this.#runningSession = running;

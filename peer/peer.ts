@@ -87,6 +87,8 @@ export interface StatusReport {
   /** This peer's device ID. */
   id: string;
   server: string | undefined;
+  /** The index's device ID, once registered with it. */
+  serverId: string | undefined;
   connected: boolean;
   /** Where the peer stands with the index, and one line saying so. */
   index: { state: IndexState["kind"]; summary: string };
@@ -417,6 +419,7 @@ export class Peer implements AsyncDisposable {
     return {
       id: this.identity.id,
       server: this.index.server,
+      serverId: this.index.serverDeviceId,
       connected: this.index.connected,
       index: { state: this.index.state.kind, summary: this.#describeIndex(this.index.state) },
       slots: { active: this.slots.active, max: this.config.maxSessions, queued: this.slots.queued },

@@ -58,6 +58,8 @@ export async function startPeerWithUi(
       options.hostname ?? "tester",
       "--log-level",
       "error",
+      // startTestServer() runs plaintext (its tests write raw frames): the peer must match.
+      "--insecure-plaintext",
       ...options.args ?? [],
     ],
     {},

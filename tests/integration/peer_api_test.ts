@@ -304,6 +304,7 @@ Deno.test({
           ".lanshare",
           "photo one.jpg",
           ".lanshare/hashes.json",
+          ".lanshare/identity",
           ".lanshare/partial",
           ".lanshare/published.json",
           ".lanshare/ui-token",

@@ -12,7 +12,7 @@ import {
   useEvents,
   useInterval,
 } from "../common/client.ts";
-import { LiveLog, type LogLine, Notice, Pager } from "../common/widgets.tsx";
+import { LiveLog, type LogLine, Notice, Pager, shortId } from "../common/widgets.tsx";
 
 interface Version {
   rootHash: string;
@@ -75,6 +75,10 @@ interface Outcome {
 }
 interface Status {
   server?: string;
+  /** The index's device ID (full), once registered. */
+  serverId?: string;
+  /** This peer's device ID (full). */
+  id: string;
   connected: boolean;
   index: { state: string; summary: string };
   serverRttMs: number | null;
@@ -515,10 +519,20 @@ function StatusPanel(props: { status: Status | undefined }) {
           <dl>
             <dt>index server</dt>
             <dd>{s.index.summary}</dd>
+            {s.serverId && (
+              <>
+                <dt>index ID</dt>
+                <dd>
+                  <code title={s.serverId}>{shortId(s.serverId)}</code>
+                </dd>
+              </>
+            )}
             <dt>round trip</dt>
             <dd>{s.serverRttMs === null ? "–" : `${s.serverRttMs} ms`}</dd>
             <dt>this peer</dt>
-            <dd>{s.hostname}, P2P port {s.p2pPort}</dd>
+            <dd>
+              {s.hostname}, P2P port {s.p2pPort}, ID <code title={s.id}>{shortId(s.id)}</code>
+            </dd>
             <dt>repository</dt>
             <dd>
               <code>{s.repo}</code>
