@@ -74,21 +74,21 @@ export class MemoryStore implements Store {
   }
 
   openSession(session: SessionRow, leaseUntilMs: number): Promise<SessionRow | undefined> {
-    return attempt(() => {
+    return Promise.try(() => {
       const replaced = this.#catalogue.openSession(session, leaseUntilMs);
       return this.#persist({ kind: "open", session: { ...session }, leaseUntilMs }, replaced);
     });
   }
 
   closeSession(sessionId: string): Promise<void> {
-    return attempt(() => {
+    return Promise.try(() => {
       if (!this.#catalogue.closeSession(sessionId)) return;
       return this.#persist({ kind: "close", sessionId }, undefined);
     });
   }
 
   renewLeases(serverId: string, held: readonly string[], leaseUntilMs: number): Promise<string[]> {
-    return attempt(() => {
+    return Promise.try(() => {
       const { gone, revived } = this.#catalogue.renewLeases(serverId, held, leaseUntilMs);
       // Only a change of online state is persisted: leases matter while this process runs.
       return revived ? this.#persist({ kind: "online", serverId, leaseUntilMs }, gone) : gone;
@@ -96,7 +96,7 @@ export class MemoryStore implements Store {
   }
 
   markOffline(filter: { serverId?: string; leaseEndedBeforeMs?: number }): Promise<number> {
-    return attempt(() => {
+    return Promise.try(() => {
       const changed = this.#catalogue.markOffline(filter);
       const all = filter.serverId === undefined && filter.leaseEndedBeforeMs === undefined;
       if (changed.length === 0) return 0;
@@ -105,7 +105,7 @@ export class MemoryStore implements Store {
   }
 
   publish(sessionId: string, entry: FileEntry, options: PublishOptions): Promise<PublishOutcome> {
-    return attempt(() => {
+    return Promise.try(() => {
       const { outcome, changed } = this.#catalogue.publish(sessionId, entry, options);
       if (!changed) return outcome;
       return this.#persist({ kind: "publish", sessionId, entry }, outcome);
@@ -113,7 +113,7 @@ export class MemoryStore implements Store {
   }
 
   unpublish(sessionId: string, fname: string): Promise<boolean> {
-    return attempt(() => {
+    return Promise.try(() => {
       const removed = this.#catalogue.unpublish(sessionId, fname);
       if (!removed) return false;
       return this.#persist({ kind: "unpublish", sessionId, fname }, true);
@@ -173,11 +173,11 @@ export class MemoryStore implements Store {
   }
 
   sessions(hostname: string | undefined, nowMs: number): Promise<SessionRow[]> {
-    return attempt(() => this.#catalogue.sessions(hostname, nowMs));
+    return Promise.try(() => this.#catalogue.sessions(hostname, nowMs));
   }
 
   entriesOf(sessionId: string): Promise<FileEntry[]> {
-    return attempt(() => this.#catalogue.entriesOf(sessionId));
+    return Promise.try(() => this.#catalogue.entriesOf(sessionId));
   }
 
   /** Read from SQLite: decisions are rare and read once at start. */
@@ -191,7 +191,7 @@ export class MemoryStore implements Store {
   }
 
   counts(nowMs: number): Promise<{ sessions: number; entries: number }> {
-    return attempt(() => this.#catalogue.counts(nowMs));
+    return Promise.try(() => this.#catalogue.counts(nowMs));
   }
 
   /** Commits what is pending, then closes the database. */
@@ -251,13 +251,4 @@ export class MemoryStore implements Store {
 interface PendingWrite {
   write: SqliteWrite;
   done: PromiseWithResolvers<void>;
-}
-
-/** Runs a store operation, turning a synchronous exception into a rejection. */
-function attempt<T>(operation: () => T | Promise<T>): Promise<T> {
-  try {
-    return Promise.resolve(operation());
-  } catch (err) {
-    return Promise.reject(err);
-  }
 }
