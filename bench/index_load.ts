@@ -557,6 +557,11 @@ interface RestartState {
 
 /** The peer's own cap on its reconnect backoff (peer/index_client.ts MAX_BACKOFF_MS). */
 const RECONNECT_MAX_BACKOFF_MS = 5000;
+/**
+ * A reconnecting peer gives up on an attempt as a real one does: its Hello, then its pipelined
+ * publishes, each within the index client's 10 s request timeout.
+ */
+const RECONNECT_REGISTER_TIMEOUT_MS = 20_000;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -608,7 +613,7 @@ class Load {
   }
 
   /** Connects, says Hello and publishes the peer's files (pipelined). */
-  async register(peer: Peer): Promise<void> {
+  async register(peer: Peer, timeoutMs = REGISTER_TIMEOUT_MS): Promise<void> {
     const client = await Client.open(this.config.port, this.transport);
     const work = (async () => {
       // One device for every simulated peer (their hostnames differ, so no two conflict); one
@@ -627,7 +632,7 @@ class Load {
       await this.#publishAll(client, peer.index);
     })();
     try {
-      await withTimeout(work, REGISTER_TIMEOUT_MS, `register bench-${peer.index}`);
+      await withTimeout(work, timeoutMs, `register bench-${peer.index}`);
     } catch (err) {
       await client.close({ goodbye: false });
       throw err;
@@ -679,7 +684,7 @@ class Load {
       await sleep(base / 2 + this.#random() * base / 2);
       restart.attempts++;
       try {
-        await this.register(peer);
+        await this.register(peer, RECONNECT_REGISTER_TIMEOUT_MS);
         break;
       } catch (err) {
         restart.failedAttempts++;
