@@ -37,6 +37,8 @@ interface BenchConfig {
   wrkSeconds: number;
   /** Open-file limit asked for the server and the load generator. */
   nofile: number;
+  /** Kill and restart the server after the phases, and time the sessions' return (BENCH_RESTART=0 skips). */
+  restart: boolean;
 }
 
 function resolveBenchConfig(env: Record<string, string>): BenchConfig {
@@ -66,6 +68,7 @@ function resolveBenchConfig(env: Record<string, string>): BenchConfig {
     pgUrl: env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test",
     wrkSeconds: int("BENCH_WRK_SECONDS", 10),
     nofile: int("BENCH_NOFILE", 65536),
+    restart: env.BENCH_RESTART !== "0",
   };
   for (const store of config.stores) {
     if (store !== "sqlite" && store !== "postgres") {
@@ -186,6 +189,15 @@ class Child {
 
   async write(text: string): Promise<void> {
     await this.#stdin.write(encoder.encode(text));
+  }
+
+  /** Sends `signal` to the process (no-op once it has exited). */
+  kill(signal: Deno.Signal): void {
+    try {
+      this.#process.kill(signal);
+    } catch (err) {
+      if (!(err instanceof TypeError)) throw err;
+    }
   }
 
   /** Closes stdin, waits `graceMs` for an exit, then SIGTERM, then SIGKILL. Never throws. */
@@ -571,11 +583,76 @@ interface StoreResult {
   leak?: { ok: boolean; detail: string };
   serverPeakRssMib?: number;
   loadPeakRssMib?: number;
+  restart?: RestartResult;
   fdLimit?: string;
   serverWarnings?: number;
   serverLogHead?: string[];
   serverLogTail?: string[];
   command?: string;
+}
+
+/** A server killed (SIGKILL) and started again on the same port, database and identity. */
+interface RestartResult {
+  /** From the kill to the new server's listening line, s. */
+  listeningS: number;
+  /** From the kill until the server counted every session again (UDP probe every 100 ms), s. */
+  sessionsBackS: number;
+  /** From the kill until the server also listed every entry again, s. */
+  entriesBackS: number;
+  /** The generator's own count: sessions back, connection attempts, time since the first loss. */
+  load: Record<string, unknown>;
+  /** The server's counts once settled. */
+  after: ServerCount;
+  /** New server's CPU from its start until every session was back, % of one core. */
+  serverCpu: number;
+  command: string;
+}
+
+/** The report's bullet about a server restart (none when it was skipped). */
+function restartLines(restart: RestartResult | undefined): string[] {
+  if (!restart) return [];
+  const load = restart.load;
+  const a = restart.after;
+  const verdict = restart.sessionsBackS < 30 ? "met" : "missed";
+  if ("error" in load) {
+    return [
+      `- server restart (SIGKILL, same port, database and identity): listening again after ${
+        f(restart.listeningS, 2)
+      } s; NOT every session back within ${
+        RESTART_BUDGET_MS / 1000
+      } s: ${load.error}; server ${a.sessions} sessions (live map ${a.live}), ${a.entries} entries; target all back < 30 s: missed`,
+    ];
+  }
+  return [
+    `- server restart (SIGKILL, same port, database and identity): listening again after ${
+      f(restart.listeningS, 2)
+    } s; every session back (server's live count) ${
+      f(restart.sessionsBackS, 2)
+    } s after the kill, every entry listed ${f(restart.entriesBackS, 1)} s after; generator: ${
+      f(load.back)
+    } of ${f(load.expected)} peers back, ${f(load.attempts)} connection attempts (${
+      f(load.failedAttempts)
+    } failed), last back ${
+      f(load.secondsSinceFirstLoss, 2)
+    } s after the first loss; server ${a.sessions} sessions (live map ${a.live}), ${a.entries} entries; new server CPU ${
+      f(restart.serverCpu)
+    } % until all were back; target all back < 30 s: ${verdict}`,
+  ];
+}
+
+/** How long a restarted server gets to count every session again before the run goes on. */
+const RESTART_BUDGET_MS = 120_000;
+
+/** Polls the discovery port every 100 ms until it counts `sessions` live sessions (bounded). */
+async function waitForLive(udpPort: number, sessions: number, timeoutMs: number): Promise<number> {
+  const deadline = performance.now() + timeoutMs;
+  let live = NaN;
+  while (performance.now() < deadline) {
+    live = await probeLive(udpPort, 2000);
+    if (live === sessions) return live;
+    await sleep(100);
+  }
+  return live;
 }
 
 /** Asks the server shell for `peers`: "N peer(s), M entries" then N lines. */
@@ -828,26 +905,28 @@ async function runStore(config: BenchConfig, store: string, dir: string): Promis
   ];
   result.command = `deno run -A ${SERVER_V8_FLAGS} server/main.ts ${serverArgs.join(" ")}`;
   const logPath = `${dir}/server-${store}.log`;
-  const server = new Child(
-    "server",
-    [
-      DENO,
-      "run",
-      "-A",
-      SERVER_V8_FLAGS,
-      "--config",
-      `${ROOT}/deno.json`,
-      `${ROOT}/server/main.ts`,
-      ...serverArgs,
-    ],
-    { nofile: config.nofile, stderrPath: logPath },
-  );
+  const launch = (args: string[], log: string) =>
+    new Child(
+      "server",
+      [
+        DENO,
+        "run",
+        "-A",
+        SERVER_V8_FLAGS,
+        "--config",
+        `${ROOT}/deno.json`,
+        `${ROOT}/server/main.ts`,
+        ...args,
+      ],
+      { nofile: config.nofile, stderrPath: log },
+    );
+  let server = launch(serverArgs, logPath);
   let load: Child | undefined;
   let lag: ServerLag | undefined;
   try {
     const listening = await server.event("listening", 60_000);
     const tcp = Number(listening.tcp);
-    const udp = Number(listening.udp);
+    let udp = Number(listening.udp);
     result.fdLimit = openFilesLimit(server.pid);
     lag = new ServerLag(udp);
     load = new Child(
@@ -904,13 +983,49 @@ async function runStore(config: BenchConfig, store: string, dir: string): Promis
     result.afterChurn = await settle(server, udp, want, 15_000);
     result.serverPeakRssMib = statusMib(server.pid, "VmHWM");
     result.loadPeakRssMib = loadPids().reduce((sum, pid) => sum + statusMib(pid, "VmHWM"), 0);
+    if (config.restart) {
+      // Kill the server (no goodbye to anyone), start it again on the same port, database
+      // and identity; the generator's sessions come back as peers do (see index_load.ts).
+      await load.write("restart\n");
+      await load.event("restart-armed", 60_000);
+      await lag.stop();
+      lag = undefined;
+      const restartArgs = serverArgs.map((arg, i) =>
+        serverArgs[i - 1] === "--port" ? String(tcp) : arg
+      );
+      const killedAt = performance.now();
+      server.kill("SIGKILL");
+      await server.stop(5000);
+      server = launch(restartArgs, `${dir}/server-${store}-restarted.log`);
+      const relisten = await server.event("listening", 60_000);
+      const listeningS = (performance.now() - killedAt) / 1000;
+      const cpu = new CpuMeter(server.pid);
+      udp = Number(relisten.udp);
+      const live = await waitForLive(udp, held, RESTART_BUDGET_MS);
+      const sessionsBackS = live === held ? (performance.now() - killedAt) / 1000 : NaN;
+      const serverCpu = cpu.lap();
+      // Bounded: a server that cannot take every peer back must not hold the run for long.
+      const restored = await load.event("restored", live === held ? 120_000 : 1000).catch((
+        err,
+      ) => ({ error: `${err instanceof Error ? err.message : err}; server live count ${live}` }));
+      const after = await settle(server, udp, want, live === held ? 120_000 : 1000);
+      result.restart = {
+        listeningS,
+        sessionsBackS,
+        entriesBackS: after.entries === want.entries ? (performance.now() - killedAt) / 1000 : NaN,
+        load: restored,
+        after,
+        serverCpu,
+        command: `deno run -A ${SERVER_V8_FLAGS} server/main.ts ${restartArgs.join(" ")}`,
+      };
+    }
     await load.write("close\n");
     await load.event("closed", 120_000);
     await load.stop(10_000);
     const closedAt = performance.now();
     result.afterClose = await settle(server, udp, { sessions: 0, entries: 0 }, 180_000);
     result.drainSeconds = (performance.now() - closedAt) / 1000;
-    result.serverPeakRssMib = statusMib(server.pid, "VmHWM");
+    result.serverPeakRssMib = Math.max(result.serverPeakRssMib, statusMib(server.pid, "VmHWM"));
     const lost = Number(result.held.lost);
     const problems: string[] = [];
     const a = result.afterChurn;
@@ -1106,6 +1221,7 @@ function render(
       }; server log lines (warning+) ${r.serverWarnings ?? 0}${
         r.serverLogHead?.length ? `, first: ${JSON.stringify(r.serverLogHead.slice(0, 3))}` : ""
       }`,
+      ...restartLines(r.restart),
       `- server: \`${r.command}\``,
       "",
     );

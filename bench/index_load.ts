@@ -90,6 +90,8 @@ const WORDS = [
 const EXTENSIONS = ["jpg", "pdf", "mkv", "zip", "flac", "csv", "iso", "txt"];
 /** A registration (connect, Hello, M publishes) that takes longer than this failed. */
 const REGISTER_TIMEOUT_MS = 60_000;
+/** Bound on the wait for every session to come back after a server restart. */
+const RESTART_TIMEOUT_MS = 300_000;
 /** Churn cycles in flight at once; a tick finding this many counts the cycle as behind. */
 const MAX_CHURN_IN_FLIGHT = 64;
 const READ_BYTES = 16 * 1024;
@@ -527,6 +529,44 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 }
 
 /** One simulated peer: a stable identity, and its current session when registered. */
+/** What armRestart() reports once every lost peer is back. */
+export interface RestartTally {
+  /** Peers this process holds. */
+  expected: number;
+  /** Peers that lost their session and registered again. */
+  back: number;
+  /** Connection attempts (each a TLS handshake, Challenge, Hello and publishes when it works). */
+  attempts: number;
+  failedAttempts: number;
+  /** From the first lost session to the last peer registered again (with its publishes), s. */
+  secondsSinceFirstLoss: number;
+  firstErrors: string[];
+}
+
+interface RestartState {
+  expected: number;
+  firstLossMs: number | undefined;
+  /** Peers still trying to come back. */
+  pending: number;
+  back: number;
+  attempts: number;
+  failedAttempts: number;
+  firstErrors: string[];
+  restored: PromiseWithResolvers<RestartTally>;
+}
+
+/** The peer's own cap on its reconnect backoff (peer/index_client.ts MAX_BACKOFF_MS). */
+const RECONNECT_MAX_BACKOFF_MS = 5000;
+/**
+ * A reconnecting peer gives up on an attempt as a real one does: its Hello, then its pipelined
+ * publishes, each within the index client's 10 s request timeout.
+ */
+const RECONNECT_REGISTER_TIMEOUT_MS = 20_000;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 interface Peer {
   index: number;
   client: Client | undefined;
@@ -554,6 +594,7 @@ class Load {
   readonly #random: () => number;
   /** The device the simulated peers prove. */
   readonly identity: Promise<Identity> = createIdentity();
+  #restart: RestartState | undefined;
 
   constructor(config: LoadConfig, transport: IndexTransport) {
     this.config = config;
@@ -572,7 +613,7 @@ class Load {
   }
 
   /** Connects, says Hello and publishes the peer's files (pipelined). */
-  async register(peer: Peer): Promise<void> {
+  async register(peer: Peer, timeoutMs = REGISTER_TIMEOUT_MS): Promise<void> {
     const client = await Client.open(this.config.port, this.transport);
     const work = (async () => {
       // One device for every simulated peer (their hostnames differ, so no two conflict); one
@@ -591,7 +632,7 @@ class Load {
       await this.#publishAll(client, peer.index);
     })();
     try {
-      await withTimeout(work, REGISTER_TIMEOUT_MS, `register bench-${peer.index}`);
+      await withTimeout(work, timeoutMs, `register bench-${peer.index}`);
     } catch (err) {
       await client.close({ goodbye: false });
       throw err;
@@ -599,10 +640,68 @@ class Load {
     client.onLost = (reason) => {
       if (peer.client !== client) return;
       peer.client = undefined;
+      if (this.#restart) {
+        void this.#comeBack(peer, this.#restart);
+        return;
+      }
       tally.lost++;
       tally.lostReasons[reason] = (tally.lostReasons[reason] ?? 0) + 1;
     };
     peer.client = client;
+  }
+
+  /**
+   * From now on, a peer whose session the server ends reconnects as a real peer does (the
+   * index client's jittered exponential backoff, the pinned certificate, Challenge, Hello
+   * proof, then its publishes), instead of counting as lost: for a server restart.
+   *
+   * @param expected how many of `peers` this process holds (all back: `restored` resolves)
+   */
+  armRestart(expected: number): void {
+    this.#restart = {
+      expected,
+      firstLossMs: undefined,
+      pending: 0,
+      back: 0,
+      attempts: 0,
+      failedAttempts: 0,
+      firstErrors: [],
+      restored: Promise.withResolvers<RestartTally>(),
+    };
+  }
+
+  /** Resolves once every peer lost since armRestart() has registered again. */
+  get restored(): Promise<RestartTally> {
+    if (!this.#restart) throw new Error("Cannot wait for a restart: armRestart() was not called");
+    return this.#restart.restored.promise;
+  }
+
+  async #comeBack(peer: Peer, restart: RestartState): Promise<void> {
+    restart.firstLossMs ??= performance.now();
+    restart.pending++;
+    for (let attempt = 0;; attempt++) {
+      const base = Math.min(RECONNECT_MAX_BACKOFF_MS, 100 * 2 ** attempt);
+      await sleep(base / 2 + this.#random() * base / 2);
+      restart.attempts++;
+      try {
+        await this.register(peer, RECONNECT_REGISTER_TIMEOUT_MS);
+        break;
+      } catch (err) {
+        restart.failedAttempts++;
+        if (restart.firstErrors.length < 5) restart.firstErrors.push(describe(err));
+      }
+    }
+    restart.pending--;
+    restart.back++;
+    // Counting live peers walks them all: only when nobody is still on the way back.
+    if (restart.pending === 0 && this.live === restart.expected) {
+      const { restored, firstErrors, firstLossMs, ...counts } = restart;
+      restored.resolve({
+        ...counts,
+        secondsSinceFirstLoss: round((performance.now() - firstLossMs!) / 1000),
+        firstErrors,
+      });
+    }
   }
 
   #publishAll(client: Client, i: number): Promise<void> {
@@ -966,6 +1065,11 @@ class LookupProcess {
     return await withTimeout(next(), timeoutMs, `get "${event}" from the lookup process`);
   }
 
+  /** Sends one command line (see awaitCommands()). */
+  async command(line: string): Promise<void> {
+    await this.#stdin.write(new TextEncoder().encode(`${line}\n`));
+  }
+
   /** Tells the child to close its sessions, waits for it to exit; returns how many it closed. */
   async close(): Promise<number> {
     await this.#stdin.write(new TextEncoder().encode("close\n"));
@@ -977,10 +1081,15 @@ class LookupProcess {
   }
 }
 
-/** Waits until `close` (or the end of input) arrives on stdin. */
-async function awaitCloseCommand(): Promise<void> {
+/**
+ * Runs the commands that arrive on stdin until `close` (or the end of input): `restart` arms
+ * the reconnects for a server restart (see Load.armRestart()) and calls `onRestart`.
+ */
+async function awaitCommands(onRestart: () => Promise<void> | void): Promise<void> {
   for await (const line of readLines(Deno.stdin.readable)) {
-    if (line.trim() === "close") break;
+    const command = line.trim();
+    if (command === "close") break;
+    if (command === "restart") await onRestart();
   }
 }
 
@@ -1080,7 +1189,11 @@ async function runLookups(config: LoadConfig, transport: IndexTransport): Promis
     wire,
   };
   emit("lookups-held", { ...held });
-  await awaitCloseCommand();
+  await awaitCommands(() => {
+    load.armRestart(lookupPeers.length);
+    emit("restart-armed");
+    void load.restored.then((restored) => emit("restored", { ...restored }));
+  });
   emit("closed", { sessions: await load.closeAll(), lostSinceHeld: tally.lost });
   return 0;
 }
@@ -1170,8 +1283,26 @@ async function runHolders(
     },
   });
 
-  // Hold every session until the driver has compared counts with the server.
-  await awaitCloseCommand();
+  // Hold every session until the driver has compared counts with the server (and, when it
+  // asks, restarted the server: every session then comes back as a real peer's would).
+  await awaitCommands(async () => {
+    load.armRestart(mine);
+    await lookups.command("restart");
+    await lookups.event("restart-armed", 30_000);
+    emit("restart-armed");
+    const restoredThere = lookups.event("restored", RESTART_TIMEOUT_MS);
+    void Promise.all([load.restored, restoredThere]).then(([here, there]) => {
+      const other = there as unknown as RestartTally;
+      emit("restored", {
+        expected: here.expected + other.expected,
+        back: here.back + other.back,
+        attempts: here.attempts + other.attempts,
+        failedAttempts: here.failedAttempts + other.failedAttempts,
+        secondsSinceFirstLoss: Math.max(here.secondsSinceFirstLoss, other.secondsSinceFirstLoss),
+        firstErrors: [...here.firstErrors, ...other.firstErrors].slice(0, 5),
+      });
+    }, (err) => emit("restore-failed", { error: describe(err) }));
+  });
   const [closedHere, closedThere] = await Promise.all([load.closeAll(), lookups.close()]);
   emit("closed", { sessions: closedHere + closedThere, lostSinceHeld: tally.lost });
   return 0;

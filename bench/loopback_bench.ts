@@ -200,6 +200,7 @@ export async function startPeer(
     args: [
       "run",
       "-A",
+      ...cpuProfileFlags(),
       `${ROOT}peer/main.ts`,
       "--repo",
       peer.repo,
@@ -222,6 +223,15 @@ export async function startPeer(
     await proc.stop();
     throw err;
   }
+}
+
+/**
+ * V8 CPU-profile flags for the peers when BENCH_CPU_PROF_DIR names a folder (one .cpuprofile per
+ * peer, written when it exits), to see where a transfer's CPU goes.
+ */
+function cpuProfileFlags(): string[] {
+  const dir = Deno.env.get("BENCH_CPU_PROF_DIR");
+  return dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`] : [];
 }
 
 /** Stops processes in order, even when one fails to stop. */

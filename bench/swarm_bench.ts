@@ -5,6 +5,8 @@
 //   deno run -A bench/swarm_bench.ts [--reps 3]
 //   env: BENCH_SIZE_MIB (512), BENCH_CAP_A_MBIT (200), BENCH_CAP_B_MBIT (100),
 //        BENCH_CASES (A,B), BENCH_TOOLS (lanshare,aria2c), BENCH_REPS (3),
+//        tool "plaintext": lanshare with --insecure-plaintext on every program (the TLS
+//        comparison of issue 11),
 //        BENCH_LANSHARE_VARIANT=DIR: also run tool "variant", the server/ and peer/ of a patched
 //        copy of the code in DIR, interleaved with the others (to measure a change before it lands)
 import { createHash } from "node:crypto";
@@ -23,7 +25,7 @@ import {
 export type { BenchTable };
 
 /** Which implementation a run measures. */
-export type SwarmTool = "lanshare" | "variant" | "aria2c";
+export type SwarmTool = "lanshare" | "plaintext" | "variant" | "aria2c";
 /** A: many seeders to one fetcher; B: flash crowd. */
 export type SwarmCase = "A" | "B";
 
@@ -112,8 +114,14 @@ function resolveSettings(options: SwarmBenchOptions): Settings {
     if (!(v > 0)) throw new RangeError(`Cannot run the swarm bench: ${name} must be > 0, got ${v}`);
     return v;
   };
-  const list = <T extends string>(value: T[] | undefined, name: string, all: T[]): T[] => {
-    const v = value ?? (env(name)?.split(",").map((s) => s.trim()) as T[] | undefined) ?? all;
+  const list = <T extends string>(
+    value: T[] | undefined,
+    name: string,
+    all: T[],
+    fallback: T[] = all,
+  ): T[] => {
+    const v = value ?? (env(name)?.split(",").map((s) => s.trim()) as T[] | undefined) ??
+      fallback;
     const bad = v.filter((x) => !all.includes(x));
     if (bad.length > 0) {
       throw new RangeError(`Cannot run the swarm bench: ${name} has unknown "${bad.join(",")}"`);
@@ -124,6 +132,7 @@ function resolveSettings(options: SwarmBenchOptions): Settings {
   const tools = list(
     options.tools,
     "BENCH_TOOLS",
+    ["lanshare", "plaintext", "variant", "aria2c"],
     variantDir === undefined ? ["lanshare", "aria2c"] : ["lanshare", "variant", "aria2c"],
   );
   if (tools.includes("variant") && variantDir === undefined) {
@@ -463,11 +472,17 @@ function codeDir(ctx: Context, tool: SwarmTool): string {
   return tool === "variant" ? ctx.settings.variantDir! : REPO_ROOT;
 }
 
+/** Flags every program of a lanshare flavour gets: tool "plaintext" turns TLS off. */
+function transportFlags(tool: SwarmTool): string[] {
+  return tool === "plaintext" ? ["--insecure-plaintext"] : [];
+}
+
 async function startIndex(
   ctx: Context,
   procs: RunProcesses,
   label: string,
   code: string,
+  extra: string[],
 ): Promise<string> {
   const address = ctx.lan.address("ix");
   const proc = procs.add(
@@ -485,6 +500,7 @@ async function startIndex(
       ":memory:",
       "--broadcast",
       ctx.lan.broadcast,
+      ...extra,
     ], { label, stdin: true, lines: true, cwd: code }),
     { signal: "SIGTERM", graceMs: 5000 },
   );
@@ -561,15 +577,16 @@ async function startLanshareSeeders(
   seeders: string[],
   tag: string,
   code: string,
+  extra: string[],
 ): Promise<string> {
-  const server = await startIndex(ctx, procs, `${tag}-ix`, code);
+  const server = await startIndex(ctx, procs, `${tag}-ix`, code, extra);
   await Promise.all(seeders.map(async (host) => {
     const repo = await seedDir(ctx, `${ROOT_DIR}/work/ls-${host}`);
     const proc = await startPeer(ctx, procs, {
       host,
       repo,
       server,
-      flags: SEEDER_FLAGS,
+      flags: [...SEEDER_FLAGS, ...extra],
       label: `${tag}-${host}`,
       code,
     });
@@ -596,12 +613,19 @@ async function lanshareA(ctx: Context, rep: number, tool: SwarmTool): Promise<vo
   const procs = new RunProcesses();
   const repo = `${ROOT_DIR}/work/ls-l1`;
   try {
-    const server = await startLanshareSeeders(ctx, procs, SEEDERS, tag, code);
+    const server = await startLanshareSeeders(
+      ctx,
+      procs,
+      SEEDERS,
+      tag,
+      code,
+      transportFlags(tool),
+    );
     const fetcher = await startPeer(ctx, procs, {
       host: "l1",
       repo: await freshDir(repo),
       server,
-      flags: FETCHER_FLAGS,
+      flags: [...FETCHER_FLAGS, ...transportFlags(tool)],
       label: `${tag}-l1`,
       code,
     });
@@ -649,13 +673,20 @@ async function lanshareB(ctx: Context, rep: number, tool: SwarmTool): Promise<vo
   const procs = new RunProcesses();
   const repos = FETCHERS.map((h) => `${ROOT_DIR}/work/ls-${h}`);
   try {
-    const server = await startLanshareSeeders(ctx, procs, ["s1"], tag, code);
+    const server = await startLanshareSeeders(
+      ctx,
+      procs,
+      ["s1"],
+      tag,
+      code,
+      transportFlags(tool),
+    );
     const fetchers = await Promise.all(FETCHERS.map(async (host, i) =>
       startPeer(ctx, procs, {
         host,
         repo: await freshDir(repos[i]!),
         server,
-        flags: FETCHER_FLAGS,
+        flags: [...FETCHER_FLAGS, ...transportFlags(tool)],
         label: `${tag}-${host}`,
         code,
       })
@@ -976,6 +1007,7 @@ async function machineNotes(settings: Settings, loadAtStart: string): Promise<st
 
 const TOOL_LABELS: Record<SwarmTool, string> = {
   lanshare: "lanshare",
+  plaintext: "lanshare --insecure-plaintext",
   variant: "lanshare variant",
   aria2c: "aria2c",
 };
