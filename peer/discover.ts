@@ -76,6 +76,33 @@ async function verifiedAnnounce(
 }
 
 /**
+ * Hands every valid signed announce arriving on `socket` to `onServer`, until the socket is
+ * closed. Datagrams that are not beacons are skipped.
+ */
+async function receiveAnnounces(
+  socket: Deno.DatagramConn,
+  onServer: (server: FoundServer) => void,
+): Promise<void> {
+  try {
+    for await (const [bytes, from] of socket) {
+      let beacon: Beacon;
+      try {
+        beacon = decodeBeacon(bytes);
+      } catch (err) {
+        if (!(err instanceof ProtocolError)) throw err;
+        continue;
+      }
+      const server = await verifiedAnnounce(beacon, from as Deno.NetAddr);
+      if (server !== undefined) onServer(server);
+    }
+  } catch (err) {
+    if (!(err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted)) {
+      throw err;
+    }
+  }
+}
+
+/**
  * Asks one host for its index server's certificate (a probe to its UDP discovery port), for
  * a server given by --server rather than discovered.
  *
@@ -93,25 +120,9 @@ export async function probeServer(
 ): Promise<FoundServer> {
   const prober = Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port: 0 });
   const answered = Promise.withResolvers<FoundServer>();
-  const receiving = (async () => {
-    try {
-      for await (const [bytes, from] of prober) {
-        let beacon: Beacon;
-        try {
-          beacon = decodeBeacon(bytes);
-        } catch (err) {
-          if (!(err instanceof ProtocolError)) throw err;
-          continue;
-        }
-        const found = await verifiedAnnounce(beacon, from as Deno.NetAddr);
-        if (found?.port === options.tcpPort) answered.resolve(found);
-      }
-    } catch (err) {
-      if (!(err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted)) {
-        throw err;
-      }
-    }
-  })();
+  const receiving = receiveAnnounces(prober, (found) => {
+    if (found.port === options.tcpPort) answered.resolve(found);
+  });
   const probe = encodeProbe();
   const send = () =>
     prober.send(probe, { transport: "udp", hostname: options.hostname, port: options.announcePort })
@@ -173,33 +184,19 @@ export async function discoverServers(options: DiscoverOptions): Promise<FoundSe
   const prober = Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port: 0 });
   const found = new Map<string, FoundServer>();
   const firstFound = Promise.withResolvers<void>();
-  const receive = async (socket: Deno.DatagramConn) => {
-    try {
-      for await (const [bytes, from] of socket) {
-        let beacon: Beacon;
-        try {
-          beacon = decodeBeacon(bytes);
-        } catch (err) {
-          if (!(err instanceof ProtocolError)) throw err;
-          continue;
-        }
-        const server = await verifiedAnnounce(beacon, from as Deno.NetAddr);
-        if (server === undefined) continue;
-        const refusal = options.refuse?.(server);
-        if (refusal !== undefined) {
-          warnOnce(`${server.hostname}:${server.port}#${server.id}`, refusal);
-          continue;
-        }
-        found.set(`${server.hostname}:${server.port}`, server);
-        firstFound.resolve();
-      }
-    } catch (err) {
-      if (!(err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted)) {
-        throw err;
-      }
+  const onServer = (server: FoundServer) => {
+    const refusal = options.refuse?.(server);
+    if (refusal !== undefined) {
+      warnOnce(`${server.hostname}:${server.port}#${server.id}`, refusal);
+      return;
     }
+    found.set(`${server.hostname}:${server.port}`, server);
+    firstFound.resolve();
   };
-  const receiving = Promise.all([receive(listener), receive(prober)]);
+  const receiving = Promise.all([
+    receiveAnnounces(listener, onServer),
+    receiveAnnounces(prober, onServer),
+  ]);
   const probe = encodeProbe();
   const sendProbes = async () => {
     for (const hostname of options.broadcast) {
