@@ -94,6 +94,14 @@ export async function pollUntil<T>(
   }
 }
 
+/** Waits (bounded) until the synchronous `check()` holds, asking every `everyMs`. */
+export function waitUntil(
+  check: () => boolean,
+  options: { timeoutMs: number; what: string; everyMs?: number },
+): Promise<true> {
+  return pollUntil(() => Promise.resolve(check() || undefined), options);
+}
+
 /** A hash that passes the schema: 64 lowercase hex digits made of `digit`. */
 export function fakeHash(digit: string): string {
   return digit.repeat(64).slice(0, 64);

@@ -12,6 +12,7 @@ import { TokenBucket } from "../../peer/rate.ts";
 import { Repository } from "../../peer/repo.ts";
 import { Shares } from "../../peer/shares.ts";
 import { Slots } from "../../peer/slots.ts";
+import { waitUntil } from "./_server.ts";
 
 const MIB = 1024 * 1024;
 /** Large enough that the socket buffers cannot take a whole range. */
@@ -84,15 +85,6 @@ async function attack(framed: FramedConn, rootHash: string): Promise<void> {
   }
 }
 
-/** Waits until `check()` holds, asking every 20 ms, at most `ms`. */
-async function waitUntil(check: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!check()) {
-    if (performance.now() > deadline) throw new Error(`Timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 Deno.test({
   name:
     "P2P server: forged `from` and unread ranges cannot starve honest fetchers or own downloads",
@@ -111,7 +103,11 @@ Deno.test({
         attackers.push(framed);
         attacks.push(attack(framed, server.rootHash));
       }
-      await waitUntil(() => slots.active + slots.queued === 4, 5000, "all attackers are admitted");
+      await waitUntil(() => slots.active + slots.queued === 4, {
+        timeoutMs: 5000,
+        what: "all attackers are admitted",
+        everyMs: 20,
+      });
       assert.equal(
         slots.active,
         2,
@@ -142,7 +138,11 @@ Deno.test({
 
       // Stalled uploads are closed after the stall timeout and give their slots back; the
       // queued attackers then get slots, stall in turn, and are closed too.
-      await waitUntil(() => slots.active === 0 && slots.queued === 0, STALL_MS * 10, "slots free");
+      await waitUntil(() => slots.active === 0 && slots.queued === 0, {
+        timeoutMs: STALL_MS * 10,
+        what: "slots free",
+        everyMs: 20,
+      });
     } finally {
       for (const framed of attackers) framed.close();
       await Promise.allSettled(attacks);
@@ -192,7 +192,11 @@ Deno.test({
         await new Promise((resolve) => setTimeout(resolve, 100)); // pacing, not a wait for state
       }
       assert.ok(closed, "the server closed the session");
-      await waitUntil(() => slots.active === 0, 5000, "its slot is free");
+      await waitUntil(() => slots.active === 0, {
+        timeoutMs: 5000,
+        what: "its slot is free",
+        everyMs: 20,
+      });
     } finally {
       framed.close();
     }

@@ -9,6 +9,7 @@ import type { FetchInfo } from "../../peer/activity.ts";
 import { Slots } from "../../peer/slots.ts";
 import type { SourceConnection } from "../../peer/source.ts";
 import { SourcePool } from "../../peer/source_pool.ts";
+import { waitUntil } from "./_server.ts";
 
 const SANITIZE = { sanitizeResources: true, sanitizeOps: true } as const;
 const ROOT = "ab".repeat(32);
@@ -55,15 +56,6 @@ function startQueueingSource() {
       await served;
     },
   };
-}
-
-/** Waits until `check()` holds, asking every 10 ms, at most `ms`. */
-async function waitUntil(check: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!check()) {
-    if (performance.now() > deadline) throw new Error(`Timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 function sourceAt(port: number): SourceInfo {
@@ -135,7 +127,11 @@ Deno.test({
     pool.launch([sourceAt(fake.port)]);
     await fake.queued;
     // The Queued frame may still be on its way when the fake says it sent it.
-    await waitUntil(() => slots.active === 0, 2000, "the local slot is given back");
+    await waitUntil(() => slots.active === 0, {
+      timeoutMs: 2000,
+      what: "the local slot is given back",
+      everyMs: 10,
+    });
     assert.equal(slots.active, 0, "no local slot while waiting in the source's queue");
     fake.admit();
     await running.promise;
@@ -162,7 +158,11 @@ Deno.test({
     });
     pool.launch([sourceAt(fake.port)]);
     await fake.queued;
-    await waitUntil(() => slots.active === 0, 2000, "the local slot is given back");
+    await waitUntil(() => slots.active === 0, {
+      timeoutMs: 2000,
+      what: "the local slot is given back",
+      everyMs: 10,
+    });
     const other = slots.tryAcquireDownload("elsewhere:1");
     assert.ok(other, "the freed slot went to another download");
     fake.admit();
