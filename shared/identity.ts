@@ -10,6 +10,8 @@ import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import { fromBase32, toBase32 } from "./base32.ts";
 
+export { shortId } from "./short_id.ts";
+
 x509.cryptoProvider.set(crypto);
 
 /** DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): the 32 key bytes follow it. */
@@ -36,14 +38,6 @@ export interface Identity {
 /** The TLS server name a device's certificate carries: `<id>.lanshare.invalid`. */
 export function tlsName(id: string): string {
   return `${id}.lanshare.invalid`;
-}
-
-/**
- * A short, readable form of an ID for logs and tables: its first 12 digits in groups of 4
- * (60 bits: enough to tell devices apart at a glance, never enough to pin by).
- */
-export function shortId(id: string): string {
-  return `${id.slice(0, 4)}-${id.slice(4, 8)}-${id.slice(8, 12)}`;
 }
 
 /** Why `text` is not an ID (a problem text), or undefined when it is one. */

@@ -113,12 +113,3 @@ export function Notice(
     </div>
   );
 }
-
-/**
- * A device ID in its short form, as the shells and logs show it: the first 12 digits in groups
- * of 4 (the programs' shared/identity.ts shortId(), which the page cannot import: it brings
- * the certificate library with it).
- */
-export function shortId(id: string): string {
-  return `${id.slice(0, 4)}-${id.slice(4, 8)}-${id.slice(8, 12)}`;
-}

@@ -12,7 +12,8 @@ import {
   useEvents,
   useInterval,
 } from "../common/client.ts";
-import { LiveLog, type LogLine, Notice, Pager, shortId } from "../common/widgets.tsx";
+import { shortId } from "../../shared/short_id.ts";
+import { LiveLog, type LogLine, Notice, Pager } from "../common/widgets.tsx";
 
 interface Version {
   rootHash: string;
