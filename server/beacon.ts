@@ -133,8 +133,18 @@ export function startAnnouncer(options: AnnouncerOptions): Announcer {
     }
   })();
 
-  void broadcastAll();
-  const timer = setInterval(() => void broadcastAll(), options.intervalMs);
+  // Broadcasts under way (signing, then sending), so that close() can wait for them: a server
+  // closed right after it started must not leave a signature or a send running behind it.
+  const broadcasting = new Set<Promise<void>>();
+  const broadcastNow = () => {
+    const sent = broadcastAll().catch((err) =>
+      log.warn("Cannot announce: {error}", { error: String(err) })
+    );
+    broadcasting.add(sent);
+    void sent.finally(() => broadcasting.delete(sent));
+  };
+  broadcastNow();
+  const timer = setInterval(broadcastNow, options.intervalMs);
   const close = async () => {
     clearInterval(timer);
     try {
@@ -142,7 +152,7 @@ export function startAnnouncer(options: AnnouncerOptions): Announcer {
     } catch (err) {
       if (!(err instanceof Deno.errors.BadResource)) throw err;
     }
-    await receiving;
+    await Promise.all([receiving, ...broadcasting]);
   };
   return { port, close, [Symbol.asyncDispose]: close };
 }
