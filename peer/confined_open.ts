@@ -8,9 +8,17 @@
 // open (or the reverse). Measured with a swapping loop: realPath-then-open served 231 outside
 // files in 1,500 requests (tests/integration/p2p_files_test.ts), and 117 of 3,271 opens that
 // passed "realPath inside, lstat(realPath) is the opened inode, realPath unchanged" had opened
-// the outside file. Relative names are looked up by the kernel in the working directory itself
-// (Deno passes them to the system call as they are), so after a chdir no folder above is looked
-// up again: swaps can no longer change what a name means.
+// the outside file.
+//
+// The walk is exact only when the kernel looks names up in the working directory itself. Deno
+// passes relative names through as they are only with --allow-all; under any narrower read
+// permission (how a peer runs) it first makes them absolute with getcwd() to check them, so
+// each step of the walk is again a lookup by full path (seen with strace: chdir("sub") then
+// statx("/repo/sub/f")). One walk can then be fooled like any path check: measured, 1 outside
+// file in about 18,000 swapping requests passed a single walk after the open. So the opened
+// file must match VERIFY_WALKS walks in a row: a swapping attacker must win that race every
+// time, in the microseconds each walk takes. Sound confinement needs openat2(RESOLVE_BENEATH) or
+// O_NOFOLLOW per component, which Deno does not offer (docs/SECURITY.md: local attackers).
 //
 // The cost: the process's working directory moves during a walk (synchronous, restored before
 // returning). Work already running on other threads that used a relative path would resolve it
@@ -33,6 +41,9 @@ function restingDirFor(root: string): string {
   return restingDir;
 }
 
+/** Walks after the open that must all find the opened file (see the top of this file). */
+const VERIFY_WALKS = 3;
+
 function sameFile(a: Deno.FileInfo, b: Deno.FileInfo): boolean {
   return a.dev === b.dev && a.ino === b.ino;
 }
@@ -44,8 +55,10 @@ function sameFile(a: Deno.FileInfo, b: Deno.FileInfo): boolean {
  * Order, and why it holds against concurrent renames: the file is opened first, by its full
  * path (which may follow a symlink swapped in at that moment). Then the path is walked
  * synchronously, as in lstatConfined(), and the opened file (fstat) must be the inode that the
- * last name holds now, in a folder reached without following any link. If it is, the bytes
- * being served have a name inside the repository: whatever the open followed, it ended there.
+ * last name holds now, in a folder reached without following any link, in each of
+ * VERIFY_WALKS walks. If it is, the bytes being served have a name inside the repository:
+ * whatever the open followed, it ended there (exactly so only where the kernel looks the
+ * walk's names up itself; see the top of this file).
  * The same walk before the open keeps it from blocking on a FIFO or a device in the common case.
  *
  * @throws {PathError} "Cannot open …" on a symlink, a non-file or a folder swapped meanwhile
@@ -57,8 +70,10 @@ export async function openConfined(root: string, names: readonly string[]): Prom
   const file = await Deno.open([root, ...names].join("/"), { read: true });
   try {
     const opened = file.statSync();
-    if (!opened.isFile || !sameFile(opened, lstatConfined(root, names))) {
-      throw new PathError(`Cannot open "${shown}": it changed while it was opened`);
+    for (let walk = 0; walk < VERIFY_WALKS; walk++) {
+      if (!opened.isFile || !sameFile(opened, lstatConfined(root, names))) {
+        throw new PathError(`Cannot open "${shown}": it changed while it was opened`);
+      }
     }
     return file;
   } catch (err) {
