@@ -504,8 +504,7 @@ class FetchRun {
       return;
     }
     if (this.#abort.signal.aborted || scheduler.done) return;
-    const view = swarmView(fresh, scheduler.count, this.#ctx.self);
-    scheduler.setSwarm(view.holders, view.partialHolders, view.stripes, view.stripe);
+    scheduler.setSwarm(swarmView(fresh, scheduler.count, this.#ctx.self), performance.now());
     // Idle connections wait for a change; what they may ask for may have changed.
     sink.notify();
     if (scheduler.unassigned === 0) return;

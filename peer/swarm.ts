@@ -12,6 +12,11 @@ export interface SwarmView {
   stripes: number;
   /** This fetcher's place among them. */
   stripe: number;
+  /**
+   * Per stripe: how many of its pieces (index mod `stripes`) the fetcher owning it holds; 0 for
+   * this fetcher's own stripe. Whether that grows tells whether the owner is being served.
+   */
+  ownerHeld: Uint32Array;
 }
 
 /**
@@ -26,21 +31,26 @@ export interface SwarmView {
 export function swarmView(sources: readonly SourceInfo[], pieces: number, self: string): SwarmView {
   const holders = new Uint16Array(pieces);
   const partialHolders = new Uint16Array(pieces);
-  const fetchers = new Set([self]);
+  /** Every fetcher by "hostname:port", with its pieces when its bitfield is well formed. */
+  const fetchers = new Map<string, Bitfield | undefined>([[self, undefined]]);
   for (const source of sources) {
     if (source.have === undefined) {
       for (let i = 0; i < pieces; i++) holders[i]!++;
       continue;
     }
-    fetchers.add(`${source.hostname}:${source.port}`);
+    const key = `${source.hostname}:${source.port}`;
     let have: Bitfield;
     try {
       have = Bitfield.fromBase64(pieces, source.have);
     } catch (err) {
       // A wrong length or invalid base64: not a bitfield.
-      if (err instanceof RangeError) continue;
+      if (err instanceof RangeError) {
+        if (!fetchers.has(key)) fetchers.set(key, undefined);
+        continue;
+      }
       throw err;
     }
+    fetchers.set(key, have);
     for (let i = 0; i < pieces; i++) {
       if (have.has(i)) {
         holders[i]!++;
@@ -48,6 +58,13 @@ export function swarmView(sources: readonly SourceInfo[], pieces: number, self: 
       }
     }
   }
-  const ranked = [...fetchers].sort();
-  return { holders, partialHolders, stripes: ranked.length, stripe: ranked.indexOf(self) };
+  const ranked = [...fetchers.keys()].sort();
+  const stripes = ranked.length;
+  const ownerHeld = new Uint32Array(stripes);
+  for (const [k, key] of ranked.entries()) {
+    const have = fetchers.get(key);
+    if (have === undefined) continue;
+    for (let i = k; i < pieces; i += stripes) if (have.has(i)) ownerHeld[k]!++;
+  }
+  return { holders, partialHolders, stripes, stripe: ranked.indexOf(self), ownerHeld };
 }

@@ -1,8 +1,25 @@
 import assert from "node:assert/strict";
 import { Bitfield } from "../../shared/bitfield.ts";
-import { PieceScheduler } from "../../peer/scheduler.ts";
+import { PieceScheduler, STRIPE_STALL_MS } from "../../peer/scheduler.ts";
+import type { SwarmView } from "../../peer/swarm.ts";
 
 const all = () => true;
+
+/** A swarm view: per-piece holders and partial holders, this fetcher's stripe, owners' progress. */
+function view(
+  holders: number[],
+  partialHolders: number[],
+  [stripe, stripes]: [number, number],
+  ownerHeld: number[] = new Array(stripes).fill(0),
+): SwarmView {
+  return {
+    holders: Uint16Array.from(holders),
+    partialHolders: Uint16Array.from(partialHolders),
+    stripes,
+    stripe,
+    ownerHeld: Uint32Array.from(ownerHeld),
+  };
+}
 
 function order(seed: number, count: number): (number | undefined)[] {
   const scheduler = new PieceScheduler(new Bitfield(count), seed);
@@ -18,7 +35,7 @@ Deno.test("PieceScheduler.next() hands out each piece once, in an order fixed by
 
 Deno.test("PieceScheduler.next() takes the rarest piece first", () => {
   const scheduler = new PieceScheduler(new Bitfield(4), 1);
-  scheduler.setSwarm(Uint16Array.of(3, 1, 2, 3), Uint16Array.of(2, 0, 1, 2), 1, 0);
+  scheduler.setSwarm(view([3, 1, 2, 3], [2, 0, 1, 2], [0, 1]), 0);
   assert.equal(scheduler.next("a", all), 1);
   assert.equal(scheduler.next("a", all), 2);
 });
@@ -26,22 +43,59 @@ Deno.test("PieceScheduler.next() takes the rarest piece first", () => {
 Deno.test("PieceScheduler.next() asks a seeder first for this fetcher's stripe of unspread pieces", () => {
   const scheduler = new PieceScheduler(new Bitfield(6), 1);
   // Two fetchers; this one is stripe 1 (odd pieces). Piece 3 already spread to the other one.
-  scheduler.setSwarm(Uint16Array.of(1, 1, 1, 2, 1, 1), Uint16Array.of(0, 0, 0, 1, 0, 0), 2, 1);
+  scheduler.setSwarm(view([1, 1, 1, 2, 1, 1], [0, 0, 0, 1, 0, 0], [1, 2]), 0);
   const fromSeeder = [scheduler.next("seed", all, true), scheduler.next("seed", all, true)];
-  assert.deepEqual(fromSeeder.sort(), [1, 5]);
+  assert.deepEqual(fromSeeder, [1, 5], "lowest first");
   assert.equal(scheduler.next("other", (i) => i === 3), 3, "spread pieces come from fetchers");
 });
 
-Deno.test("PieceScheduler.next() never leaves a seeder idle while pieces are unassigned", () => {
+Deno.test("PieceScheduler.next() leaves another fetcher's stripe to it while it is being served", () => {
   const scheduler = new PieceScheduler(new Bitfield(6), 1);
-  // Stripe 1 of 2; piece 3 is held by the other fetcher. Once this stripe is in flight, the
-  // seeder gets the other stripe's new pieces, and only then the spread one: the fetcher owning
-  // that stripe may have no slot at the seeder at all.
-  scheduler.setSwarm(Uint16Array.of(1, 1, 1, 2, 1, 1), Uint16Array.of(0, 0, 0, 1, 0, 0), 2, 1);
-  const taken = Array.from({ length: 6 }, () => scheduler.next("seed", all, true));
-  assert.deepEqual(taken.slice(0, 2).sort(), [1, 5], "own stripe first");
-  assert.deepEqual(taken.slice(2, 5).sort(), [0, 2, 4], "then the other stripe's new pieces");
-  assert.equal(taken[5], 3, "the spread piece last");
+  // Stripe 1 of 2 (odd pieces). The seeder gets this stripe, then nothing: the other fetcher
+  // is fetching stripe 0 from the seeder, and its in-flight pieces are in no who-has yet, so
+  // asking for them would send them twice over the seeder's uplink, the bottleneck.
+  scheduler.setSwarm(view([1, 1, 1, 1, 1, 1], [0, 0, 0, 0, 0, 0], [1, 2]), 0);
+  const taken = [1, 2, 3].map(() => scheduler.next("seed", all, true));
+  assert.deepEqual(taken.sort(), [1, 3, 5]);
+  assert.equal(scheduler.next("seed", all, true), undefined, "stripe 0 is its owner's");
+  // The owner verifies piece 0 at 1 s: still served.
+  scheduler.setSwarm(view([2, 1, 1, 1, 1, 1], [1, 0, 0, 0, 0, 0], [1, 2], [1, 0]), 1000);
+  scheduler.setSwarm(view([2, 1, 1, 1, 1, 1], [1, 0, 0, 0, 0, 0], [1, 2], [1, 0]), 2900);
+  assert.equal(scheduler.next("seed", all, true), undefined, "it gained a piece 1.9 s ago");
+  assert.equal(scheduler.next("other", (i) => i === 0), 0, "spread pieces come from fetchers");
+});
+
+Deno.test("PieceScheduler.next() asks a seeder for a stalled fetcher's stripe, from the top", () => {
+  const scheduler = new PieceScheduler(new Bitfield(6), 1);
+  // The owner of stripe 0 gains nothing for STRIPE_STALL_MS (say it has no slot at the seeder,
+  // whose slots this fetcher's idle connections hold: issue 10's deadlock). Then this fetcher
+  // takes its stripe from the top down, while the owner, if it comes back, works upwards.
+  const still = view([2, 1, 1, 1, 1, 1], [1, 0, 0, 0, 0, 0], [1, 2], [1, 0]);
+  scheduler.setSwarm(still, 0);
+  for (const piece of [1, 3, 5]) assert.equal(scheduler.next("seed", all, true), piece);
+  scheduler.setSwarm(still, STRIPE_STALL_MS - 1);
+  assert.equal(scheduler.next("seed", all, true), undefined);
+  scheduler.setSwarm(still, STRIPE_STALL_MS);
+  assert.equal(scheduler.next("seed", all, true), 4);
+  assert.equal(scheduler.next("seed", all, true), 2);
+  assert.equal(scheduler.next("seed", all, true), undefined, "piece 0 is spread already");
+});
+
+Deno.test("PieceScheduler.next(): fetchers helping one stalled stripe take different pieces", () => {
+  // Three fetchers, 9 pieces; the owner of stripe 0 (0, 3, 6) is stalled, the others have
+  // their own stripes. Each helper skips as many pieces from the top as it is stripes away,
+  // less one.
+  const taken = [1, 2].map((stripe) => {
+    const have = new Bitfield(9);
+    for (let i = stripe; i < 9; i += 3) have.set(i);
+    const scheduler = new PieceScheduler(have, stripe);
+    const holders = [1, 2, 2, 1, 2, 2, 1, 2, 2];
+    const partial = [0, 1, 1, 0, 1, 1, 0, 1, 1];
+    scheduler.setSwarm(view(holders, partial, [stripe, 3], [0, 3, 3]), 0);
+    scheduler.setSwarm(view(holders, partial, [stripe, 3], [0, 3, 3]), STRIPE_STALL_MS);
+    return scheduler.next("seed", all, true);
+  });
+  assert.deepEqual(taken, [3, 6], "stripe 1 is two stripes from 0, stripe 2 one");
 });
 
 Deno.test("PieceScheduler.next() skips verified pieces and pieces the source lacks", () => {

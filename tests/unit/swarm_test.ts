@@ -31,6 +31,7 @@ Deno.test("swarmView() counts holders and partial holders per piece and ranks fe
   assert.deepEqual([...view.partialHolders], [1, 2, 0, 0]);
   assert.equal(view.stripes, 3, "a, b and c fetch; the seed does not");
   assert.equal(view.stripe, 0);
+  assert.deepEqual([...view.ownerHeld], [0, 1, 0], "b holds piece 1 of its stripe (1), c none");
 });
 
 Deno.test("swarmView() ignores a malformed have bitfield but still ranks its fetcher", () => {
@@ -39,4 +40,5 @@ Deno.test("swarmView() ignores a malformed have bitfield but still ranks its fet
   assert.deepEqual([...view.holders], [1, 1, 1, 1]);
   assert.deepEqual([...view.partialHolders], [0, 0, 0, 0]);
   assert.deepEqual([view.stripes, view.stripe], [2, 1]);
+  assert.deepEqual([...view.ownerHeld], [0, 0]);
 });
