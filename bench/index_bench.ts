@@ -913,6 +913,7 @@ async function runStore(config: BenchConfig, store: string, dir: string): Promis
         "run",
         "-A",
         SERVER_V8_FLAGS,
+        ...cpuProfileFlags(),
         "--config",
         `${ROOT}/deno.json`,
         `${ROOT}/server/main.ts`,
@@ -1332,6 +1333,16 @@ export async function main(): Promise<number> {
 }
 
 if (import.meta.main) Deno.exit(await main());
+
+/**
+ * V8 CPU-profile flags for the server when BENCH_CPU_PROF_DIR names a folder (a .cpuprofile
+ * written when it exits), to see where a lookup's CPU goes; with BENCH_SEARCH_CONNS=0 the
+ * who-has phase is most of what the server does after the setup.
+ */
+function cpuProfileFlags(): string[] {
+  const dir = Deno.env.get("BENCH_CPU_PROF_DIR");
+  return dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`] : [];
+}
 
 /** The `--v8-flags=…` argument of deno.json's `server` task. */
 function serverTaskV8Flags(): string {

@@ -2,6 +2,7 @@
 // then pipelined GetRange requests for the pieces the scheduler assigns, each piece handed to
 // the fetch to be verified against its hash and written.
 import { connectTo, type TransportConn } from "../shared/transport.ts";
+import { pinCertOfId } from "../shared/pin_cert.ts";
 import { Bitfield } from "../shared/bitfield.ts";
 import { request } from "../shared/encode.ts";
 import { ProtocolError } from "../shared/errors.ts";
@@ -161,7 +162,8 @@ export class SourceConnection {
       conn = await connectTo({
         hostname: source.address,
         port: source.port,
-        pin: { id: source.id, certPem: source.cert },
+        // Pinned to the key the index vouches for: the ID is the key (shared/pin_cert.ts).
+        pin: { id: source.id, certPem: pinCertOfId(source.id) },
         plaintext: params.plaintext,
         what: `source ${key}`,
         signal: AbortSignal.any([signal, firstByte]),

@@ -296,14 +296,14 @@ const JSON_BYTES_PER_UNIT = 3;
 function firstListed(sources: SourceInfo[]): SourceInfo[] {
   const listed = sources.length > MAX_LIST_ITEMS ? sources.slice(0, MAX_LIST_ITEMS) : sources;
   // Checked entries (≤ 255-byte fname, ≤ 253-byte hostname, ≤ 1,368-character bitfield, an
-  // ID and a certificate of up to 2,048 characters) take under 7.5 KB each by the sum below.
+  // ID and a signature of at most 128 characters) take under 3 KB each by the sum below.
   if (listed.length * 8192 <= SOURCES_BUDGET_BYTES) return listed;
   let bytes = 0;
   for (let i = 0; i < listed.length; i++) {
     const s = listed[i]!;
     bytes += SOURCE_FIXED_BYTES + s.rootHash.length + (s.have?.length ?? 0) +
       JSON_BYTES_PER_UNIT * (s.fname.length + s.hostname.length + s.address.length) +
-      (s.id?.length ?? 0) + (s.cert?.length ?? 0) * 2; // a PEM's newlines escape to 2 bytes
+      s.id.length + s.sig.length;
     if (bytes > SOURCES_BUDGET_BYTES) return listed.slice(0, i);
   }
   return listed;

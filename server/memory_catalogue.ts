@@ -221,9 +221,9 @@ export class MemoryCatalogue {
     const sources: SourceInfo[] = [];
     for (const { entry, session } of name.holders) {
       if (!isLive(session, nowMs) || session.row.sessionId === excludeSessionId) continue;
-      const { deviceId, cert } = session.row;
+      const deviceId = session.row.deviceId;
       // A source a protocol-2 fetcher cannot pin or check (no device or no signature) is useless.
-      if (deviceId === undefined || cert === undefined || entry.sig === undefined) continue;
+      if (deviceId === undefined || entry.sig === undefined) continue;
       // A literal of fixed shape: several times cheaper than spreading the entry. Who published
       // it and the proof are strings already held, nothing copied per lookup.
       const source: SourceInfo = {
@@ -236,7 +236,6 @@ export class MemoryCatalogue {
         address: session.row.address,
         port: session.row.port,
         id: deviceId,
-        cert,
         sig: entry.sig,
       };
       if (entry.have !== undefined) source.have = entry.have;

@@ -360,7 +360,7 @@ export class PostgresStore implements Store {
     return this.#run(`look up "${fname}"`, async (sql) => {
       const rows = await sql<(EntrySqlRow & SessionSqlRow)[]>`
         SELECT e.fname, e.size, e.mtime_ms, e.root_hash, e.piece_size, e.have, e.sig,
-          s.hostname, s.address, s.port, s.device_id, s.cert
+          s.hostname, s.address, s.port, s.device_id
         FROM entries e JOIN sessions s ON s.session_id = e.session_id
         WHERE e.fname = ${fname} AND s.online AND s.lease_until_ms > ${nowMs}
           AND s.session_id <> ${excludeSessionId}

@@ -51,8 +51,8 @@ export function withId(entry: CatalogEntry, deviceId: string | null): CatalogEnt
 }
 
 /**
- * A who-has row as a source with its publisher's device ID, certificate and signature, or
- * undefined for a row lacking one of them (a protocol-2 fetcher could neither pin nor check it).
+ * A who-has row as a source with its publisher's device ID and signature, or undefined for a
+ * row lacking one of them (a protocol-2 fetcher could neither pin nor check it).
  */
 export function toSource(
   row: EntrySqlRow & {
@@ -60,11 +60,10 @@ export function toSource(
     address: string;
     port: number;
     device_id: string | null;
-    cert: string | null;
   },
 ): SourceInfo | undefined {
   const entry = toEntry(row);
-  if (row.device_id === null || row.cert === null || entry.sig === undefined) return undefined;
+  if (row.device_id === null || entry.sig === undefined) return undefined;
   return {
     ...entry,
     sig: entry.sig,
@@ -72,7 +71,6 @@ export function toSource(
     address: row.address,
     port: row.port,
     id: row.device_id,
-    cert: row.cert,
   };
 }
 

@@ -406,7 +406,7 @@ export class SqliteStore implements Store {
   /** A scan of entries since schema version 2 (no fname index): fine for the tests that run it. */
   async whoHas(fname: string, excludeSessionId: string, nowMs: number): Promise<SourceInfo[]> {
     const rows = this.#sql(
-      `SELECT ${ENTRY_COLUMNS}, s.hostname, s.address, s.port, s.device_id, s.cert
+      `SELECT ${ENTRY_COLUMNS}, s.hostname, s.address, s.port, s.device_id
        FROM entries e JOIN sessions s ON s.session_id = e.session_id
        WHERE e.fname = ? AND s.online = 1 AND s.lease_until_ms > ? AND s.session_id <> ?
        ORDER BY s.hostname, s.port`,

@@ -195,10 +195,11 @@ export interface Ticket {
 
 /** One holder of a file, as returned by `WhoHas`. */
 export interface SourceInfo extends FileEntry {
-  /** The publisher's device ID: the fetcher pins its P2P connection to it and checks `sig`. */
+  /**
+   * The publisher's device ID: the fetcher checks `sig` against it and pins TLS to its P2P port
+   * to it (the key the ID is; see shared/pin_cert.ts), so no certificate travels here.
+   */
   id: string;
-  /** The publisher's certificate (PEM), which TLS to its P2P port is pinned to. */
-  cert: string;
   /** The publisher's signature over `publishStatement(fname, size, rootHash)`. */
   sig: string;
   /** Peer's hostname as given in `Hello`. */

@@ -177,7 +177,6 @@ const SCHEMAS: { [T in MsgType]: Check } = {
         ...PEER,
         address: string(),
         id: ID,
-        cert: CERT,
         sig: SIG,
       }),
       MAX_LIST_ITEMS,

@@ -87,11 +87,41 @@ function sourceAt(port: number, device: Identity): SourceInfo {
     address: "127.0.0.1",
     port,
     id: device.id,
-    cert: device.certPem,
     // The transport is under test, not the publish signature.
     sig: "(unused)",
   };
 }
+
+/** What SourceConnection.open() needs besides the source, over TLS. */
+const OPEN_PARAMS = {
+  fname: "f.bin",
+  from: "fetcher:1",
+  ttfbTimeoutMs: 5000,
+  queueTimeoutMs: 5000,
+  plaintext: false,
+} as const;
+
+Deno.test({
+  name: "a fetcher given only the source's ID (as Sources lists it) reaches it over TLS",
+  ...SANITIZE,
+  async fn() {
+    const device = await createIdentity();
+    await using fixture = await startP2pFixture({ identity: device });
+    await shareFile(fixture);
+    // sourceAt() carries no certificate: the pin is built from the ID (shared/pin_cert.ts).
+    const connection = await SourceConnection.open(
+      sourceAt(fixture.port, device),
+      OPEN_PARAMS,
+      { queued: () => {} },
+      new AbortController().signal,
+    );
+    try {
+      assert.equal(connection.info?.size, SIZE);
+    } finally {
+      connection.close();
+    }
+  },
+});
 
 Deno.test({
   name: "a TLS-terminating proxy between fetcher and source is refused, naming both IDs",
@@ -108,13 +138,7 @@ Deno.test({
     // The index said the source is `device`; the connection lands on Mallory's proxy.
     const opening = SourceConnection.open(
       sourceAt(proxy.port, device),
-      {
-        fname: "f.bin",
-        from: "fetcher:1",
-        ttfbTimeoutMs: 5000,
-        queueTimeoutMs: 5000,
-        plaintext: false,
-      },
+      OPEN_PARAMS,
       { queued: () => {} },
       new AbortController().signal,
     );

@@ -70,7 +70,6 @@ function sourceAt(port: number): SourceInfo {
     port,
     // The pool's sources speak plaintext: the pin and signature go unused.
     id: "a".repeat(52),
-    cert: "(unused in plaintext)",
     sig: "(unused)",
   };
 }

@@ -88,7 +88,6 @@ function source(port: number): SourceInfo {
     port,
     // These sources speak plaintext: the pin and signature go unused.
     id: "a".repeat(52),
-    cert: "(unused in plaintext)",
     sig: "(unused)",
   };
 }

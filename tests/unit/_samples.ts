@@ -72,7 +72,6 @@ export const SAMPLE_BY_NAME: Readonly<Record<keyof typeof MsgType, Message>> = {
       address: "192.168.1.23",
       port: 7072,
       id: ID,
-      cert: CERT,
       sig: SIG,
     }],
   }),

@@ -14,7 +14,6 @@ function source(hostname: string, have?: number[]): SourceInfo {
     address: "10.0.0.1",
     port: 7000,
     id: hostname.padEnd(52, "a"),
-    cert: "(unused)",
     sig: "(unused)",
   };
   if (have) {

@@ -14,7 +14,6 @@ function source(rootHash: string, port: number, partial = false): SourceInfo {
     port,
     // One device per port: the vote counts devices.
     id: `h${port}`.padEnd(52, "a"),
-    cert: "(unused)",
     sig: "(unused)",
   };
   if (partial) info.have = "AA==";
