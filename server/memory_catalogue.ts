@@ -125,8 +125,16 @@ export class MemoryCatalogue {
     return { gone: held.filter((id) => !this.#sessions.has(id)), revived };
   }
 
-  /** Marks sessions offline, keeping their entries; see Store. @returns the ids changed */
-  markOffline(filter: { serverId?: string; leaseEndedBeforeMs?: number }): string[] {
+  /**
+   * Marks sessions offline, keeping their entries; see Store. Their lease ends at `nowMs`: the
+   * time dropOffline() counts from.
+   *
+   * @returns the ids changed
+   */
+  markOffline(
+    filter: { serverId?: string; leaseEndedBeforeMs?: number },
+    nowMs: number,
+  ): string[] {
     const changed: string[] = [];
     for (const record of this.#sessions.values()) {
       if (!record.online) continue;
@@ -135,9 +143,20 @@ export class MemoryCatalogue {
         filter.leaseEndedBeforeMs !== undefined && record.leaseUntilMs >= filter.leaseEndedBeforeMs
       ) continue;
       record.online = false;
+      record.leaseUntilMs = nowMs;
       changed.push(record.row.sessionId);
     }
     return changed;
+  }
+
+  /** Removes the offline sessions whose lease ended before `beforeMs`. @returns their ids */
+  dropOffline(beforeMs: number): string[] {
+    const dropped: SessionRecord[] = [];
+    for (const record of this.#sessions.values()) {
+      if (!record.online && record.leaseUntilMs < beforeMs) dropped.push(record);
+    }
+    for (const record of dropped) this.#removeSession(record);
+    return dropped.map((record) => record.row.sessionId);
   }
 
   /**

@@ -64,7 +64,12 @@ export class MemoryStore implements Store {
   async migrate(): Promise<void> {
     await this.#db.migrate();
     if (this.#loaded) return;
-    for (const session of this.#db.readSessions()) this.#catalogue.loadSession(session);
+    // An offline session's time to come back counts from this start: its peer had no chance
+    // while no server ran (and the lease in the database is as of its last registration).
+    const startMs = Date.now();
+    for (const session of this.#db.readSessions()) {
+      this.#catalogue.loadSession(session.online ? session : { ...session, leaseUntilMs: startMs });
+    }
     for (const { sessionId, entry } of this.#db.readEntries()) {
       this.#catalogue.loadEntry(sessionId, entry);
     }
@@ -97,10 +102,18 @@ export class MemoryStore implements Store {
 
   markOffline(filter: { serverId?: string; leaseEndedBeforeMs?: number }): Promise<number> {
     return Promise.try(() => {
-      const changed = this.#catalogue.markOffline(filter);
+      const changed = this.#catalogue.markOffline(filter, Date.now());
       const all = filter.serverId === undefined && filter.leaseEndedBeforeMs === undefined;
       if (changed.length === 0) return 0;
       return this.#persist({ kind: "offline", sessionIds: all ? "all" : changed }, changed.length);
+    });
+  }
+
+  dropOffline(beforeMs: number): Promise<number> {
+    return Promise.try(async () => {
+      const dropped = this.#catalogue.dropOffline(beforeMs);
+      await Promise.all(dropped.map((sessionId) => this.#persist({ kind: "close", sessionId }, 0)));
+      return dropped.length;
     });
   }
 

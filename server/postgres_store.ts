@@ -278,6 +278,14 @@ export class PostgresStore implements Store {
     });
   }
 
+  dropOffline(beforeMs: number): Promise<number> {
+    return this.#run("drop offline sessions", async (sql) => {
+      const result = await sql`
+        DELETE FROM sessions WHERE NOT online AND lease_until_ms < ${beforeMs}`;
+      return result.count;
+    });
+  }
+
   markOffline(filter: { serverId?: string; leaseEndedBeforeMs?: number }): Promise<number> {
     return this.#run("mark sessions offline", async (sql) => {
       const byServer = filter.serverId === undefined

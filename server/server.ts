@@ -24,6 +24,15 @@ const log = logger("server");
 
 /** How long close() waits for its goodbyes to be written, ms. */
 const GOODBYE_MS = 1000;
+/**
+ * How long the sessions of peers that have not come back (after a restart, or from a server
+ * that died) stay in the catalogue as offline rows, ms: search lists them as offline meanwhile
+ * and who-has never does. A reconnecting peer backs off 5 s at most, so one that is still away
+ * after this long is gone, and its rows must not be listed or counted for ever.
+ */
+export const OFFLINE_KEEP_MS = 10 * 60_000;
+/** Offline rows are looked for at most this long after they are due, ms. */
+const OFFLINE_SWEEP_MAX_MS = 60_000;
 /** A clock this far off the shared database's is worth a warning (it is corrected for). */
 const CLOCK_WARNING_MS = 2_000;
 
@@ -55,6 +64,8 @@ export interface StartServerOptions {
   store?: Store;
   /** Identity to use instead of the one kept in `config.identity`. */
   identity?: Identity;
+  /** How long offline sessions are kept, ms. @default OFFLINE_KEEP_MS */
+  offlineKeepMs?: number;
 }
 
 /** Loads (or creates) the server's identity, warning when its key file was readable by others. */
@@ -211,11 +222,24 @@ export async function startServer(
     }).catch((err) => log.error("Cannot renew leases: {error}", { error: String(err) }));
   }
 
+  const offlineKeepMs = options.offlineKeepMs ?? OFFLINE_KEEP_MS;
+  const offlineSweep = setInterval(() => {
+    store.dropOffline(catalog.now() - offlineKeepMs).then((n) => {
+      if (n > 0) {
+        log.info("{n} offline session(s) dropped: not back within {s} s", {
+          n,
+          s: offlineKeepMs / 1000,
+        });
+      }
+    }).catch((err) => log.error("Cannot drop offline sessions: {error}", { error: String(err) }));
+  }, Math.min(OFFLINE_SWEEP_MAX_MS, Math.max(1, offlineKeepMs / 2)));
+
   let closing: Promise<void> | undefined;
   const close = () =>
     closing ??= (async () => {
       shuttingDown = true;
       heartbeat.stop();
+      clearInterval(offlineSweep);
       listener.close();
       await announcer.close();
       // Goodbyes go out in parallel, and a peer that stopped reading is not waited for.

@@ -321,6 +321,12 @@ export class SqliteStore implements Store {
     return held.filter((id) => !present.has(id));
   }
 
+  async dropOffline(beforeMs: number): Promise<number> {
+    const result = this.#sql("DELETE FROM sessions WHERE online = 0 AND lease_until_ms < ?")
+      .run(beforeMs);
+    return Number(result.changes);
+  }
+
   async markOffline(filter: { serverId?: string; leaseEndedBeforeMs?: number }): Promise<number> {
     const result = this.#sql(
       `UPDATE sessions SET online = 0 WHERE online = 1

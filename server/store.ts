@@ -133,6 +133,14 @@ export interface Store {
    * or those whose lease ended before a time (servers that died). Returns how many changed.
    */
   markOffline(filter: { serverId?: string; leaseEndedBeforeMs?: number }): Promise<number>;
+  /**
+   * Removes the offline sessions (and their entries) whose lease ended before `beforeMs`: peers
+   * that did not come back within the time the server keeps them for. An offline session's
+   * lease end is when it went offline, or, for one loaded at start, no earlier than the start.
+   *
+   * @returns how many sessions were removed
+   */
+  dropOffline(beforeMs: number): Promise<number>;
   /** true when several servers may share this store (PostgreSQL); false for embedded SQLite. */
   readonly shared: boolean;
   /**

@@ -14,7 +14,7 @@ import {
 import type { ServerConfig } from "../../server/config.ts";
 import { helloBody } from "../../shared/handshake.ts";
 import { createIdentity, type Identity } from "../../shared/identity.ts";
-import { type RunningServer, startServer } from "../../server/server.ts";
+import { type RunningServer, startServer, type StartServerOptions } from "../../server/server.ts";
 
 /** Long enough that no ping, announce or lease expiry happens unless a test asks for it. */
 const QUIET_MS = 60_000;
@@ -27,6 +27,7 @@ const QUIET_MS = 60_000;
  */
 export async function startTestServer(
   overrides: Partial<ServerConfig> = {},
+  options: Omit<StartServerOptions, "identity"> & { identity?: Identity } = {},
 ): Promise<RunningServer> {
   const config: ServerConfig = {
     host: "127.0.0.1",
@@ -49,7 +50,7 @@ export async function startTestServer(
     networkKeyFile: undefined,
     ...overrides,
   };
-  return await startServer(config, { identity: await createIdentity() });
+  return await startServer(config, { identity: await createIdentity(), ...options });
 }
 
 /** Resolves or rejects as `promise` does, or rejects once `timeoutMs` have passed. */

@@ -330,6 +330,29 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
     ]);
   });
 
+  await it("dropOffline() removes offline sessions and their entries, never live ones", async (store) => {
+    const live = session("live", "alpha", 4000, "server-b");
+    await open(store, [session("gone", "beta", 4000, "server-a"), live]);
+    await publish(store, "gone", entry("a.txt"));
+    await publish(store, "live", entry("a.txt"));
+    assert.equal(await store.markOffline({ serverId: "server-a" }), 1);
+    // Nothing offline ended before the epoch: kept, listed as offline only.
+    assert.equal(await store.dropOffline(0), 0);
+    const kept = await store.search("a", { ...page, includeOffline: true }, NOW);
+    assert.deepEqual(kept.entries.map((e) => [e.hostname, e.online]), [
+      ["alpha", true],
+      ["beta", false],
+    ]);
+    assert.deepEqual(await store.counts(NOW), { sessions: 1, entries: 2 });
+    // Everything offline is older than the end of time: dropped, the live session stays.
+    assert.equal(await store.dropOffline(Number.MAX_SAFE_INTEGER), 1);
+    assert.equal(await store.dropOffline(Number.MAX_SAFE_INTEGER), 0);
+    assert.deepEqual(await store.counts(NOW), { sessions: 1, entries: 1 });
+    assert.deepEqual(await store.entriesOf("gone"), []);
+    const left = await store.search("a", { ...page, includeOffline: true }, NOW);
+    assert.deepEqual(left.entries.map((e) => [e.hostname, e.online]), [["alpha", true]]);
+  });
+
   await it("markOffline({serverId}) takes one server's sessions offline", async (store) => {
     const a1 = session("a1", "alpha", 4000, "server-a");
     const b1 = session("b1", "beta", 4000, "server-b");
