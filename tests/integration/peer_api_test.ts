@@ -406,11 +406,17 @@ Deno.test({
       }
       assert.match(text, /"fname":"e.txt"/);
       await reader.cancel();
+      // The status comes from the error's code, not its text: this name once read as a 409.
+      const misleading = await answer(t.post("/api/fetch", { fname: "already exists.txt" }));
+      assert.equal(misleading.status, 404, misleading.body.error);
+      assert.equal(misleading.body.code, "not-shared");
       const none = await answer(t.post("/api/fetch", { fname: "nobody-has-this" }));
       assert.equal(none.status, 404);
+      assert.equal(none.body.code, "not-shared");
       assert.match(none.body.error, /no live peer shares it/);
       const exists = await answer(t.post("/api/fetch", { fname: "e.txt" }));
       assert.equal(exists.status, 409);
+      assert.equal(exists.body.code, "exists");
       const cancel = await answer(t.post("/api/cancel", { fname: "e.txt" }));
       assert.deepEqual(cancel.body, { ok: true, fname: "e.txt", running: false, partials: 0 });
       const logs = await answer(t.call("/api/logs"));
