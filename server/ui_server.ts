@@ -110,6 +110,8 @@ export async function startServerUi(ops: ServerOps, options: ServerUiOptions): P
       assets: SERVER_ASSETS,
       hub,
       api: createServerApi(ops, logs, () => samples),
+      // What the page shows first comes with it (no waterfall of script, then request).
+      firstAnswers: ["/api/stats", "/api/logs"],
     });
   } catch (err) {
     stopTimers();

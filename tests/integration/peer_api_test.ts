@@ -70,10 +70,21 @@ Deno.test({
   ...SANITIZE,
   async fn() {
     await withPeer(async (t) => {
+      // The page itself sets the cookie (no redirect first) and carries its first answers,
+      // never the token; its script strips the token from the address (replaceState).
       const traded = await t.call(`/?token=${t.ui.token}`, { token: null, redirect: "manual" });
-      await traded.body?.cancel();
-      assert.equal(traded.status, 303);
-      assert.equal(traded.headers.get("location"), "/");
+      const tradedHtml = await traded.text();
+      assert.equal(traded.status, 200);
+      assert.equal(traded.headers.get("referrer-policy"), "no-referrer");
+      assert.match(traded.headers.get("content-security-policy")!, /script-src 'self';/);
+      assert.ok(!tradedHtml.includes(t.ui.token), "the page does not hold the token");
+      const embedded = tradedHtml.match(
+        /<script type="application\/json" id="first-answers">(.*?)<\/script>/,
+      );
+      assert.ok(embedded, "the first answers come with the page");
+      const first = JSON.parse(embedded[1]!);
+      assert.equal(first["/api/status"].hostname, "tester");
+      assert.ok(Array.isArray(first["/api/logs"].lines));
       const cookie = traded.headers.get("set-cookie")!;
       assert.match(cookie, /HttpOnly/);
       assert.match(cookie, /SameSite=Strict/);

@@ -8,6 +8,7 @@ import {
   bytes,
   clock,
   duration,
+  firstAnswer,
   markReady,
   useEvents,
   useInterval,
@@ -107,8 +108,8 @@ const PAGE = 20;
  * effects wait for a paint): the page shows data one round of effects sooner.
  */
 const FIRST = {
-  status: api<Status>("/api/status"),
-  logs: api<{ lines: LogLine[] }>("/api/logs"),
+  status: firstAnswer<Status>("/api/status"),
+  logs: firstAnswer<{ lines: LogLine[] }>("/api/logs"),
 };
 
 function App() {

@@ -2,7 +2,7 @@
 // last minutes, and the live log. Pages come from the server: never the whole table.
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { api, bytes, clock, markReady, useEvents } from "../common/client.ts";
+import { api, bytes, clock, firstAnswer, markReady, useEvents } from "../common/client.ts";
 import { LiveLog, type LogLine, Notice, Pager } from "../common/widgets.tsx";
 
 interface Stats {
@@ -58,8 +58,8 @@ const PAGE = 25;
  * effects wait for a paint): the page shows data one round of effects sooner.
  */
 const FIRST = {
-  stats: api<Stats & { samples: Stats[] }>("/api/stats"),
-  logs: api<{ lines: LogLine[] }>("/api/logs"),
+  stats: firstAnswer<Stats & { samples: Stats[] }>("/api/stats"),
+  logs: firstAnswer<{ lines: LogLine[] }>("/api/logs"),
 };
 
 function App() {
