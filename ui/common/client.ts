@@ -29,18 +29,28 @@ export async function api<T>(path: string, body?: unknown, method = "POST"): Pro
 /** The answers the page came with, by API path (see shared/http/ui_server.ts), until used. */
 let embedded: Map<string, unknown> | undefined;
 
+function embeddedAnswers(): Map<string, unknown> {
+  embedded ??= new Map(
+    Object.entries(JSON.parse(document.getElementById("first-answers")?.textContent || "{}")),
+  );
+  return embedded;
+}
+
 /**
  * The answer of a GET `path` the page's HTML carries (once: later calls ask the API), else
  * asked of the API: the first data of a page needs no round trip after its script.
  */
 export function firstAnswer<T>(path: string): Promise<T> {
-  embedded ??= new Map(
-    Object.entries(JSON.parse(document.getElementById("first-answers")?.textContent || "{}")),
-  );
-  if (!embedded.has(path)) return api<T>(path);
-  const answer = embedded.get(path) as T;
-  embedded.delete(path);
+  const answers = embeddedAnswers();
+  if (!answers.has(path)) return api<T>(path);
+  const answer = answers.get(path) as T;
+  answers.delete(path);
   return Promise.resolve(answer);
+}
+
+/** The answer the page carries for `path`, if not used yet, without using it (first render). */
+export function peekFirstAnswer<T>(path: string): T | undefined {
+  return embeddedAnswers().get(path) as T | undefined;
 }
 
 /** The JSON of a response, or an ApiError with its message. */
