@@ -273,12 +273,12 @@ export class MemoryCatalogue {
   }
 
   /**
-   * Every name in byte order of fname, as the empty pattern lists them. After each block of
-   * names comes an `undefined`, a point where a caller may pause; the walk resumes after the
-   * last name it gave, so changes during a pause never make a name come twice.
+   * Every name in byte order of fname, as the empty pattern lists them, in blocks: a caller
+   * may pause between two; the walk resumes after the last name it gave, so changes during a
+   * pause never make a name come twice.
    */
-  namesInOrder(): Generator<NameRecord | undefined> {
-    return this.#sorted.from();
+  namesInOrder(): Generator<readonly NameRecord[]> {
+    return this.#sorted.blocksFrom();
   }
 
   /**

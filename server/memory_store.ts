@@ -182,28 +182,32 @@ export class MemoryStore implements Store {
     const entries: CatalogEntry[] = [];
     if (options.limit <= 0 || options.offset >= total) return { entries, total };
     let skip = options.offset;
+    // When every entry is listed, a name's count is its number of holders: no liveness check
+    // per holder while skipping to a deep page.
+    const everyEntryListed = total === this.#catalogue.counts(nowMs).entries;
     const slice = new SearchSlice();
-    for (const name of this.#catalogue.namesInOrder()) {
-      if (name === undefined) {
-        await slice.pauseIfDue();
-        continue;
-      }
-      if (skip > 0) {
-        // Skipping costs a count, not a copy of the entries.
-        const count = this.#catalogue.visibleCount(name, includeOffline, nowMs);
-        if (count <= skip) {
-          skip -= count;
-          continue;
-        }
-      }
-      for (const entry of this.#catalogue.visibleEntries(name, includeOffline, nowMs)) {
+    for (const names of this.#catalogue.namesInOrder()) {
+      for (const name of names) {
         if (skip > 0) {
-          skip--;
-          continue;
+          // Skipping costs a count, not a copy of the entries.
+          const count = everyEntryListed
+            ? name.holders.length
+            : this.#catalogue.visibleCount(name, includeOffline, nowMs);
+          if (count <= skip) {
+            skip -= count;
+            continue;
+          }
         }
-        entries.push(entry);
-        if (entries.length >= options.limit) return { entries, total };
+        for (const entry of this.#catalogue.visibleEntries(name, includeOffline, nowMs)) {
+          if (skip > 0) {
+            skip--;
+            continue;
+          }
+          entries.push(entry);
+          if (entries.length >= options.limit) return { entries, total };
+        }
       }
+      await slice.pauseIfDue();
     }
     return { entries, total };
   }

@@ -61,12 +61,12 @@ export class SortedNames<T extends Named> {
   }
 
   /**
-   * The items in order, from the first after `after` (from the start when undefined), one
-   * block at a time: after each block comes an `undefined`, where a caller may pause. Changes
-   * during a pause are seen from where the walk resumes (it finds its place again by name), so
+   * The items in order, from the first after `after` (from the start when undefined), a block
+   * at a time: a caller may pause between two blocks. Each block is a copy, and the walk finds
+   * its place again by name after each, so changes during a pause are seen from there on and
    * no item comes twice.
    */
-  *from(after?: string): Generator<T | undefined> {
+  *blocksFrom(after?: string): Generator<readonly T[]> {
     let last = after;
     for (;;) {
       const blocks = this.#blocks;
@@ -83,11 +83,9 @@ export class SortedNames<T extends Named> {
       }
       const block = blocks[b];
       if (block === undefined) return;
-      // A copy of the rest of the block: the caller may change the set between two items.
       const rest = block.slice(at);
-      for (const item of rest) yield item;
       last = rest[rest.length - 1]!.fname;
-      yield undefined;
+      yield rest;
     }
   }
 

@@ -79,7 +79,7 @@ Deno.test("MemoryCatalogue keeps its name index consistent through takeover, unp
   assert.equal(catalogue.unpublish("b", "f"), true);
   assert.deepEqual(catalogue.whoHas("f", "", 0), []);
   const names = () => [...catalogue.matchingNames("")].filter((n) => n !== undefined);
-  const inOrder = () => [...catalogue.namesInOrder()].filter((n) => n !== undefined);
+  const inOrder = () => [...catalogue.namesInOrder()].flat();
   assert.deepEqual(names().map((n) => n.fname), ["g"]);
   assert.deepEqual(inOrder().map((n) => n.fname), ["g"]);
   assert.equal(catalogue.visibleEntryCount(false, 0), 1);
