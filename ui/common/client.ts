@@ -26,8 +26,10 @@ export async function api<T>(path: string, body?: unknown, method = "POST"): Pro
   return await answerOf<T>(await fetch(path, init));
 }
 
-/** The answers the page came with, by API path (see shared/http/ui_server.ts), until used. */
+/** The answers the page came with, by API path (see shared/http/ui_server.ts). */
 let embedded: Map<string, unknown> | undefined;
+/** The paths whose embedded answer firstAnswer() gave already. */
+const used = new Set<string>();
 
 function embeddedAnswers(): Map<string, unknown> {
   embedded ??= new Map(
@@ -42,14 +44,16 @@ function embeddedAnswers(): Map<string, unknown> {
  */
 export function firstAnswer<T>(path: string): Promise<T> {
   const answers = embeddedAnswers();
-  if (!answers.has(path)) return api<T>(path);
-  const answer = answers.get(path) as T;
-  answers.delete(path);
-  return Promise.resolve(answer);
+  if (!answers.has(path) || used.has(path)) return api<T>(path);
+  used.add(path);
+  return Promise.resolve(answers.get(path) as T);
 }
 
-/** The answer the page carries for `path`, if not used yet, without using it (first render). */
-export function peekFirstAnswer<T>(path: string): T | undefined {
+/**
+ * The answer the page's HTML carries for `path`, for a component's first state: the first
+ * render shows the data instead of waiting for effects (which run after a paint).
+ */
+export function embeddedAnswer<T>(path: string): T | undefined {
   return embeddedAnswers().get(path) as T | undefined;
 }
 
