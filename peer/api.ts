@@ -11,7 +11,7 @@ import {
 } from "../shared/http/json.ts";
 import type { LogFeed } from "../shared/http/log_feed.ts";
 import { settleWithin } from "../shared/timeout.ts";
-import { FetchError } from "./fetch.ts";
+import { FetchError, type FetchErrorCode } from "./fetch.ts";
 import { MAX_SEARCH_LIMIT, OpError, type PeerOps } from "./ops.ts";
 import { PeerError } from "./peer.ts";
 import { PathError } from "./repo.ts";
@@ -26,6 +26,22 @@ const STATUS_OF_KIND = {
   "too-large": 413,
   "unavailable": 503,
 } as const;
+
+/** The HTTP status of each way a fetch fails (docs/API.md lists them). */
+const STATUS_OF_FETCH_ERROR: Record<FetchErrorCode, number> = {
+  "invalid-name": 400,
+  "exists": 409,
+  "busy": 409,
+  "cancelled": 409,
+  "not-shared": 404,
+  "no-version": 404,
+  "too-large": 413,
+  "unproven": 502,
+  "index-failed": 502,
+  "sources-failed": 502,
+  "index-unavailable": 503,
+  "storage": 507,
+};
 
 /** Builds the /api/* handler of one peer. */
 export function createPeerApi(
@@ -158,7 +174,7 @@ async function download(ops: PeerOps, url: URL): Promise<Response> {
   });
 }
 
-/** The HTTP status of an operation's failure, by its type (and for older types, its text). */
+/** The HTTP status of an operation's failure, by its type and code (for older types, its text). */
 export function asHttpError(err: unknown): unknown {
   if (err instanceof HttpError) return err;
   if (err instanceof OpError) return new HttpError(STATUS_OF_KIND[err.kind], err.message);
@@ -166,19 +182,12 @@ export function asHttpError(err: unknown): unknown {
     return new HttpError(/no such file/.test(err.message) ? 404 : 400, err.message);
   }
   if (err instanceof PeerError) {
-    if (/already fetching|being fetched/.test(err.message)) return new HttpError(409, err.message);
+    if (/being fetched/.test(err.message)) return new HttpError(409, err.message);
     if (/not shared/.test(err.message)) return new HttpError(404, err.message);
     return new HttpError(400, err.message);
   }
   if (err instanceof FetchError) {
-    const m = err.message;
-    if (/already exists|already fetching/.test(m)) return new HttpError(409, m);
-    if (/no live peer|no version matches|more than one version/.test(m)) {
-      return new HttpError(404, m);
-    }
-    if (/exceeds --max-file-size/.test(m)) return new HttpError(413, m);
-    if (/Cannot reach|not connected/.test(m)) return new HttpError(503, m);
-    return new HttpError(502, m);
+    return new HttpError(STATUS_OF_FETCH_ERROR[err.code], err.message, err.code);
   }
   if (err instanceof RemoteError) {
     return new HttpError(

@@ -32,12 +32,48 @@ export type { ContentVersion } from "./versions.ts";
 
 const log = logger("peer", "fetch");
 
-/** A fetch failure the user should read. */
+/**
+ * Why a fetch failed, for programs (the HTTP API answers a status by it, never by the text):
+ * - `invalid-name`: the name breaks the fname rules
+ * - `exists`: the file is in the repository already (and no force)
+ * - `busy`: it is being fetched already
+ * - `not-shared`: no live peer shares it
+ * - `no-version`: the hash prefix matches no version, or more than one
+ * - `unproven`: no source proves it published the content
+ * - `too-large`: over --max-file-size
+ * - `storage`: the repository cannot hold it (read-only, no space, a write failed)
+ * - `index-unavailable`: the index server cannot be reached
+ * - `index-failed`: the index server answered the lookup with an error
+ * - `cancelled`: cancelled by the user
+ * - `sources-failed`: every source failed before the file was complete
+ */
+export type FetchErrorCode =
+  | "invalid-name"
+  | "exists"
+  | "busy"
+  | "not-shared"
+  | "no-version"
+  | "unproven"
+  | "too-large"
+  | "storage"
+  | "index-unavailable"
+  | "index-failed"
+  | "cancelled"
+  | "sources-failed";
+
+/** A fetch failure: a message the user should read and a code programs act on. */
 export class FetchError extends Error {
-  /** @param message "Cannot fetch …: detail" */
-  constructor(message: string) {
+  /** Why, for programs. */
+  readonly code: FetchErrorCode;
+
+  /**
+   * @param code why, for programs
+   * @param message "Cannot fetch …: detail"
+   */
+  constructor(code: FetchErrorCode, message: string) {
     super(message);
     this.name = "FetchError";
+    this.code = code;
   }
 }
 
@@ -136,15 +172,16 @@ export async function fetchFile(
   options: FetchOptions = {},
 ): Promise<FetchResult> {
   const problem = fnameProblem(fname);
-  if (problem) throw new FetchError(`Cannot fetch "${fname}": ${problem}`);
+  if (problem) throw new FetchError("invalid-name", `Cannot fetch "${fname}": ${problem}`);
   const finalPath = ctx.repo.finalPath(fname);
   if (!options.force && await pathExists(finalPath)) {
     throw new FetchError(
+      "exists",
       `Cannot fetch "${fname}": ${finalPath} already exists (use fetch "${fname}" --force to replace it)`,
     );
   }
   if (ctx.activity.fetches.has(fname)) {
-    throw new FetchError(`Cannot fetch "${fname}": already fetching it`);
+    throw new FetchError("busy", `Cannot fetch "${fname}": already fetching it`);
   }
   const started = performance.now();
   let firstByteAt: number | undefined;
@@ -152,13 +189,16 @@ export async function fetchFile(
   const { trusted, lying } = await checkPublishers(fname, await whoHas(ctx, fname));
   if (trusted.length === 0 && lying.length > 0) {
     throw new FetchError(
+      "unproven",
       `Cannot fetch "${fname}": no source proves it published this content (dropped ${
         lying.map(sourceKey).join(", ")
       }: publish signature missing or invalid)`,
     );
   }
   const choice = chooseVersion(trusted, options.hashPrefix);
-  if ("problem" in choice) throw new FetchError(`Cannot fetch "${fname}": ${choice.problem}`);
+  if ("problem" in choice) {
+    throw new FetchError(choice.code, `Cannot fetch "${fname}": ${choice.problem}`);
+  }
   const { chosen, versions } = choice;
   if (options.hashPrefix === undefined && versions.length > 1) {
     log.warn(
@@ -168,11 +208,12 @@ export async function fetchFile(
   }
   if (ctx.maxFileSize > 0 && chosen.size > ctx.maxFileSize) {
     throw new FetchError(
+      "too-large",
       `Cannot fetch "${fname}": ${chosen.size} bytes exceeds --max-file-size ${ctx.maxFileSize}`,
     );
   }
   const storage = await PartialDownload.storageProblem(ctx.repo, chosen);
-  if (storage) throw new FetchError(`Cannot fetch "${fname}": ${storage}`);
+  if (storage) throw new FetchError("storage", `Cannot fetch "${fname}": ${storage}`);
   const run = new FetchRun(ctx, fname, chosen.rootHash, {
     ...options,
     onFirstByte: () => {
@@ -204,8 +245,10 @@ async function whoHas(ctx: FetchContext, fname: string): Promise<SourceInfo[]> {
       .sources;
   } catch (err) {
     // An unreachable index says why without its own "Cannot …" prefix.
-    const why = err instanceof IndexUnavailableError ? err.reason : (err as Error).message;
-    throw new FetchError(`Cannot fetch "${fname}": ${why}`);
+    if (err instanceof IndexUnavailableError) {
+      throw new FetchError("index-unavailable", `Cannot fetch "${fname}": ${err.reason}`);
+    }
+    throw new FetchError("index-failed", `Cannot fetch "${fname}": ${(err as Error).message}`);
   }
 }
 
@@ -411,15 +454,20 @@ class FetchRun {
     }
     if (this.#abort.signal.aborted) {
       const reason = this.#abort.signal.reason;
-      const why = reason instanceof StorageError ? reason.message : "cancelled";
-      throw new FetchError(`Cannot fetch "${this.#fname}": ${why}`);
+      if (reason instanceof StorageError) {
+        throw new FetchError("storage", `Cannot fetch "${this.#fname}": ${reason.message}`);
+      }
+      throw new FetchError("cancelled", `Cannot fetch "${this.#fname}": cancelled`);
     }
     const sink = this.#sink;
     if (!sink?.scheduler.done) {
       const left = sink && sink.scheduler.count - sink.partial.have.count;
       const missing = left === undefined ? "" : ` (${left} piece(s) missing, kept for resume)`;
       const last = this.#pool.lastError ? `; last error: ${this.#pool.lastError}` : "";
-      throw new FetchError(`Cannot fetch "${this.#fname}": no source left${missing}${last}`);
+      throw new FetchError(
+        "sources-failed",
+        `Cannot fetch "${this.#fname}": no source left${missing}${last}`,
+      );
     }
     return await this.#complete();
   }

@@ -18,7 +18,7 @@ import { locateIndex } from "./index_locator.ts";
 import { peerIdentity } from "./identity_file.ts";
 import { ServerPins } from "./server_pins.ts";
 import type { TransportMode } from "../shared/transport.ts";
-import { fetchFile, type FetchOptions, type FetchResult } from "./fetch.ts";
+import { FetchError, fetchFile, type FetchOptions, type FetchResult } from "./fetch.ts";
 import { IndexClient, IndexUnavailableError } from "./index_client.ts";
 import {
   describeIndexState,
@@ -346,7 +346,7 @@ export class Peer implements AsyncDisposable {
   /** Fetches `fname` from other peers (see fetchFile). */
   async fetch(fname: string, options: Omit<FetchOptions, "signal"> = {}): Promise<FetchResult> {
     if (this.#running.has(fname)) {
-      throw new PeerError(`Cannot fetch "${fname}": already fetching it`);
+      throw new FetchError("busy", `Cannot fetch "${fname}": already fetching it`);
     }
     const abort = new AbortController();
     const fetching = fetchFile(

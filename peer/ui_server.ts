@@ -60,6 +60,8 @@ export async function startPeerUi(ops: PeerOps, options: PeerUiOptions): Promise
       assets: PEER_ASSETS,
       hub,
       api: createPeerApi(ops, logs),
+      // What the page shows first comes with it (no waterfall of script, then request).
+      firstAnswers: ["/api/status", "/api/logs"],
     });
   } catch (err) {
     clearInterval(ticker);

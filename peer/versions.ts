@@ -61,7 +61,7 @@ export function groupVersions(sources: readonly SourceInfo[]): Map<string, Sourc
 export function chooseVersion(
   sources: readonly SourceInfo[],
   hashPrefix?: string,
-): VersionChoice | { problem: string } {
+): VersionChoice | { problem: string; code: "not-shared" | "no-version" } {
   const groups = groupVersions(sources);
   const versions = [...groups].map(([root, list]) => {
     const devices = publishers(list);
@@ -73,7 +73,7 @@ export function chooseVersion(
         .map((s) => s.id === undefined ? `${s.hostname}:${s.port}` : shortId(s.id)).sort(),
     };
   });
-  if (versions.length === 0) return { problem: "no live peer shares it" };
+  if (versions.length === 0) return { problem: "no live peer shares it", code: "not-shared" };
   let chosen = versions[0]!;
   if (hashPrefix !== undefined) {
     const prefix = hashPrefix.toLowerCase();
@@ -87,6 +87,7 @@ export function chooseVersion(
         )
         .join("; ");
       return {
+        code: "no-version",
         problem: `${
           matches.length === 0 ? "no" : "more than one"
         } version matches --hash ${hashPrefix} (versions: ${listed})`,

@@ -4,6 +4,7 @@
 import type { CatalogEntry, FileEntry, SourceInfo } from "../shared/protocol.ts";
 import { Glob } from "./glob.ts";
 import { type BlockItem, NameBlocks } from "./name_blocks.ts";
+import { SortedNames } from "./sorted_names.ts";
 import {
   conflictError,
   EntryLimitError,
@@ -69,6 +70,8 @@ export class MemoryCatalogue {
   readonly #names = new Map<string, NameRecord>();
   /** The same names, for substring search. */
   readonly #blocks = new NameBlocks<NameRecord>();
+  /** The same names in byte order, for the unfiltered page. */
+  readonly #sorted = new SortedNames<NameRecord>(compareBytewise);
   #entryCount = 0;
 
   /** Adds a session read from the database (at start). */
@@ -287,6 +290,27 @@ export class MemoryCatalogue {
     }
   }
 
+  /**
+   * Every name in byte order of fname, as the empty pattern lists them, in blocks: a caller
+   * may pause between two; the walk resumes after the last name it gave, so changes during a
+   * pause never make a name come twice.
+   */
+  namesInOrder(): Generator<readonly NameRecord[]> {
+    return this.#sorted.blocksFrom();
+  }
+
+  /**
+   * How many entries the empty pattern lists: those of live sessions (of every session with
+   * `includeOffline`). Costs one step per session, not per entry.
+   */
+  visibleEntryCount(includeOffline: boolean, nowMs: number): number {
+    let count = 0;
+    for (const record of this.#sessions.values()) {
+      if (includeOffline || isLive(record, nowMs)) count += record.entries.size;
+    }
+    return count;
+  }
+
   /** How many entries of `name` a search lists. */
   visibleCount(name: NameRecord, includeOffline: boolean, nowMs: number): number {
     if (includeOffline) return name.holders.length;
@@ -376,6 +400,7 @@ export class MemoryCatalogue {
       };
       this.#names.set(entry.fname, name);
       this.#blocks.add(name);
+      this.#sorted.add(name);
     }
     // Holders of one name mostly share content: share the root hash string too (memory).
     const sameContent = name.holders.find((h) => h.entry.rootHash === entry.rootHash);
@@ -401,6 +426,7 @@ export class MemoryCatalogue {
     if (name.holders.length === 0) {
       this.#names.delete(name.fname);
       this.#blocks.remove(name);
+      this.#sorted.remove(name.fname);
     }
   }
 }

@@ -141,21 +141,20 @@ export class MemoryStore implements Store {
   /**
    * Finds the matching names (a substring through the name blocks' string search, a glob by
    * testing each name) in slices of SEARCH_SLICE_MS, letting lookups run in between, then sorts
-   * only what the page needs. Counts are exact (never `capped`).
+   * only what the page needs. Counts are exact (never `capped`). The empty pattern walks the
+   * names kept in byte order instead (#everyName()).
    */
   async search(pattern: string, options: SearchOptions, nowMs: number): Promise<SearchPage> {
+    // "" and a glob of stars alone list every name: in byte order, without a search.
+    if (/^\**$/.test(pattern)) return await this.#everyName(options, nowMs);
     const includeOffline = options.includeOffline ?? false;
     let found: NameRecord[] = [];
     let total = 0;
-    let sliceStartMs = performance.now();
+    const slice = new SearchSlice();
     let yielded = false;
     for (const name of this.#catalogue.matchingNames(pattern)) {
       if (name === undefined) {
-        if (performance.now() - sliceStartMs > SEARCH_SLICE_MS) {
-          await new Promise((resolve) => setTimeout(resolve, 0));
-          sliceStartMs = performance.now();
-          yielded = true;
-        }
+        if (await slice.pauseIfDue()) yielded = true;
         continue;
       }
       const count = this.#catalogue.visibleCount(name, includeOffline, nowMs);
@@ -181,6 +180,47 @@ export class MemoryStore implements Store {
         if (entries.length >= options.limit) break;
         entries.push(entry);
       }
+    }
+    return { entries, total };
+  }
+
+  /**
+   * The empty pattern's page (the dashboard's first view): a walk over the names in byte order
+   * that stops at the page's end, pausing as search() does; the total is a sum per session.
+   * Milliseconds at a million names, where finding and ordering every match took a second.
+   */
+  async #everyName(options: SearchOptions, nowMs: number): Promise<SearchPage> {
+    const includeOffline = options.includeOffline ?? false;
+    const total = this.#catalogue.visibleEntryCount(includeOffline, nowMs);
+    const entries: CatalogEntry[] = [];
+    if (options.limit <= 0 || options.offset >= total) return { entries, total };
+    let skip = options.offset;
+    // When every entry is listed, a name's count is its number of holders: no liveness check
+    // per holder while skipping to a deep page.
+    const everyEntryListed = total === this.#catalogue.counts(nowMs).entries;
+    const slice = new SearchSlice();
+    for (const names of this.#catalogue.namesInOrder()) {
+      for (const name of names) {
+        if (skip > 0) {
+          // Skipping costs a count, not a copy of the entries.
+          const count = everyEntryListed
+            ? name.holders.length
+            : this.#catalogue.visibleCount(name, includeOffline, nowMs);
+          if (count <= skip) {
+            skip -= count;
+            continue;
+          }
+        }
+        for (const entry of this.#catalogue.visibleEntries(name, includeOffline, nowMs)) {
+          if (skip > 0) {
+            skip--;
+            continue;
+          }
+          entries.push(entry);
+          if (entries.length >= options.limit) return { entries, total };
+        }
+      }
+      await slice.pauseIfDue();
     }
     return { entries, total };
   }
@@ -257,6 +297,19 @@ export class MemoryStore implements Store {
       this.#flushTimer ??= setTimeout(() => void this.flush(), delayMs);
     }
     return done.promise.then(() => result);
+  }
+}
+
+/** The time slice of one search: pauses once it ran SEARCH_SLICE_MS, letting lookups run. */
+class SearchSlice {
+  #startMs = performance.now();
+
+  /** Pauses (one turn of the event loop) if the slice is used up. @returns whether it paused */
+  async pauseIfDue(): Promise<boolean> {
+    if (performance.now() - this.#startMs <= SEARCH_SLICE_MS) return false;
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    this.#startMs = performance.now();
+    return true;
   }
 }
 

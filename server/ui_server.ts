@@ -11,6 +11,8 @@ import type { ServerOps, StatsAnswer } from "./ops.ts";
 
 const log = logger("server", "ui");
 
+/** Rows of the dashboard's tables (PAGE in ui/server/main.tsx). */
+const FIRST_PAGE_ROWS = 25;
 /** ms between stats samples (the chart's resolution). */
 const SAMPLE_INTERVAL_MS = 1000;
 /** Samples kept: ten minutes. */
@@ -110,6 +112,14 @@ export async function startServerUi(ops: ServerOps, options: ServerUiOptions): P
       assets: SERVER_ASSETS,
       hub,
       api: createServerApi(ops, logs, () => samples),
+      // What the page shows first comes with it (no waterfall of script, then request).
+      firstAnswers: [
+        "/api/stats",
+        "/api/logs",
+        // The tables' first pages, as the page asks for them (ui/server/main.tsx).
+        `/api/peers?q=&offset=0&limit=${FIRST_PAGE_ROWS}`,
+        `/api/files?q=&offset=0&limit=${FIRST_PAGE_ROWS}`,
+      ],
     });
   } catch (err) {
     stopTimers();

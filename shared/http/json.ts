@@ -5,15 +5,19 @@
 export class HttpError extends Error {
   /** HTTP status (400, 401, 403, 404, 409, 413...). */
   readonly status: number;
+  /** Why, for programs (a FetchError's code), sent as `code` beside the message. */
+  readonly code: string | undefined;
 
   /**
    * @param status HTTP status sent with the error
    * @param message "Cannot x: detail"
+   * @param code why, for programs
    */
-  constructor(status: number, message: string) {
+  constructor(status: number, message: string, code?: string) {
     super(message);
     this.name = "HttpError";
     this.status = status;
+    this.code = code;
   }
 }
 
@@ -31,7 +35,11 @@ export function jsonResponse(data: unknown, status = 200): Response {
 /** The JSON error answer `{ok: false, error, status}` for `err` (500 for unexpected ones). */
 export function errorResponse(err: unknown): Response {
   if (err instanceof HttpError) {
-    return jsonResponse({ ok: false, status: err.status, error: err.message }, err.status);
+    const answer = { ok: false, status: err.status, error: err.message };
+    return jsonResponse(
+      err.code === undefined ? answer : { ...answer, code: err.code },
+      err.status,
+    );
   }
   const message = err instanceof Error ? err.message : String(err);
   return jsonResponse({ ok: false, status: 500, error: message }, 500);

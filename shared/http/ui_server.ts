@@ -36,6 +36,11 @@ export interface UiServerOptions {
   hub: EventHub;
   /** Answers /api/* requests that passed the checks (never /api/events). */
   api: (req: Request, url: URL) => Promise<Response>;
+  /**
+   * API paths (GET) whose answers the page carries in its HTML, so that its first data needs
+   * no request after the script has loaded (the client's firstAnswer() reads them).
+   */
+  firstAnswers?: readonly string[];
 }
 
 /** A running UI server. */
@@ -119,7 +124,7 @@ async function handle(req: Request, access: UiAccess, options: UiServerOptions):
 
 async function route(req: Request, access: UiAccess, options: UiServerOptions): Promise<Response> {
   const url = new URL(req.url);
-  if (url.pathname === "/" && req.method === "GET") return page(req, url, access, options);
+  if (url.pathname === "/" && req.method === "GET") return await page(req, url, access, options);
   if (url.pathname === "/assets/app.css" && req.method === "GET") {
     // The style sheet holds no secret and dresses the page that asks for the token.
     checkHost(req, access);
@@ -142,28 +147,56 @@ async function route(req: Request, access: UiAccess, options: UiServerOptions): 
 }
 
 /**
- * The page. `/?token=…` with the right token trades it for the cookie and redirects to `/`, so
- * the token leaves the address bar and history; without a valid cookie, a page saying how in.
+ * The page. `/?token=…` with the right token sets the cookie on the page itself (the page's
+ * script then takes the token out of the address bar and history with replaceState: no
+ * redirect round trip before the page); with a valid cookie, the page; else a page saying how
+ * in. The token never reaches a Referer (no-referrer) and the page's HTML never holds it.
  */
-function page(req: Request, url: URL, access: UiAccess, options: UiServerOptions): Response {
+async function page(
+  req: Request,
+  url: URL,
+  access: UiAccess,
+  options: UiServerOptions,
+): Promise<Response> {
   checkHost(req, access);
   const given = url.searchParams.get("token");
+  let cookie: string | undefined;
   if (given !== null) {
     if (!sameToken(given, access.token)) {
       return htmlResponse(loginPage(options.assets.title, "That token is not this UI's."), 401);
     }
-    return new Response(null, {
-      status: 303,
-      headers: { location: "/", "set-cookie": tokenCookie(access), "cache-control": "no-store" },
-    });
+    cookie = tokenCookie(access);
+  } else {
+    try {
+      checkRequest(req, access);
+    } catch (err) {
+      if (!(err instanceof HttpError)) throw err;
+      return htmlResponse(loginPage(options.assets.title, err.message), err.status);
+    }
   }
-  try {
-    checkRequest(req, access);
-  } catch (err) {
-    if (!(err instanceof HttpError)) throw err;
-    return htmlResponse(loginPage(options.assets.title, err.message), err.status);
-  }
-  return htmlResponse(appPage(options.assets.title), 200);
+  const first = await firstAnswers(url, options);
+  const response = htmlResponse(appPage(options.assets.title, first), 200);
+  if (cookie !== undefined) response.headers.set("set-cookie", cookie);
+  return response;
+}
+
+/**
+ * The answers of `options.firstAnswers`, asked of the API in parallel, by path; a path that
+ * fails is left out (the page asks for it itself and shows its error).
+ */
+async function firstAnswers(url: URL, options: UiServerOptions): Promise<Record<string, unknown>> {
+  const answers: Record<string, unknown> = {};
+  await Promise.all((options.firstAnswers ?? []).map(async (path) => {
+    const target = new URL(path, url);
+    try {
+      const response = await options.api(new Request(target), target);
+      if (response.ok) answers[path] = await response.json();
+      else await response.body?.cancel();
+    } catch {
+      // Left out: the page asks again and shows the error.
+    }
+  }));
+  return answers;
 }
 
 /** An asset gzipped, and its ETag. */
@@ -218,12 +251,21 @@ function htmlResponse(html: string, status: number): Response {
   });
 }
 
-function appPage(title: string): string {
+/** The id of the element holding the embedded first answers (ui/common/client.ts reads it). */
+const FIRST_ANSWERS_ID = "first-answers";
+
+function appPage(title: string, first: Record<string, unknown>): string {
+  // A data block is never run, so the strict CSP needs no exception for it; "<" escaped, no
+  // text can end the element early.
+  const data = JSON.stringify(first).replace(/</g, "\\u003c");
   return `<!doctype html><html lang="en"><head><meta charset="utf-8">` +
     `<meta name="viewport" content="width=device-width, initial-scale=1">` +
     `<meta name="color-scheme" content="light dark"><title>${title}</title>` +
-    `<link rel="stylesheet" href="/assets/app.css"></head>` +
-    `<body><div id="app"></div><script type="module" src="/assets/app.js"></script></body></html>`;
+    `<link rel="stylesheet" href="/assets/app.css">` +
+    // In the head: a module script is deferred anyway, and is asked for beside the style sheet.
+    `<script type="module" src="/assets/app.js"></script>` +
+    `<script type="application/json" id="${FIRST_ANSWERS_ID}">${data}</script>` +
+    `</head><body><div id="app"></div></body></html>`;
 }
 
 function loginPage(title: string, why: string): string {

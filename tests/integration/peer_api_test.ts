@@ -70,10 +70,21 @@ Deno.test({
   ...SANITIZE,
   async fn() {
     await withPeer(async (t) => {
+      // The page itself sets the cookie (no redirect first) and carries its first answers,
+      // never the token; its script strips the token from the address (replaceState).
       const traded = await t.call(`/?token=${t.ui.token}`, { token: null, redirect: "manual" });
-      await traded.body?.cancel();
-      assert.equal(traded.status, 303);
-      assert.equal(traded.headers.get("location"), "/");
+      const tradedHtml = await traded.text();
+      assert.equal(traded.status, 200);
+      assert.equal(traded.headers.get("referrer-policy"), "no-referrer");
+      assert.match(traded.headers.get("content-security-policy")!, /script-src 'self';/);
+      assert.ok(!tradedHtml.includes(t.ui.token), "the page does not hold the token");
+      const embedded = tradedHtml.match(
+        /<script type="application\/json" id="first-answers">(.*?)<\/script>/,
+      );
+      assert.ok(embedded, "the first answers come with the page");
+      const first = JSON.parse(embedded[1]!);
+      assert.equal(first["/api/status"].hostname, "tester");
+      assert.ok(Array.isArray(first["/api/logs"].lines));
       const cookie = traded.headers.get("set-cookie")!;
       assert.match(cookie, /HttpOnly/);
       assert.match(cookie, /SameSite=Strict/);
@@ -406,11 +417,17 @@ Deno.test({
       }
       assert.match(text, /"fname":"e.txt"/);
       await reader.cancel();
+      // The status comes from the error's code, not its text: this name once read as a 409.
+      const misleading = await answer(t.post("/api/fetch", { fname: "already exists.txt" }));
+      assert.equal(misleading.status, 404, misleading.body.error);
+      assert.equal(misleading.body.code, "not-shared");
       const none = await answer(t.post("/api/fetch", { fname: "nobody-has-this" }));
       assert.equal(none.status, 404);
+      assert.equal(none.body.code, "not-shared");
       assert.match(none.body.error, /no live peer shares it/);
       const exists = await answer(t.post("/api/fetch", { fname: "e.txt" }));
       assert.equal(exists.status, 409);
+      assert.equal(exists.body.code, "exists");
       const cancel = await answer(t.post("/api/cancel", { fname: "e.txt" }));
       assert.deepEqual(cancel.body, { ok: true, fname: "e.txt", running: false, partials: 0 });
       const logs = await answer(t.call("/api/logs"));

@@ -647,6 +647,65 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
     });
   });
 
+  await it('search("") and "*" list every entry in order; each offset gives the same page', async (store) => {
+    const sessions = [
+      session("b2", "bravo", 2),
+      session("a5", "alpha", 5),
+      session("off", "delta", 1, "dead-server"),
+    ];
+    await open(store, sessions);
+    await store.openSession(session("expired", "charlie", 1), NOW + 10);
+    // Out of order, several holders per name, a name gone and back, a session gone.
+    const names = ["m.bin", "B.bin", "a.bin", "z.bin", "é.bin", "k.bin"];
+    for (const [i, s] of ["b2", "a5", "off", "expired"].entries()) {
+      for (const fname of names.slice(i)) await publish(store, s, entry(fname));
+    }
+    await store.openSession(session("gone", "echo", 1), LEASE);
+    await publish(store, "gone", entry("gone.bin"));
+    await store.closeSession("gone");
+    assert.equal(await store.unpublish("b2", "m.bin"), true);
+    assert.equal(await store.unpublish("a5", "B.bin"), true);
+    assert.equal(await store.unpublish("b2", "B.bin"), true);
+    await publish(store, "b2", entry("B.bin"));
+    await store.markOffline({ serverId: "dead-server" });
+
+    const listed = (e: CatalogEntry) => `${e.fname} ${e.hostname} ${e.online}`;
+    const live = await store.search("", page, NOW + 100);
+    assert.deepEqual(live.entries.map(listed), [
+      "B.bin bravo true",
+      "a.bin alpha true",
+      "a.bin bravo true",
+      "k.bin alpha true",
+      "k.bin bravo true",
+      "z.bin alpha true",
+      "z.bin bravo true",
+      "é.bin alpha true",
+      "é.bin bravo true",
+    ]);
+    assert.equal(live.total, 9);
+    const every = await store.search("*", { ...page, includeOffline: true }, NOW + 100);
+    assert.equal(every.total, 9 + 4 + 3);
+    assert.deepEqual(every.entries.map(listed).slice(0, 4), [
+      "B.bin bravo true",
+      "a.bin alpha true",
+      "a.bin bravo true",
+      "a.bin delta false",
+    ]);
+    for (const [pattern, includeOffline, all] of [["", false, live], ["*", true, every]] as const) {
+      for (let offset = 0; offset <= all.total + 1; offset++) {
+        assert.deepEqual(
+          await store.search(pattern, { offset, limit: 3, includeOffline }, NOW + 100),
+          { entries: all.entries.slice(offset, offset + 3), total: all.total },
+          `"${pattern}" offset ${offset}`,
+        );
+      }
+    }
+    assert.deepEqual(await store.search("", { offset: 0, limit: 0 }, NOW + 100), {
+      entries: [],
+      total: 9,
+    });
+  });
+
   await it("search() hides offline and expired owners unless includeOffline (online false)", async (store) => {
     const live = session("live", "alpha", 1);
     const off = session("off", "bravo", 1, "dead-server");

@@ -79,9 +79,14 @@ Deno.test("MemoryCatalogue keeps its name index consistent through takeover, unp
   assert.equal(catalogue.unpublish("b", "f"), true);
   assert.deepEqual(catalogue.whoHas("f", "", 0), []);
   const names = () => [...catalogue.matchingNames("")].filter((n) => n !== undefined);
+  const inOrder = () => [...catalogue.namesInOrder()].flat();
   assert.deepEqual(names().map((n) => n.fname), ["g"]);
+  assert.deepEqual(inOrder().map((n) => n.fname), ["g"]);
+  assert.equal(catalogue.visibleEntryCount(false, 0), 1);
   assert.equal(catalogue.closeSession("b"), true);
   assert.deepEqual(names(), []);
+  assert.deepEqual(inOrder(), []);
+  assert.equal(catalogue.visibleEntryCount(true, 0), 0);
   assert.deepEqual(catalogue.counts(0), { sessions: 1, entries: 0 });
   assert.throws(() => catalogue.publish("b", entry, PUBLISH), /Cannot publish "f": no session b/);
 });

@@ -63,7 +63,7 @@ Deno.test("chooseVersion() explains a prefix that matches none or several versio
 });
 
 Deno.test("chooseVersion() of no sources is a problem, not a crash", () => {
-  assert.deepEqual(chooseVersion([]), { problem: "no live peer shares it" });
+  assert.deepEqual(chooseVersion([]), { problem: "no live peer shares it", code: "not-shared" });
 });
 
 Deno.test("chooseVersion() counts distinct devices, not sessions, and names the publishers", () => {

@@ -1,6 +1,12 @@
 // Browser side of both UIs: JSON calls to the API, the event stream, and number formatting.
 import { useEffect, useRef } from "preact/hooks";
 
+// Opened with ?token=…: the answer set the cookie; the token leaves the address bar and the
+// history entry before anything else runs.
+if (new URLSearchParams(location.search).has("token")) {
+  history.replaceState(null, "", `${location.pathname}${location.hash}`);
+}
+
 /** An API call that answered with an error. */
 export class ApiError extends Error {
   readonly status: number;
@@ -18,6 +24,37 @@ export async function api<T>(path: string, body?: unknown, method = "POST"): Pro
     ? { method: "GET" }
     : { method, headers: { "content-type": "application/json" }, body: JSON.stringify(body) };
   return await answerOf<T>(await fetch(path, init));
+}
+
+/** The answers the page came with, by API path (see shared/http/ui_server.ts). */
+let embedded: Map<string, unknown> | undefined;
+/** The paths whose embedded answer firstAnswer() gave already. */
+const used = new Set<string>();
+
+function embeddedAnswers(): Map<string, unknown> {
+  embedded ??= new Map(
+    Object.entries(JSON.parse(document.getElementById("first-answers")?.textContent || "{}")),
+  );
+  return embedded;
+}
+
+/**
+ * The answer of a GET `path` the page's HTML carries (once: later calls ask the API), else
+ * asked of the API: the first data of a page needs no round trip after its script.
+ */
+export function firstAnswer<T>(path: string): Promise<T> {
+  const answers = embeddedAnswers();
+  if (!answers.has(path) || used.has(path)) return api<T>(path);
+  used.add(path);
+  return Promise.resolve(answers.get(path) as T);
+}
+
+/**
+ * The answer the page's HTML carries for `path`, for a component's first state: the first
+ * render shows the data instead of waiting for effects (which run after a paint).
+ */
+export function embeddedAnswer<T>(path: string): T | undefined {
+  return embeddedAnswers().get(path) as T | undefined;
 }
 
 /** The JSON of a response, or an ApiError with its message. */
