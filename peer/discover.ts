@@ -1,6 +1,6 @@
 // UDP discovery, peer side: probes the broadcast addresses and listens for announces until an
 // index server answers or the timeout passes.
-import { type Beacon, decodeBeacon, encodeProbe, pemOfDer } from "../shared/beacon.ts";
+import { type Beacon, beaconOrProblem, encodeProbe, pemOfDer } from "../shared/beacon.ts";
 import { ProtocolError } from "../shared/errors.ts";
 import { idOfCert, verify } from "../shared/identity.ts";
 import { logger } from "../shared/log.ts";
@@ -85,13 +85,8 @@ async function receiveAnnounces(
 ): Promise<void> {
   try {
     for await (const [bytes, from] of socket) {
-      let beacon: Beacon;
-      try {
-        beacon = decodeBeacon(bytes);
-      } catch (err) {
-        if (!(err instanceof ProtocolError)) throw err;
-        continue;
-      }
+      const beacon = beaconOrProblem(bytes);
+      if (beacon instanceof ProtocolError) continue;
       const server = await verifiedAnnounce(beacon, from as Deno.NetAddr);
       if (server !== undefined) onServer(server);
     }

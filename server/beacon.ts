@@ -1,11 +1,5 @@
 // UDP discovery, server side: broadcasts announces on an interval and answers probes directly.
-import {
-  type Beacon,
-  decodeBeacon,
-  derOfPem,
-  encodeAnnounce,
-  signedPart,
-} from "../shared/beacon.ts";
+import { beaconOrProblem, derOfPem, encodeAnnounce, signedPart } from "../shared/beacon.ts";
 import { ProtocolError } from "../shared/errors.ts";
 import { type Identity, sign } from "../shared/identity.ts";
 import { logger } from "../shared/log.ts";
@@ -105,14 +99,11 @@ export function startAnnouncer(options: AnnouncerOptions): Announcer {
   const receiving = (async () => {
     try {
       for await (const [bytes, from] of socket) {
-        let beacon: Beacon;
-        try {
-          beacon = decodeBeacon(bytes);
-        } catch (err) {
-          if (!(err instanceof ProtocolError)) throw err;
+        const beacon = beaconOrProblem(bytes);
+        if (beacon instanceof ProtocolError) {
           log.debug("Ignoring datagram from {from}: {error}", {
             from: JSON.stringify(from),
-            error: err.message,
+            error: beacon.message,
           });
           continue;
         }

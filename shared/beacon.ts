@@ -97,6 +97,26 @@ export function encodeAnnounce(signed: Uint8Array, signature: Uint8Array): Uint8
 }
 
 /**
+ * Decodes a discovery datagram like decodeBeacon(), but gives back why it is not a beacon instead
+ * of throwing: the receive loops skip such datagrams (any datagram can arrive on the port).
+ *
+ * @example
+ * ```ts
+ * import { beaconOrProblem, encodeProbe } from "./beacon.ts";
+ * if (beaconOrProblem(encodeProbe()) instanceof Error) throw new Error("a probe is a beacon");
+ * if (!(beaconOrProblem(new Uint8Array(3)) instanceof Error)) throw new Error("junk is not");
+ * ```
+ */
+export function beaconOrProblem(bytes: Uint8Array): Beacon | ProtocolError {
+  try {
+    return decodeBeacon(bytes);
+  } catch (err) {
+    if (err instanceof ProtocolError) return err;
+    throw err;
+  }
+}
+
+/**
  * Decodes a discovery datagram. The signature is not checked here.
  *
  * @throws {ProtocolError} when the datagram is not a lanshare beacon of this version

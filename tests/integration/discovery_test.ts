@@ -1,7 +1,7 @@
 // UDP discovery on one host: the server's periodic announces and probe answers, and the peer's
 // discoverServers(), all through the loopback broadcast address 127.255.255.255.
 import assert from "node:assert/strict";
-import { type Beacon, decodeBeacon, encodeProbe, pemOfDer } from "../../shared/beacon.ts";
+import { type Beacon, beaconOrProblem, encodeProbe, pemOfDer } from "../../shared/beacon.ts";
 import { createIdentity, idOfCert, verify } from "../../shared/identity.ts";
 import { startAnnouncer } from "../../server/beacon.ts";
 import { discoverServers } from "../../peer/discover.ts";
@@ -37,12 +37,8 @@ async function receiveAnnounce(
   const receive = async () => {
     for (;;) {
       const [bytes, from] = await socket.receive();
-      let beacon: Beacon;
-      try {
-        beacon = decodeBeacon(bytes);
-      } catch {
-        continue;
-      }
+      const beacon = beaconOrProblem(bytes);
+      if (beacon instanceof Error) continue;
       if (beacon.kind === "announce" && accept(beacon)) {
         return { beacon, from: from as Deno.NetAddr };
       }
