@@ -574,8 +574,11 @@ class FetchRun {
 
   async #askAgain(round: number): Promise<SourceInfo[]> {
     if (this.#abort.signal.aborted) return [];
-    // Give busy sources a moment and the index time to learn of new ones.
-    await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 250 * 2 ** round)));
+    // Give busy sources a moment and the index time to learn of new ones; a source that said
+    // when to come back is not asked before (the pool caps that wait).
+    const backoffMs = Math.min(2000, 250 * 2 ** round);
+    const waitMs = Math.max(backoffMs, this.#pool.retryInMs());
+    await waitOrAbort(waitMs, this.#abort.signal);
     try {
       const { trusted, lying } = await checkPublishers(
         this.#fname,
@@ -620,4 +623,18 @@ class FetchRun {
     const partial = this.#sink?.partial;
     if (partial) await suspendPartial(this.#ctx, this.#fname, partial);
   }
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts: a cancel never waits out a backoff. */
+function waitOrAbort(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
 }

@@ -16,7 +16,7 @@ import {
   type Ticket,
 } from "../shared/protocol.ts";
 import { RemoteError } from "../shared/errors.ts";
-import { helloBody, readChallenge } from "../shared/handshake.ts";
+import { helloBody, type NetworkKey, readChallenge } from "../shared/handshake.ts";
 import { type Identity, shortId } from "../shared/identity.ts";
 import { expectType, type HandlerResult, RpcConn } from "../shared/rpc.ts";
 import type { IndexState } from "./index_state.ts";
@@ -38,7 +38,7 @@ export interface IndexClientOptions {
   /** The device identity proved in Hello (its ID and certificate are what fetchers pin). */
   identity: Identity;
   /** The network key of a `--join key` index, if given. */
-  networkKey?: CryptoKey | undefined;
+  networkKey?: NetworkKey | undefined;
   /** Answers the server's `ListShares`. */
   listShares: () => Bodies[MsgType.Shares];
   /**

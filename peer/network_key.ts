@@ -1,13 +1,13 @@
 // Where the peer's network key (for a `--join key` index) comes from. The device identity is
 // kept in the repository's metadata: see identity_file.ts.
-import { importNetworkKey } from "../shared/handshake.ts";
+import { importNetworkKey, type NetworkKey } from "../shared/handshake.ts";
 import type { PeerConfig } from "./config.ts";
 
 /**
  * The network key for a `--join key` index, from `--network-key-file`. Only the file's name is
- * ever reported: the bytes go straight into a non-extractable CryptoKey.
+ * ever reported: the bytes go straight into a secret key object that never prints them.
  */
-export async function loadNetworkKey(config: PeerConfig): Promise<CryptoKey | undefined> {
+export async function loadNetworkKey(config: PeerConfig): Promise<NetworkKey | undefined> {
   const path = config.networkKeyFile;
   if (path === undefined) return undefined;
   let bytes: Uint8Array<ArrayBuffer>;
@@ -18,5 +18,5 @@ export async function loadNetworkKey(config: PeerConfig): Promise<CryptoKey | un
       cause: err,
     });
   }
-  return await importNetworkKey(bytes);
+  return importNetworkKey(bytes);
 }

@@ -35,6 +35,7 @@ import { shareEntry, Shares } from "./shares.ts";
 import { Slots } from "./slots.ts";
 import type { HashProgress } from "./hashing.ts";
 import { type Identity, sign } from "../shared/identity.ts";
+import type { NetworkKey } from "../shared/handshake.ts";
 import { publishStatement } from "../shared/statements.ts";
 import { loadNetworkKey } from "./network_key.ts";
 import { TicketKeeper } from "./ticket_keeper.ts";
@@ -139,7 +140,7 @@ export class Peer implements AsyncDisposable {
       download: TokenBucket;
       identity: Identity;
       pins: ServerPins;
-      networkKey: CryptoKey | undefined;
+      networkKey: NetworkKey | undefined;
     },
     hooks: PeerHooks,
   ) {

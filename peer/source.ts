@@ -42,15 +42,19 @@ const PARTIAL_REFRESH_MS = 500;
 export class SourceError extends Error {
   /** busy: come back later; bad: sent corrupt data, never again; gone: unreachable or failed. */
   readonly kind: "busy" | "bad" | "gone";
+  /** For busy: how long the source asked us to stay away, ms (its Busy frame's retryAfterMs). */
+  readonly retryAfterMs: number | undefined;
 
   /**
    * @param kind how the fetch should treat the source
    * @param message "Cannot x: detail"
+   * @param retryAfterMs for busy, the wait the source asked for
    */
-  constructor(kind: "busy" | "bad" | "gone", message: string) {
+  constructor(kind: "busy" | "bad" | "gone", message: string, retryAfterMs?: number) {
     super(message);
     this.name = "SourceError";
     this.kind = kind;
+    this.retryAfterMs = retryAfterMs;
   }
 }
 
@@ -260,6 +264,7 @@ export class SourceConnection {
           throw new SourceError(
             "busy",
             `Cannot fetch from ${this.key}: busy (${message.body.message})`,
+            message.body.retryAfterMs,
           );
         case MsgType.Error:
           throw new SourceError("gone", `Cannot fetch from ${this.key}: ${message.body.message}`);

@@ -18,6 +18,11 @@ const log = logger("peer", "pool");
 export const MIN_SOURCE_RATE = 64 * 1024;
 /** Shortest span a source's rate is judged over, ms: a fair share of a busy seeder is bursty. */
 const RATE_WINDOW_MS = 3000;
+/**
+ * Longest a Busy answer's retryAfterMs keeps a source aside, ms: the source's wish is honoured,
+ * but a source (or an attacker in its place) cannot park a fetch for longer than this.
+ */
+export const MAX_RETRY_AFTER_MS = 30_000;
 
 /** An admitted connection and the local slot it holds. */
 export interface OpenSource {
@@ -51,6 +56,8 @@ export class SourcePool {
   readonly #workers = new Set<Promise<void>>();
   /** Sources whose BUSY answer was logged already. */
   readonly #busyLogged = new Set<string>();
+  /** Busy sources and when they asked to be tried again (performance.now() ms). */
+  readonly #notBefore = new Map<string, number>();
   /** Open connections, and the bytes each had delivered at the last rate check. */
   readonly #connections = new Map<string, { conn: SourceConnection; bytesAtCheck: number }>();
   #lastRateCheck = performance.now();
@@ -79,6 +86,29 @@ export class SourcePool {
     return this.#states.get(sourceKey(source)) === "bad";
   }
 
+  /**
+   * How long until the first source set aside by a Busy answer may be tried again, ms; 0 when
+   * none is set aside. A fetch with nothing else to do waits this long before its next round.
+   */
+  retryInMs(): number {
+    const now = performance.now();
+    let soonest = Infinity;
+    for (const [key, at] of this.#notBefore) {
+      if (at <= now) this.#notBefore.delete(key);
+      else soonest = Math.min(soonest, at - now);
+    }
+    return soonest === Infinity ? 0 : Math.ceil(soonest);
+  }
+
+  /** Whether `key` answered Busy and asked to be left alone a while longer. */
+  #heldBack(key: string): boolean {
+    const at = this.#notBefore.get(key);
+    if (at === undefined) return false;
+    if (at > performance.now()) return true;
+    this.#notBefore.delete(key);
+    return false;
+  }
+
   /** The open connection to `key`, if any. */
   connection(key: string): SourceConnection | undefined {
     return this.#connections.get(key)?.conn;
@@ -97,6 +127,7 @@ export class SourcePool {
     for (const source of sources) {
       if (this.isBad(source) || this.#options.signal.aborted) continue;
       const key = sourceKey(source);
+      if (this.#heldBack(key)) continue;
       let opened: OpenSource;
       try {
         opened = await this.#open(source);
@@ -122,8 +153,9 @@ export class SourcePool {
     if (first) this.#spawn(first.conn.source, first);
     for (const source of sources) {
       if (this.#active() >= this.#options.maxSources) break;
-      const state = this.#states.get(sourceKey(source));
-      if (state === "active" || state === "bad") continue;
+      const key = sourceKey(source);
+      const state = this.#states.get(key);
+      if (state === "active" || state === "bad" || this.#heldBack(key)) continue;
       this.#spawn(source, undefined);
     }
   }
@@ -259,6 +291,10 @@ export class SourcePool {
     }
     const busy = err instanceof SourceError && err.kind === "busy";
     this.#states.set(key, busy ? "busy" : "gone");
+    const retryAfterMs = busy ? err.retryAfterMs ?? 0 : 0;
+    if (retryAfterMs > 0) {
+      this.#notBefore.set(key, performance.now() + Math.min(retryAfterMs, MAX_RETRY_AFTER_MS));
+    }
     // A busy source is asked again every refresh: say so once per fetch, not 4 times a second.
     const repeated = busy && this.#busyLogged.has(key);
     if (busy) this.#busyLogged.add(key);

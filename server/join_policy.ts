@@ -5,7 +5,8 @@
 import { shortId, verify } from "../shared/identity.ts";
 import type { Bodies, MsgType } from "../shared/protocol.ts";
 import { ProtocolError } from "../shared/errors.ts";
-import { helloStatement, joinStatement } from "../shared/statements.ts";
+import { helloStatement } from "../shared/statements.ts";
+import { type NetworkKey, networkProofValid } from "../shared/handshake.ts";
 import { idOfCert } from "../shared/identity.ts";
 import type { DeviceStatus, Store } from "./store.ts";
 
@@ -29,7 +30,7 @@ export interface PendingDevice {
 /** The join policy of one server. */
 export class JoinPolicy {
   readonly mode: JoinMode;
-  readonly #networkKey: CryptoKey | undefined;
+  readonly #networkKey: NetworkKey | undefined;
   readonly #store: Store;
   readonly #decisions = new Map<string, DeviceStatus>();
   readonly #pending = new Map<string, PendingDevice>();
@@ -41,7 +42,7 @@ export class JoinPolicy {
    * @param store where decisions are persisted (call `load()` once it is migrated)
    * @param networkKey the network key (HMAC), required in key mode
    */
-  constructor(mode: JoinMode, store: Store, networkKey?: CryptoKey) {
+  constructor(mode: JoinMode, store: Store, networkKey?: NetworkKey) {
     if (mode === "key" && networkKey === undefined) {
       throw new TypeError("Cannot use --join key: no network key (give --network-key-file)");
     }
@@ -97,7 +98,7 @@ export class JoinPolicy {
         `Cannot register: device ${shortId(hello.id)} was revoked by the operator of this index`,
       );
     }
-    if (this.mode === "key" && !await this.#networkProofValid(hello, nonce)) {
+    if (this.mode === "key" && !this.#networkProofValid(hello, nonce)) {
       throw new ProtocolError(
         "bad-proof",
         "Cannot register: wrong network key (check --network-key-file on this peer)",
@@ -119,15 +120,9 @@ export class JoinPolicy {
     }
   }
 
-  async #networkProofValid(hello: Bodies[MsgType.Hello], nonce: string): Promise<boolean> {
+  #networkProofValid(hello: Bodies[MsgType.Hello], nonce: string): boolean {
     if (hello.networkProof === undefined) return false;
-    const mac = Uint8Array.fromBase64(hello.networkProof);
-    return await crypto.subtle.verify(
-      "HMAC",
-      this.#networkKey!,
-      mac,
-      joinStatement(nonce, hello.id),
-    );
+    return networkProofValid(this.#networkKey!, hello.networkProof, nonce, hello.id);
   }
 
   #remember(device: PendingDevice): void {

@@ -17,7 +17,7 @@ import { openStore } from "./open_store.ts";
 import { type Identity, shortId } from "../shared/identity.ts";
 import { loadOrCreateIdentity } from "../shared/identity_file.ts";
 import { acceptedConn, listenTransport, type TransportConn } from "../shared/transport.ts";
-import { importNetworkKey } from "../shared/handshake.ts";
+import { importNetworkKey, type NetworkKey } from "../shared/handshake.ts";
 import { JoinPolicy } from "./join_policy.ts";
 
 const log = logger("server");
@@ -291,9 +291,9 @@ export async function startServer(
 
 /**
  * Reads the network key of `--join key` (its bytes, whatever they are). Only the file name is
- * ever reported: the key itself goes straight into a non-extractable CryptoKey.
+ * ever reported: the key itself goes straight into a secret key object that never prints it.
  */
-async function readNetworkKey(config: ServerConfig): Promise<CryptoKey | undefined> {
+async function readNetworkKey(config: ServerConfig): Promise<NetworkKey | undefined> {
   if (config.join !== "key" || config.networkKeyFile === undefined) return undefined;
   let bytes: Uint8Array<ArrayBuffer>;
   try {
@@ -309,5 +309,5 @@ async function readNetworkKey(config: ServerConfig): Promise<CryptoKey | undefin
       `Cannot use the network key file "${config.networkKeyFile}": it holds ${bytes.length} bytes, at least 16 are needed`,
     );
   }
-  return await importNetworkKey(bytes);
+  return importNetworkKey(bytes);
 }

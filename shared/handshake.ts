@@ -1,6 +1,7 @@
 // The connecting side's half of the protocol-2 handshake: reads the `Challenge` and answers it
 // with the proofs a `Hello` carries. The programs, the load generator and the tests all build
 // their Hello here, so the proof is computed one way everywhere.
+import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from "node:crypto";
 import { RemoteError } from "./errors.ts";
 import type { FramedConn } from "./framing.ts";
 import { type Identity, sign } from "./identity.ts";
@@ -13,28 +14,46 @@ export interface HelloInput {
   hostname: string;
   p2pPort: number;
   /** The network key (`--join key` servers): present only for such a server. */
-  networkKey?: CryptoKey;
+  networkKey?: NetworkKey;
 }
 
 /**
- * Imports the bytes of a network key file as an HMAC-SHA256 key. The key is kept only as a
- * non-extractable CryptoKey: it cannot be logged or sent by mistake.
+ * A network key for `--join key`: a secret KeyObject, whose inspection shows only its size, so
+ * it cannot be logged or sent by mistake. HMACs go through node:crypto synchronously, like the
+ * Ed25519 signatures (shared/identity.ts): WebCrypto's pool of blocking threads stalls for
+ * seconds after mass connection closes, which is exactly when returning peers all say Hello.
  */
-export function importNetworkKey(bytes: Uint8Array<ArrayBuffer>): Promise<CryptoKey> {
-  return crypto.subtle.importKey("raw", bytes, { name: "HMAC", hash: "SHA-256" }, false, [
-    "sign",
-    "verify",
-  ]);
+export type NetworkKey = KeyObject;
+
+/** Imports the bytes of a network key file as an HMAC-SHA256 key. */
+export function importNetworkKey(bytes: Uint8Array): NetworkKey {
+  return createSecretKey(bytes);
 }
 
 /** The network proof of a Hello: HMAC-SHA256 over `joinStatement(nonce, peerId)`, base64. */
-export async function networkProof(
-  networkKey: CryptoKey,
+export function networkProof(networkKey: NetworkKey, nonce: string, peerId: string): string {
+  return macOf(networkKey, nonce, peerId).toBase64();
+}
+
+/** Whether `proof` (base64) is the network proof of `peerId` for `nonce`; constant-time. */
+export function networkProofValid(
+  networkKey: NetworkKey,
+  proof: string,
   nonce: string,
   peerId: string,
-): Promise<string> {
-  const mac = await crypto.subtle.sign("HMAC", networkKey, joinStatement(nonce, peerId));
-  return new Uint8Array(mac).toBase64();
+): boolean {
+  let mac: Uint8Array;
+  try {
+    mac = Uint8Array.fromBase64(proof);
+  } catch {
+    return false;
+  }
+  const expected = macOf(networkKey, nonce, peerId);
+  return mac.length === expected.length && timingSafeEqual(mac, expected);
+}
+
+function macOf(networkKey: NetworkKey, nonce: string, peerId: string): Uint8Array {
+  return createHmac("sha256", networkKey).update(joinStatement(nonce, peerId)).digest();
 }
 
 /** The body of the `Hello` answering `challenge`. */
@@ -52,7 +71,7 @@ export async function helloBody(
     cert: identity.certPem,
     proof: proof.toBase64(),
   };
-  if (networkKey) body.networkProof = await networkProof(networkKey, challenge.nonce, identity.id);
+  if (networkKey) body.networkProof = networkProof(networkKey, challenge.nonce, identity.id);
   return body;
 }
 

@@ -12,7 +12,7 @@ import {
   type SignedFileEntry,
 } from "../../shared/protocol.ts";
 import type { ServerConfig } from "../../server/config.ts";
-import { helloBody } from "../../shared/handshake.ts";
+import { helloBody, type NetworkKey } from "../../shared/handshake.ts";
 import { createIdentity, type Identity } from "../../shared/identity.ts";
 import { type RunningServer, startServer, type StartServerOptions } from "../../server/server.ts";
 
@@ -192,7 +192,7 @@ export class RawClient implements AsyncDisposable {
   async helloBody(
     hostname: string,
     p2pPort: number,
-    options: { identity?: Identity; networkKey?: CryptoKey } = {},
+    options: { identity?: Identity; networkKey?: NetworkKey } = {},
   ): Promise<Bodies[MsgType.Hello]> {
     const challenge = await this.takeChallenge();
     return await helloBody({
@@ -288,7 +288,7 @@ export class RawClient implements AsyncDisposable {
   async hello(
     hostname: string,
     p2pPort: number,
-    options: { identity?: Identity; networkKey?: CryptoKey } = {},
+    options: { identity?: Identity; networkKey?: NetworkKey } = {},
   ): Promise<MessageOf<MsgType.Welcome>> {
     return this.expect(
       MsgType.Hello,

@@ -142,8 +142,8 @@ Deno.test({
     await using file = await keyFile(secret);
     await using server = await startTestServer({ join: "key", networkKeyFile: file.path });
     const encoder = new TextEncoder();
-    const wrong = await importNetworkKey(encoder.encode("not the network key at all"));
-    const right = await importNetworkKey(encoder.encode(secret));
+    const wrong = importNetworkKey(encoder.encode("not the network key at all"));
+    const right = importNetworkKey(encoder.encode(secret));
 
     for (const networkKey of [wrong, undefined]) {
       await using client = await connectRaw(server.tcpPort);

@@ -8,7 +8,7 @@ import { MsgType, type SourceInfo } from "../../shared/protocol.ts";
 import type { FetchInfo } from "../../peer/activity.ts";
 import { Slots } from "../../peer/slots.ts";
 import type { SourceConnection } from "../../peer/source.ts";
-import { SourcePool } from "../../peer/source_pool.ts";
+import { MAX_RETRY_AFTER_MS, SourcePool } from "../../peer/source_pool.ts";
 import { waitUntil } from "./_server.ts";
 
 const SANITIZE = { sanitizeResources: true, sanitizeOps: true } as const;
@@ -171,5 +171,97 @@ Deno.test({
     assert.match(pool.lastError, /admitted from its queue, but no local transfer slot is free/);
     other.release();
     assert.equal(slots.active, 0);
+  },
+});
+
+/** A source that answers every GetInfo with Busy(retryAfterMs) and counts the connections. */
+function startBusySource(retryAfterMs: number) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let connections = 0;
+  const answering = new Set<Promise<void>>();
+  const served = (async () => {
+    for await (const conn of listener) {
+      connections++;
+      const framed = new FramedConn(conn);
+      const answer = (async () => {
+        const first = await framed.readMessage();
+        if (first === null) return;
+        await framed.send(reply(MsgType.Busy, first.requestId, {
+          retryAfterMs,
+          message: "Cannot serve now: all 1 transfer slots are busy",
+        }));
+      })().catch(() => {}).finally(() => {
+        framed.close();
+        answering.delete(answer);
+      });
+      answering.add(answer);
+    }
+  })().catch(() => {});
+  return {
+    port: listener.addr.port,
+    get connections() {
+      return connections;
+    },
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      await Promise.all([served, ...answering]);
+    },
+  };
+}
+
+Deno.test({
+  name: "SourcePool does not ask a busy source again before the retryAfterMs it gave",
+  ...SANITIZE,
+  async fn() {
+    await using fake = startBusySource(1500);
+    const slots = new Slots({ max: 2, maxPerPeer: 2, maxQueue: 0 });
+    const { pool, abort } = newPool(slots, () => Promise.resolve());
+    const source = sourceAt(fake.port);
+    pool.launch([source]);
+    await waitUntil(() => pool.working === 0 && /busy/.test(pool.lastError), {
+      timeoutMs: 2000,
+      what: "the Busy answer",
+      everyMs: 10,
+    });
+    assert.equal(fake.connections, 1);
+    const wait = pool.retryInMs();
+    assert.ok(wait > 1000 && wait <= 1500, `retryInMs ${wait} follows the source's 1500 ms`);
+    // Asked again at once (a fetch's next round): the source is left alone.
+    pool.launch([source]);
+    assert.equal(pool.working, 0, "no connection to a source that asked for time");
+    await pool.describe([source], () => Promise.resolve(undefined));
+    assert.equal(fake.connections, 1);
+    // Once its time has passed it is asked again.
+    await new Promise((resolve) => setTimeout(resolve, pool.retryInMs() + 20));
+    assert.equal(pool.retryInMs(), 0);
+    pool.launch([source]);
+    await waitUntil(() => fake.connections === 2 && pool.working === 0, {
+      timeoutMs: 2000,
+      what: "the second connection",
+      everyMs: 10,
+    });
+    abort.abort();
+    await pool.drain();
+    assert.equal(slots.active, 0);
+  },
+});
+
+Deno.test({
+  name: "SourcePool caps the wait a Busy answer asks for at MAX_RETRY_AFTER_MS",
+  ...SANITIZE,
+  async fn() {
+    await using fake = startBusySource(0xffff_ffff);
+    const slots = new Slots({ max: 2, maxPerPeer: 2, maxQueue: 0 });
+    const { pool, abort } = newPool(slots, () => Promise.resolve());
+    pool.launch([sourceAt(fake.port)]);
+    await waitUntil(() => pool.working === 0 && /busy/.test(pool.lastError), {
+      timeoutMs: 2000,
+      what: "the Busy answer",
+      everyMs: 10,
+    });
+    const wait = pool.retryInMs();
+    assert.ok(wait > 0 && wait <= MAX_RETRY_AFTER_MS, `retryInMs ${wait}`);
+    abort.abort();
+    await pool.drain();
   },
 });
