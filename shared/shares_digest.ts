@@ -1,0 +1,59 @@
+// The digest of a peer's published set: what the index holds for one session, as one hash. A
+// peer sends the digest of what it last published successfully in its Hello; the index compares
+// it with the digest of the entries it kept for that device, and keeps them when both agree
+// (docs/PROTOCOL.md, "Resuming a session"). Pure: no I/O.
+import { createHash } from "node:crypto";
+import type { FileEntry } from "./protocol.ts";
+
+/** Domain separation: a digest of some other list of lines never equals a shares digest. */
+const PREFIX = "lanshare shares v1\n";
+
+/**
+ * SHA-256, in 64 lowercase hex digits, over every field the index stores of each entry
+ * (fname, size, mtimeMs, rootHash, pieceSize, have, sig), in a canonical order: entries sorted
+ * by fname in UTF-8 byte order (fnames are unique within a session), each written as the JSON
+ * array `[fname, size, mtimeMs, rootHash, pieceSize, have, sig]` (`null` for an absent `have`
+ * or `sig`) and a line feed, after the line `lanshare shares v1`. Fields beyond these (a
+ * decoded body may carry more) are ignored, as the index ignores them.
+ *
+ * Synchronous (node:crypto): the index computes it inside a store operation that must not
+ * yield.
+ *
+ * @param entries one session's entries, in any order
+ */
+export function sharesDigest(entries: Iterable<FileEntry>): string {
+  const sorted = [...entries].sort((a, b) => compareCodePoints(a.fname, b.fname));
+  const hash = createHash("sha256").update(PREFIX);
+  for (const e of sorted) {
+    hash.update(
+      JSON.stringify([
+        e.fname,
+        e.size,
+        e.mtimeMs,
+        e.rootHash,
+        e.pieceSize,
+        e.have ?? null,
+        e.sig ?? null,
+      ]) + "\n",
+    );
+  }
+  return hash.digest("hex");
+}
+
+/**
+ * Compares strings by code point, which is the byte order of their UTF-8 encodings. UTF-16
+ * code units (what `<` compares) order differently only where a surrogate (half of a character
+ * above U+FFFF) meets a unit in U+E000–U+FFFF: lift the surrogates above those.
+ */
+function compareCodePoints(a: string, b: string): number {
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x >= 0xd800 && x < 0xe000) x += 0x2800;
+    if (y >= 0xd800 && y < 0xe000) y += 0x2800;
+    return x - y;
+  }
+  return a.length - b.length;
+}
