@@ -15,6 +15,8 @@ export interface HelloInput {
   p2pPort: number;
   /** The network key (`--join key` servers): present only for such a server. */
   networkKey?: NetworkKey;
+  /** The digest of what this device last published successfully (see `Hello.sharesDigest`). */
+  sharesDigest?: string;
 }
 
 /**
@@ -61,7 +63,7 @@ export async function helloBody(
   input: HelloInput,
   challenge: Bodies[MsgType.Challenge],
 ): Promise<Bodies[MsgType.Hello]> {
-  const { identity, hostname, p2pPort, networkKey } = input;
+  const { identity, hostname, p2pPort, networkKey, sharesDigest } = input;
   const proof = await sign(identity, helloStatement(challenge.nonce, challenge.id, identity.id));
   const body: Bodies[MsgType.Hello] = {
     hostname,
@@ -72,6 +74,7 @@ export async function helloBody(
     proof: proof.toBase64(),
   };
   if (networkKey) body.networkProof = networkProof(networkKey, challenge.nonce, identity.id);
+  if (sharesDigest !== undefined) body.sharesDigest = sharesDigest;
   return body;
 }
 

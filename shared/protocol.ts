@@ -240,6 +240,12 @@ export interface Bodies {
     cert: string;
     proof: string;
     networkProof?: string;
+    /**
+     * `sharesDigest()` (shared/shares_digest.ts) of what this device last published
+     * successfully to the index: asks the index to keep the entries it still holds for it
+     * (after a restart) instead of the peer publishing them again. Absent: a fresh session.
+     */
+    sharesDigest?: string;
   };
   [MsgType.Welcome]: {
     serverId: string;
@@ -251,6 +257,12 @@ export interface Bodies {
      * sharing its catalogue. Absent: this server only.
      */
     indexIds?: string[];
+    /**
+     * true: the index kept this device's entries from before (the Hello's `sharesDigest`
+     * matched them), so the session starts with them and the peer sends only what changed
+     * since. Absent or false: the session starts empty, the peer publishes everything.
+     */
+    kept?: boolean;
   };
   [MsgType.Publish]: SignedFileEntry;
   [MsgType.Published]: PublishedBody;

@@ -151,6 +151,7 @@ const SCHEMAS: { [T in MsgType]: Check } = {
     cert: CERT,
     proof: SIG,
     networkProof: optional(SIG),
+    sharesDigest: optional(hash),
   }),
   [MsgType.Welcome]: object({
     serverId: string(),
@@ -158,6 +159,7 @@ const SCHEMAS: { [T in MsgType]: Check } = {
     pingIntervalMs: uint(),
     ticket: TICKET,
     indexIds: optional(array(ID, 64)),
+    kept: optional(bool),
   }),
   [MsgType.Publish]: object({ ...FILE_ENTRY, sig: SIG }),
   [MsgType.Published]: object({

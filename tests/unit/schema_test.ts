@@ -34,6 +34,21 @@ Deno.test("checkBody() accepts absent optional fields", () => {
   checkBody(MsgType.Info, { ...ENTRY, pieceHashes: "" });
 });
 
+Deno.test("checkBody() takes Hello with or without sharesDigest, Welcome with or without kept", () => {
+  const hello = SAMPLE_BY_NAME.Hello.body;
+  assert.equal("sharesDigest" in hello, false, "the sample is an old peer's Hello");
+  checkBody(MsgType.Hello, hello);
+  checkBody(MsgType.Hello, { ...hello, sharesDigest: FILE.rootHash });
+  assertRejects(MsgType.Hello, { ...hello, sharesDigest: "AB".repeat(32) }, "body.sharesDigest");
+  assertRejects(MsgType.Hello, { ...hello, sharesDigest: "ab" }, "body.sharesDigest");
+  const welcome = SAMPLE_BY_NAME.Welcome.body;
+  assert.equal("kept" in welcome, false, "the sample is an old server's Welcome");
+  checkBody(MsgType.Welcome, welcome);
+  checkBody(MsgType.Welcome, { ...welcome, kept: true });
+  checkBody(MsgType.Welcome, { ...welcome, kept: false });
+  assertRejects(MsgType.Welcome, { ...welcome, kept: "yes" }, "body.kept");
+});
+
 Deno.test("checkBody() ignores unknown fields", () => {
   const body = { sentAtMs: 1, future: { nested: [1, 2] } };
   assert.deepEqual(checkBody(MsgType.Ping, body), body);
