@@ -104,14 +104,18 @@ export class Catalog {
   }
 
   /**
-   * Registers a session after checking the hello fields.
+   * Registers a session after checking the hello fields. With the Hello's `sharesDigest`, the
+   * device's offline session from before a restart is resumed with its entries when they are
+   * the set the digest names (Store.resumeSession()); otherwise the session starts empty.
    *
-   * @returns the session this one replaced, if it was live
+   * @returns the new row; the session this one replaced, if it was live; whether the entries
+   *   were kept
    * @throws {RequestError} on an invalid hostname or port
    */
   async register(
     session: Omit<SessionRow, "serverId" | "openedAtMs">,
-  ): Promise<{ row: SessionRow; replaced: SessionRow | undefined }> {
+    sharesDigest?: string,
+  ): Promise<{ row: SessionRow; replaced: SessionRow | undefined; kept: boolean }> {
     const bytes = encoder.encode(session.hostname).length;
     const problem = textProblem(session.hostname);
     if (problem !== undefined) {
@@ -131,8 +135,13 @@ export class Catalog {
     if (session.port === 0) throw new RequestError("bad-body", "Cannot register: P2P port is 0");
     const now = this.now();
     const row: SessionRow = { ...session, serverId: this.serverId, openedAtMs: now };
-    const replaced = await this.store.openSession(row, now + this.leaseMs);
-    return { row, replaced };
+    const leaseUntilMs = now + this.leaseMs;
+    if (
+      sharesDigest !== undefined &&
+      await this.store.resumeSession(row, leaseUntilMs, sharesDigest)
+    ) return { row, replaced: undefined, kept: true };
+    const replaced = await this.store.openSession(row, leaseUntilMs);
+    return { row, replaced, kept: false };
   }
 
   /** Ends a session; its entries vanish with it. */

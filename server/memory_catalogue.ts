@@ -5,9 +5,11 @@ import type { CatalogEntry, FileEntry, SourceInfo } from "../shared/protocol.ts"
 import { Glob } from "./glob.ts";
 import { type BlockItem, NameBlocks } from "./name_blocks.ts";
 import { SortedNames } from "./sorted_names.ts";
+import { sharesDigest } from "../shared/shares_digest.ts";
 import {
   conflictError,
   EntryLimitError,
+  mayResume,
   mayTakeOver,
   type PublishOptions,
   type PublishOutcome,
@@ -18,7 +20,8 @@ import {
 
 /** A session as held in memory. */
 export interface SessionRecord {
-  readonly row: SessionRow;
+  /** Replaced when the session is resumed by a new connection (resumeSession()). */
+  row: SessionRow;
   /** false after markOffline(): listed by search with `online: false`, never by who-has. */
   online: boolean;
   leaseUntilMs: number;
@@ -99,6 +102,31 @@ export class MemoryCatalogue {
     }
     this.#addSession(row, leaseUntilMs);
     return old?.online ? old.row : undefined;
+  }
+
+  /**
+   * Resumes the offline session of the same {hostname, port} and device with its entries when
+   * their digest is `digest`; see Store.resumeSession(). The record keeps its entries and its
+   * place in every name's holders (same hostname and port): only its row and keys change.
+   *
+   * @returns the id of the session resumed, or undefined when nothing changed
+   */
+  resumeSession(row: SessionRow, leaseUntilMs: number, digest: string): string | undefined {
+    const old = this.#byEndpoint.get(endpointKey(row));
+    if (!old || !mayResume(old.row, old.online, row.deviceId)) return undefined;
+    if (sharesDigest([...old.entries.values()].map((held) => held.entry)) !== digest) {
+      return undefined;
+    }
+    for (const stale of this.#byHostname.get(row.hostname) ?? []) {
+      if (stale !== old && !stale.online) this.#removeSession(stale);
+    }
+    const oldId = old.row.sessionId;
+    this.#sessions.delete(oldId);
+    old.row = { ...row };
+    old.online = true;
+    old.leaseUntilMs = leaseUntilMs;
+    this.#sessions.set(row.sessionId, old);
+    return oldId;
   }
 
   /** Removes a session and its entries. @returns whether it existed */

@@ -85,6 +85,17 @@ export class MemoryStore implements Store {
     });
   }
 
+  resumeSession(session: SessionRow, leaseUntilMs: number, sharesDigest: string): Promise<boolean> {
+    return Promise.try(() => {
+      const oldSessionId = this.#catalogue.resumeSession(session, leaseUntilMs, sharesDigest);
+      if (oldSessionId === undefined) return false;
+      return this.#persist(
+        { kind: "resume", oldSessionId, session: { ...session }, leaseUntilMs },
+        true,
+      );
+    });
+  }
+
   closeSession(sessionId: string): Promise<void> {
     return Promise.try(() => {
       if (!this.#catalogue.closeSession(sessionId)) return;

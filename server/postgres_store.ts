@@ -2,6 +2,7 @@
 // catalogue. Same semantics as SqliteStore; every driver error becomes "Cannot <action>: ...".
 import postgres from "postgres";
 import { logger } from "../shared/log.ts";
+import { sharesDigest } from "../shared/shares_digest.ts";
 import type { CatalogEntry, FileEntry, SourceInfo } from "../shared/protocol.ts";
 import {
   type EntrySqlRow,
@@ -17,6 +18,7 @@ import {
   type DeviceStatus,
   EntryLimitError,
   likePattern,
+  mayResume,
   mayTakeOver,
   type PublishOptions,
   type PublishOutcome,
@@ -85,6 +87,11 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      -- 'index': a server of this catalogue, whose tickets the peers of every server accept
      status    TEXT NOT NULL CHECK (status IN ('approved', 'revoked', 'index'))
    );`,
+  // v4: a peer back after a restart with the same published set resumes its offline session
+  // (resumeSession()): the session row takes the new session's id, and its entries follow.
+  `ALTER TABLE entries DROP CONSTRAINT entries_session_id_fkey;
+   ALTER TABLE entries ADD CONSTRAINT entries_session_id_fkey FOREIGN KEY (session_id)
+     REFERENCES sessions (session_id) ON DELETE CASCADE ON UPDATE CASCADE;`,
 ];
 
 const log = logger("server", "postgres");
@@ -243,6 +250,34 @@ export class PostgresStore implements Store {
             ${session.address}, ${session.port}, ${session.openedAtMs}, true, ${leaseUntilMs},
             ${session.deviceId ?? null}, ${session.cert ?? null})`;
         return old?.online ? toSession(old) : undefined;
+      }));
+  }
+
+  resumeSession(session: SessionRow, leaseUntilMs: number, digest: string): Promise<boolean> {
+    const pair = `${session.hostname}:${session.port}`;
+    return this.#run(`resume session for "${pair}"`, (sql) =>
+      sql.begin(async (tx) => {
+        // The same lock as openSession(): one server at a time changes a pair's session.
+        await tx`SELECT pg_advisory_xact_lock(hashtextextended(${`lanshare.pair.${pair}`}, 0))`;
+        const [old] = await tx<SessionSqlRow[]>`
+          SELECT * FROM sessions WHERE hostname = ${session.hostname} AND port = ${session.port}
+          FOR UPDATE`;
+        if (!old || !mayResume(toSession(old), old.online, session.deviceId)) return false;
+        const entries = await tx<EntrySqlRow[]>`
+          SELECT fname, size, mtime_ms, root_hash, piece_size, have, sig
+          FROM entries WHERE session_id = ${old.session_id}`;
+        if (sharesDigest(entries.map(toEntry)) !== digest) return false;
+        await tx`
+          DELETE FROM sessions WHERE hostname = ${session.hostname} AND NOT online
+            AND session_id <> ${old.session_id}`;
+        // ON UPDATE CASCADE (migration v4) moves the entries to the new id.
+        await tx`
+          UPDATE sessions SET session_id = ${session.sessionId}, server_id = ${session.serverId},
+            address = ${session.address}, opened_at_ms = ${session.openedAtMs}, online = true,
+            lease_until_ms = ${leaseUntilMs}, device_id = ${session.deviceId ?? null},
+            cert = ${session.cert ?? null}
+          WHERE session_id = ${old.session_id}`;
+        return true;
       }));
   }
 

@@ -149,7 +149,7 @@ export async function runSession(conn: TransportConn, ctx: SessionContext): Prom
         port: hello.p2pPort,
         deviceId: hello.id,
         cert: hello.cert,
-      });
+      }, hello.sharesDigest);
     } catch (err) {
       ctx.admitted.unregister();
       if (err instanceof ConflictError) {
@@ -169,7 +169,7 @@ export async function runSession(conn: TransportConn, ctx: SessionContext): Prom
       }
       throw err;
     }
-    const { row, replaced } = registered;
+    const { row, replaced, kept } = registered;
     // One signature per registration (and per refresh below): never one per lookup.
     const ticket = await issueTicket(ctx.identity, hello.id, Date.now());
     // Even if the connection ended meanwhile: runSession() cleans up once run() has settled,
@@ -178,11 +178,12 @@ export async function runSession(conn: TransportConn, ctx: SessionContext): Prom
     if (replaced) closeReplaced(replaced.sessionId, row);
     ctx.live.set(row.sessionId, session);
     framed.setMaxBodyBytes(DEFAULT_LIMITS.maxBodyBytes);
-    log.info("Registered {host} (P2P port {port}, device {id}) from {label}", {
+    log.info("Registered {host} (P2P port {port}, device {id}) from {label}{kept}", {
       host: row.hostname,
       port: row.port,
       id: shortId(hello.id),
       label,
+      kept: kept ? ", its entries kept" : "",
     });
     return {
       type: MsgType.Welcome,
@@ -192,6 +193,8 @@ export async function runSession(conn: TransportConn, ctx: SessionContext): Prom
         pingIntervalMs: ctx.pingIntervalMs,
         ticket,
         indexIds: await ctx.join.indexIds(ctx.identity.id),
+        // Only when true: an old peer's Welcome is unchanged.
+        ...(kept ? { kept } : {}),
       },
     };
   }

@@ -4,6 +4,7 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import type { CatalogEntry, FileEntry, SourceInfo } from "../shared/protocol.ts";
 import type { LoadedSession } from "./memory_catalogue.ts";
+import { sharesDigest } from "../shared/shares_digest.ts";
 import {
   type EntrySqlRow,
   type SessionSqlColumns,
@@ -17,6 +18,7 @@ import {
   type DeviceStatus,
   EntryLimitError,
   likePattern,
+  mayResume,
   mayTakeOver,
   type PublishOptions,
   type PublishOutcome,
@@ -80,6 +82,7 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
  */
 export type SqliteWrite =
   | { kind: "open"; session: SessionRow; leaseUntilMs: number }
+  | { kind: "resume"; oldSessionId: string; session: SessionRow; leaseUntilMs: number }
   | { kind: "close"; sessionId: string }
   | { kind: "publish"; sessionId: string; entry: FileEntry }
   | { kind: "unpublish"; sessionId: string; fname: string }
@@ -185,6 +188,9 @@ export class SqliteStore implements Store {
         this.#insertSession(session, write.leaseUntilMs);
         return;
       }
+      case "resume":
+        this.#resume(write.oldSessionId, write.session, write.leaseUntilMs);
+        return;
       case "close":
         this.#sql("DELETE FROM sessions WHERE session_id = ?").run(write.sessionId);
         return;
@@ -269,6 +275,52 @@ export class SqliteStore implements Store {
       this.#insertSession(session, leaseUntilMs);
       return old && old.online === 1 ? toSession(old) : undefined;
     }));
+  }
+
+  async resumeSession(
+    session: SessionRow,
+    leaseUntilMs: number,
+    digest: string,
+  ): Promise<boolean> {
+    return this.#transaction(() => {
+      const old = this.#sql("SELECT * FROM sessions WHERE hostname = ? AND port = ?")
+        .get(session.hostname, session.port) as SessionSqlRow | undefined;
+      if (!old || !mayResume(toSession(old), old.online === 1, session.deviceId)) return false;
+      const entries = this.#sql(`SELECT ${ENTRY_COLUMNS} FROM entries e WHERE e.session_id = ?`)
+        .all(old.session_id) as unknown as EntrySqlRow[];
+      if (sharesDigest(entries.map(toEntry)) !== digest) return false;
+      this.#resume(old.session_id, session, leaseUntilMs);
+      return true;
+    });
+  }
+
+  /**
+   * Re-keys the offline session `oldSessionId` and its entries to `session`, live, and drops
+   * the hostname's other offline sessions. Inside a transaction: the entries' foreign key has
+   * no ON UPDATE action (changing it takes rebuilding the table), so it is checked at commit,
+   * once both the session and its entries carry the new id.
+   */
+  #resume(oldSessionId: string, session: SessionRow, leaseUntilMs: number): void {
+    this.#db.exec("PRAGMA defer_foreign_keys = ON");
+    this.#sql("DELETE FROM sessions WHERE hostname = ? AND online = 0 AND session_id <> ?")
+      .run(session.hostname, oldSessionId);
+    this.#sql(
+      `UPDATE sessions SET session_id = ?, server_id = ?, address = ?, port = ?,
+         opened_at_ms = ?, online = 1, lease_until_ms = ?, device_id = ?, cert = ?
+       WHERE session_id = ?`,
+    ).run(
+      session.sessionId,
+      session.serverId,
+      session.address,
+      session.port,
+      session.openedAtMs,
+      leaseUntilMs,
+      session.deviceId ?? null,
+      session.cert ?? null,
+      oldSessionId,
+    );
+    this.#sql("UPDATE entries SET session_id = ? WHERE session_id = ?")
+      .run(session.sessionId, oldSessionId);
   }
 
   #insertSession(session: SessionRow, leaseUntilMs: number): void {

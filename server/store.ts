@@ -116,6 +116,19 @@ export interface Store {
    * @throws {ConflictError} when a live session of another device holds the pair
    */
   openSession(session: SessionRow, leaseUntilMs: number): Promise<SessionRow | undefined>;
+  /**
+   * Resumes the offline session of `session`'s {hostname, port} with its entries, when it
+   * belongs to the same device (`deviceId`, proved in the Hello; never a row without one) and
+   * `sharesDigest` (shared/shares_digest.ts) of its entries is the one given: the peer
+   * published exactly these before the server restarted, so it need not publish them again.
+   * The row becomes `session` (its new id, server, address, opening time, certificate), live
+   * until `leaseUntilMs`, and its entries are that session's; the hostname's other offline
+   * sessions go, as with openSession().
+   *
+   * @returns whether the session was resumed; when not, nothing changed, and the caller opens
+   * the session with openSession()
+   */
+  resumeSession(session: SessionRow, leaseUntilMs: number, sharesDigest: string): Promise<boolean>;
   /** Ends a session and removes its entries at once. No-op for an unknown or replaced session. */
   closeSession(sessionId: string): Promise<void>;
   /**
@@ -207,6 +220,14 @@ export class ConflictError extends Error {
     this.name = "ConflictError";
     this.owner = owner;
   }
+}
+
+/**
+ * Whether a Hello of `deviceId` may resume `old` (see Store.resumeSession()), before its
+ * digest is compared: `old` is offline and was proved by that very device.
+ */
+export function mayResume(old: SessionRow, online: boolean, deviceId: string | undefined): boolean {
+  return !online && old.deviceId !== undefined && old.deviceId === deviceId;
 }
 
 /**

@@ -6,6 +6,7 @@ import { SqliteStore } from "../../server/sqlite_store.ts";
 import { openStore } from "../../server/open_store.ts";
 import type { SessionRow, Store } from "../../server/store.ts";
 import type { FileEntry } from "../../shared/protocol.ts";
+import { sharesDigest } from "../../shared/shares_digest.ts";
 
 const NOW = 1_700_000_000_000;
 const LEASE = NOW + 60_000;
@@ -90,6 +91,56 @@ async function restartKeepsEverything(open: (path: string) => Store): Promise<vo
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+for (
+  const [how, open] of [
+    ["on the event loop", (path: string) => new MemoryStore(new SqliteStore(path))],
+    ["through the writer thread", (path: string) => openStore(path)],
+  ] as const
+) {
+  Deno.test(`MemoryStore writing ${how}: a resumed session is on disk under its new id`, async () => {
+    const dir = await Deno.makeTempDir({ prefix: "lanshare_memstore_" });
+    try {
+      const path = `${dir}/index.db`;
+      const device = { deviceId: "d".repeat(52) };
+      const first = open(path);
+      await first.migrate();
+      await first.openSession({ ...session("a", "alpha"), ...device }, LEASE);
+      await first.openSession({ ...session("a-old-port", "alpha", 4001), ...device }, LEASE);
+      await first.publish("a", entry("one.txt"), PUBLISH);
+      await first.publish("a", entry("two.txt", { have: "/w==" }), PUBLISH);
+      await first.publish("a-old-port", entry("three.txt"), PUBLISH);
+      await first.close();
+
+      const second = open(path);
+      await second.migrate();
+      assert.equal(await second.markOffline({}), 2);
+      const digest = sharesDigest([entry("one.txt"), entry("two.txt", { have: "/w==" })]);
+      const resumed = { ...session("a2", "alpha"), ...device, address: "10.0.0.8" };
+      assert.equal(await second.resumeSession(resumed, LEASE, digest), true);
+      await second.publish("a2", entry("four.txt"), PUBLISH);
+      await second.close();
+
+      const raw = new SqliteStore(path);
+      try {
+        await raw.migrate();
+        assert.deepEqual(await raw.sessions(undefined, NOW), [resumed]);
+        assert.deepEqual(await raw.entriesOf("a2"), [
+          entry("four.txt"),
+          entry("one.txt"),
+          entry("two.txt", { have: "/w==" }),
+        ]);
+        assert.deepEqual(await raw.entriesOf("a"), []);
+        assert.deepEqual(await raw.entriesOf("a-old-port"), []);
+        assert.deepEqual(await raw.counts(NOW), { sessions: 1, entries: 3 });
+      } finally {
+        await raw.close();
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
 }
 
 Deno.test("SqliteStore.applyBatch() keeps the good writes of a batch with a bad one", async () => {

@@ -13,6 +13,7 @@ import {
   type Store,
 } from "../../server/store.ts";
 import type { CatalogEntry, FileEntry, PublishStatus, SourceInfo } from "../../shared/protocol.ts";
+import { sharesDigest } from "../../shared/shares_digest.ts";
 import { PG_URL, pgStep, tempSchema } from "../_pg.ts";
 
 /** A migrated, empty store, released on dispose. */
@@ -225,6 +226,94 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
     assert.equal(await store.markOffline({}), 1);
     assert.equal(await store.openSession(intruder, LEASE), undefined);
     assert.deepEqual(await store.sessions("alpha", NOW), [intruder]);
+  });
+
+  await it("resumeSession() keeps an offline session's entries for the same device and digest", async (store) => {
+    const old = session("old", "alpha", 4000, "dead-server");
+    const otherPort = session("other-port", "alpha", 4001, "dead-server");
+    await open(store, [old, otherPort, session("asker", "beta", 4000)]);
+    await publish(store, "old", entry("a.txt"));
+    await publish(store, "old", entry("b.txt", { have: "gA==" }));
+    await publish(store, "other-port", entry("c.txt"));
+    await store.markOffline({ serverId: "dead-server" });
+    const held = [entry("a.txt"), entry("b.txt", { have: "gA==" })];
+
+    const fresh = { ...session("new", "alpha", 4000, "server-b"), address: "10.9.9.9" };
+    // Another set than the one held (one entry fewer): nothing changes.
+    assert.equal(await store.resumeSession(fresh, LEASE, sharesDigest(held.slice(1))), false);
+    assert.deepEqual(await store.sessions("alpha", NOW), []);
+    assert.deepEqual(await store.entriesOf("old"), held);
+    assert.deepEqual(await store.entriesOf("other-port"), [entry("c.txt")]);
+
+    assert.equal(await store.resumeSession(fresh, LEASE, sharesDigest(held)), true);
+    assert.deepEqual(await store.sessions("alpha", NOW), [fresh]);
+    assert.deepEqual(await store.sessions("alpha", LEASE), [], "live until the new lease");
+    assert.deepEqual(await store.entriesOf("new"), held);
+    assert.deepEqual(await store.entriesOf("old"), []);
+    // The hostname's other offline session goes, as with openSession().
+    assert.deepEqual(await store.entriesOf("other-port"), []);
+    assert.deepEqual(await store.counts(NOW), { sessions: 2, entries: 2 });
+    const sources = await store.whoHas("a.txt", "asker", NOW);
+    assert.deepEqual(sources.map((s) => [s.hostname, s.address, s.port, s.id]), [
+      ["alpha", "10.9.9.9", 4000, DEVICE_ID],
+    ]);
+    assert.deepEqual(await fnames(store, ""), ["a.txt", "b.txt"]);
+
+    // The entries are the new session's: publish knows them, close removes them; the old id
+    // (a late disconnect of the session before) touches nothing.
+    assert.equal(await publish(store, "new", entry("a.txt")), "unchanged");
+    await store.closeSession("old");
+    assert.deepEqual(await store.entriesOf("new"), held);
+    await store.closeSession("new");
+    assert.deepEqual(await store.counts(NOW), { sessions: 1, entries: 0 });
+  });
+
+  await it("resumeSession() refuses a live session, another device, another pair or no device", async (store) => {
+    const live = session("live", "alpha", 4000);
+    await open(store, [live]);
+    await publish(store, "live", entry("a.txt"));
+    const digest = sharesDigest([entry("a.txt")]);
+    const again = session("again", "alpha", 4000);
+    // Live: not resumed (openSession() replaces it, dropping the entries, as before).
+    assert.equal(await store.resumeSession(again, LEASE, digest), false);
+    assert.deepEqual(await store.sessions("alpha", NOW), [live]);
+
+    await store.markOffline({});
+    // Another device with the same hostname, port and digest: never given these entries.
+    const intruder = { ...session("intruder", "alpha", 4000), deviceId: "b".repeat(52) };
+    assert.equal(await store.resumeSession(intruder, LEASE, digest), false);
+    // The same device on another port, or another hostname: another pair.
+    assert.equal(await store.resumeSession(session("moved", "alpha", 4001), LEASE, digest), false);
+    assert.equal(
+      await store.resumeSession(session("renamed", "gamma", 4000), LEASE, digest),
+      false,
+    );
+    // A Hello without a device ID never resumes, nor does anyone resume a row without one.
+    const { deviceId: _, ...anonymous } = session("anonymous", "alpha", 4000);
+    assert.equal(await store.resumeSession(anonymous, LEASE, digest), false);
+    assert.deepEqual(await store.entriesOf("live"), [entry("a.txt")]);
+    assert.deepEqual(await store.sessions(undefined, NOW), []);
+
+    await store.closeSession("live");
+    const { deviceId: __, ...unowned } = session("unowned", "delta", 4000);
+    await open(store, [unowned]);
+    await publish(store, "unowned", entry("d.txt"));
+    await store.markOffline({});
+    const delta = session("delta-back", "delta", 4000);
+    assert.equal(
+      await store.resumeSession(delta, LEASE, sharesDigest([entry("d.txt")])),
+      false,
+    );
+    assert.deepEqual(await store.entriesOf("unowned"), [entry("d.txt")]);
+  });
+
+  await it("resumeSession() of a session without entries resumes it empty", async (store) => {
+    await open(store, [session("old", "alpha", 4000)]);
+    await store.markOffline({});
+    const fresh = session("new", "alpha", 4000, "server-b");
+    assert.equal(await store.resumeSession(fresh, LEASE, sharesDigest([])), true);
+    assert.deepEqual(await store.sessions(undefined, NOW), [fresh]);
+    assert.equal(await publish(store, "new", entry("a.txt")), "created");
   });
 
   await it("whoHas() and search() return the publisher's ID and signature, not its certificate", async (store) => {
