@@ -1,8 +1,9 @@
 // The peer's session with the index server: connect (given or discovered), say Hello, answer
 // the server's pings and live listings, and keep trying with jittered backoff until connected,
-// from the start (the index may come up after the peer) and whenever the session drops,
-// publishing everything again each time. Stops only when replaced by a peer with the same
-// identity, until told to `reconnect`.
+// from the start (the index may come up after the peer) and whenever the session drops. Keeps
+// what the index acknowledged (`published`): its digest in the Hello lets a restarted index keep
+// those entries, and then only the changes are sent again; else everything is published again.
+// Stops only when replaced by a peer with the same identity, until told to `reconnect`.
 import type { HostPort } from "../shared/cli.ts";
 import { FramedConn } from "../shared/framing.ts";
 import { logger } from "../shared/log.ts";
@@ -11,10 +12,12 @@ import { connectTo, plaintextMismatch, type TransportConn } from "../shared/tran
 import {
   type Bodies,
   type ErrorCode,
+  type FileEntry,
   type Message,
   MsgType,
   type Ticket,
 } from "../shared/protocol.ts";
+import { sharesDigest } from "../shared/shares_digest.ts";
 import { RemoteError } from "../shared/errors.ts";
 import { helloBody, type NetworkKey, readChallenge } from "../shared/handshake.ts";
 import { type Identity, shortId } from "../shared/identity.ts";
@@ -46,8 +49,12 @@ export interface IndexClientOptions {
    * registered with first) and this peer's ticket.
    */
   onRegistered?: (indexIds: string[], ticket: Ticket) => void;
-  /** Runs after every (re)connection, before it counts as connected: publish everything again. */
-  onConnected: (client: IndexClient) => Promise<void>;
+  /**
+   * Runs after every (re)connection, before it counts as connected: publish everything again,
+   * or, when the index `kept` this device's entries (`client.published` lists them), only what
+   * changed since.
+   */
+  onConnected: (client: IndexClient, kept: boolean) => Promise<void>;
   /** Says, for "Cannot <action>: <reason>", why a request cannot be sent in `state`. */
   unavailableReason: (state: IndexState) => string;
   /** Called on every change of `state`. */
@@ -139,6 +146,12 @@ export class IndexClient {
   sessionId: string | undefined;
   /** The device ID of the index this session is registered with (it proved it by TLS). */
   serverDeviceId: string | undefined;
+  /**
+   * What the index holds for this peer, as far as its answers tell: every entry a `Publish`
+   * was answered `Published` for, less those `Unpublish`ed since, on the current (or last)
+   * session. Cleared when a session starts empty.
+   */
+  readonly #published = new Map<string, FileEntry>();
 
   /** @param options how to find and greet the server */
   constructor(options: IndexClientOptions) {
@@ -148,6 +161,11 @@ export class IndexClient {
   /** Where the peer stands with the index. */
   get state(): IndexState {
     return this.#state;
+  }
+
+  /** The entries the index acknowledged (see #published), by fname. */
+  get published(): ReadonlyMap<string, FileEntry> {
+    return this.#published;
   }
 
   /** true while registered with a server. */
@@ -351,11 +369,16 @@ export class IndexClient {
               hostname: this.#options.hostname,
               p2pPort: this.#options.p2pPort,
               ...(this.#options.networkKey ? { networkKey: this.#options.networkKey } : {}),
+              // A restarted index keeps the entries it holds for this device if they are these.
+              sharesDigest: sharesDigest(this.#published.values()),
             }, challenge),
             this.#timeoutMs,
           ),
           MsgType.Welcome,
         );
+        const kept = welcome.body.kept === true;
+        // Before any request can use the session: a session not kept starts empty.
+        if (!kept) this.#published.clear();
         this.#rpc = rpc;
         this.server = label;
         this.sessionId = welcome.body.sessionId;
@@ -363,13 +386,14 @@ export class IndexClient {
         const others = (welcome.body.indexIds ?? []).filter((id) => id !== challenge.id);
         this.#options.onRegistered?.([challenge.id, ...others], welcome.body.ticket);
         this.#runningSession = running;
-        await this.#options.onConnected(this);
+        await this.#options.onConnected(this, kept);
         if (this.#stopped) return; // replaced or closed while publishing: the loop sees it
         this.#setState({ kind: "connected", server: label });
-        log.info("Registered with index {server} ({id}) as {host}", {
+        log.info("Registered with index {server} ({id}) as {host}{kept}", {
           server: label,
           id: server.pin ? shortId(server.pin.id) : "plaintext",
           host: this.#options.hostname,
+          kept: kept ? ", which kept this peer's entries" : "",
         });
         return;
       } catch (err) {
@@ -466,7 +490,30 @@ export class IndexClient {
         this.#options.unavailableReason(this.#state),
       );
     }
-    return await rpc.request(type, body, this.#timeoutMs);
+    const reply = await rpc.request(type, body, this.#timeoutMs);
+    // Answers on a session since replaced say nothing about the current one.
+    if (rpc === this.#rpc) this.#acknowledged(type, body, reply);
+    return reply;
+  }
+
+  /** Records in #published what an answered Publish or Unpublish changed at the index. */
+  #acknowledged<T extends MsgType>(type: T, body: Bodies[T], reply: Message): void {
+    if (type === MsgType.Publish && reply.type === MsgType.Published) {
+      const sent = body as Bodies[MsgType.Publish];
+      // The fields the index stores, and no more (what sharesDigest() covers).
+      const entry: FileEntry = {
+        fname: sent.fname,
+        size: sent.size,
+        mtimeMs: sent.mtimeMs,
+        rootHash: sent.rootHash,
+        pieceSize: sent.pieceSize,
+        sig: sent.sig,
+      };
+      if (sent.have !== undefined) entry.have = sent.have;
+      this.#published.set(entry.fname, entry);
+    } else if (type === MsgType.Unpublish && reply.type === MsgType.Ok) {
+      this.#published.delete((body as Bodies[MsgType.Unpublish]).fname);
+    }
   }
 
   /** Says goodbye and closes; no reconnection after this. */

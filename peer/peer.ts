@@ -7,6 +7,7 @@ import { fnameProblem } from "../shared/fname.ts";
 import { logger } from "../shared/log.ts";
 import {
   type CatalogEntry,
+  type FileEntry,
   MsgType,
   type PublishedBody,
   type PublishStatus,
@@ -179,12 +180,43 @@ export class Peer implements AsyncDisposable {
       networkKey: parts.networkKey,
       onRegistered: (indexIds, ticket) => this.tickets.registered(indexIds, ticket),
       listShares: () => ({ files: this.shares.list().map(shareEntry) }),
-      onConnected: async () => {
-        // A (re)connected session starts empty on the index: publish everything again.
-        await Promise.all(this.shares.list().map((share) => this.announce(share.fname)));
+      onConnected: async (client, kept) => {
+        // A (re)connected session starts empty on the index: publish everything again. Unless
+        // the index kept what this peer had published: then only what changed meanwhile.
+        if (kept) await this.#sendChanges(client.published);
+        else await Promise.all(this.shares.list().map((share) => this.announce(share.fname)));
       },
     });
     this.shares.onChange = (changes) => void this.#announceChanges(changes);
+  }
+
+  /**
+   * Brings the index from `held` (what it kept for this peer) to the shares of now: publishes
+   * the shares it lacks or holds in another state, unpublishes the names no longer shared.
+   */
+  async #sendChanges(held: ReadonlyMap<string, FileEntry>): Promise<void> {
+    const gone = new Set(held.keys());
+    const stale: string[] = [];
+    for (const share of this.shares.list()) {
+      gone.delete(share.fname);
+      const entry = shareEntry(share);
+      const kept = held.get(share.fname);
+      if (!kept || !sameFile(kept, entry)) stale.push(share.fname);
+    }
+    if (stale.length > 0 || gone.size > 0) {
+      log.info("The index kept this peer's entries: sending {n} change(s)", {
+        n: stale.length + gone.size,
+      });
+    }
+    await Promise.all([
+      ...stale.map((fname) => this.announce(fname)),
+      ...[...gone].map((fname) =>
+        this.index.request(MsgType.Unpublish, { fname }).catch((err) => {
+          // Lost again meanwhile: the next session starts from what the index answered.
+          if (!(err instanceof IndexUnavailableError)) throw err;
+        })
+      ),
+    ]);
   }
 
   /** Tells the index about names whose content changed on disk or that went away. */
@@ -445,6 +477,16 @@ export class Peer implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/**
+ * Whether the index's entry describes the share as it is: the same fields but the signature
+ * (which signs fname, size and root hash, so it is the same when they are).
+ */
+function sameFile(held: FileEntry, entry: FileEntry): boolean {
+  return held.size === entry.size && held.mtimeMs === entry.mtimeMs &&
+    held.rootHash === entry.rootHash && held.pieceSize === entry.pieceSize &&
+    held.have === entry.have;
 }
 
 /** How this peer's P2P port is carried: TLS with its own certificate, or plaintext. */

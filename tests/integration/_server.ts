@@ -128,6 +128,15 @@ export function fileEntry(
 /** A well-formed signature that verifies under no key: for index tests, which never check it. */
 export const UNCHECKED_SIG = new Uint8Array(64).toBase64();
 
+/** What a RawClient's Hello may carry besides hostname and port. */
+export interface HelloOptions {
+  /** The device to prove (the client's own by default). */
+  identity?: Identity;
+  networkKey?: NetworkKey;
+  /** The digest of the entries this device published before (Hello.sharesDigest). */
+  sharesDigest?: string;
+}
+
 /** Answers one server request in `RawClient.answer()`, or returns undefined to stay silent. */
 export type Responder = (message: Message) => Message | undefined;
 
@@ -192,7 +201,7 @@ export class RawClient implements AsyncDisposable {
   async helloBody(
     hostname: string,
     p2pPort: number,
-    options: { identity?: Identity; networkKey?: NetworkKey } = {},
+    options: HelloOptions = {},
   ): Promise<Bodies[MsgType.Hello]> {
     const challenge = await this.takeChallenge();
     return await helloBody({
@@ -200,6 +209,7 @@ export class RawClient implements AsyncDisposable {
       hostname,
       p2pPort,
       ...(options.networkKey ? { networkKey: options.networkKey } : {}),
+      ...(options.sharesDigest !== undefined ? { sharesDigest: options.sharesDigest } : {}),
     }, challenge);
   }
 
@@ -288,7 +298,7 @@ export class RawClient implements AsyncDisposable {
   async hello(
     hostname: string,
     p2pPort: number,
-    options: { identity?: Identity; networkKey?: NetworkKey } = {},
+    options: HelloOptions = {},
   ): Promise<MessageOf<MsgType.Welcome>> {
     return this.expect(
       MsgType.Hello,
