@@ -1,6 +1,6 @@
 // End to end: the index across a restart, after a crash or a `quit`. The catalogue survives in
-// SQLite, entries of peers that are gone stay listed as offline, live peers reconnect and
-// publish again by themselves, and a peer back on another port replaces its offline rows.
+// SQLite, entries of peers that are gone stay listed as offline, live peers reconnect and have
+// their entries kept (or publish again), and a peer back on another port replaces its offline rows.
 import { helloRequest, signedEntry } from "../_handshake.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -57,12 +57,19 @@ Deno.test("a restarted index keeps its catalogue and its peers come back", async
       args: ["--ping-interval-ms", "200", "--ping-timeout-ms", "1000"],
     });
 
-    // Live peers reconnect with backoff and publish again: both are back well within 10 s.
+    // Live peers reconnect with backoff: both are back well within 10 s.
     await pollUntil(
       async () => /^2 peer\(s\)/.test((await server.command("peers", /peer\(s\)/)).at(-1)!),
       10_000,
     );
     console.log(`peers back ${(performance.now() - restartedAt).toFixed(0)} ms after the restart`);
+    // The peer that stayed connected had its entries kept (same device, same published set):
+    // it published nothing again. (The asker may have registered first with the new server.)
+    await pollUntil(
+      () => Promise.resolve(/which kept this peer's entries/.test(stays.stderr)),
+      5000,
+    )
+      .catch(() => assert.fail(`stays was not kept:\n${stays.stderr.slice(-2000)}`));
 
     // The dead peer's entry is still listed, as offline; who-has never returns it.
     const files = await server.command("files", /orphan\.txt/);
