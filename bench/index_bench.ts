@@ -599,6 +599,8 @@ interface RestartResult {
   sessionsBackS: number;
   /** From the kill until the server also listed every entry again, s. */
   entriesBackS: number;
+  /** The server's live count so many seconds after the kill ("15 s": n), see LiveMarks. */
+  backAt: Record<string, number>;
   /** The generator's own count: sessions back, connection attempts, time since the first loss. */
   load: Record<string, unknown>;
   /** The server's counts once settled. */
@@ -620,7 +622,9 @@ function restartLines(restart: RestartResult | undefined): string[] {
         f(restart.listeningS, 2)
       } s; NOT every session back within ${
         RESTART_BUDGET_MS / 1000
-      } s: ${load.error}; server ${a.sessions} sessions (live map ${a.live}), ${a.entries} entries; target all back < 30 s: missed`,
+      } s: ${load.error}; sessions back at ${
+        marksText(restart.backAt)
+      }; server ${a.sessions} sessions (live map ${a.live}), ${a.entries} entries; target all back < 30 s: missed`,
     ];
   }
   return [
@@ -628,16 +632,76 @@ function restartLines(restart: RestartResult | undefined): string[] {
       f(restart.listeningS, 2)
     } s; every session back (server's live count) ${
       f(restart.sessionsBackS, 2)
-    } s after the kill, every entry listed ${f(restart.entriesBackS, 1)} s after; generator: ${
-      f(load.back)
-    } of ${f(load.expected)} peers back, ${f(load.attempts)} connection attempts (${
-      f(load.failedAttempts)
-    } failed), last back ${
+    } s after the kill, every entry listed ${
+      f(restart.entriesBackS, 1)
+    } s after; sessions back at ${marksText(restart.backAt)}; generator: ${f(load.back)} of ${
+      f(load.expected)
+    } peers back (${f(load.kept)} with their entries kept, the others published everything), ${
+      f(load.attempts)
+    } connection attempts (${f(load.failedAttempts)} failed), last back ${
       f(load.secondsSinceFirstLoss, 2)
     } s after the first loss; server ${a.sessions} sessions (live map ${a.live}), ${a.entries} entries; new server CPU ${
       f(restart.serverCpu)
     } % until all were back; target all back < 30 s: ${verdict}`,
   ];
+}
+
+/** "15 s 8,000, 20 s 9,500, ..." */
+function marksText(backAt: Record<string, number>): string {
+  return Object.entries(backAt).map(([at, n]) => `${at} ${f(n)}`).join(", ");
+}
+
+/** Seconds after a restart's kill at which the server's live count is reported. */
+const RESTART_MARKS_S = [15, 20, 25, 30];
+
+/**
+ * The server's live-session count at fixed times after a kill (one UDP probe at each), for the
+ * report's "sessions back at 15 s, 20 s, ...". A mark that passed before the server listened
+ * again counts 0; once every session is back (stop()) the marks left count them all.
+ */
+class LiveMarks {
+  readonly #counts: Record<string, number> = {};
+  readonly #stopped = Promise.withResolvers<"stopped">();
+  #all = 0;
+  readonly #done: Promise<void>;
+
+  /**
+   * @param udpPort the restarted server's discovery port
+   * @param killedAtMs when the server was killed (performance.now())
+   */
+  constructor(udpPort: number, killedAtMs: number) {
+    const started = performance.now();
+    this.#done = (async () => {
+      for (const markS of RESTART_MARKS_S) {
+        const dueMs = killedAtMs + markS * 1000;
+        const key = `${markS} s`;
+        if (dueMs < started) {
+          this.#counts[key] = 0;
+          continue;
+        }
+        const timer = sleep(dueMs - performance.now()).then(() => "due" as const);
+        if (await Promise.race([timer, this.#stopped.promise]) === "stopped") {
+          this.#counts[key] = this.#all;
+          continue;
+        }
+        this.#counts[key] = await probeLive(udpPort, 2000);
+      }
+    })();
+  }
+
+  /** Every session (`all` of them) is back: the marks still to come count them all. */
+  async stop(all: number): Promise<Record<string, number>> {
+    this.#all = all;
+    this.#stopped.resolve("stopped");
+    await this.#done;
+    return this.#counts;
+  }
+
+  /** The counts once every mark has passed (not every session back). */
+  async finish(): Promise<Record<string, number>> {
+    await this.#done;
+    return this.#counts;
+  }
 }
 
 /** How long a restarted server gets to count every session again before the run goes on. */
@@ -1002,8 +1066,10 @@ async function runStore(config: BenchConfig, store: string, dir: string): Promis
       const listeningS = (performance.now() - killedAt) / 1000;
       const cpu = new CpuMeter(server.pid);
       udp = Number(relisten.udp);
+      const marks = new LiveMarks(udp, killedAt);
       const live = await waitForLive(udp, held, RESTART_BUDGET_MS);
       const sessionsBackS = live === held ? (performance.now() - killedAt) / 1000 : NaN;
+      const backAt = live === held ? await marks.stop(held) : await marks.finish();
       const serverCpu = cpu.lap();
       // Bounded: a server that cannot take every peer back must not hold the run for long.
       const restored = await load.event("restored", live === held ? 120_000 : 1000).catch((
@@ -1014,6 +1080,7 @@ async function runStore(config: BenchConfig, store: string, dir: string): Promis
         listeningS,
         sessionsBackS,
         entriesBackS: after.entries === want.entries ? (performance.now() - killedAt) / 1000 : NaN,
+        backAt,
         load: restored,
         after,
         serverCpu,

@@ -12,6 +12,7 @@ import { decodeMessage, type Frame, FrameDecoder } from "../shared/decode.ts";
 import { encodeMessage, reply, request } from "../shared/encode.ts";
 import { writeAll } from "../shared/framing.ts";
 import { helloBody } from "../shared/handshake.ts";
+import { sharesDigest } from "../shared/shares_digest.ts";
 import { createIdentity, type Identity, idOfCert } from "../shared/identity.ts";
 import { connectTo, type TransportConn } from "../shared/transport.ts";
 import {
@@ -538,6 +539,8 @@ export interface RestartTally {
   /** Connection attempts (each a TLS handshake, Challenge, Hello and publishes when it works). */
   attempts: number;
   failedAttempts: number;
+  /** Of `back`, those whose entries the index kept (Welcome `kept`): nothing published again. */
+  kept: number;
   /** From the first lost session to the last peer registered again (with its publishes), s. */
   secondsSinceFirstLoss: number;
   firstErrors: string[];
@@ -549,6 +552,7 @@ interface RestartState {
   /** Peers still trying to come back. */
   pending: number;
   back: number;
+  kept: number;
   attempts: number;
   failedAttempts: number;
   firstErrors: string[];
@@ -572,7 +576,15 @@ interface Peer {
   client: Client | undefined;
   /** In a churn cycle. */
   busy: boolean;
+  /**
+   * The digest of the entries the index acknowledged, as a real peer keeps it (every file
+   * once all were answered `Published`; none before): sent in its Hello.
+   */
+  digest: string;
 }
+
+/** sharesDigest() of nothing published: a peer's digest before its first registration. */
+const EMPTY_DIGEST = sharesDigest([]);
 
 /** Counts of publish outcomes and of sessions the server ended on its own. */
 const tally = {
@@ -604,6 +616,7 @@ class Load {
       index,
       client: undefined,
       busy: false,
+      digest: EMPTY_DIGEST,
     }));
     this.#random = rng(config.seed);
   }
@@ -612,9 +625,15 @@ class Load {
     return Math.floor(this.#random() * n);
   }
 
-  /** Connects, says Hello and publishes the peer's files (pipelined). */
-  async register(peer: Peer, timeoutMs = REGISTER_TIMEOUT_MS): Promise<void> {
+  /**
+   * Connects, says Hello with the digest of what the index acknowledged, and publishes the
+   * peer's files (pipelined), as a real peer does: all of them, unless the index kept them.
+   *
+   * @returns whether the index kept the peer's entries (nothing was published)
+   */
+  async register(peer: Peer, timeoutMs = REGISTER_TIMEOUT_MS): Promise<boolean> {
     const client = await Client.open(this.config.port, this.transport);
+    const sent = peer.digest;
     const work = (async () => {
       // One device for every simulated peer (their hostnames differ, so no two conflict); one
       // signature per session, as each real peer makes.
@@ -624,15 +643,24 @@ class Load {
           identity: await this.identity,
           hostname: `bench-${peer.index}`,
           p2pPort: 20_000 + (peer.index % 40_000),
+          sharesDigest: sent,
         }, await client.challenge.promise),
       );
       if (welcome.type !== MsgType.Welcome) {
         throw new Error(`Cannot register: got ${MSG_TYPE_NAMES.get(welcome.type)}`);
       }
+      // Kept with every file: nothing changed since, nothing to send. (Kept empty: all to send.)
+      const kept = welcome.body.kept === true;
+      if (kept && sent !== EMPTY_DIGEST) return true;
+      // A session not kept starts empty, and the peer's record of it too.
+      peer.digest = EMPTY_DIGEST;
       await this.#publishAll(client, peer.index);
+      peer.digest = this.#fullDigest(peer.index);
+      return kept;
     })();
+    let kept: boolean;
     try {
-      await withTimeout(work, timeoutMs, `register bench-${peer.index}`);
+      kept = await withTimeout(work, timeoutMs, `register bench-${peer.index}`);
     } catch (err) {
       await client.close({ goodbye: false });
       throw err;
@@ -648,6 +676,13 @@ class Load {
       tally.lostReasons[reason] = (tally.lostReasons[reason] ?? 0) + 1;
     };
     peer.client = client;
+    return kept;
+  }
+
+  /** The digest of every file of peer `i`, all published. */
+  #fullDigest(i: number): string {
+    const entries = Array.from({ length: this.config.files }, (_, j) => this.catalogue.entry(i, j));
+    return sharesDigest(entries);
   }
 
   /**
@@ -663,6 +698,7 @@ class Load {
       firstLossMs: undefined,
       pending: 0,
       back: 0,
+      kept: 0,
       attempts: 0,
       failedAttempts: 0,
       firstErrors: [],
@@ -684,7 +720,7 @@ class Load {
       await sleep(base / 2 + this.#random() * base / 2);
       restart.attempts++;
       try {
-        await this.register(peer, RECONNECT_REGISTER_TIMEOUT_MS);
+        if (await this.register(peer, RECONNECT_REGISTER_TIMEOUT_MS)) restart.kept++;
         break;
       } catch (err) {
         restart.failedAttempts++;
@@ -1296,6 +1332,7 @@ async function runHolders(
       emit("restored", {
         expected: here.expected + other.expected,
         back: here.back + other.back,
+        kept: here.kept + other.kept,
         attempts: here.attempts + other.attempts,
         failedAttempts: here.failedAttempts + other.failedAttempts,
         secondsSinceFirstLoss: Math.max(here.secondsSinceFirstLoss, other.secondsSinceFirstLoss),
