@@ -15,6 +15,7 @@ import {
   type KeyObject,
   sign as nodeSign,
   verify as nodeVerify,
+  X509Certificate,
 } from "node:crypto";
 import { fromBase32, toBase32 } from "./base32.ts";
 
@@ -128,7 +129,9 @@ async function identityOf(keys: CryptoKeyPair): Promise<Identity> {
 export function idOfCert(certPem: string): string {
   let spki: Uint8Array;
   try {
-    spki = new Uint8Array(new x509.X509Certificate(certPem).publicKey.rawData);
+    // node:crypto's parser, not @peculiar/x509's: 31 µs against 660 µs per certificate here,
+    // and the index reads one per Hello (10,000 of them when its peers return after a restart).
+    spki = new X509Certificate(certPem).publicKey.export({ type: "spki", format: "der" });
   } catch (err) {
     throw new TypeError(`Cannot read the certificate: ${err}`, { cause: err });
   }

@@ -1,4 +1,6 @@
+import "reflect-metadata";
 import assert from "node:assert/strict";
+import * as x509 from "@peculiar/x509";
 import {
   createIdentity,
   ID_LENGTH,
@@ -78,4 +80,21 @@ Deno.test("verify() says false, never throws, for 52 digits that decode to no ke
 
 Deno.test("idOfCert() refuses text that is not a certificate", () => {
   assert.throws(() => idOfCert("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----"));
+});
+
+Deno.test("idOfCert() refuses a certificate whose key is not Ed25519", async () => {
+  const keys = await crypto.subtle.generateKey(
+    { name: "ECDSA", namedCurve: "P-256" },
+    true,
+    ["sign", "verify"],
+  );
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: "01",
+    name: "CN=p256",
+    notBefore: new Date(Date.UTC(2000, 0, 1)),
+    notAfter: new Date(Date.UTC(2100, 0, 1)),
+    signingAlgorithm: { name: "ECDSA", hash: "SHA-256" },
+    keys,
+  });
+  assert.throws(() => idOfCert(cert.toString("pem")), /its key is not Ed25519/);
 });
