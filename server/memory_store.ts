@@ -87,10 +87,10 @@ export class MemoryStore implements Store {
 
   resumeSession(session: SessionRow, leaseUntilMs: number, sharesDigest: string): Promise<boolean> {
     return Promise.try(() => {
-      const oldSessionId = this.#catalogue.resumeSession(session, leaseUntilMs, sharesDigest);
-      if (oldSessionId === undefined) return false;
+      const storedId = this.#catalogue.resumeSession(session, leaseUntilMs, sharesDigest);
+      if (storedId === undefined) return false;
       return this.#persist(
-        { kind: "resume", oldSessionId, session: { ...session }, leaseUntilMs },
+        { kind: "resume", storedId, session: { ...session }, leaseUntilMs },
         true,
       );
     });
@@ -98,8 +98,9 @@ export class MemoryStore implements Store {
 
   closeSession(sessionId: string): Promise<void> {
     return Promise.try(() => {
-      if (!this.#catalogue.closeSession(sessionId)) return;
-      return this.#persist({ kind: "close", sessionId }, undefined);
+      const storedId = this.#catalogue.closeSession(sessionId);
+      if (storedId === undefined) return;
+      return this.#persist({ kind: "close", sessionId: storedId }, undefined);
     });
   }
 
@@ -132,7 +133,8 @@ export class MemoryStore implements Store {
     return Promise.try(() => {
       const { outcome, changed } = this.#catalogue.publish(sessionId, entry, options);
       if (!changed) return outcome;
-      return this.#persist({ kind: "publish", sessionId, entry }, outcome);
+      const storedId = this.#catalogue.storedId(sessionId)!;
+      return this.#persist({ kind: "publish", sessionId: storedId, entry }, outcome);
     });
   }
 
@@ -140,7 +142,8 @@ export class MemoryStore implements Store {
     return Promise.try(() => {
       const removed = this.#catalogue.unpublish(sessionId, fname);
       if (!removed) return false;
-      return this.#persist({ kind: "unpublish", sessionId, fname }, true);
+      const storedId = this.#catalogue.storedId(sessionId)!;
+      return this.#persist({ kind: "unpublish", sessionId: storedId, fname }, true);
     });
   }
 

@@ -79,10 +79,12 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
 /**
  * One change to persist, as MemoryStore hands them over in batches: each is the database side
  * of a change the in-memory catalogue already made, so none needs to read before it writes.
+ * Session ids are those the rows carry: a resumed session's rows keep the id they were written
+ * under (`storedId`; see MemoryCatalogue's SessionRecord), so resuming moves no entry rows.
  */
 export type SqliteWrite =
   | { kind: "open"; session: SessionRow; leaseUntilMs: number }
-  | { kind: "resume"; oldSessionId: string; session: SessionRow; leaseUntilMs: number }
+  | { kind: "resume"; storedId: string; session: SessionRow; leaseUntilMs: number }
   | { kind: "close"; sessionId: string }
   | { kind: "publish"; sessionId: string; entry: FileEntry }
   | { kind: "unpublish"; sessionId: string; fname: string }
@@ -188,9 +190,13 @@ export class SqliteStore implements Store {
         this.#insertSession(session, write.leaseUntilMs);
         return;
       }
-      case "resume":
-        this.#resume(write.oldSessionId, write.session, write.leaseUntilMs);
+      case "resume": {
+        // The row keeps its session_id, and its entries with it: only the session's details.
+        const { session, storedId } = write;
+        this.#dropOtherOffline(session.hostname, storedId);
+        this.#updateSession(storedId, { ...session, sessionId: storedId }, write.leaseUntilMs);
         return;
+      }
       case "close":
         this.#sql("DELETE FROM sessions WHERE session_id = ?").run(write.sessionId);
         return;
@@ -302,8 +308,20 @@ export class SqliteStore implements Store {
    */
   #resume(oldSessionId: string, session: SessionRow, leaseUntilMs: number): void {
     this.#db.exec("PRAGMA defer_foreign_keys = ON");
+    this.#dropOtherOffline(session.hostname, oldSessionId);
+    this.#updateSession(oldSessionId, session, leaseUntilMs);
+    this.#sql("UPDATE entries SET session_id = ? WHERE session_id = ?")
+      .run(session.sessionId, oldSessionId);
+  }
+
+  /** Drops the offline sessions of `hostname` but `keptId` (a resumed one). */
+  #dropOtherOffline(hostname: string, keptId: string): void {
     this.#sql("DELETE FROM sessions WHERE hostname = ? AND online = 0 AND session_id <> ?")
-      .run(session.hostname, oldSessionId);
+      .run(hostname, keptId);
+  }
+
+  /** Writes `session` (its id too) over the row of `sessionId`, live until `leaseUntilMs`. */
+  #updateSession(sessionId: string, session: SessionRow, leaseUntilMs: number): void {
     this.#sql(
       `UPDATE sessions SET session_id = ?, server_id = ?, address = ?, port = ?,
          opened_at_ms = ?, online = 1, lease_until_ms = ?, device_id = ?, cert = ?
@@ -317,10 +335,8 @@ export class SqliteStore implements Store {
       leaseUntilMs,
       session.deviceId ?? null,
       session.cert ?? null,
-      oldSessionId,
+      sessionId,
     );
-    this.#sql("UPDATE entries SET session_id = ? WHERE session_id = ?")
-      .run(session.sessionId, oldSessionId);
   }
 
   #insertSession(session: SessionRow, leaseUntilMs: number): void {

@@ -99,7 +99,7 @@ for (
     ["through the writer thread", (path: string) => openStore(path)],
   ] as const
 ) {
-  Deno.test(`MemoryStore writing ${how}: a resumed session is on disk under its new id`, async () => {
+  Deno.test(`MemoryStore writing ${how}: a resumed session's rows keep their id on disk`, async () => {
     const dir = await Deno.makeTempDir({ prefix: "lanshare_memstore_" });
     try {
       const path = `${dir}/index.db`;
@@ -108,34 +108,61 @@ for (
       await first.migrate();
       await first.openSession({ ...session("a", "alpha"), ...device }, LEASE);
       await first.openSession({ ...session("a-old-port", "alpha", 4001), ...device }, LEASE);
+      await first.openSession({ ...session("b", "bravo"), ...device }, LEASE);
       await first.publish("a", entry("one.txt"), PUBLISH);
       await first.publish("a", entry("two.txt", { have: "/w==" }), PUBLISH);
       await first.publish("a-old-port", entry("three.txt"), PUBLISH);
+      await first.publish("b", entry("five.txt"), PUBLISH);
       await first.close();
 
       const second = open(path);
       await second.migrate();
-      assert.equal(await second.markOffline({}), 2);
+      assert.equal(await second.markOffline({}), 3);
       const digest = sharesDigest([entry("one.txt"), entry("two.txt", { have: "/w==" })]);
       const resumed = { ...session("a2", "alpha"), ...device, address: "10.0.0.8" };
       assert.equal(await second.resumeSession(resumed, LEASE, digest), true);
+      const bravo = { ...session("b2", "bravo"), ...device };
+      assert.equal(
+        await second.resumeSession(bravo, LEASE, sharesDigest([entry("five.txt")])),
+        true,
+      );
+      // Changes through the new ids reach the rows under the old ones.
       await second.publish("a2", entry("four.txt"), PUBLISH);
+      assert.equal(await second.unpublish("a2", "one.txt"), true);
+      await second.closeSession("b2");
+      assert.deepEqual(await second.entriesOf("a2"), [
+        entry("four.txt"),
+        entry("two.txt", { have: "/w==" }),
+      ]);
       await second.close();
 
+      // On disk: the session as resumed (address, lease), under the id its rows were written
+      // with (moving 100 entry rows per returning peer cost more than writing them had).
       const raw = new SqliteStore(path);
       try {
         await raw.migrate();
-        assert.deepEqual(await raw.sessions(undefined, NOW), [resumed]);
-        assert.deepEqual(await raw.entriesOf("a2"), [
+        assert.deepEqual(await raw.sessions(undefined, NOW), [{ ...resumed, sessionId: "a" }]);
+        assert.deepEqual(await raw.entriesOf("a"), [
           entry("four.txt"),
-          entry("one.txt"),
           entry("two.txt", { have: "/w==" }),
         ]);
-        assert.deepEqual(await raw.entriesOf("a"), []);
-        assert.deepEqual(await raw.entriesOf("a-old-port"), []);
-        assert.deepEqual(await raw.counts(NOW), { sessions: 1, entries: 3 });
+        assert.deepEqual(await raw.counts(NOW), { sessions: 1, entries: 2 });
       } finally {
         await raw.close();
+      }
+
+      // And a restart after that resumes it again, by its stored id.
+      const third = open(path);
+      try {
+        await third.migrate();
+        assert.equal(await third.markOffline({}), 1);
+        const again = { ...session("a3", "alpha"), ...device };
+        const now = sharesDigest([entry("four.txt"), entry("two.txt", { have: "/w==" })]);
+        assert.equal(await third.resumeSession(again, LEASE, now), true);
+        assert.deepEqual(await third.sessions(undefined, NOW), [again]);
+        assert.equal((await third.entriesOf("a3")).length, 2);
+      } finally {
+        await third.close();
       }
     } finally {
       await Deno.remove(dir, { recursive: true });

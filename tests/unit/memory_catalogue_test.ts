@@ -83,7 +83,7 @@ Deno.test("MemoryCatalogue keeps its name index consistent through takeover, unp
   assert.deepEqual(names().map((n) => n.fname), ["g"]);
   assert.deepEqual(inOrder().map((n) => n.fname), ["g"]);
   assert.equal(catalogue.visibleEntryCount(false, 0), 1);
-  assert.equal(catalogue.closeSession("b"), true);
+  assert.equal(catalogue.closeSession("b"), "b", "the id its rows carry");
   assert.deepEqual(names(), []);
   assert.deepEqual(inOrder(), []);
   assert.equal(catalogue.visibleEntryCount(true, 0), 0);
