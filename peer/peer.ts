@@ -285,8 +285,8 @@ export class Peer implements AsyncDisposable {
 
   /**
    * Sends a share's current entry to the index; returns the index's `Published` answer.
-   * Without a session the status is "pending": every share is published again on
-   * (re)connection.
+   * Without a session the status is "pending": the share is announced on (re)connection,
+   * with every other one the index does not hold as it is now.
    */
   async announce(
     fname: string,
