@@ -595,6 +595,15 @@ interface StoreResult {
 interface RestartResult {
   /** From the kill to the new server's listening line, s. */
   listeningS: number;
+  /** The new server's own account of its start, ms by phase (its listening line's startMs). */
+  startPhases: unknown;
+  /** The server's live-session count at RESTART_MARKS_S seconds after the kill. */
+  liveAt: Record<string, number>;
+  /** Connections the kernel dropped at the full accept queue meanwhile (whole namespace). */
+  listenOverflows: number;
+  listenDrops: number;
+  /** The restarted server's peak RSS until every session was back, MiB. */
+  peakRssMib: number;
   /** From the kill until the server counted every session again (UDP probe every 100 ms), s. */
   sessionsBackS: number;
   /** From the kill until the server also listed every entry again, s. */
@@ -614,6 +623,12 @@ function restartLines(restart: RestartResult | undefined): string[] {
   const load = restart.load;
   const a = restart.after;
   const verdict = restart.sessionsBackS < 30 ? "met" : "missed";
+  const marks = Object.entries(restart.liveAt).map(([at, n]) => `${at} ${f(n)}`).join(", ");
+  const detail = `  - restart detail: live sessions after the kill: ${marks}; kernel accept-queue ` +
+    `overflows ${f(restart.listenOverflows)}, drops ${f(restart.listenDrops)}; restarted server ` +
+    `peak RSS ${f(restart.peakRssMib)} MiB; start phases (ms) ${
+      JSON.stringify(restart.startPhases ?? null)
+    }; failed attempts by step ${JSON.stringify(load.failures ?? null)}`;
   if ("error" in load) {
     return [
       `- server restart (SIGKILL, same port, database and identity): listening again after ${
@@ -621,6 +636,7 @@ function restartLines(restart: RestartResult | undefined): string[] {
       } s; NOT every session back within ${
         RESTART_BUDGET_MS / 1000
       } s: ${load.error}; server ${a.sessions} sessions (live map ${a.live}), ${a.entries} entries; target all back < 30 s: missed`,
+      detail,
     ];
   }
   return [
@@ -637,22 +653,51 @@ function restartLines(restart: RestartResult | undefined): string[] {
     } s after the first loss; server ${a.sessions} sessions (live map ${a.live}), ${a.entries} entries; new server CPU ${
       f(restart.serverCpu)
     } % until all were back; target all back < 30 s: ${verdict}`,
+    detail,
   ];
 }
 
 /** How long a restarted server gets to count every session again before the run goes on. */
 const RESTART_BUDGET_MS = 120_000;
 
-/** Polls the discovery port every 100 ms until it counts `sessions` live sessions (bounded). */
-async function waitForLive(udpPort: number, sessions: number, timeoutMs: number): Promise<number> {
+/** Seconds after the kill at which the restart's report gives the live count. */
+const RESTART_MARKS_S = [15, 20, 25, 30, 60];
+
+/**
+ * Polls the discovery port every 100 ms until it counts `sessions` live sessions (bounded).
+ * `marks` gets the count last seen at each of RESTART_MARKS_S seconds after `fromMs`.
+ */
+async function waitForLive(
+  udpPort: number,
+  sessions: number,
+  timeoutMs: number,
+  fromMs = performance.now(),
+  marks: Record<string, number> = {},
+): Promise<number> {
   const deadline = performance.now() + timeoutMs;
   let live = NaN;
   while (performance.now() < deadline) {
-    live = await probeLive(udpPort, 2000);
-    if (live === sessions) return live;
+    const seen = await probeLive(udpPort, 2000);
+    if (!Number.isNaN(seen)) live = seen;
+    const elapsedS = (performance.now() - fromMs) / 1000;
+    for (const mark of RESTART_MARKS_S) if (elapsedS >= mark) marks[`${mark}s`] ??= live;
+    if (live === sessions) break;
     await sleep(100);
   }
+  // Marks not reached: every session was back before them.
+  for (const mark of RESTART_MARKS_S) marks[`${mark}s`] ??= live;
   return live;
+}
+
+/** The kernel's counts of connections dropped at a full accept queue (TcpExt, this namespace). */
+async function listenDrops(): Promise<{ overflows: number; drops: number }> {
+  const text = await Deno.readTextFile("/proc/net/netstat").catch(() => "");
+  const lines = text.split("\n").filter((line) => line.startsWith("TcpExt:"));
+  if (lines.length < 2) return { overflows: NaN, drops: NaN };
+  const names = lines[0]!.split(/\s+/);
+  const values = lines[1]!.split(/\s+/).map(Number);
+  const value = (name: string) => values[names.indexOf(name)] ?? NaN;
+  return { overflows: value("ListenOverflows"), drops: value("ListenDrops") };
 }
 
 /** Asks the server shell for `peers`: "N peer(s), M entries" then N lines. */
@@ -994,6 +1039,7 @@ async function runStore(config: BenchConfig, store: string, dir: string): Promis
       const restartArgs = serverArgs.map((arg, i) =>
         serverArgs[i - 1] === "--port" ? String(tcp) : arg
       );
+      const dropsBefore = await listenDrops();
       const killedAt = performance.now();
       server.kill("SIGKILL");
       await server.stop(5000);
@@ -1002,9 +1048,12 @@ async function runStore(config: BenchConfig, store: string, dir: string): Promis
       const listeningS = (performance.now() - killedAt) / 1000;
       const cpu = new CpuMeter(server.pid);
       udp = Number(relisten.udp);
-      const live = await waitForLive(udp, held, RESTART_BUDGET_MS);
+      const liveAt: Record<string, number> = {};
+      const live = await waitForLive(udp, held, RESTART_BUDGET_MS, killedAt, liveAt);
       const sessionsBackS = live === held ? (performance.now() - killedAt) / 1000 : NaN;
       const serverCpu = cpu.lap();
+      const dropsAfter = await listenDrops();
+      const restartedPeakRssMib = statusMib(server.pid, "VmHWM");
       // Bounded: a server that cannot take every peer back must not hold the run for long.
       const restored = await load.event("restored", live === held ? 120_000 : 1000).catch((
         err,
@@ -1012,6 +1061,11 @@ async function runStore(config: BenchConfig, store: string, dir: string): Promis
       const after = await settle(server, udp, want, live === held ? 120_000 : 1000);
       result.restart = {
         listeningS,
+        startPhases: relisten.startMs,
+        liveAt,
+        listenOverflows: dropsAfter.overflows - dropsBefore.overflows,
+        listenDrops: dropsAfter.drops - dropsBefore.drops,
+        peakRssMib: restartedPeakRssMib,
         sessionsBackS,
         entriesBackS: after.entries === want.entries ? (performance.now() - killedAt) / 1000 : NaN,
         load: restored,

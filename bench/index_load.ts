@@ -279,6 +279,32 @@ function describe(err: unknown): string {
   return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
 }
 
+/** Where a registration was when it failed. */
+type RegisterStep = "connect" | "challenge" | "hello" | "publish";
+
+/** A failed registration, with the step it failed at (for the restart's failure counts). */
+class RegisterError extends Error {
+  /** The step and a short kind of failure, e.g. "connect: timed out". */
+  readonly kind: string;
+
+  constructor(step: RegisterStep, cause: unknown) {
+    super(`${step}: ${describe(cause)}`, { cause });
+    this.name = "RegisterError";
+    this.kind = `${step}: ${failureKind(cause)}`;
+  }
+}
+
+/** A short name for why a connection attempt failed, to count alike failures together. */
+function failureKind(err: unknown): string {
+  const text = describe(err);
+  if (/no answer in \d+ ms/.test(text)) return "timed out";
+  if (/TimeoutError|signal timed out/i.test(text)) return "timed out";
+  if (/refused/i.test(text)) return "refused";
+  if (/reset|broken pipe|connection ended|closed/i.test(text)) return "reset or closed";
+  if (/does not speak TLS/.test(text)) return "TLS handshake failed";
+  return err instanceof Error ? err.name : "other";
+}
+
 /**
  * One index session: requests are pipelined (callback per reply), writes issued in the same
  * turn of the event loop go out in one syscall, and the server's pings are answered at once.
@@ -308,13 +334,18 @@ class Client {
   }
 
   /** Connects to the index on 127.0.0.1 as peers do (TLS pinned, unless plaintext). */
-  static async open(port: number, transport: IndexTransport): Promise<Client> {
+  static async open(
+    port: number,
+    transport: IndexTransport,
+    timeoutMs?: number,
+  ): Promise<Client> {
     const conn = await connectTo({
       hostname: "127.0.0.1",
       port,
       pin: transport.plaintext ? undefined : transport.pin,
       plaintext: transport.plaintext,
       what: "the index",
+      ...(timeoutMs === undefined ? {} : { signal: AbortSignal.timeout(timeoutMs) }),
     });
     return new Client(conn);
   }
@@ -540,6 +571,8 @@ export interface RestartTally {
   failedAttempts: number;
   /** From the first lost session to the last peer registered again (with its publishes), s. */
   secondsSinceFirstLoss: number;
+  /** Failed attempts by step and kind (see RegisterError). */
+  failures: Record<string, number>;
   firstErrors: string[];
 }
 
@@ -551,6 +584,7 @@ interface RestartState {
   back: number;
   attempts: number;
   failedAttempts: number;
+  failures: Record<string, number>;
   firstErrors: string[];
   restored: PromiseWithResolvers<RestartTally>;
 }
@@ -562,6 +596,8 @@ const RECONNECT_MAX_BACKOFF_MS = 5000;
  * publishes, each within the index client's 10 s request timeout.
  */
 const RECONNECT_REGISTER_TIMEOUT_MS = 20_000;
+/** Baseline run: no bound on connect + TLS but the handshake's own (as before). */
+const RECONNECT_CONNECT_TIMEOUT_MS: number | undefined = undefined;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -613,29 +649,42 @@ class Load {
   }
 
   /** Connects, says Hello and publishes the peer's files (pipelined). */
-  async register(peer: Peer, timeoutMs = REGISTER_TIMEOUT_MS): Promise<void> {
-    const client = await Client.open(this.config.port, this.transport);
+  async register(
+    peer: Peer,
+    timeoutMs = REGISTER_TIMEOUT_MS,
+    connectTimeoutMs?: number,
+  ): Promise<void> {
+    let client: Client;
+    try {
+      client = await Client.open(this.config.port, this.transport, connectTimeoutMs);
+    } catch (err) {
+      throw new RegisterError("connect", err);
+    }
+    let step: RegisterStep = "challenge";
     const work = (async () => {
       // One device for every simulated peer (their hostnames differ, so no two conflict); one
       // signature per session, as each real peer makes.
+      const challenge = await client.challenge.promise;
+      step = "hello";
       const welcome = await client.ask(
         MsgType.Hello,
         await helloBody({
           identity: await this.identity,
           hostname: `bench-${peer.index}`,
           p2pPort: 20_000 + (peer.index % 40_000),
-        }, await client.challenge.promise),
+        }, challenge),
       );
       if (welcome.type !== MsgType.Welcome) {
         throw new Error(`Cannot register: got ${MSG_TYPE_NAMES.get(welcome.type)}`);
       }
+      step = "publish";
       await this.#publishAll(client, peer.index);
     })();
     try {
       await withTimeout(work, timeoutMs, `register bench-${peer.index}`);
     } catch (err) {
       await client.close({ goodbye: false });
-      throw err;
+      throw new RegisterError(step, err);
     }
     client.onLost = (reason) => {
       if (peer.client !== client) return;
@@ -665,6 +714,7 @@ class Load {
       back: 0,
       attempts: 0,
       failedAttempts: 0,
+      failures: {},
       firstErrors: [],
       restored: Promise.withResolvers<RestartTally>(),
     };
@@ -684,10 +734,12 @@ class Load {
       await sleep(base / 2 + this.#random() * base / 2);
       restart.attempts++;
       try {
-        await this.register(peer, RECONNECT_REGISTER_TIMEOUT_MS);
+        await this.register(peer, RECONNECT_REGISTER_TIMEOUT_MS, RECONNECT_CONNECT_TIMEOUT_MS);
         break;
       } catch (err) {
         restart.failedAttempts++;
+        const kind = err instanceof RegisterError ? err.kind : "other";
+        restart.failures[kind] = (restart.failures[kind] ?? 0) + 1;
         if (restart.firstErrors.length < 5) restart.firstErrors.push(describe(err));
       }
     }
@@ -1298,6 +1350,7 @@ async function runHolders(
         back: here.back + other.back,
         attempts: here.attempts + other.attempts,
         failedAttempts: here.failedAttempts + other.failedAttempts,
+        failures: sumCounts(here.failures, other.failures),
         secondsSinceFirstLoss: Math.max(here.secondsSinceFirstLoss, other.secondsSinceFirstLoss),
         firstErrors: [...here.firstErrors, ...other.firstErrors].slice(0, 5),
       });
