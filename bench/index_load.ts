@@ -14,6 +14,7 @@ import { writeAll } from "../shared/framing.ts";
 import { helloBody } from "../shared/handshake.ts";
 import { createIdentity, type Identity, idOfCert } from "../shared/identity.ts";
 import { connectTo, type TransportConn } from "../shared/transport.ts";
+import { INDEX_CONNECT_TIMEOUT_MS } from "../peer/index_client.ts";
 import {
   type Bodies,
   FLAG_REPLY,
@@ -596,8 +597,8 @@ const RECONNECT_MAX_BACKOFF_MS = 5000;
  * publishes, each within the index client's 10 s request timeout.
  */
 const RECONNECT_REGISTER_TIMEOUT_MS = 20_000;
-/** Baseline run: no bound on connect + TLS but the handshake's own (as before). */
-const RECONNECT_CONNECT_TIMEOUT_MS: number | undefined = undefined;
+/** Connect and TLS handshake within the peer's own bound. */
+const RECONNECT_CONNECT_TIMEOUT_MS = INDEX_CONNECT_TIMEOUT_MS;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

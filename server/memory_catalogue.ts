@@ -80,10 +80,14 @@ export class MemoryCatalogue {
     record.online = session.online;
   }
 
-  /** Adds an entry read from the database (at start); entries of unknown sessions are skipped. */
+  /**
+   * Adds an entry read from the database (at start); entries of unknown sessions are skipped.
+   * The catalogue keeps `entry` itself, not a copy (a million at start): the caller hands over
+   * an object of the entry's fields only, and never touches it again.
+   */
   loadEntry(sessionId: string, entry: FileEntry): void {
     const record = this.#sessions.get(sessionId);
-    if (record && !record.entries.has(entry.fname)) this.#put(record, entry);
+    if (record && !record.entries.has(entry.fname)) this.#put(record, entry, true);
   }
 
   /**
@@ -389,7 +393,8 @@ export class MemoryCatalogue {
     record.entries.clear();
   }
 
-  #put(record: SessionRecord, entry: FileEntry): void {
+  /** Indexes `entry` under `record`: a copy of it, or, when `adopt`, the object itself. */
+  #put(record: SessionRecord, entry: FileEntry, adopt = false): void {
     let name = this.#names.get(entry.fname);
     if (!name) {
       name = {
@@ -403,11 +408,15 @@ export class MemoryCatalogue {
       this.#sorted.add(name);
     }
     // Holders of one name mostly share content: share the root hash string too (memory).
-    const sameContent = name.holders.find((h) => h.entry.rootHash === entry.rootHash);
-    const held: HeldEntry = {
-      entry: copyEntry(name.fname, entry, sameContent?.entry.rootHash ?? entry.rootHash),
-      session: record,
-    };
+    const rootHash = name.holders.find((h) => h.entry.rootHash === entry.rootHash)?.entry
+      .rootHash ?? entry.rootHash;
+    let kept: FileEntry;
+    if (adopt) {
+      kept = entry;
+      kept.fname = name.fname;
+      kept.rootHash = rootHash;
+    } else kept = copyEntry(name.fname, entry, rootHash);
+    const held: HeldEntry = { entry: kept, session: record };
     // Keep the holders in answer order (a name has few holders, and lookups outnumber
     // publishes): insert after every holder that sorts before this one.
     let at = name.holders.length;

@@ -33,6 +33,13 @@ const GOODBYE_MS = 1000;
 export const OFFLINE_KEEP_MS = 10 * 60_000;
 /** Offline rows are looked for at most this long after they are due, ms. */
 const OFFLINE_SWEEP_MAX_MS = 60_000;
+/**
+ * Connections the kernel may queue for the index to accept. After a restart every peer comes
+ * back within seconds; past a full queue the kernel drops their SYNs, and each peer's TCP then
+ * waits 1, 2, 4… s before trying again (see bench/RESULTS.md "Index: server restart"). Linux
+ * caps this at net.core.somaxconn (4096 by default since 5.4).
+ */
+export const INDEX_TCP_BACKLOG = 4096;
 /** A clock this far off the shared database's is worth a warning (it is corrected for). */
 const CLOCK_WARNING_MS = 2_000;
 
@@ -51,6 +58,12 @@ export interface RunningServer extends AsyncDisposable {
   live: Map<string, LiveSession>;
   /** Who may join, and the operator's decisions about devices. */
   join: JoinPolicy;
+  /**
+   * Where the start went, ms per phase in order (`store`: migrating and loading the catalogue;
+   * `identity`: key and join policy; `clock`; `offline`: marking old sessions offline;
+   * `listen`: sockets bound), and `total`.
+   */
+  startMs: Readonly<Record<string, number>>;
   /**
    * Stops accepting, says goodbye to every session, marks this server's sessions offline (their
    * entries stay listed until the peers come back) and closes the store.
@@ -90,9 +103,19 @@ export async function startServer(
 ): Promise<RunningServer> {
   // Before any file is touched: a runtime without UDP cannot serve at all.
   requireUdp();
+  const startMs: Record<string, number> = {};
+  const began = performance.now();
+  let lapped = began;
+  /** Ends a phase of the start. */
+  const lap = (phase: string) => {
+    const now = performance.now();
+    startMs[phase] = Math.round(now - lapped);
+    lapped = now;
+  };
   const store = options.store ?? openStore(config.db);
   try {
     await store.migrate();
+    lap("store");
   } catch (err) {
     await store.close().catch((closeErr) =>
       log.error("Cannot close the store: {error}", { error: String(closeErr) })
@@ -107,6 +130,7 @@ export async function startServer(
     await join.load();
     // Servers sharing a catalogue vouch for each other's fetchers: say who this one is.
     if (store.shared) await store.setDeviceStatus(identity.id, "index");
+    lap("identity");
   } catch (err) {
     await store.close().catch((closeErr) =>
       log.error("Cannot close the store: {error}", { error: String(closeErr) })
@@ -121,6 +145,7 @@ export async function startServer(
     maxEntriesPerSession: config.maxEntriesPerSession,
   });
   const clockOffsetMs = await catalog.syncClock();
+  lap("clock");
   if (Math.abs(clockOffsetMs) > CLOCK_WARNING_MS) {
     log.warn("This host's clock is {ms} ms off the database's; leases follow the database", {
       ms: Math.round(-clockOffsetMs),
@@ -132,11 +157,15 @@ export async function startServer(
     store.shared ? { leaseEndedBeforeMs: catalog.now() } : {},
   );
   if (stale > 0) log.info("{n} session(s) from before the restart marked offline", { n: stale });
+  lap("offline");
   const live = new Map<string, LiveSession>();
   const transport = config.insecurePlaintext
     ? { plaintext: true as const }
     : { plaintext: false as const, certPem: identity.certPem, keyPem: identity.keyPem };
-  const listener = listenTransport({ hostname: config.host, port: config.port }, transport);
+  const listener = listenTransport(
+    { hostname: config.host, port: config.port, tcpBacklog: INDEX_TCP_BACKLOG },
+    transport,
+  );
   const tcpPort = (listener.addr as Deno.NetAddr).port;
   let announcer: Announcer;
   try {
@@ -160,6 +189,8 @@ export async function startServer(
   /** Every accepted connection, registered or not, so that close() can end them all. */
   const connections = new Map<Deno.Conn, Promise<void>>();
   const accepting = acceptConnections(listener, { admission, refusals, serve, connections });
+  lap("listen");
+  startMs.total = Math.round(performance.now() - began);
 
   async function serve(accepted: Deno.Conn, admitted: Admitted): Promise<void> {
     if (config.insecurePlaintext) {
@@ -268,14 +299,20 @@ export async function startServer(
       await store.close();
     })();
 
-  log.info("Index {id} listening on {host}:{tcp} ({tls}), discovery on UDP {udp}, join {mode}", {
-    id: shortId(identity.id),
-    host: config.host,
-    tcp: tcpPort,
-    tls: config.insecurePlaintext ? "plaintext, --insecure-plaintext" : "TLS",
-    udp: announcer.port,
-    mode: config.join,
-  });
+  log.info(
+    "Index {id} listening on {host}:{tcp} ({tls}), discovery on UDP {udp}, join {mode}; started in {ms} ms ({phases})",
+    {
+      id: shortId(identity.id),
+      host: config.host,
+      tcp: tcpPort,
+      tls: config.insecurePlaintext ? "plaintext, --insecure-plaintext" : "TLS",
+      udp: announcer.port,
+      mode: config.join,
+      ms: startMs.total,
+      phases: Object.entries(startMs).filter(([phase]) => phase !== "total")
+        .map(([phase, ms]) => `${phase} ${ms}`).join(", "),
+    },
+  );
   return {
     tcpPort,
     udpPort: announcer.port,
@@ -284,6 +321,7 @@ export async function startServer(
     catalog,
     live,
     join,
+    startMs,
     close,
     [Symbol.asyncDispose]: close,
   };
