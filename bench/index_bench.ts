@@ -624,7 +624,8 @@ function restartLines(restart: RestartResult | undefined): string[] {
   const a = restart.after;
   const verdict = restart.sessionsBackS < 30 ? "met" : "missed";
   const marks = Object.entries(restart.liveAt).map(([at, n]) => `${at} ${f(n)}`).join(", ");
-  const detail = `  - restart detail: live sessions after the kill: ${marks}; kernel accept-queue ` +
+  const detail =
+    `  - restart detail: live sessions after the kill: ${marks}; kernel accept-queue ` +
     `overflows ${f(restart.listenOverflows)}, drops ${f(restart.listenDrops)}; restarted server ` +
     `peak RSS ${f(restart.peakRssMib)} MiB; start phases (ms) ${
       JSON.stringify(restart.startPhases ?? null)

@@ -74,15 +74,18 @@ export class MemoryStore implements Store {
       sessions++;
     }
     const t1 = performance.now();
-    for (const row of this.#db.entryRows()) this.#catalogue.loadEntry(row[0], entryOfRow(row));
+    this.#catalogue.loadEntries(this.#db.entryRows(), (row) => row[0], entryOfRow);
     this.#loaded = true;
     const { entries } = this.#catalogue.counts(startMs);
-    log.info("Loaded {sessions} session(s) in {sessionsMs} ms, {entries} entries in {entriesMs} ms", {
-      sessions,
-      sessionsMs: Math.round(t1 - t0),
-      entries,
-      entriesMs: Math.round(performance.now() - t1),
-    });
+    log.info(
+      "Loaded {sessions} session(s) in {sessionsMs} ms, {entries} entries in {entriesMs} ms",
+      {
+        sessions,
+        sessionsMs: Math.round(t1 - t0),
+        entries,
+        entriesMs: Math.round(performance.now() - t1),
+      },
+    );
     this.#writer = this.#makeWriter();
     await this.#writer.ready();
   }
