@@ -33,13 +33,6 @@ const GOODBYE_MS = 1000;
 export const OFFLINE_KEEP_MS = 10 * 60_000;
 /** Offline rows are looked for at most this long after they are due, ms. */
 const OFFLINE_SWEEP_MAX_MS = 60_000;
-/**
- * Connections the kernel may queue for the index to accept. After a restart every peer comes
- * back within seconds; past a full queue the kernel drops their SYNs, and each peer's TCP then
- * waits 1, 2, 4… s before trying again (see bench/RESULTS.md "Index: server restart"). Linux
- * caps this at net.core.somaxconn (4096 by default since 5.4).
- */
-export const INDEX_TCP_BACKLOG = 4096;
 /** A clock this far off the shared database's is worth a warning (it is corrected for). */
 const CLOCK_WARNING_MS = 2_000;
 
@@ -162,10 +155,7 @@ export async function startServer(
   const transport = config.insecurePlaintext
     ? { plaintext: true as const }
     : { plaintext: false as const, certPem: identity.certPem, keyPem: identity.keyPem };
-  const listener = listenTransport(
-    { hostname: config.host, port: config.port, tcpBacklog: INDEX_TCP_BACKLOG },
-    transport,
-  );
+  const listener = listenTransport({ hostname: config.host, port: config.port }, transport);
   const tcpPort = (listener.addr as Deno.NetAddr).port;
   let announcer: Announcer;
   try {

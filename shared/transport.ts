@@ -39,14 +39,9 @@ export class TransportError extends Error {
   }
 }
 
-/**
- * Binds a listener for `mode`: TLS with this program's certificate, or plain TCP.
- *
- * @param address where to listen; `tcpBacklog` is how many connections the kernel may hold
- *   for the program to accept (Deno's default 511; Linux caps it at net.core.somaxconn)
- */
+/** Binds a listener for `mode`: TLS with this program's certificate, or plain TCP. */
 export function listenTransport(
-  address: { hostname: string; port: number; tcpBacklog?: number },
+  address: { hostname: string; port: number },
   mode: TransportMode,
 ): Deno.Listener<Deno.TcpConn> | Deno.TlsListener {
   if (mode.plaintext) return Deno.listen(address);

@@ -374,11 +374,6 @@ export interface WorkerServer extends AsyncDisposable {
   tcpPort: number;
   /** Errors the worker raised (an uncaught one ends it). */
   errors: string[];
-  /**
-   * Blocks the server's thread for `ms` (it accepts and answers nothing meanwhile). Resolves
-   * once the block has begun, with a promise of its end.
-   */
-  stall(ms: number): Promise<{ over: Promise<void> }>;
 }
 
 /**
@@ -409,14 +404,6 @@ export async function startWorkerServer(
   return {
     tcpPort: port,
     errors,
-    async stall(ms) {
-      const begun = next();
-      worker.postMessage({ stallMs: ms });
-      await within(begun, { timeoutMs: 10_000, what: "the server worker to stall" });
-      return {
-        over: within(next(), { timeoutMs: ms + 10_000, what: "the stall to end" }).then(() => {}),
-      };
-    },
     async [Symbol.asyncDispose]() {
       // A worker that died cannot answer, and a hung one is terminated all the same: its
       // failure is the test's to report, not the disposal's.

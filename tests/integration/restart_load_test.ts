@@ -1,11 +1,11 @@
 // An index taking back its peers after a restart: every peer comes back within seconds, so the
 // index is slow to answer for a while. A peer must wait as long as the index gives a TLS
-// handshake, and the index's listener must hold the connections it cannot accept yet.
+// handshake.
 import assert from "node:assert/strict";
 import { IndexClient } from "../../peer/index_client.ts";
 import { createIdentity } from "../../shared/identity.ts";
 import { HANDSHAKE_TIMEOUT_MS } from "../../shared/transport.ts";
-import { pollUntil, startTestServer, startWorkerServer } from "./_server.ts";
+import { pollUntil, startTestServer } from "./_server.ts";
 
 /** How long the relay below holds the index's first bytes: past the old 5 s connect bound. */
 const SLOW_HANDSHAKE_MS = 6_000;
@@ -82,45 +82,5 @@ Deno.test({
     } finally {
       await client.close();
     }
-  },
-});
-
-/** Connections opened at once while the index accepts none: more than Deno's default 511. */
-const QUEUED_CONNECTIONS = 800;
-
-/** The kernel's cap on a listener's accept queue (net.core.somaxconn). */
-function somaxconn(): number {
-  try {
-    return Number(Deno.readTextFileSync("/proc/sys/net/core/somaxconn"));
-  } catch {
-    return 0;
-  }
-}
-
-Deno.test({
-  name: "restart herd: the index's listener holds 800 connections it has not accepted yet",
-  // The kernel caps the queue; Linux has allowed 4096 by default since 5.4.
-  ignore: somaxconn() <= QUEUED_CONNECTIONS,
-  async fn() {
-    await using server = await startWorkerServer({ insecurePlaintext: false });
-    // The server's thread is blocked: only the kernel completes the connections, into the
-    // listener's accept queue. Past a full queue it drops them, and they time out here.
-    const { over } = await server.stall(4_000);
-    const conns = await Promise.all(
-      Array.from(
-        { length: QUEUED_CONNECTIONS },
-        () =>
-          Deno.connect({
-            hostname: "127.0.0.1",
-            port: server.tcpPort,
-            signal: AbortSignal.timeout(2_000),
-          }).catch(() => undefined),
-      ),
-    );
-    const connected = conns.filter((conn) => conn !== undefined).length;
-    for (const conn of conns) conn?.close();
-    await over;
-    // Before, Deno's default queue of 511 held 512 (the kernel allows one more).
-    assert.equal(connected, QUEUED_CONNECTIONS);
   },
 });
