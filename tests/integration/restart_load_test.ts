@@ -3,9 +3,11 @@
 // handshake.
 import assert from "node:assert/strict";
 import { IndexClient } from "../../peer/index_client.ts";
+import { openStore } from "../../server/open_store.ts";
+import type { FileEntry } from "../../shared/protocol.ts";
 import { createIdentity } from "../../shared/identity.ts";
 import { HANDSHAKE_TIMEOUT_MS } from "../../shared/transport.ts";
-import { pollUntil, startTestServer } from "./_server.ts";
+import { fileEntry, pollUntil, startTestServer } from "./_server.ts";
 
 /** How long the relay below holds the index's first bytes: past the old 5 s connect bound. */
 const SLOW_HANDSHAKE_MS = 6_000;
@@ -83,4 +85,59 @@ Deno.test({
       await client.close();
     }
   },
+});
+
+Deno.test("restart load: every stored entry comes back whole, its signature and pieces too", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "lanshare_restart_load_" });
+  try {
+    const db = `${dir}/index.db`;
+    const now = Date.now();
+    const publish = { nowMs: now, maxEntries: 100 };
+    const session = (sessionId: string, hostname: string) => ({
+      sessionId,
+      serverId: "before",
+      hostname,
+      address: "127.0.0.1",
+      port: 7000,
+      openedAtMs: now,
+    });
+    // Two peers' entries interleaved in the database, as concurrent publishes leave them, with
+    // and without a signature and a `have` bitfield.
+    const { sig: _, ...unsigned } = fileEntry("b1.txt");
+    const entries: Record<string, FileEntry[]> = {
+      a: [fileEntry("a1.txt"), fileEntry("a2.txt", { have: "/w==", size: 20 << 20 })],
+      b: [unsigned, fileEntry("shared.txt")],
+    };
+    entries.a!.push(fileEntry("shared.txt", { rootHash: "b".repeat(64) }));
+    const first = openStore(db);
+    await first.migrate();
+    await first.openSession(session("a", "alpha"), now + 60_000);
+    await first.openSession(session("b", "bravo"), now + 60_000);
+    for (let i = 0; i < 3; i++) {
+      for (const id of ["a", "b"]) {
+        const entry = entries[id]![i];
+        if (entry) await first.publish(id, entry, publish);
+      }
+    }
+    await first.close();
+
+    await using server = await startTestServer({ db });
+    const byName = (a: FileEntry, b: FileEntry) => a.fname < b.fname ? -1 : 1;
+    for (const id of ["a", "b"]) {
+      assert.deepEqual(
+        await server.catalog.store.entriesOf(id),
+        entries[id]!.toSorted(byName),
+      );
+    }
+    assert.deepEqual(await server.catalog.counts(), { sessions: 0, entries: 5 });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("restart load: a started server says where its start went", async () => {
+  await using server = await startTestServer();
+  const phases = ["store", "identity", "clock", "offline", "listen", "total"];
+  assert.deepEqual(Object.keys(server.startMs), phases);
+  for (const phase of phases) assert.ok(Number.isInteger(server.startMs[phase]), phase);
 });
