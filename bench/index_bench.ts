@@ -595,12 +595,19 @@ interface StoreResult {
 interface RestartResult {
   /** From the kill to the new server's listening line, s. */
   listeningS: number;
+  /** The new server's own account of its start, ms by phase (its listening line's startMs). */
+  startPhases: unknown;
+  /** The server's live-session count at RESTART_MARKS_S seconds after the kill. */
+  liveAt: Record<string, number>;
+  /** Connections the kernel dropped at the full accept queue meanwhile (whole namespace). */
+  listenOverflows: number;
+  listenDrops: number;
+  /** The restarted server's peak RSS until every session was back, MiB. */
+  peakRssMib: number;
   /** From the kill until the server counted every session again (UDP probe every 100 ms), s. */
   sessionsBackS: number;
   /** From the kill until the server also listed every entry again, s. */
   entriesBackS: number;
-  /** The server's live count so many seconds after the kill ("15 s": n), see LiveMarks. */
-  backAt: Record<string, number>;
   /** The generator's own count: sessions back, connection attempts, time since the first loss. */
   load: Record<string, unknown>;
   /** The server's counts once settled. */
@@ -616,15 +623,21 @@ function restartLines(restart: RestartResult | undefined): string[] {
   const load = restart.load;
   const a = restart.after;
   const verdict = restart.sessionsBackS < 30 ? "met" : "missed";
+  const marks = Object.entries(restart.liveAt).map(([at, n]) => `${at} ${f(n)}`).join(", ");
+  const detail =
+    `  - restart detail: live sessions after the kill: ${marks}; kernel accept-queue ` +
+    `overflows ${f(restart.listenOverflows)}, drops ${f(restart.listenDrops)}; restarted server ` +
+    `peak RSS ${f(restart.peakRssMib)} MiB; start phases (ms) ${
+      JSON.stringify(restart.startPhases ?? null)
+    }; failed attempts by step ${JSON.stringify(load.failures ?? null)}`;
   if ("error" in load) {
     return [
       `- server restart (SIGKILL, same port, database and identity): listening again after ${
         f(restart.listeningS, 2)
       } s; NOT every session back within ${
         RESTART_BUDGET_MS / 1000
-      } s: ${load.error}; sessions back at ${
-        marksText(restart.backAt)
-      }; server ${a.sessions} sessions (live map ${a.live}), ${a.entries} entries; target all back < 30 s: missed`,
+      } s: ${load.error}; server ${a.sessions} sessions (live map ${a.live}), ${a.entries} entries; target all back < 30 s: missed`,
+      detail,
     ];
   }
   return [
@@ -632,91 +645,62 @@ function restartLines(restart: RestartResult | undefined): string[] {
       f(restart.listeningS, 2)
     } s; every session back (server's live count) ${
       f(restart.sessionsBackS, 2)
-    } s after the kill, every entry listed ${
-      f(restart.entriesBackS, 1)
-    } s after; sessions back at ${marksText(restart.backAt)}; generator: ${f(load.back)} of ${
-      f(load.expected)
-    } peers back (${f(load.kept)} with their entries kept, the others published everything), ${
+    } s after the kill, every entry listed ${f(restart.entriesBackS, 1)} s after; generator: ${
+      f(load.back)
+    } of ${f(load.expected)} peers back (${
+      f(load.kept)
+    } with their entries kept, the others published everything), ${
       f(load.attempts)
     } connection attempts (${f(load.failedAttempts)} failed), last back ${
       f(load.secondsSinceFirstLoss, 2)
     } s after the first loss; server ${a.sessions} sessions (live map ${a.live}), ${a.entries} entries; new server CPU ${
       f(restart.serverCpu)
     } % until all were back; target all back < 30 s: ${verdict}`,
+    detail,
   ];
-}
-
-/** "15 s 8,000, 20 s 9,500, ..." */
-function marksText(backAt: Record<string, number>): string {
-  return Object.entries(backAt).map(([at, n]) => `${at} ${f(n)}`).join(", ");
-}
-
-/** Seconds after a restart's kill at which the server's live count is reported. */
-const RESTART_MARKS_S = [15, 20, 25, 30];
-
-/**
- * The server's live-session count at fixed times after a kill (one UDP probe at each), for the
- * report's "sessions back at 15 s, 20 s, ...". A mark that passed before the server listened
- * again counts 0; once every session is back (stop()) the marks left count them all.
- */
-class LiveMarks {
-  readonly #counts: Record<string, number> = {};
-  readonly #stopped = Promise.withResolvers<"stopped">();
-  #all = 0;
-  readonly #done: Promise<void>;
-
-  /**
-   * @param udpPort the restarted server's discovery port
-   * @param killedAtMs when the server was killed (performance.now())
-   */
-  constructor(udpPort: number, killedAtMs: number) {
-    const started = performance.now();
-    this.#done = (async () => {
-      for (const markS of RESTART_MARKS_S) {
-        const dueMs = killedAtMs + markS * 1000;
-        const key = `${markS} s`;
-        if (dueMs < started) {
-          this.#counts[key] = 0;
-          continue;
-        }
-        const timer = sleep(dueMs - performance.now()).then(() => "due" as const);
-        if (await Promise.race([timer, this.#stopped.promise]) === "stopped") {
-          this.#counts[key] = this.#all;
-          continue;
-        }
-        this.#counts[key] = await probeLive(udpPort, 2000);
-      }
-    })();
-  }
-
-  /** Every session (`all` of them) is back: the marks still to come count them all. */
-  async stop(all: number): Promise<Record<string, number>> {
-    this.#all = all;
-    this.#stopped.resolve("stopped");
-    await this.#done;
-    return this.#counts;
-  }
-
-  /** The counts once every mark has passed (not every session back). */
-  async finish(): Promise<Record<string, number>> {
-    await this.#done;
-    return this.#counts;
-  }
 }
 
 /** How long a restarted server gets to count every session again before the run goes on. */
 const RESTART_BUDGET_MS = 120_000;
 
-/** Polls the discovery port every 100 ms until it counts `sessions` live sessions (bounded). */
-async function waitForLive(udpPort: number, sessions: number, timeoutMs: number): Promise<number> {
+/** Seconds after the kill at which the restart's report gives the live count. */
+const RESTART_MARKS_S = [15, 20, 25, 30, 60];
+
+/**
+ * Polls the discovery port every 100 ms until it counts `sessions` live sessions (bounded).
+ * `marks` gets the count last seen at each of RESTART_MARKS_S seconds after `fromMs`.
+ */
+async function waitForLive(
+  udpPort: number,
+  sessions: number,
+  timeoutMs: number,
+  fromMs = performance.now(),
+  marks: Record<string, number> = {},
+): Promise<number> {
   const deadline = performance.now() + timeoutMs;
   let live = NaN;
   while (performance.now() < deadline) {
-    live = await probeLive(udpPort, 2000);
-    if (live === sessions) return live;
+    const seen = await probeLive(udpPort, 2000);
+    if (!Number.isNaN(seen)) live = seen;
+    const elapsedS = (performance.now() - fromMs) / 1000;
+    for (const mark of RESTART_MARKS_S) if (elapsedS >= mark) marks[`${mark}s`] ??= live;
+    if (live === sessions) break;
     await sleep(100);
   }
+  // Marks not reached: every session was back before them.
+  for (const mark of RESTART_MARKS_S) marks[`${mark}s`] ??= live;
   return live;
+}
+
+/** The kernel's counts of connections dropped at a full accept queue (TcpExt, this namespace). */
+async function listenDrops(): Promise<{ overflows: number; drops: number }> {
+  const text = await Deno.readTextFile("/proc/net/netstat").catch(() => "");
+  const lines = text.split("\n").filter((line) => line.startsWith("TcpExt:"));
+  if (lines.length < 2) return { overflows: NaN, drops: NaN };
+  const names = lines[0]!.split(/\s+/);
+  const values = lines[1]!.split(/\s+/).map(Number);
+  const value = (name: string) => values[names.indexOf(name)] ?? NaN;
+  return { overflows: value("ListenOverflows"), drops: value("ListenDrops") };
 }
 
 /** Asks the server shell for `peers`: "N peer(s), M entries" then N lines. */
@@ -1058,6 +1042,7 @@ async function runStore(config: BenchConfig, store: string, dir: string): Promis
       const restartArgs = serverArgs.map((arg, i) =>
         serverArgs[i - 1] === "--port" ? String(tcp) : arg
       );
+      const dropsBefore = await listenDrops();
       const killedAt = performance.now();
       server.kill("SIGKILL");
       await server.stop(5000);
@@ -1066,11 +1051,12 @@ async function runStore(config: BenchConfig, store: string, dir: string): Promis
       const listeningS = (performance.now() - killedAt) / 1000;
       const cpu = new CpuMeter(server.pid);
       udp = Number(relisten.udp);
-      const marks = new LiveMarks(udp, killedAt);
-      const live = await waitForLive(udp, held, RESTART_BUDGET_MS);
+      const liveAt: Record<string, number> = {};
+      const live = await waitForLive(udp, held, RESTART_BUDGET_MS, killedAt, liveAt);
       const sessionsBackS = live === held ? (performance.now() - killedAt) / 1000 : NaN;
-      const backAt = live === held ? await marks.stop(held) : await marks.finish();
       const serverCpu = cpu.lap();
+      const dropsAfter = await listenDrops();
+      const restartedPeakRssMib = statusMib(server.pid, "VmHWM");
       // Bounded: a server that cannot take every peer back must not hold the run for long.
       const restored = await load.event("restored", live === held ? 120_000 : 1000).catch((
         err,
@@ -1078,9 +1064,13 @@ async function runStore(config: BenchConfig, store: string, dir: string): Promis
       const after = await settle(server, udp, want, live === held ? 120_000 : 1000);
       result.restart = {
         listeningS,
+        startPhases: relisten.startMs,
+        liveAt,
+        listenOverflows: dropsAfter.overflows - dropsBefore.overflows,
+        listenDrops: dropsAfter.drops - dropsBefore.drops,
+        peakRssMib: restartedPeakRssMib,
         sessionsBackS,
         entriesBackS: after.entries === want.entries ? (performance.now() - killedAt) / 1000 : NaN,
-        backAt,
         load: restored,
         after,
         serverCpu,

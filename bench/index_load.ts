@@ -15,6 +15,7 @@ import { helloBody } from "../shared/handshake.ts";
 import { sharesDigest } from "../shared/shares_digest.ts";
 import { createIdentity, type Identity, idOfCert } from "../shared/identity.ts";
 import { connectTo, type TransportConn } from "../shared/transport.ts";
+import { INDEX_CONNECT_TIMEOUT_MS } from "../peer/index_client.ts";
 import {
   type Bodies,
   FLAG_REPLY,
@@ -280,6 +281,32 @@ function describe(err: unknown): string {
   return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
 }
 
+/** Where a registration was when it failed. */
+type RegisterStep = "connect" | "challenge" | "hello" | "publish";
+
+/** A failed registration, with the step it failed at (for the restart's failure counts). */
+class RegisterError extends Error {
+  /** The step and a short kind of failure, e.g. "connect: timed out". */
+  readonly kind: string;
+
+  constructor(step: RegisterStep, cause: unknown) {
+    super(`${step}: ${describe(cause)}`, { cause });
+    this.name = "RegisterError";
+    this.kind = `${step}: ${failureKind(cause)}`;
+  }
+}
+
+/** A short name for why a connection attempt failed, to count alike failures together. */
+function failureKind(err: unknown): string {
+  const text = describe(err);
+  if (/no answer in \d+ ms/.test(text)) return "timed out";
+  if (/TimeoutError|signal timed out/i.test(text)) return "timed out";
+  if (/refused/i.test(text)) return "refused";
+  if (/reset|broken pipe|connection ended|closed/i.test(text)) return "reset or closed";
+  if (/does not speak TLS/.test(text)) return "TLS handshake failed";
+  return err instanceof Error ? err.name : "other";
+}
+
 /**
  * One index session: requests are pipelined (callback per reply), writes issued in the same
  * turn of the event loop go out in one syscall, and the server's pings are answered at once.
@@ -309,13 +336,18 @@ class Client {
   }
 
   /** Connects to the index on 127.0.0.1 as peers do (TLS pinned, unless plaintext). */
-  static async open(port: number, transport: IndexTransport): Promise<Client> {
+  static async open(
+    port: number,
+    transport: IndexTransport,
+    timeoutMs?: number,
+  ): Promise<Client> {
     const conn = await connectTo({
       hostname: "127.0.0.1",
       port,
       pin: transport.plaintext ? undefined : transport.pin,
       plaintext: transport.plaintext,
       what: "the index",
+      ...(timeoutMs === undefined ? {} : { signal: AbortSignal.timeout(timeoutMs) }),
     });
     return new Client(conn);
   }
@@ -543,6 +575,8 @@ export interface RestartTally {
   kept: number;
   /** From the first lost session to the last peer registered again (with its publishes), s. */
   secondsSinceFirstLoss: number;
+  /** Failed attempts by step and kind (see RegisterError). */
+  failures: Record<string, number>;
   firstErrors: string[];
 }
 
@@ -555,6 +589,7 @@ interface RestartState {
   kept: number;
   attempts: number;
   failedAttempts: number;
+  failures: Record<string, number>;
   firstErrors: string[];
   restored: PromiseWithResolvers<RestartTally>;
 }
@@ -566,6 +601,8 @@ const RECONNECT_MAX_BACKOFF_MS = 5000;
  * publishes, each within the index client's 10 s request timeout.
  */
 const RECONNECT_REGISTER_TIMEOUT_MS = 20_000;
+/** Connect and TLS handshake within the peer's own bound. */
+const RECONNECT_CONNECT_TIMEOUT_MS = INDEX_CONNECT_TIMEOUT_MS;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -631,12 +668,24 @@ class Load {
    *
    * @returns whether the index kept the peer's entries (nothing was published)
    */
-  async register(peer: Peer, timeoutMs = REGISTER_TIMEOUT_MS): Promise<boolean> {
-    const client = await Client.open(this.config.port, this.transport);
+  async register(
+    peer: Peer,
+    timeoutMs = REGISTER_TIMEOUT_MS,
+    connectTimeoutMs?: number,
+  ): Promise<boolean> {
+    let client: Client;
+    try {
+      client = await Client.open(this.config.port, this.transport, connectTimeoutMs);
+    } catch (err) {
+      throw new RegisterError("connect", err);
+    }
     const sent = peer.digest;
+    let step: RegisterStep = "challenge";
     const work = (async () => {
       // One device for every simulated peer (their hostnames differ, so no two conflict); one
       // signature per session, as each real peer makes.
+      const challenge = await client.challenge.promise;
+      step = "hello";
       const welcome = await client.ask(
         MsgType.Hello,
         await helloBody({
@@ -644,7 +693,7 @@ class Load {
           hostname: `bench-${peer.index}`,
           p2pPort: 20_000 + (peer.index % 40_000),
           sharesDigest: sent,
-        }, await client.challenge.promise),
+        }, challenge),
       );
       if (welcome.type !== MsgType.Welcome) {
         throw new Error(`Cannot register: got ${MSG_TYPE_NAMES.get(welcome.type)}`);
@@ -654,6 +703,7 @@ class Load {
       if (kept && sent !== EMPTY_DIGEST) return true;
       // A session not kept starts empty, and the peer's record of it too.
       peer.digest = EMPTY_DIGEST;
+      step = "publish";
       await this.#publishAll(client, peer.index);
       peer.digest = this.#fullDigest(peer.index);
       return kept;
@@ -663,7 +713,7 @@ class Load {
       kept = await withTimeout(work, timeoutMs, `register bench-${peer.index}`);
     } catch (err) {
       await client.close({ goodbye: false });
-      throw err;
+      throw new RegisterError(step, err);
     }
     client.onLost = (reason) => {
       if (peer.client !== client) return;
@@ -701,6 +751,7 @@ class Load {
       kept: 0,
       attempts: 0,
       failedAttempts: 0,
+      failures: {},
       firstErrors: [],
       restored: Promise.withResolvers<RestartTally>(),
     };
@@ -720,10 +771,17 @@ class Load {
       await sleep(base / 2 + this.#random() * base / 2);
       restart.attempts++;
       try {
-        if (await this.register(peer, RECONNECT_REGISTER_TIMEOUT_MS)) restart.kept++;
+        const kept = await this.register(
+          peer,
+          RECONNECT_REGISTER_TIMEOUT_MS,
+          RECONNECT_CONNECT_TIMEOUT_MS,
+        );
+        if (kept) restart.kept++;
         break;
       } catch (err) {
         restart.failedAttempts++;
+        const kind = err instanceof RegisterError ? err.kind : "other";
+        restart.failures[kind] = (restart.failures[kind] ?? 0) + 1;
         if (restart.firstErrors.length < 5) restart.firstErrors.push(describe(err));
       }
     }
@@ -1335,6 +1393,7 @@ async function runHolders(
         kept: here.kept + other.kept,
         attempts: here.attempts + other.attempts,
         failedAttempts: here.failedAttempts + other.failedAttempts,
+        failures: sumCounts(here.failures, other.failures),
         secondsSinceFirstLoss: Math.max(here.secondsSinceFirstLoss, other.secondsSinceFirstLoss),
         firstErrors: [...here.firstErrors, ...other.firstErrors].slice(0, 5),
       });

@@ -8,7 +8,12 @@ import type { HostPort } from "../shared/cli.ts";
 import { FramedConn } from "../shared/framing.ts";
 import { logger } from "../shared/log.ts";
 import { settleWithin } from "../shared/timeout.ts";
-import { connectTo, plaintextMismatch, type TransportConn } from "../shared/transport.ts";
+import {
+  connectTo,
+  HANDSHAKE_TIMEOUT_MS,
+  plaintextMismatch,
+  type TransportConn,
+} from "../shared/transport.ts";
 import {
   type Bodies,
   type ErrorCode,
@@ -106,6 +111,14 @@ class RefusedError extends Error {
 
 /** Longest wait between connection attempts, ms. */
 const MAX_BACKOFF_MS = 5000;
+/**
+ * How long one attempt may take to connect and finish the TLS handshake, ms: as long as the
+ * index gives a handshake (HANDSHAKE_TIMEOUT_MS). On a LAN a live index takes milliseconds;
+ * more means a dead host or an index taking back thousands of peers after a restart. Giving
+ * up sooner than the index would gains nothing there: the attempt's place in its accept queue
+ * and its handshake are lost, and the next attempt starts again at the back of the queue.
+ */
+export const INDEX_CONNECT_TIMEOUT_MS = HANDSHAKE_TIMEOUT_MS;
 
 /** What each request does, for error messages. */
 const ACTIONS: Partial<Record<MsgType, string>> = {
@@ -327,7 +340,10 @@ export class IndexClient {
           pin: server.pin,
           plaintext: this.#options.plaintext,
           what: "the index",
-          signal: AbortSignal.any([AbortSignal.timeout(5000), this.#closing.signal]),
+          signal: AbortSignal.any([
+            AbortSignal.timeout(INDEX_CONNECT_TIMEOUT_MS),
+            this.#closing.signal,
+          ]),
         });
       } catch (err) {
         problems.push(`${label}: ${(err as Error).message}`);

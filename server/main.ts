@@ -65,6 +65,7 @@ export async function main(args: string[]): Promise<number> {
     tls: !config.insecurePlaintext,
     db: config.db,
     ui: ui?.url ?? null,
+    startMs: server.startMs,
   }));
   if (ui) console.log(`Dashboard: ${ui.url}`);
 

@@ -89,10 +89,29 @@ export class MemoryCatalogue {
     record.online = session.online;
   }
 
-  /** Adds an entry read from the database (at start); entries of unknown sessions are skipped. */
-  loadEntry(sessionId: string, entry: FileEntry): void {
-    const record = this.#sessions.get(sessionId);
-    if (record && !record.entries.has(entry.fname)) this.#put(record, entry);
+  /**
+   * Adds the entries read from the database (at start); entries of unknown sessions are
+   * skipped. The catalogue keeps the object `entryOf` returns, not a copy (a million at start):
+   * it must be a fresh object of the entry's fields only.
+   *
+   * @param rows the database's rows, in any order
+   * @param sessionOf a row's session id
+   * @param entryOf a row as a new entry object
+   */
+  loadEntries<R>(
+    rows: Iterable<R>,
+    sessionOf: (row: R) => string,
+    entryOf: (row: R) => FileEntry,
+  ): void {
+    let record: SessionRecord | undefined;
+    for (const row of rows) {
+      const sessionId = sessionOf(row);
+      // A peer's entries mostly lie together in the database: no lookup while they last.
+      if (record?.row.sessionId !== sessionId) record = this.#sessions.get(sessionId);
+      if (!record) continue;
+      const entry = entryOf(row);
+      if (!record.entries.has(entry.fname)) this.#put(record, entry, true);
+    }
   }
 
   /**
@@ -429,7 +448,8 @@ export class MemoryCatalogue {
     record.entries.clear();
   }
 
-  #put(record: SessionRecord, entry: FileEntry): void {
+  /** Indexes `entry` under `record`: a copy of it, or, when `adopt`, the object itself. */
+  #put(record: SessionRecord, entry: FileEntry, adopt = false): void {
     let name = this.#names.get(entry.fname);
     if (!name) {
       name = {
@@ -443,16 +463,26 @@ export class MemoryCatalogue {
       this.#sorted.add(name);
     }
     // Holders of one name mostly share content: share the root hash string too (memory).
-    const sameContent = name.holders.find((h) => h.entry.rootHash === entry.rootHash);
-    const held: HeldEntry = {
-      entry: copyEntry(name.fname, entry, sameContent?.entry.rootHash ?? entry.rootHash),
-      session: record,
-    };
+    let rootHash = entry.rootHash;
+    for (const holder of name.holders) {
+      if (holder.entry.rootHash === rootHash) {
+        rootHash = holder.entry.rootHash;
+        break;
+      }
+    }
+    let kept: FileEntry;
+    if (adopt) {
+      kept = entry;
+      kept.fname = name.fname;
+      kept.rootHash = rootHash;
+    } else kept = copyEntry(name.fname, entry, rootHash);
+    const held: HeldEntry = { entry: kept, session: record };
     // Keep the holders in answer order (a name has few holders, and lookups outnumber
     // publishes): insert after every holder that sorts before this one.
     let at = name.holders.length;
     while (at > 0 && compareHosts(name.holders[at - 1]!.session.row, record.row) > 0) at--;
-    name.holders.splice(at, 0, held);
+    if (at === name.holders.length) name.holders.push(held);
+    else name.holders.splice(at, 0, held);
     record.entries.set(name.fname, held);
     this.#entryCount++;
   }

@@ -6,7 +6,7 @@
 import { logger } from "../shared/log.ts";
 import type { CatalogEntry, FileEntry, SourceInfo } from "../shared/protocol.ts";
 import { compareBytewise, MemoryCatalogue, type NameRecord, smallest } from "./memory_catalogue.ts";
-import type { SqliteStore, SqliteWrite } from "./sqlite_store.ts";
+import type { EntryArrayRow, SqliteStore, SqliteWrite } from "./sqlite_store.ts";
 import { type BatchWriter, InlineBatchWriter } from "./sqlite_writer.ts";
 import type {
   DeviceStatus,
@@ -67,13 +67,25 @@ export class MemoryStore implements Store {
     // An offline session's time to come back counts from this start: its peer had no chance
     // while no server ran (and the lease in the database is as of its last registration).
     const startMs = Date.now();
+    const t0 = performance.now();
+    let sessions = 0;
     for (const session of this.#db.readSessions()) {
       this.#catalogue.loadSession(session.online ? session : { ...session, leaseUntilMs: startMs });
+      sessions++;
     }
-    for (const { sessionId, entry } of this.#db.readEntries()) {
-      this.#catalogue.loadEntry(sessionId, entry);
-    }
+    const t1 = performance.now();
+    this.#catalogue.loadEntries(this.#db.entryRows(), (row) => row[0], entryOfRow);
     this.#loaded = true;
+    const { entries } = this.#catalogue.counts(startMs);
+    log.info(
+      "Loaded {sessions} session(s) in {sessionsMs} ms, {entries} entries in {entriesMs} ms",
+      {
+        sessions,
+        sessionsMs: Math.round(t1 - t0),
+        entries,
+        entriesMs: Math.round(performance.now() - t1),
+      },
+    );
     this.#writer = this.#makeWriter();
     await this.#writer.ready();
   }
@@ -312,6 +324,23 @@ export class MemoryStore implements Store {
     }
     return done.promise.then(() => result);
   }
+}
+
+/**
+ * A database row as the catalogue's entry object, built once and handed over (no copy): the same
+ * fields in the same order as MemoryCatalogue's own copies, so that they share a shape.
+ */
+function entryOfRow(row: EntryArrayRow): FileEntry {
+  const entry: FileEntry = {
+    fname: row[1],
+    size: row[2],
+    mtimeMs: row[3],
+    rootHash: row[4],
+    pieceSize: row[5],
+  };
+  if (row[6] !== null) entry.have = row[6];
+  if (row[7] !== null) entry.sig = row[7];
+  return entry;
 }
 
 /** The time slice of one search: pauses once it ran SEARCH_SLICE_MS, letting lookups run. */

@@ -52,6 +52,12 @@ export interface RunningServer extends AsyncDisposable {
   /** Who may join, and the operator's decisions about devices. */
   join: JoinPolicy;
   /**
+   * Where the start went, ms per phase in order (`store`: migrating and loading the catalogue;
+   * `identity`: key and join policy; `clock`; `offline`: marking old sessions offline;
+   * `listen`: sockets bound), and `total`.
+   */
+  startMs: Readonly<Record<string, number>>;
+  /**
    * Stops accepting, says goodbye to every session, marks this server's sessions offline (their
    * entries stay listed until the peers come back) and closes the store.
    */
@@ -90,9 +96,19 @@ export async function startServer(
 ): Promise<RunningServer> {
   // Before any file is touched: a runtime without UDP cannot serve at all.
   requireUdp();
+  const startMs: Record<string, number> = {};
+  const began = performance.now();
+  let lapped = began;
+  /** Ends a phase of the start. */
+  const lap = (phase: string) => {
+    const now = performance.now();
+    startMs[phase] = Math.round(now - lapped);
+    lapped = now;
+  };
   const store = options.store ?? openStore(config.db);
   try {
     await store.migrate();
+    lap("store");
   } catch (err) {
     await store.close().catch((closeErr) =>
       log.error("Cannot close the store: {error}", { error: String(closeErr) })
@@ -107,6 +123,7 @@ export async function startServer(
     await join.load();
     // Servers sharing a catalogue vouch for each other's fetchers: say who this one is.
     if (store.shared) await store.setDeviceStatus(identity.id, "index");
+    lap("identity");
   } catch (err) {
     await store.close().catch((closeErr) =>
       log.error("Cannot close the store: {error}", { error: String(closeErr) })
@@ -121,6 +138,7 @@ export async function startServer(
     maxEntriesPerSession: config.maxEntriesPerSession,
   });
   const clockOffsetMs = await catalog.syncClock();
+  lap("clock");
   if (Math.abs(clockOffsetMs) > CLOCK_WARNING_MS) {
     log.warn("This host's clock is {ms} ms off the database's; leases follow the database", {
       ms: Math.round(-clockOffsetMs),
@@ -132,6 +150,7 @@ export async function startServer(
     store.shared ? { leaseEndedBeforeMs: catalog.now() } : {},
   );
   if (stale > 0) log.info("{n} session(s) from before the restart marked offline", { n: stale });
+  lap("offline");
   const live = new Map<string, LiveSession>();
   const transport = config.insecurePlaintext
     ? { plaintext: true as const }
@@ -160,6 +179,8 @@ export async function startServer(
   /** Every accepted connection, registered or not, so that close() can end them all. */
   const connections = new Map<Deno.Conn, Promise<void>>();
   const accepting = acceptConnections(listener, { admission, refusals, serve, connections });
+  lap("listen");
+  startMs.total = Math.round(performance.now() - began);
 
   async function serve(accepted: Deno.Conn, admitted: Admitted): Promise<void> {
     if (config.insecurePlaintext) {
@@ -269,14 +290,20 @@ export async function startServer(
       await store.close();
     })();
 
-  log.info("Index {id} listening on {host}:{tcp} ({tls}), discovery on UDP {udp}, join {mode}", {
-    id: shortId(identity.id),
-    host: config.host,
-    tcp: tcpPort,
-    tls: config.insecurePlaintext ? "plaintext, --insecure-plaintext" : "TLS",
-    udp: announcer.port,
-    mode: config.join,
-  });
+  log.info(
+    "Index {id} listening on {host}:{tcp} ({tls}), discovery on UDP {udp}, join {mode}; started in {ms} ms ({phases})",
+    {
+      id: shortId(identity.id),
+      host: config.host,
+      tcp: tcpPort,
+      tls: config.insecurePlaintext ? "plaintext, --insecure-plaintext" : "TLS",
+      udp: announcer.port,
+      mode: config.join,
+      ms: startMs.total,
+      phases: Object.entries(startMs).filter(([phase]) => phase !== "total")
+        .map(([phase, ms]) => `${phase} ${ms}`).join(", "),
+    },
+  );
   return {
     tcpPort,
     udpPort: announcer.port,
@@ -285,6 +312,7 @@ export async function startServer(
     catalog,
     live,
     join,
+    startMs,
     close,
     [Symbol.asyncDispose]: close,
   };

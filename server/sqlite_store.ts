@@ -106,6 +106,21 @@ interface SessionSqlRow extends SessionSqlColumns {
 
 const ENTRY_COLUMNS = "e.fname, e.size, e.mtime_ms, e.root_hash, e.piece_size, e.have, e.sig";
 
+/**
+ * An `entries` row with its session id, as SqliteStore.entryRows() gives it: session_id, then
+ * ENTRY_COLUMNS in order (fname, size, mtime_ms, root_hash, piece_size, have, sig).
+ */
+export type EntryArrayRow = readonly [
+  sessionId: string,
+  fname: string,
+  size: number,
+  mtimeMs: number,
+  rootHash: string,
+  pieceSize: number,
+  have: string | null,
+  sig: string | null,
+];
+
 /** A Store in one SQLite file (or `:memory:`). */
 export class SqliteStore implements Store {
   /** One server owns an SQLite index. */
@@ -250,11 +265,19 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Every entry with its session id (to load them into memory at start). */
-  *readEntries(): Generator<{ sessionId: string; entry: FileEntry }> {
-    const rows = this.#sql(`SELECT e.session_id, ${ENTRY_COLUMNS} FROM entries e`)
-      .iterate() as Iterable<EntrySqlRow & { session_id: string }>;
-    for (const row of rows) yield { sessionId: row.session_id, entry: toEntry(row) };
+  /**
+   * Every entry with its session id (to load them into memory at start), as arrays in the order
+   * of EntryArrayRow: the cheapest shape node:sqlite returns. At a million entries, iterating
+   * arrays took 2.0 s against 2.8 s for objects with column names, and `all()` 4.0 s (arrays)
+   * or 10.9 s (objects): a million rows held at once make the garbage collector copy them.
+   */
+  entryRows(): IterableIterator<EntryArrayRow> {
+    // A statement of its own: returning arrays is a setting of the statement.
+    const statement = this.#sql(`SELECT e.session_id, ${ENTRY_COLUMNS} FROM entries e /* rows */`);
+    // Deno 2.9.6 has the method; the node:sqlite types it ships do not declare it yet.
+    (statement as StatementSync & { setReturnArrays(enabled: boolean): void })
+      .setReturnArrays(true);
+    return statement.iterate() as unknown as IterableIterator<EntryArrayRow>;
   }
 
   async migrate(): Promise<void> {

@@ -129,9 +129,10 @@ async function identityOf(keys: CryptoKeyPair): Promise<Identity> {
 export function idOfCert(certPem: string): string {
   let spki: Uint8Array;
   try {
-    // node:crypto's parser, not @peculiar/x509's: 31 µs against 660 µs per certificate here,
-    // and the index reads one per Hello (10,000 of them when its peers return after a restart).
-    spki = new X509Certificate(certPem).publicKey.export({ type: "spki", format: "der" });
+    // node:crypto parses natively: ~36 µs against ~410 µs through @peculiar/x509 (measured),
+    // paid at every Hello; after an index restart, 10,000 Hellos come within seconds.
+    const key = new X509Certificate(certPem).publicKey;
+    spki = new Uint8Array(key.export({ type: "spki", format: "der" }));
   } catch (err) {
     throw new TypeError(`Cannot read the certificate: ${err}`, { cause: err });
   }
