@@ -400,6 +400,43 @@ Deno.test({
 });
 
 Deno.test({
+  name: "peer API: path and publish errors have their status by code, whatever the names say",
+  ...SANITIZE,
+  async fn() {
+    await withPeer(async (t) => {
+      // Each name below reads like another error's message: once, the status came from the text.
+      const cases: [string, Promise<Response>, number, string][] = [
+        [
+          "download outside",
+          t.call(`/api/download?path=${encodeURIComponent("../no such file")}`),
+          400,
+          "outside",
+        ],
+        ["publish missing", t.post("/api/publish", { lname: "being fetched.txt" }), 404, "missing"],
+        ["publish outside", t.post("/api/publish", { lname: "../not shared" }), 400, "bad-path"],
+        [
+          "publish bad fname",
+          t.post("/api/publish", { lname: "x", fname: "being fetched/x" }),
+          400,
+          "invalid-fname",
+        ],
+        [
+          "download missing",
+          t.call(`/api/download?path=${encodeURIComponent("not shared")}`),
+          404,
+          "missing",
+        ],
+      ];
+      for (const [what, request, status, code] of cases) {
+        const r = await answer(request);
+        assert.equal(r.status, status, `${what}: ${r.body.error}`);
+        assert.equal(r.body.code, code, what);
+      }
+    });
+  },
+});
+
+Deno.test({
   name: "peer API: the event stream reports a publish, and fetch errors have their status",
   ...SANITIZE,
   async fn() {
