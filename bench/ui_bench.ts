@@ -188,7 +188,8 @@ async function fetchWithUi(browser: Browser): Promise<BenchTable> {
 
 /** Lookups per second from 16 clients for a few seconds, dashboard open or not. */
 async function lookupsWithDashboard(browser: Browser): Promise<BenchTable> {
-  await using server = await spawnServer({ ui: true });
+  // Plaintext: the raw clients below write the protocol's frames without TLS.
+  await using server = await spawnServer({ ui: true, args: ["--insecure-plaintext"] });
   const clients: RawClient[] = [];
   try {
     for (let i = 0; i < 16; i++) {
