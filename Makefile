@@ -73,7 +73,7 @@ bench-ui: deps
 screenshots: deps browser
 	LANSHARE_UPDATE_SCREENSHOTS=1 $(DENO) task test:browser
 
-# Rebuilds shared/http/ui_assets.gen.ts from ui/ after editing the pages.
+# Rebuilds shared/http/ui_assets.gen.ts and ui_render.gen.js from ui/ after editing the pages.
 ui: deps
 	$(DENO) task ui:build
 

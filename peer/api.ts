@@ -13,7 +13,7 @@ import type { LogFeed } from "../shared/http/log_feed.ts";
 import { settleWithin } from "../shared/timeout.ts";
 import { FetchError, type FetchErrorCode } from "./fetch.ts";
 import { MAX_SEARCH_LIMIT, OpError, type PeerOps } from "./ops.ts";
-import { PeerError } from "./peer.ts";
+import { PeerError, type PeerErrorCode } from "./peer.ts";
 import { PathError } from "./repo.ts";
 
 /** How long POST /api/fetch waits for the outcome before answering 202 (still running). */
@@ -174,17 +174,24 @@ async function download(ops: PeerOps, url: URL): Promise<Response> {
   });
 }
 
-/** The HTTP status of an operation's failure, by its type and code (for older types, its text). */
+/** The HTTP status of each PeerError code. */
+const STATUS_OF_PEER_ERROR: Readonly<Record<PeerErrorCode, number>> = {
+  "not-shared": 404,
+  "invalid-fname": 400,
+  missing: 404,
+  "bad-path": 400,
+  "being-fetched": 409,
+};
+
+/** The HTTP status of an operation's failure, by its type and code (never by its text). */
 export function asHttpError(err: unknown): unknown {
   if (err instanceof HttpError) return err;
   if (err instanceof OpError) return new HttpError(STATUS_OF_KIND[err.kind], err.message);
   if (err instanceof PathError) {
-    return new HttpError(/no such file/.test(err.message) ? 404 : 400, err.message);
+    return new HttpError(err.code === "missing" ? 404 : 400, err.message, err.code);
   }
   if (err instanceof PeerError) {
-    if (/being fetched/.test(err.message)) return new HttpError(409, err.message);
-    if (/not shared/.test(err.message)) return new HttpError(404, err.message);
-    return new HttpError(400, err.message);
+    return new HttpError(STATUS_OF_PEER_ERROR[err.code], err.message, err.code);
   }
   if (err instanceof FetchError) {
     return new HttpError(STATUS_OF_FETCH_ERROR[err.code], err.message, err.code);

@@ -72,7 +72,7 @@ export async function openConfined(root: string, names: readonly string[]): Prom
     const opened = file.statSync();
     for (let walk = 0; walk < VERIFY_WALKS; walk++) {
       if (!opened.isFile || !sameFile(opened, lstatConfined(root, names))) {
-        throw new PathError(`Cannot open "${shown}": it changed while it was opened`);
+        throw new PathError("changed", `Cannot open "${shown}": it changed while it was opened`);
       }
     }
     return file;
@@ -97,7 +97,7 @@ export function lstatConfined(root: string, names: readonly string[]): Deno.File
   if (
     names.length === 0 || names.some((n) => n === "" || n === "." || n === ".." || n.includes("/"))
   ) {
-    throw new PathError(`Cannot open "${shown}": not a plain relative path`);
+    throw new PathError("not-plain", `Cannot open "${shown}": not a plain relative path`);
   }
   const rest = restingDirFor(root);
   Deno.chdir(root);
@@ -105,16 +105,22 @@ export function lstatConfined(root: string, names: readonly string[]): Deno.File
     for (const name of names.slice(0, -1)) {
       const entry = Deno.lstatSync(name);
       if (!entry.isDirectory) {
-        throw new PathError(`Cannot open "${shown}": "${name}" is not a folder (a symlink?)`);
+        throw new PathError(
+          "not-a-file",
+          `Cannot open "${shown}": "${name}" is not a folder (a symlink?)`,
+        );
       }
       Deno.chdir(name);
       if (!sameFile(Deno.statSync("."), entry)) {
-        throw new PathError(`Cannot open "${shown}": "${name}" changed while it was opened`);
+        throw new PathError(
+          "changed",
+          `Cannot open "${shown}": "${name}" changed while it was opened`,
+        );
       }
     }
     const entry = Deno.lstatSync(names.at(-1)!);
     if (!entry.isFile) {
-      throw new PathError(`Cannot open "${shown}": not a regular file (a symlink?)`);
+      throw new PathError("not-a-file", `Cannot open "${shown}": not a regular file (a symlink?)`);
     }
     return entry;
   } finally {

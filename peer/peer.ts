@@ -46,12 +46,32 @@ const log = logger("peer");
 /** How often published files are checked for edits made behind the peer's back. */
 const RESCAN_INTERVAL_MS = 10_000;
 
+/** Why a shell operation failed, for programs (the HTTP API maps it to a status). */
+export type PeerErrorCode =
+  /** No share by that fname. */
+  | "not-shared"
+  /** The fname is not valid (see fnameProblem). */
+  | "invalid-fname"
+  /** The file to publish does not exist. */
+  | "missing"
+  /** The path to publish is refused (outside the repository, not a file…). */
+  | "bad-path"
+  /** The fname names a download still in progress. */
+  | "being-fetched";
+
 /** A user-facing failure of a shell operation. */
 export class PeerError extends Error {
-  /** @param message "Cannot x: detail" */
-  constructor(message: string) {
+  /** Why, for programs: never read from the message, which quotes the user's names. */
+  readonly code: PeerErrorCode;
+
+  /**
+   * @param code why, for programs
+   * @param message "Cannot x: detail"
+   */
+  constructor(code: PeerErrorCode, message: string) {
     super(message);
     this.name = "PeerError";
+    this.code = code;
   }
 }
 
@@ -292,7 +312,7 @@ export class Peer implements AsyncDisposable {
     fname: string,
   ): Promise<Omit<PublishedBody, "status"> & { status: AnnounceStatus }> {
     const share = this.shares.get(fname);
-    if (!share) throw new PeerError(`Cannot announce "${fname}": not shared`);
+    if (!share) throw new PeerError("not-shared", `Cannot announce "${fname}": not shared`);
     try {
       const unsigned = shareEntry(share);
       const statement = publishStatement(unsigned.fname, unsigned.size, unsigned.rootHash);
@@ -319,16 +339,20 @@ export class Peer implements AsyncDisposable {
     onProgress?: HashProgress,
   ): Promise<PublishResult> {
     const problem = fnameProblem(fname);
-    if (problem) throw new PeerError(`Cannot publish as "${fname}": ${problem}`);
+    if (problem) throw new PeerError("invalid-fname", `Cannot publish as "${fname}": ${problem}`);
     let path: string;
     try {
       path = await this.repo.resolveFile(lname);
     } catch (err) {
-      if (err instanceof PathError) throw new PeerError(err.message);
+      if (err instanceof PathError) {
+        throw new PeerError(err.code === "missing" ? "missing" : "bad-path", err.message);
+      }
       throw err;
     }
     const existing = this.shares.get(fname);
-    if (existing?.have) throw new PeerError(`Cannot publish as "${fname}": it is being fetched`);
+    if (existing?.have) {
+      throw new PeerError("being-fetched", `Cannot publish as "${fname}": it is being fetched`);
+    }
     // A session being opened publishes every share it finds: let it open first, so that this
     // share is announced on its own and its status (created, updated) is this publish's.
     await this.index.settle();

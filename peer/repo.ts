@@ -8,12 +8,36 @@ import { openConfined } from "./confined_open.ts";
 
 const log = logger("peer", "repo");
 
+/** Why a path was refused, for programs (the HTTP API maps it to a status). */
+export type PathErrorCode =
+  /** Empty, or holds a NUL. */
+  | "not-a-name"
+  /** Leads outside the repository. */
+  | "outside"
+  /** Names nothing. */
+  | "missing"
+  /** The repository itself or its metadata folder. */
+  | "not-shareable"
+  /** A folder, a device, a symlink where a file must be. */
+  | "not-a-file"
+  /** A step that is not a plain name (absolute, "..", a separator in a name). */
+  | "not-plain"
+  /** Swapped or turned into a link while it was being opened. */
+  | "changed";
+
 /** A user-facing failure about a path (outside the repository, missing, not a file). */
 export class PathError extends Error {
-  /** @param message "Cannot x: detail" */
-  constructor(message: string) {
+  /** Why, for programs: never read from the message, which quotes the user's path. */
+  readonly code: PathErrorCode;
+
+  /**
+   * @param code why, for programs
+   * @param message "Cannot x: detail"
+   */
+  constructor(code: PathErrorCode, message: string) {
     super(message);
     this.name = "PathError";
+    this.code = code;
   }
 }
 
@@ -78,32 +102,43 @@ export class Repository {
    */
   async resolveFile(lname: string): Promise<string> {
     if (lname === "" || lname.includes("\0")) {
-      throw new PathError(`Cannot use "${lname}": not a file name`);
+      throw new PathError("not-a-name", `Cannot use "${lname}": not a file name`);
     }
     const lexical = resolve(this.root, lname);
     if (!this.contains(lexical)) {
-      throw new PathError(`Cannot use "${lname}": it is outside the repository ${this.root}`);
+      throw new PathError(
+        "outside",
+        `Cannot use "${lname}": it is outside the repository ${this.root}`,
+      );
     }
     let real: string;
     try {
       real = await Deno.realPath(lexical);
     } catch (err) {
       if (err instanceof Deno.errors.NotFound) {
-        throw new PathError(`Cannot use "${lname}": no such file in the repository`);
+        throw new PathError("missing", `Cannot use "${lname}": no such file in the repository`);
       }
       if (err instanceof Deno.errors.NotCapable) {
-        throw new PathError(`Cannot use "${lname}": it is outside the repository ${this.root}`);
+        throw new PathError(
+          "outside",
+          `Cannot use "${lname}": it is outside the repository ${this.root}`,
+        );
       }
       throw err;
     }
     if (!this.contains(real)) {
-      throw new PathError(`Cannot use "${lname}": it resolves to ${real}, outside the repository`);
+      throw new PathError(
+        "outside",
+        `Cannot use "${lname}": it resolves to ${real}, outside the repository`,
+      );
     }
     if (real === this.root || this.isMeta(real)) {
-      throw new PathError(`Cannot use "${lname}": not a shareable file`);
+      throw new PathError("not-shareable", `Cannot use "${lname}": not a shareable file`);
     }
     const info = await Deno.stat(real);
-    if (!info.isFile) throw new PathError(`Cannot use "${lname}": not a regular file`);
+    if (!info.isFile) {
+      throw new PathError("not-a-file", `Cannot use "${lname}": not a regular file`);
+    }
     return real;
   }
 
@@ -119,12 +154,14 @@ export class Repository {
     const rel = this.relative(path);
     const names = rel.split(sep);
     if (!this.contains(path) || rel === "" || names.includes("..")) {
-      throw new PathError(`Cannot open "${rel}": outside the repository`);
+      throw new PathError("outside", `Cannot open "${rel}": outside the repository`);
     }
     const allowed = options.partial
       ? this.isPartial(path)
       : names[0] !== META_DIR && !this.isMeta(path);
-    if (!allowed) throw new PathError(`Cannot open "${rel}": not a shareable file`);
+    if (!allowed) {
+      throw new PathError("not-shareable", `Cannot open "${rel}": not a shareable file`);
+    }
     return await openConfined(this.root, names);
   }
 

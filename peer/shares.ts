@@ -192,7 +192,9 @@ export class Shares {
     let hashes: FileHashes;
     try {
       const checked = await this.repo.resolveFile(this.repo.relative(path));
-      if (checked !== path) throw new PathError(`Cannot share "${path}": it is now a link`);
+      if (checked !== path) {
+        throw new PathError("changed", `Cannot share "${path}": it is now a link`);
+      }
       hashes = await this.hashesOf(path);
     } catch (err) {
       if (!isGone(err)) throw err;

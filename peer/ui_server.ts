@@ -6,6 +6,7 @@ import { LogFeed } from "../shared/http/log_feed.ts";
 import { loadOrCreateToken } from "../shared/http/token.ts";
 import { startUiServer, type UiServer } from "../shared/http/ui_server.ts";
 import { PEER_ASSETS } from "../shared/http/ui_assets.gen.ts";
+import { PEER_FIRST_PATHS, renderPeerApp } from "../shared/http/ui_render.gen.js";
 import { createPeerApi } from "./api.ts";
 import type { PeerOps } from "./ops.ts";
 
@@ -60,8 +61,9 @@ export async function startPeerUi(ops: PeerOps, options: PeerUiOptions): Promise
       assets: PEER_ASSETS,
       hub,
       api: createPeerApi(ops, logs),
-      // What the page shows first comes with it (no waterfall of script, then request).
-      firstAnswers: ["/api/status", "/api/logs"],
+      // What the page shows first comes with it, already drawn (no script, then request).
+      firstAnswers: PEER_FIRST_PATHS,
+      render: renderPeerApp,
     });
   } catch (err) {
     clearInterval(ticker);

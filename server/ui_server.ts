@@ -6,13 +6,12 @@ import { LogFeed } from "../shared/http/log_feed.ts";
 import { loadOrCreateToken, newToken } from "../shared/http/token.ts";
 import { startUiServer, type UiServer } from "../shared/http/ui_server.ts";
 import { SERVER_ASSETS } from "../shared/http/ui_assets.gen.ts";
+import { renderServerApp, SERVER_FIRST_PATHS } from "../shared/http/ui_render.gen.js";
 import { createServerApi } from "./api.ts";
 import type { ServerOps, StatsAnswer } from "./ops.ts";
 
 const log = logger("server", "ui");
 
-/** Rows of the dashboard's tables (PAGE in ui/server/main.tsx). */
-const FIRST_PAGE_ROWS = 25;
 /** ms between stats samples (the chart's resolution). */
 const SAMPLE_INTERVAL_MS = 1000;
 /** Samples kept: ten minutes. */
@@ -112,14 +111,9 @@ export async function startServerUi(ops: ServerOps, options: ServerUiOptions): P
       assets: SERVER_ASSETS,
       hub,
       api: createServerApi(ops, logs, () => samples),
-      // What the page shows first comes with it (no waterfall of script, then request).
-      firstAnswers: [
-        "/api/stats",
-        "/api/logs",
-        // The tables' first pages, as the page asks for them (ui/server/main.tsx).
-        `/api/peers?q=&offset=0&limit=${FIRST_PAGE_ROWS}`,
-        `/api/files?q=&offset=0&limit=${FIRST_PAGE_ROWS}`,
-      ],
+      // What the page shows first comes with it, already drawn (no script, then request).
+      firstAnswers: SERVER_FIRST_PATHS,
+      render: renderServerApp,
     });
   } catch (err) {
     stopTimers();

@@ -15,11 +15,18 @@ export interface UiAccess {
   anyIpHost: boolean;
 }
 
-/** The headers every UI response carries. */
-export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
-  "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self'; " +
+/**
+ * The Content-Security-Policy of a UI: its one inline script and its one inline style sheet
+ * run by their hashes ('sha256-…', computed when the UI is built), nothing else does.
+ */
+export function contentSecurityPolicy(hashes: { script: string; style: string }): string {
+  return `default-src 'self'; script-src ${hashes.script}; style-src ${hashes.style}; ` +
     "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; " +
-    "form-action 'self'; object-src 'none'",
+    "form-action 'self'; object-src 'none'";
+}
+
+/** The headers every UI response carries, besides its contentSecurityPolicy(). */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   "x-content-type-options": "nosniff",
   "x-frame-options": "DENY",
   "referrer-policy": "no-referrer",

@@ -1,11 +1,13 @@
-// One UI's HTTP server (Deno.serve): the page and its assets from memory, the token trade, the
-// event stream and the JSON API behind the access checks. Which API is the caller's business.
+// One UI's HTTP server (Deno.serve): the page (its first view rendered here, its script and
+// style sheet inline), the token trade, the event stream and the JSON API behind the access
+// checks. Which API and which view are the caller's business.
 import { logger } from "../log.ts";
 import { type EventHub } from "./event_hub.ts";
 import {
   allowedHosts,
   checkHost,
   checkRequest,
+  contentSecurityPolicy,
   isLoopback,
   isWildcard,
   sameToken,
@@ -20,8 +22,14 @@ const log = logger("ui");
 /** The page of one UI, held in memory (see shared/http/ui_assets.gen.ts). */
 export interface UiAssets {
   title: string;
+  /** The script (a classic script, inlined at the end of the page). */
   js: string;
+  /** The CSP source allowing `js`: 'sha256-…'. */
+  scriptHash: string;
+  /** The style sheet (inlined in the page's head). */
   css: string;
+  /** The CSP source allowing `css`: 'sha256-…'. */
+  styleHash: string;
 }
 
 /** Options of startUiServer. */
@@ -37,10 +45,12 @@ export interface UiServerOptions {
   /** Answers /api/* requests that passed the checks (never /api/events). */
   api: (req: Request, url: URL) => Promise<Response>;
   /**
-   * API paths (GET) whose answers the page carries in its HTML, so that its first data needs
-   * no request after the script has loaded (the client's firstAnswer() reads them).
+   * API paths (GET) whose answers the page carries in its HTML (ui/common/first_answers.ts):
+   * its first view is rendered from them and its script starts from them, no request first.
    */
   firstAnswers?: readonly string[];
+  /** The HTML of the page's first view from those answers (the script hydrates it). */
+  render?: (first: Record<string, unknown>) => string;
 }
 
 /** A running UI server. */
@@ -62,7 +72,11 @@ export function startUiServer(options: UiServerOptions): UiServer {
   let server: Deno.HttpServer<Deno.NetAddr> | undefined;
   // The checks need the bound port, known only once Deno.serve has bound it.
   const bound: { access?: UiAccess } = {};
-  const handler = (req: Request) => handle(req, bound.access!, options);
+  const csp = contentSecurityPolicy({
+    script: options.assets.scriptHash,
+    style: options.assets.styleHash,
+  });
+  const handler = (req: Request) => handle(req, bound.access!, csp, options);
   for (let i = 0;; i++) {
     const port = options.port === 0 ? 0 : options.port + i;
     try {
@@ -104,7 +118,12 @@ export function startUiServer(options: UiServerOptions): UiServer {
   };
 }
 
-async function handle(req: Request, access: UiAccess, options: UiServerOptions): Promise<Response> {
+async function handle(
+  req: Request,
+  access: UiAccess,
+  csp: string,
+  options: UiServerOptions,
+): Promise<Response> {
   let response: Response;
   try {
     response = await route(req, access, options);
@@ -118,6 +137,7 @@ async function handle(req: Request, access: UiAccess, options: UiServerOptions):
     }
     response = errorResponse(err);
   }
+  response.headers.set("content-security-policy", csp);
   for (const [name, value] of Object.entries(SECURITY_HEADERS)) response.headers.set(name, value);
   return response;
 }
@@ -125,15 +145,7 @@ async function handle(req: Request, access: UiAccess, options: UiServerOptions):
 async function route(req: Request, access: UiAccess, options: UiServerOptions): Promise<Response> {
   const url = new URL(req.url);
   if (url.pathname === "/" && req.method === "GET") return await page(req, url, access, options);
-  if (url.pathname === "/assets/app.css" && req.method === "GET") {
-    // The style sheet holds no secret and dresses the page that asks for the token.
-    checkHost(req, access);
-    return await asset(req, options.assets.css, "text/css; charset=utf-8");
-  }
   checkRequest(req, access);
-  if (url.pathname === "/assets/app.js" && req.method === "GET") {
-    return await asset(req, options.assets.js, "text/javascript; charset=utf-8");
-  }
   if (url.pathname === "/api/events" && req.method === "GET") {
     return new Response(options.hub.connect(), {
       headers: {
@@ -163,7 +175,7 @@ async function page(
   let cookie: string | undefined;
   if (given !== null) {
     if (!sameToken(given, access.token)) {
-      return htmlResponse(loginPage(options.assets.title, "That token is not this UI's."), 401);
+      return htmlResponse(req, loginPage(options.assets, "That token is not this UI's."), 401);
     }
     cookie = tokenCookie(access);
   } else {
@@ -171,11 +183,12 @@ async function page(
       checkRequest(req, access);
     } catch (err) {
       if (!(err instanceof HttpError)) throw err;
-      return htmlResponse(loginPage(options.assets.title, err.message), err.status);
+      return htmlResponse(req, loginPage(options.assets, err.message), err.status);
     }
   }
   const first = await firstAnswers(url, options);
-  const response = htmlResponse(appPage(options.assets.title, first), 200);
+  const html = appPage(options.assets, first, options.render?.(first) ?? "");
+  const response = htmlResponse(req, html, 200);
   if (cookie !== undefined) response.headers.set("set-cookie", cookie);
   return response;
 }
@@ -199,82 +212,53 @@ async function firstAnswers(url: URL, options: UiServerOptions): Promise<Record<
   return answers;
 }
 
-/** An asset gzipped, and its ETag. */
-interface PackedAsset {
-  gzip: Uint8Array<ArrayBuffer>;
-  etag: string;
+/**
+ * A page, gzipped when the client takes it (its script and style sheet are inline: ~40 KB raw,
+ * ~14 KB packed; gzip costs about a millisecond here).
+ */
+function htmlResponse(req: Request, html: string, status: number): Response {
+  const headers: Record<string, string> = {
+    "content-type": "text/html; charset=utf-8",
+    "cache-control": "no-store",
+    vary: "accept-encoding",
+  };
+  if (!/\bgzip\b/.test(req.headers.get("accept-encoding") ?? "")) {
+    return new Response(html, { status, headers });
+  }
+  const body = new Blob([html]).stream().pipeThrough(new CompressionStream("gzip"));
+  return new Response(body, { status, headers: { ...headers, "content-encoding": "gzip" } });
 }
 
-/** Each asset's text packed once, the first time it is asked for (a handful of strings). */
-const packed = new Map<string, Promise<PackedAsset>>();
+/** The id of the element holding the embedded first answers (ui/common/first_answers.ts). */
+const FIRST_ANSWERS_ID = "first-answers";
 
-function pack(text: string): Promise<PackedAsset> {
-  let entry = packed.get(text);
-  if (!entry) {
-    entry = (async () => {
-      const bytes = new TextEncoder().encode(text);
-      const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-      const stream = new Blob([bytes]).stream().pipeThrough(new CompressionStream("gzip"));
-      const gzip = new Uint8Array(await new Response(stream).arrayBuffer());
-      return { gzip, etag: `"${digest.subarray(0, 12).toHex()}"` };
-    })();
-    packed.set(text, entry);
-  }
-  return entry;
+/** `<head>` and the start of `<body>`, the style sheet inline (its CSP hash allows it). */
+function pageHead(assets: UiAssets): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8">` +
+    `<meta name="viewport" content="width=device-width, initial-scale=1">` +
+    `<meta name="color-scheme" content="light dark"><title>${assets.title}</title>` +
+    // No icon: an empty one spares the browser a request for /favicon.ico (and its 404).
+    `<link rel="icon" href="data:,"><style>${assets.css}</style></head><body>`;
 }
 
 /**
- * An asset: compressed once rather than per request, revalidated by ETag (a page load after
- * the first costs a 304 per asset, and the assets change only with the program).
+ * The page: its first view already rendered (`view`), the answers it was rendered from as a
+ * data block, and the script last, inline and classic: it runs once the view is parsed, with
+ * no request, and hydrates the view from the same answers.
  */
-async function asset(req: Request, text: string, type: string): Promise<Response> {
-  const { gzip, etag } = await pack(text);
-  const headers: Record<string, string> = {
-    "content-type": type,
-    "cache-control": "no-cache",
-    etag,
-    vary: "accept-encoding",
-  };
-  if (req.headers.get("if-none-match") === etag) {
-    return new Response(null, { status: 304, headers });
-  }
-  if (/\bgzip\b/.test(req.headers.get("accept-encoding") ?? "")) {
-    return new Response(gzip, { headers: { ...headers, "content-encoding": "gzip" } });
-  }
-  return new Response(text, { headers });
-}
-
-function htmlResponse(html: string, status: number): Response {
-  return new Response(html, {
-    status,
-    headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" },
-  });
-}
-
-/** The id of the element holding the embedded first answers (ui/common/client.ts reads it). */
-const FIRST_ANSWERS_ID = "first-answers";
-
-function appPage(title: string, first: Record<string, unknown>): string {
+function appPage(assets: UiAssets, first: Record<string, unknown>, view: string): string {
   // A data block is never run, so the strict CSP needs no exception for it; "<" escaped, no
   // text can end the element early.
   const data = JSON.stringify(first).replace(/</g, "\\u003c");
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8">` +
-    `<meta name="viewport" content="width=device-width, initial-scale=1">` +
-    `<meta name="color-scheme" content="light dark"><title>${title}</title>` +
-    `<link rel="stylesheet" href="/assets/app.css">` +
-    // In the head: a module script is deferred anyway, and is asked for beside the style sheet.
-    `<script type="module" src="/assets/app.js"></script>` +
+  return `${pageHead(assets)}<div id="app">${view}</div>` +
     `<script type="application/json" id="${FIRST_ANSWERS_ID}">${data}</script>` +
-    `</head><body><div id="app"></div></body></html>`;
+    `<script>${assets.js}</script></body></html>`;
 }
 
-function loginPage(title: string, why: string): string {
+function loginPage(assets: UiAssets, why: string): string {
   const escaped = why.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8">` +
-    `<meta name="viewport" content="width=device-width, initial-scale=1">` +
-    `<meta name="color-scheme" content="light dark"><title>${title}</title>` +
-    `<link rel="stylesheet" href="/assets/app.css"></head><body><main class="login">` +
-    `<h1>${title}</h1><p>${escaped}</p><p>Open the address the program printed when it ` +
+  return `${pageHead(assets)}<main class="login">` +
+    `<h1>${assets.title}</h1><p>${escaped}</p><p>Open the address the program printed when it ` +
     `started: it ends with <code>?token=…</code>. The token is also in the file named in ` +
     `docs/API.md.</p></main></body></html>`;
 }

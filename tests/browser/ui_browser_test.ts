@@ -27,6 +27,14 @@ Deno.test({
     await using server = await spawnServer({ ui: true });
     await using browser = await launchChromium();
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    // A refused inline script or style (CSP), a hydration error: each shows up here.
+    const problems: string[] = [];
+    context.on("page", (page) => {
+      page.on("pageerror", (err) => problems.push(`${page.url()}: ${err.message}`));
+      page.on("console", (message) => {
+        if (message.type() === "error") problems.push(`${page.url()}: ${message.text()}`);
+      });
+    });
 
     // The dashboard is open before any peer exists: everything after arrives live.
     const dashboard = await context.newPage();
@@ -86,6 +94,7 @@ Deno.test({
     assert.match((await answer.textContent()) ?? "", /P2P port \d+ open/);
 
     await takeScreenshots(pageB, dashboard);
+    assert.deepEqual(problems, [], "no script error, no CSP refusal");
 
     // Killing a peer removes its row.
     await alpha.kill();

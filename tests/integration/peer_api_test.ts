@@ -43,7 +43,6 @@ Deno.test({
         ["GET", "/api/download?path=x"],
         ["GET", "/api/logs"],
         ["GET", "/api/events"],
-        ["GET", "/assets/app.js"],
         ["POST", "/api/publish"],
         ["POST", "/api/fetch"],
         ["POST", "/api/files?fname=a"],
@@ -60,7 +59,8 @@ Deno.test({
       const page = await t.call("/", { token: null });
       const html = await page.text();
       assert.equal(page.status, 401);
-      assert.ok(!html.includes(t.ui.token) && !html.includes("app.js"));
+      assert.ok(!html.includes(t.ui.token));
+      assert.ok(!/<script/i.test(html), "the page that asks for the token carries no script");
     });
   },
 });
@@ -76,7 +76,6 @@ Deno.test({
       const tradedHtml = await traded.text();
       assert.equal(traded.status, 200);
       assert.equal(traded.headers.get("referrer-policy"), "no-referrer");
-      assert.match(traded.headers.get("content-security-policy")!, /script-src 'self';/);
       assert.ok(!tradedHtml.includes(t.ui.token), "the page does not hold the token");
       const embedded = tradedHtml.match(
         /<script type="application\/json" id="first-answers">(.*?)<\/script>/,
@@ -95,7 +94,8 @@ Deno.test({
       assert.equal(status.status, 200);
       assert.equal(status.body.hostname, "tester");
       const page = await t.call("/", { token: null, headers: { cookie: pair } });
-      assert.match(await page.text(), /\/assets\/app\.js/);
+      assert.equal(page.status, 200);
+      assert.match(await page.text(), /<div id="app"><header/, "the cookie opens the app");
       const wrong = await t.call("/?token=nope", { token: null, redirect: "manual" });
       await wrong.body?.cancel();
       assert.equal(wrong.status, 401);
@@ -174,7 +174,7 @@ Deno.test({
   ...SANITIZE,
   async fn() {
     await withPeer(async (t) => {
-      for (const path of ["/", "/api/status", "/api/nope", "/assets/app.css"]) {
+      for (const path of ["/", "/api/status", "/api/nope", "/assets/app.css", "/?token=nope"]) {
         const r = await t.call(path);
         await r.body?.cancel();
         assert.match(r.headers.get("content-security-policy") ?? "", /frame-ancestors 'none'/);
@@ -400,6 +400,43 @@ Deno.test({
 });
 
 Deno.test({
+  name: "peer API: path and publish errors have their status by code, whatever the names say",
+  ...SANITIZE,
+  async fn() {
+    await withPeer(async (t) => {
+      // Each name below reads like another error's message: once, the status came from the text.
+      const cases: [string, Promise<Response>, number, string][] = [
+        [
+          "download outside",
+          t.call(`/api/download?path=${encodeURIComponent("../no such file")}`),
+          400,
+          "outside",
+        ],
+        ["publish missing", t.post("/api/publish", { lname: "being fetched.txt" }), 404, "missing"],
+        ["publish outside", t.post("/api/publish", { lname: "../not shared" }), 400, "bad-path"],
+        [
+          "publish bad fname",
+          t.post("/api/publish", { lname: "x", fname: "being fetched/x" }),
+          400,
+          "invalid-fname",
+        ],
+        [
+          "download missing",
+          t.call(`/api/download?path=${encodeURIComponent("not shared")}`),
+          404,
+          "missing",
+        ],
+      ];
+      for (const [what, request, status, code] of cases) {
+        const r = await answer(request);
+        assert.equal(r.status, status, `${what}: ${r.body.error}`);
+        assert.equal(r.body.code, code, what);
+      }
+    });
+  },
+});
+
+Deno.test({
   name: "peer API: the event stream reports a publish, and fetch errors have their status",
   ...SANITIZE,
   async fn() {
@@ -436,27 +473,46 @@ Deno.test({
   },
 });
 
+/** The SHA-256 of `text` as a CSP source, 'sha256-BASE64'. */
+async function cspSource(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", encoder.encode(text));
+  return `'sha256-${new Uint8Array(digest).toBase64()}'`;
+}
+
 Deno.test({
-  name: "peer UI assets: gzipped when asked, revalidated by ETag (304)",
+  name:
+    "peer UI page: first view rendered, script and style inline and allowed by their CSP hashes only",
   ...SANITIZE,
   async fn() {
-    await withPeer(async (t) => {
-      const raw = await t.call("/assets/app.js", { headers: { "accept-encoding": "identity" } });
-      const text = await raw.text();
-      assert.equal(raw.headers.get("content-encoding"), null);
-      assert.match(raw.headers.get("content-type")!, /javascript/);
-      const etag = raw.headers.get("etag")!;
-      assert.match(etag, /^"[0-9a-f]{24}"$/);
-      // fetch() asks for gzip and unpacks it: the same script.
-      const packed = await t.call("/assets/app.js");
+    await withPeer(async (t, repo) => {
+      await Deno.writeTextFile(join(repo, "a <b>.txt"), "hello");
+      const page = await t.call("/", { headers: { "accept-encoding": "identity" } });
+      const html = await page.text();
+      const csp = page.headers.get("content-security-policy")!;
+      const script = html.match(/<script>(.*?)<\/script><\/body>/s)?.[1];
+      const style = html.match(/<style>(.*?)<\/style>/s)?.[1];
+      assert.ok(script && style, "script and style sheet inline");
+      assert.ok(csp.includes(`script-src ${await cspSource(script)};`), csp);
+      assert.ok(csp.includes(`style-src ${await cspSource(style)};`), csp);
+      assert.ok(!/'self'|'unsafe/.test(csp.match(/script-src [^;]*/)![0]), csp);
+      assert.ok(!/'self'|'unsafe/.test(csp.match(/style-src [^;]*/)![0]), csp);
+      // Nothing else for the page to load: no request between the HTML and its first paint.
+      assert.ok(!/<script src|<link rel="stylesheet"/.test(html));
+      // The first view holds the data (the status, the repository's files, escaped).
+      const view = html.match(/<div id="app">(.*?)<\/div><script type="application\/json"/s)?.[1];
+      assert.ok(view, "the first view is rendered in the page");
+      assert.match(view, /elementtiming="first-data"/);
+      assert.match(view, /tester/);
+      assert.match(view, /a &lt;b>\.txt|a &lt;b&gt;\.txt/);
+      assert.ok(!view.includes("a <b>"), "file names are escaped");
+      // Compressed when asked (by Deno.serve), the same page.
+      const packed = await t.call("/");
       assert.equal(packed.headers.get("content-encoding"), "gzip");
-      assert.equal(await packed.text(), text);
-      const again = await t.call("/assets/app.js", { headers: { "if-none-match": etag } });
-      await again.body?.cancel();
-      assert.equal(again.status, 304);
-      const css = await t.call("/assets/app.css", { token: null });
-      await css.body?.cancel();
-      assert.equal(css.status, 200, "the style sheet needs no token");
+      assert.match(await packed.text(), /<div id="app"><header/);
+      assert.equal(packed.headers.get("cache-control"), "no-store");
+      const gone = await t.call("/assets/app.js");
+      await gone.body?.cancel();
+      assert.equal(gone.status, 404, "no asset routes");
     });
   },
 });

@@ -1,7 +1,8 @@
 // Pieces both UIs use: the live log with its level filter, the pager, notices.
 import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { clock, useEvents } from "./client.ts";
+import { api, clock, useEvents } from "./client.ts";
+import { useFirstAnswer } from "./first_answers.ts";
 
 /** A log record as the API sends it. */
 export interface LogLine {
@@ -13,13 +14,19 @@ export interface LogLine {
 
 const LEVELS = ["debug", "info", "warning", "error"];
 
+/** Where the log's records come from (the API's answer is embedded in the page). */
+const LOGS_PATH = "/api/logs";
+
 /** The log: the records kept by the program, then each new one as it comes. */
-export function LiveLog(props: { first: Promise<{ lines: LogLine[] }> }) {
-  const [lines, setLines] = useState<LogLine[]>([]);
+export function LiveLog() {
+  const embedded = useFirstAnswer<{ lines: LogLine[] }>(LOGS_PATH);
+  const [lines, setLines] = useState<LogLine[]>(() => embedded?.lines ?? []);
   useEffect(() => {
-    props.first.then((r) => setLines((later) => [...r.lines, ...later].slice(-300))).catch(
-      (e: Error) =>
-        setLines([{ timeMs: Date.now(), level: "error", category: "ui", message: e.message }]),
+    if (embedded !== undefined) return;
+    api<{ lines: LogLine[] }>(LOGS_PATH).then((r) =>
+      setLines((later) => [...r.lines, ...later].slice(-300))
+    ).catch((e: Error) =>
+      setLines([{ timeMs: Date.now(), level: "error", category: "ui", message: e.message }])
     );
   }, []);
   useEvents({ log: (d) => setLines((old) => [...old.slice(-299), d as LogLine]) });
