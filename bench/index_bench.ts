@@ -107,7 +107,7 @@ class Child {
   constructor(
     name: string,
     argv: string[],
-    options: { nofile: number; stderrPath?: string; cwd?: string },
+    options: { nofile: number; stderrPath?: string; cwd?: string; stdoutCopy?: string },
   ) {
     this.name = name;
     const script =
@@ -135,6 +135,9 @@ class Child {
           }
         }
         this.#lines.push({ text, json });
+        if (options.stdoutCopy) {
+          Deno.writeTextFileSync(options.stdoutCopy, text + "\n", { append: true });
+        }
         this.#notify();
       }
       this.#stdoutDone = true;
@@ -960,14 +963,14 @@ async function runStore(config: BenchConfig, store: string, dir: string): Promis
         DENO,
         "run",
         "-A",
-        SERVER_V8_FLAGS,
+        serverV8Flags(),
         ...cpuProfileFlags(),
         "--config",
         `${ROOT}/deno.json`,
         `${ROOT}/server/main.ts`,
         ...args,
       ],
-      { nofile: config.nofile, stderrPath: log },
+      { nofile: config.nofile, stderrPath: log, ...serverStdoutCopy() },
     );
   let server = launch(serverArgs, logPath);
   let load: Child | undefined;
@@ -1013,11 +1016,13 @@ async function runStore(config: BenchConfig, store: string, dir: string): Promis
     const phaseCount = config.searchConns > 0 ? 2 : 1;
     for (let i = 0; i < phaseCount; i++) {
       await load.event("phase-start", 60_000);
+      markServerStdout(`phase ${i} start`);
       serverCpu.lap();
       loadCpu.lap();
       dbCpu?.lap();
       lag.take();
       const done = await load.event("phase-done", (config.seconds + 90) * 1000);
+      markServerStdout(`phase ${i} done`);
       result.phases.push({
         ...(done as unknown as Omit<Phase, "serverCpu" | "loadCpu" | "dbCpu" | "serverLag">),
         serverLag: lag.take(),
@@ -1399,6 +1404,34 @@ if (import.meta.main) Deno.exit(await main());
 function cpuProfileFlags(): string[] {
   const dir = Deno.env.get("BENCH_CPU_PROF_DIR");
   return dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`] : [];
+}
+
+/**
+ * The server's `--v8-flags=…`: deno.json's (SERVER_V8_FLAGS), plus BENCH_SERVER_V8_EXTRA, a
+ * comma-separated list of more V8 flags (e.g. `--trace-gc,--trace-gc-nvp` to see every
+ * collection, or heap sizes to try), for diagnosis; the report's server command names only
+ * deno.json's.
+ */
+function serverV8Flags(): string {
+  const extra = Deno.env.get("BENCH_SERVER_V8_EXTRA");
+  return extra ? `${SERVER_V8_FLAGS},${extra}` : SERVER_V8_FLAGS;
+}
+
+/**
+ * With BENCH_SERVER_STDOUT naming a file, every line the server prints on stdout is appended
+ * there (V8's `--trace-gc` output goes to stdout), with a `# phase N start` / `# phase N done`
+ * line around each lookup phase, so that what the server printed can be cut to a phase.
+ */
+function serverStdoutCopy(): { stdoutCopy?: string } {
+  const path = Deno.env.get("BENCH_SERVER_STDOUT");
+  return path ? { stdoutCopy: path } : {};
+}
+
+function markServerStdout(what: string): void {
+  const path = Deno.env.get("BENCH_SERVER_STDOUT");
+  if (path) {
+    Deno.writeTextFileSync(path, `# ${what} ${new Date().toISOString()}\n`, { append: true });
+  }
 }
 
 /** The `--v8-flags=…` argument of deno.json's `server` task. */
