@@ -127,9 +127,12 @@ class Child {
     this.#pumps.push((async () => {
       for await (const text of readLines(process.stdout)) {
         let json: Record<string, unknown> | undefined;
-        if (text.startsWith("{")) {
+        // An event line may come glued to the end of a line that V8 printed from another
+        // thread (BENCH_SERVER_V8_EXTRA=--trace-gc): its JSON still runs to the line's end.
+        const at = text.startsWith("{") ? 0 : text.indexOf('{"event":');
+        if (at >= 0) {
           try {
-            json = JSON.parse(text);
+            json = JSON.parse(text.slice(at));
           } catch {
             json = undefined;
           }
