@@ -70,6 +70,23 @@ export async function writeAll(conn: ByteConn, bytes: Uint8Array): Promise<void>
 }
 
 /**
+ * The parts of `batch` as one view when each starts where the one before it ends in the same
+ * buffer (frames carved one after another from a slab), else undefined.
+ */
+function adjacentParts(batch: PendingSend[], total: number): Uint8Array | undefined {
+  const first = batch[0]!.parts[0];
+  if (first === undefined) return undefined;
+  let end = first.byteOffset;
+  for (const send of batch) {
+    for (const part of send.parts) {
+      if (part.buffer !== first.buffer || part.byteOffset !== end) return undefined;
+      end += part.length;
+    }
+  }
+  return new Uint8Array(first.buffer, first.byteOffset, total);
+}
+
+/**
  * A connection that speaks frames: `readMessage()` (or `fill()` + `bufferedMessage()`) and
  * `readRawInto()` on the way in; `send()`, `post()`, `sendBytes()` and `exclusiveWrite()` on the
  * way out, through one queue, so that concurrent senders never interleave frames.
@@ -312,6 +329,10 @@ export class FramedConn implements Disposable {
     }
     let total = 0;
     for (const send of batch) total += send.bytes;
+    // Replies made one after another are mostly adjacent in one slab (see byte_slab.ts): then
+    // they are written from there as they lie, without a buffer to join them in.
+    const adjacent = adjacentParts(batch, total);
+    if (adjacent) return await writeAll(this.#conn, adjacent);
     const joined = carveBytes(total);
     let offset = 0;
     for (const send of batch) {
