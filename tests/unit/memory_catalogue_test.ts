@@ -6,6 +6,8 @@ import {
   MemoryCatalogue,
   smallest,
 } from "../../server/memory_catalogue.ts";
+import type { SessionRow } from "../../server/store.ts";
+import type { CatalogEntry, FileEntry, SourceInfo } from "../../shared/protocol.ts";
 import { rng } from "./_rng.ts";
 
 const utf8 = new TextEncoder();
@@ -113,4 +115,161 @@ Deno.test("MemoryCatalogue.matchingNames() pauses within a costly glob scan, not
   assert.equal(seen.filter((n) => n !== undefined).length, 0);
   // About 1.6 million steps in all: a pause point after every ~100,000 of them.
   assert.ok(seen.length >= 10, `${seen.length} pause points`);
+});
+
+Deno.test("MemoryCatalogue's who-has and search answers follow every change (model-based)", () => {
+  // The catalogue holds each entry in its answer's shape, with the owners in a parallel array,
+  // and replaces it on change: checked here against a plain model after every operation, with
+  // the exact JSON the answers are sent as.
+  interface ModelSession {
+    row: SessionRow;
+    online: boolean;
+    leaseUntilMs: number;
+    entries: Map<string, FileEntry>;
+  }
+  const random = rng(23);
+  const catalogue = new MemoryCatalogue();
+  const model = new Map<string, ModelSession>();
+  const hosts = ["alpha", "bravo", "Charlie", "delta"];
+  const names = ["a.txt", "b.txt", "c/é.txt", "d.bin"];
+  const device = "d".repeat(52);
+  let now = 1000;
+  let nextId = 0;
+  const live = (s: ModelSession) => s.online && s.leaseUntilMs > now;
+  const byHost = (a: ModelSession, b: ModelSession) =>
+    compareBytewise(a.row.hostname, b.row.hostname) || a.row.port - b.row.port;
+  const expectedSources = (fname: string, asker: string) =>
+    [...model.values()].filter((s) =>
+      live(s) && s.row.sessionId !== asker && s.row.deviceId !== undefined &&
+      s.entries.get(fname)?.sig !== undefined
+    ).sort(byHost).map((s) => {
+      const e = s.entries.get(fname)!;
+      const source: SourceInfo = {
+        fname,
+        size: e.size,
+        mtimeMs: e.mtimeMs,
+        rootHash: e.rootHash,
+        pieceSize: e.pieceSize,
+        hostname: s.row.hostname,
+        address: s.row.address,
+        port: s.row.port,
+        id: s.row.deviceId!,
+        sig: e.sig!,
+      };
+      if (e.have !== undefined) source.have = e.have;
+      return source;
+    });
+  const expectedEntries = (fname: string, includeOffline: boolean) =>
+    [...model.values()].filter((s) => s.entries.has(fname) && (includeOffline || live(s)))
+      .sort(byHost).map((s) => {
+        const listed: CatalogEntry = {
+          ...s.entries.get(fname)!,
+          hostname: s.row.hostname,
+          port: s.row.port,
+          online: live(s),
+        };
+        if (s.row.deviceId !== undefined) listed.id = s.row.deviceId;
+        return listed;
+      });
+  const check = (step: string) => {
+    for (const fname of names) {
+      for (const asker of ["nobody", ...model.keys()]) {
+        assert.equal(
+          JSON.stringify(catalogue.whoHas(fname, asker, now)),
+          JSON.stringify(expectedSources(fname, asker)),
+          `${step}: who-has ${fname} asked by ${asker}`,
+        );
+      }
+    }
+    const listedNames = [...catalogue.namesInOrder()].flat();
+    for (const name of listedNames) {
+      for (const includeOffline of [false, true]) {
+        assert.equal(
+          JSON.stringify(catalogue.visibleEntries(name, includeOffline, now)),
+          JSON.stringify(expectedEntries(name.fname, includeOffline)),
+          `${step}: search entries of ${name.fname}`,
+        );
+      }
+    }
+    const modelNames = new Set([...model.values()].flatMap((s) => [...s.entries.keys()]));
+    assert.deepEqual(listedNames.map((n) => n.fname).sort(), [...modelNames].sort(), step);
+    for (const [id, s] of model) {
+      assert.deepEqual(
+        catalogue.entriesOf(id),
+        [...s.entries.values()].sort((a, b) => compareBytewise(a.fname, b.fname)),
+        `${step}: entries of ${id}`,
+      );
+    }
+  };
+  for (let step = 0; step < 600; step++) {
+    const sessions = [...model.values()];
+    const op = random.int(10);
+    let what: string;
+    if (op <= 1 || sessions.length === 0) {
+      const hostname = random.pick(hosts);
+      const row: SessionRow = {
+        sessionId: `s${nextId++}`,
+        serverId: "srv",
+        hostname,
+        address: `10.0.0.${random.int(3)}`,
+        port: 4000 + random.int(3),
+        openedAtMs: now,
+        cert: "(cert)",
+      };
+      // Mostly one device (a reconnect takes its endpoint over); now and then a session
+      // without one, which who-has never lists.
+      if (!random.chance(0.15)) row.deviceId = device;
+      what = `open ${row.sessionId} ${hostname}:${row.port}`;
+      try {
+        catalogue.openSession(row, now + 500);
+      } catch {
+        continue; // a conflict: nothing changed
+      }
+      for (const [id, s] of model) {
+        const sameEndpoint = s.row.hostname === hostname && s.row.port === row.port;
+        if (sameEndpoint || (s.row.hostname === hostname && !s.online)) model.delete(id);
+      }
+      model.set(row.sessionId, { row, online: true, leaseUntilMs: now + 500, entries: new Map() });
+    } else if (op <= 5) {
+      const s = random.pick(sessions);
+      const fname = random.pick(names);
+      const entry: FileEntry = {
+        fname,
+        size: random.pick([1, 2_000_000_000]),
+        mtimeMs: random.pick([0, 1_767_225_600_123]),
+        rootHash: random.pick(["aa", "bb"]).repeat(32),
+        pieceSize: 1 << 20,
+      };
+      if (random.chance(0.5)) entry.have = random.pick(["gA==", "wA=="]);
+      if (!random.chance(0.1)) entry.sig = random.pick(["c2ln", "c2lnMg=="]);
+      what = `publish ${s.row.sessionId} ${fname}`;
+      catalogue.publish(s.row.sessionId, entry, { nowMs: now, maxEntries: 10 });
+      s.entries.set(fname, entry);
+    } else if (op === 6) {
+      const s = random.pick(sessions);
+      const fname = random.pick(names);
+      what = `unpublish ${s.row.sessionId} ${fname}`;
+      assert.equal(catalogue.unpublish(s.row.sessionId, fname), s.entries.delete(fname), what);
+    } else if (op === 7) {
+      const s = random.pick(sessions);
+      what = `close ${s.row.sessionId}`;
+      assert.equal(catalogue.closeSession(s.row.sessionId), true, what);
+      model.delete(s.row.sessionId);
+    } else if (op === 8) {
+      now += random.pick([10, 300, 600]);
+      what = `time ${now}`;
+      if (random.chance(0.3)) {
+        what += ", offline";
+        catalogue.markOffline({}, now);
+        for (const s of model.values()) {
+          if (s.online) [s.online, s.leaseUntilMs] = [false, now];
+        }
+      }
+    } else {
+      what = "renew";
+      catalogue.renewLeases("srv", [], now + 500);
+      for (const s of model.values()) [s.online, s.leaseUntilMs] = [true, now + 500];
+    }
+    check(`step ${step} (${what})`);
+  }
 });
