@@ -75,6 +75,34 @@ Deno.test("FramedConn.sendBytes() joins sends queued behind a write into one wri
   assert.equal(framed.queuedBytes, 0);
 });
 
+Deno.test("FramedConn writes frames that lie side by side in one buffer as one view of it", async () => {
+  const written: Uint8Array[] = [];
+  const conn: ByteConn = {
+    read: () => Promise.resolve(null),
+    write: (p) => {
+      written.push(p);
+      return Promise.resolve(p.length);
+    },
+    close: () => {},
+  };
+  const framed = new FramedConn(conn);
+  const slab = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]);
+  // Adjacent: one write of the slab's own bytes, nothing copied.
+  void framed.sendBytes(slab.subarray(0, 2));
+  void framed.sendBytes(slab.subarray(2, 5));
+  await framed.sendBytes(slab.subarray(5, 6));
+  assert.equal(written.length, 1);
+  assert.equal(written[0]!.buffer, slab.buffer);
+  assert.deepEqual([...written[0]!], [1, 2, 3, 4, 5, 6]);
+  // A gap (byte 7 left out) or another buffer: joined in a copy, in order.
+  void framed.sendBytes(slab.subarray(0, 2));
+  void framed.sendBytes(slab.subarray(3, 4));
+  await framed.sendBytes(new Uint8Array([9]));
+  assert.equal(written.length, 2);
+  assert.notEqual(written[1]!.buffer, slab.buffer);
+  assert.deepEqual([...written[1]!], [1, 2, 4, 9]);
+});
+
 Deno.test("FramedConn.exclusiveWrite() runs after earlier sends and before later ones", async () => {
   const conn = new GatedConn();
   const framed = new FramedConn(conn);
