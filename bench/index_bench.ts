@@ -2,6 +2,13 @@
 // PostgreSQL) under bench/index_load.ts and opentracker under wrk as the reference, samples the
 // server's CPU and RSS from /proc, checks for lost or leaked sessions, prints a markdown table.
 // Loopback only; every wait is bounded; only processes started here are ever signalled.
+//
+// Diagnosis knobs (the report's figures stay comparable; see the functions named):
+// BENCH_CPU_PROF_DIR=DIR writes the server's V8 CPU profile there (cpuProfileFlags());
+// BENCH_SERVER_V8_EXTRA=--flag,--flag adds V8 flags to the server's, e.g. --trace-gc,--trace-gc-nvp
+// or a young-generation size to try (serverV8Flags()); BENCH_SERVER_STDOUT=FILE copies what the
+// server prints on stdout, where --trace-gc writes, with a line marking each lookup phase's start
+// and end (serverStdoutCopy()).
 import { readLines } from "../shared/cli.ts";
 import { decodeBeacon, encodeProbe } from "../shared/beacon.ts";
 import { ConfigError } from "../shared/errors.ts";
