@@ -253,7 +253,7 @@ Deno.test("MemoryCatalogue's who-has and search answers follow every change (mod
     } else if (op === 7) {
       const s = random.pick(sessions);
       what = `close ${s.row.sessionId}`;
-      assert.equal(catalogue.closeSession(s.row.sessionId), true, what);
+      assert.equal(catalogue.closeSession(s.row.sessionId), s.row.sessionId, what);
       model.delete(s.row.sessionId);
     } else if (op === 8) {
       now += random.pick([10, 300, 600]);
