@@ -8,6 +8,7 @@ import {
 } from "../../server/memory_catalogue.ts";
 import type { SessionRow } from "../../server/store.ts";
 import type { CatalogEntry, FileEntry, SourceInfo } from "../../shared/protocol.ts";
+import { sharesDigest } from "../../shared/shares_digest.ts";
 import { rng } from "./_rng.ts";
 
 const utf8 = new TextEncoder();
@@ -118,11 +119,13 @@ Deno.test("MemoryCatalogue.matchingNames() pauses within a costly glob scan, not
 });
 
 Deno.test("MemoryCatalogue's who-has and search answers follow every change (model-based)", () => {
-  // The catalogue holds each entry in its answer's shape, with the owners in a parallel array,
-  // and replaces it on change: checked here against a plain model after every operation, with
-  // the exact JSON the answers are sent as.
+  // The catalogue indexes each entry by name and by owner, and keeps both in step through every
+  // change (resuming a session after a restart included): checked here against a plain model
+  // after every operation, with the exact JSON the answers are sent as.
   interface ModelSession {
     row: SessionRow;
+    /** The id its rows carry: its own, or the one of the session it resumed. */
+    storedId: string;
     online: boolean;
     leaseUntilMs: number;
     entries: Map<string, FileEntry>;
@@ -206,13 +209,16 @@ Deno.test("MemoryCatalogue's who-has and search answers follow every change (mod
     const op = random.int(10);
     let what: string;
     if (op <= 1 || sessions.length === 0) {
-      const hostname = random.pick(hosts);
+      // Half the time a peer of an offline session comes back (after a restart), if there is one.
+      const away = sessions.filter((s) => !s.online);
+      const back = away.length > 0 && random.chance(0.5) ? random.pick(away) : undefined;
+      const hostname = back?.row.hostname ?? random.pick(hosts);
       const row: SessionRow = {
         sessionId: `s${nextId++}`,
         serverId: "srv",
         hostname,
         address: `10.0.0.${random.int(3)}`,
-        port: 4000 + random.int(3),
+        port: back?.row.port ?? 4000 + random.int(3),
         openedAtMs: now,
         cert: "(cert)",
       };
@@ -220,6 +226,32 @@ Deno.test("MemoryCatalogue's who-has and search answers follow every change (mod
       // without one, which who-has never lists.
       if (!random.chance(0.15)) row.deviceId = device;
       what = `open ${row.sessionId} ${hostname}:${row.port}`;
+      if (back !== undefined || random.chance(0.2)) {
+        // A peer back after a restart: resumed with its entries when the same device's offline
+        // session holds exactly what the digest says.
+        const old = [...model.values()].find((s) =>
+          s.row.hostname === hostname && s.row.port === row.port && !s.online
+        );
+        const digest = old && random.chance(0.8)
+          ? sharesDigest([...old.entries.values()])
+          : sharesDigest([]);
+        const resumed = old !== undefined && old.row.deviceId !== undefined &&
+          old.row.deviceId === row.deviceId && digest === sharesDigest([...old.entries.values()]);
+        what = `resume ${row.sessionId} ${hostname}:${row.port}`;
+        assert.equal(
+          catalogue.resumeSession(row, now + 500, digest),
+          resumed ? old.storedId : undefined,
+          what,
+        );
+        if (resumed) {
+          for (const [id, s] of model) {
+            if (s.row.hostname === hostname && !s.online) model.delete(id);
+          }
+          model.set(row.sessionId, { ...old, row, online: true, leaseUntilMs: now + 500 });
+          check(`step ${step}: ${what}`);
+          continue;
+        }
+      }
       try {
         catalogue.openSession(row, now + 500);
       } catch {
@@ -229,7 +261,13 @@ Deno.test("MemoryCatalogue's who-has and search answers follow every change (mod
         const sameEndpoint = s.row.hostname === hostname && s.row.port === row.port;
         if (sameEndpoint || (s.row.hostname === hostname && !s.online)) model.delete(id);
       }
-      model.set(row.sessionId, { row, online: true, leaseUntilMs: now + 500, entries: new Map() });
+      model.set(row.sessionId, {
+        row,
+        storedId: row.sessionId,
+        online: true,
+        leaseUntilMs: now + 500,
+        entries: new Map(),
+      });
     } else if (op <= 5) {
       const s = random.pick(sessions);
       const fname = random.pick(names);
@@ -253,7 +291,7 @@ Deno.test("MemoryCatalogue's who-has and search answers follow every change (mod
     } else if (op === 7) {
       const s = random.pick(sessions);
       what = `close ${s.row.sessionId}`;
-      assert.equal(catalogue.closeSession(s.row.sessionId), s.row.sessionId, what);
+      assert.equal(catalogue.closeSession(s.row.sessionId), s.storedId, what);
       model.delete(s.row.sessionId);
     } else if (op === 8) {
       now += random.pick([10, 300, 600]);
