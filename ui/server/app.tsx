@@ -210,6 +210,29 @@ function Chart(
   );
 }
 
+/** A table card's title with its search field (server-side filtering, typed as you go). */
+function SearchHead(props: {
+  id: string;
+  title: string;
+  placeholder: string;
+  label: string;
+  query: string;
+  onQuery: (query: string) => void;
+}) {
+  return (
+    <div class="card-head">
+      <h2 id={props.id}>{props.title}</h2>
+      <input
+        type="search"
+        placeholder={props.placeholder}
+        aria-label={props.label}
+        value={props.query}
+        onInput={(e) => props.onQuery((e.target as HTMLInputElement).value)}
+      />
+    </div>
+  );
+}
+
 function PeersPanel(props: { version: string }) {
   const [query, setQuery] = useState("");
   const [offset, setOffset] = useState(0);
@@ -264,19 +287,17 @@ function PeersPanel(props: { version: string }) {
   };
   return (
     <section class="card peers" aria-labelledby="peers-title">
-      <div class="card-head">
-        <h2 id="peers-title">Peers</h2>
-        <input
-          type="search"
-          placeholder="filter by hostname"
-          aria-label="filter peers by hostname"
-          value={query}
-          onInput={(e) => {
-            setQuery((e.target as HTMLInputElement).value);
-            setOffset(0);
-          }}
-        />
-      </div>
+      <SearchHead
+        id="peers-title"
+        title="Peers"
+        placeholder="filter by hostname"
+        label="filter peers by hostname"
+        query={query}
+        onQuery={(q) => {
+          setQuery(q);
+          setOffset(0);
+        }}
+      />
       {problem && <Notice kind="error">{problem}</Notice>}
       {data && data.peers.length === 0 && (
         <p class="empty">
@@ -377,19 +398,17 @@ function CataloguePanel(props: { version: string }) {
   }, [query, offset, props.version]);
   return (
     <section class="card catalogue" aria-labelledby="catalogue-title">
-      <div class="card-head">
-        <h2 id="catalogue-title">Catalogue</h2>
-        <input
-          type="search"
-          placeholder="name, or a glob like *.iso"
-          aria-label="search the catalogue"
-          value={query}
-          onInput={(e) => {
-            setQuery((e.target as HTMLInputElement).value);
-            setOffset(0);
-          }}
-        />
-      </div>
+      <SearchHead
+        id="catalogue-title"
+        title="Catalogue"
+        placeholder="name, or a glob like *.iso"
+        label="search the catalogue"
+        query={query}
+        onQuery={(q) => {
+          setQuery(q);
+          setOffset(0);
+        }}
+      />
       {problem && <Notice kind="error">{problem}</Notice>}
       {data && data.entries.length === 0 && (
         <p class="empty">
