@@ -2,6 +2,7 @@
 // who-has and search read. Synchronous and pure (no I/O, no timers): MemoryStore puts the
 // persistence around it. Semantics are the Store contract's, checked by the same test suite.
 import type { CatalogEntry, FileEntry, SourceInfo } from "../shared/protocol.ts";
+import { compareBytewise } from "../shared/compare_bytewise.ts";
 import { Glob } from "./glob.ts";
 import { type BlockItem, NameBlocks } from "./name_blocks.ts";
 import { SortedNames } from "./sorted_names.ts";
@@ -512,27 +513,6 @@ export function compilePattern(pattern: string): NameMatcher {
   if (!/[*?]/.test(folded)) return (name) => name.includes(folded);
   const glob = new Glob(folded);
   return (name) => glob.matches(name);
-}
-
-/**
- * Compares strings in the byte order of their UTF-8 encodings (SQL's BINARY collation).
- * UTF-16 order differs only where a surrogate (part of a character above U+FFFF) meets a
- * character in U+E000–U+FFFF: UTF-8 sorts the former after, UTF-16 before.
- */
-export function compareBytewise(a: string, b: string): number {
-  if (a === b) return 0;
-  const length = Math.min(a.length, b.length);
-  for (let i = 0; i < length; i++) {
-    let x = a.charCodeAt(i);
-    let y = b.charCodeAt(i);
-    if (x === y) continue;
-    if (x >= 0xd800 && y >= 0xd800) {
-      if (x < 0xe000) x += 0x2800;
-      if (y < 0xe000) y += 0x2800;
-    }
-    return x - y;
-  }
-  return a.length - b.length;
 }
 
 /** Lower-cases ASCII letters only, as SQLite's LIKE does. */

@@ -5,7 +5,8 @@
 // costs one row in a shared commit instead of a commit of its own.
 import { logger } from "../shared/log.ts";
 import type { CatalogEntry, FileEntry, SourceInfo } from "../shared/protocol.ts";
-import { compareBytewise, MemoryCatalogue, type NameRecord, smallest } from "./memory_catalogue.ts";
+import { compareBytewise } from "../shared/compare_bytewise.ts";
+import { MemoryCatalogue, type NameRecord, smallest } from "./memory_catalogue.ts";
 import type { EntryArrayRow, SqliteStore, SqliteWrite } from "./sqlite_store.ts";
 import { type BatchWriter, InlineBatchWriter } from "./sqlite_writer.ts";
 import type {

@@ -3,6 +3,7 @@
 // it with the digest of the entries it kept for that device, and keeps them when both agree
 // (docs/PROTOCOL.md, "Resuming a session"). Pure: no I/O.
 import { createHash } from "node:crypto";
+import { compareBytewise } from "./compare_bytewise.ts";
 import type { FileEntry } from "./protocol.ts";
 
 /** Domain separation: a digest of some other list of lines never equals a shares digest. */
@@ -22,7 +23,7 @@ const PREFIX = "lanshare shares v1\n";
  * @param entries one session's entries, in any order
  */
 export function sharesDigest(entries: Iterable<FileEntry>): string {
-  const sorted = [...entries].sort((a, b) => compareCodePoints(a.fname, b.fname));
+  const sorted = [...entries].sort((a, b) => compareBytewise(a.fname, b.fname));
   // One string, hashed in one call: a call per line took 1.5 times as long (0.8 s against
   // 0.53 s for 10,000 sets of 100 here, which a restarted index computes as its peers return).
   let text = PREFIX;
@@ -38,22 +39,4 @@ export function sharesDigest(entries: Iterable<FileEntry>): string {
     ]) + "\n";
   }
   return createHash("sha256").update(text).digest("hex");
-}
-
-/**
- * Compares strings by code point, which is the byte order of their UTF-8 encodings. UTF-16
- * code units (what `<` compares) order differently only where a surrogate (half of a character
- * above U+FFFF) meets a unit in U+E000–U+FFFF: lift the surrogates above those.
- */
-function compareCodePoints(a: string, b: string): number {
-  const length = Math.min(a.length, b.length);
-  for (let i = 0; i < length; i++) {
-    let x = a.charCodeAt(i);
-    let y = b.charCodeAt(i);
-    if (x === y) continue;
-    if (x >= 0xd800 && x < 0xe000) x += 0x2800;
-    if (y >= 0xd800 && y < 0xe000) y += 0x2800;
-    return x - y;
-  }
-  return a.length - b.length;
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
+import { compareBytewise } from "../../shared/compare_bytewise.ts";
 import {
-  compareBytewise,
   compilePattern,
   foldAscii,
   MemoryCatalogue,

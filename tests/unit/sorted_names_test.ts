@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { compareBytewise } from "../../server/memory_catalogue.ts";
+import { compareBytewise } from "../../shared/compare_bytewise.ts";
 import { MAX_BLOCK, type Named, SortedNames } from "../../server/sorted_names.ts";
 import { rng } from "./_rng.ts";
 
