@@ -515,18 +515,9 @@ export class IndexClient {
   /** Records in #published what an answered Publish or Unpublish changed at the index. */
   #acknowledged<T extends MsgType>(type: T, body: Bodies[T], reply: Message): void {
     if (type === MsgType.Publish && reply.type === MsgType.Published) {
+      // A Publish body is the entry the index stores (SignedFileEntry), as sharesDigest() reads it.
       const sent = body as Bodies[MsgType.Publish];
-      // The fields the index stores, and no more (what sharesDigest() covers).
-      const entry: FileEntry = {
-        fname: sent.fname,
-        size: sent.size,
-        mtimeMs: sent.mtimeMs,
-        rootHash: sent.rootHash,
-        pieceSize: sent.pieceSize,
-        sig: sent.sig,
-      };
-      if (sent.have !== undefined) entry.have = sent.have;
-      this.#published.set(entry.fname, entry);
+      this.#published.set(sent.fname, sent);
     } else if (type === MsgType.Unpublish && reply.type === MsgType.Ok) {
       this.#published.delete((body as Bodies[MsgType.Unpublish]).fname);
     }
