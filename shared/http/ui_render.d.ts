@@ -9,3 +9,5 @@ export function renderPeerApp(first: Readonly<Record<string, unknown>>): string;
 export const SERVER_FIRST_PATHS: readonly string[];
 /** The HTML of the dashboard's first view, from the answers of SERVER_FIRST_PATHS by path. */
 export function renderServerApp(first: Readonly<Record<string, unknown>>): string;
+/** The id of the page's element holding the embedded answers (a JSON data block). */
+export const FIRST_ANSWERS_ID: string;

@@ -2,6 +2,7 @@
 // style sheet inline), the token trade, the event stream and the JSON API behind the access
 // checks. Which API and which view are the caller's business.
 import { logger } from "../log.ts";
+import { FIRST_ANSWERS_ID } from "./ui_render.gen.js";
 import { type EventHub } from "./event_hub.ts";
 import {
   allowedHosts,
@@ -228,9 +229,6 @@ function htmlResponse(req: Request, html: string, status: number): Response {
   const body = new Blob([html]).stream().pipeThrough(new CompressionStream("gzip"));
   return new Response(body, { status, headers: { ...headers, "content-encoding": "gzip" } });
 }
-
-/** The id of the element holding the embedded first answers (ui/common/first_answers.ts). */
-const FIRST_ANSWERS_ID = "first-answers";
 
 /** `<head>` and the start of `<body>`, the style sheet inline (its CSP hash allows it). */
 function pageHead(assets: UiAssets): string {
