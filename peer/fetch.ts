@@ -26,9 +26,10 @@ import {
 import { checkPublishers } from "./publisher_check.ts";
 import { type OpenSource, SourcePool } from "./source_pool.ts";
 import { swarmView } from "./swarm.ts";
-import { chooseVersion, type ContentVersion } from "./versions.ts";
+import { chooseVersion } from "./versions.ts";
+import type { FetchResult } from "./answers.ts";
 
-export type { ContentVersion } from "./versions.ts";
+export type { ContentVersion, FetchResult } from "./answers.ts";
 
 const log = logger("peer", "fetch");
 
@@ -111,30 +112,6 @@ export interface FetchOptions {
   /** Called about every 250 ms and at the end. */
   onProgress?: (info: FetchInfo) => void;
   signal?: AbortSignal;
-}
-
-/** The outcome of a successful fetch. */
-export interface FetchResult {
-  fname: string;
-  path: string;
-  size: number;
-  rootHash: string;
-  durationMs: number;
-  /**
-   * ms from the start of the fetch until its first verified piece was written to disk (the
-   * time to first byte on disk); 0 for an empty file, or when every piece was resumed.
-   */
-  firstByteMs: number;
-  /** Bytes received in this run (excludes what a resume kept). */
-  fetchedBytes: number;
-  /** Bytes already on disk from an earlier, interrupted run. */
-  resumedBytes: number;
-  bytesPerSecond: number;
-  bySource: Record<string, number>;
-  /** Sources dropped for sending corrupt data, or whose publish signature does not verify. */
-  badSources: string[];
-  /** Every content version published under the fname, most sources first. */
-  versions: ContentVersion[];
 }
 
 /** Rounds in a row without a verified piece, asking the index again, before giving up. */

@@ -5,10 +5,22 @@ import { fnameProblem } from "../shared/fname.ts";
 import { type CatalogEntry, MsgType } from "../shared/protocol.ts";
 import { logger } from "../shared/log.ts";
 import type { FetchInfo } from "./activity.ts";
-import { type ProgressFields, progressFields, RateWindows, receivedBytes } from "./progress.ts";
-import type { FetchResult } from "./fetch.ts";
+import { progressFields, RateWindows, receivedBytes } from "./progress.ts";
 import type { HashProgress } from "./hashing.ts";
-import { type Peer, type PublishResult, type StatusReport } from "./peer.ts";
+import type { Peer } from "./peer.ts";
+import type {
+  CatalogGroup,
+  CatalogVersion,
+  FetchOutcome,
+  FetchProgress,
+  FetchResult,
+  FilesPage,
+  PublishResult,
+  RepoFile,
+  SearchAnswer,
+  SharedFile,
+  StatusAnswer,
+} from "./answers.ts";
 import { pathExists } from "./repo.ts";
 
 const log = logger("peer", "ops");
@@ -38,68 +50,6 @@ export const MAX_SEARCH_LIMIT = 1000;
 const HISTORY_LENGTH = 50;
 /** Repository entries looked at by one files() listing. */
 const MAX_LISTED_FILES = 10_000;
-
-/** A shared file, as `list` shows it. */
-export interface SharedFile {
-  fname: string;
-  path: string;
-  size: number;
-  rootHash: string;
-  partial: boolean;
-}
-
-/** A running fetch with what a progress bar needs: the shell's progress fields and more. */
-export interface FetchProgress extends ProgressFields {
-  rootHash: string;
-  /** Bytes received in this run, by source "host:port". */
-  bySource: Record<string, number>;
-}
-
-/** One content under an fname in a search page: its copies grouped. */
-export interface CatalogVersion {
-  rootHash: string;
-  size: number;
-  /** Copies online now. */
-  liveSources: number;
-  /** Copies that are complete (others are fetches in progress). */
-  completeSources: number;
-  hosts: string[];
-}
-
-/** Search results under one fname. */
-export interface CatalogGroup {
-  fname: string;
-  versions: CatalogVersion[];
-}
-
-/** A page of search results. */
-export interface SearchAnswer {
-  pattern: string;
-  offset: number;
-  limit: number;
-  total: number;
-  capped?: boolean;
-  entries: CatalogEntry[];
-  groups: CatalogGroup[];
-}
-
-/** A finished or failed fetch, most recent first in `history`. */
-export interface FetchOutcome {
-  fname: string;
-  ok: boolean;
-  endedAtMs: number;
-  error?: string;
-  result?: FetchResult;
-}
-
-/** A file of the repository, published or not. */
-export interface RepoFile {
-  path: string;
-  size: number;
-  mtimeMs: number;
-  /** fnames it is published under. */
-  published: string[];
-}
 
 /** Events an operation reports (the UI's live stream listens). */
 export type OpEvent =
@@ -268,17 +218,7 @@ export class PeerOps {
   }
 
   /** Live and interrupted transfers, the index connection and the limits. */
-  async status(): Promise<
-    StatusReport & {
-      hostname: string;
-      p2pPort: number;
-      repo: string;
-      serverRttMs: number | null;
-      limits: Record<string, number>;
-      progress: FetchProgress[];
-      history: readonly FetchOutcome[];
-    }
-  > {
+  async status(): Promise<StatusAnswer> {
     const report = await this.peer.status();
     const config = this.peer.config;
     return {
@@ -314,11 +254,7 @@ export class PeerOps {
   }
 
   /** A page of the repository's files (published or not), by path. */
-  async files(args: { offset: number; limit: number }): Promise<{
-    files: RepoFile[];
-    total: number;
-    capped: boolean;
-  }> {
+  async files(args: { offset: number; limit: number }): Promise<FilesPage> {
     const published = new Map<string, string[]>();
     for (const share of this.peer.shares.list()) {
       if (share.have) continue;

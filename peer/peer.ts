@@ -10,16 +10,16 @@ import {
   type FileEntry,
   MsgType,
   type PublishedBody,
-  type PublishStatus,
 } from "../shared/protocol.ts";
 import { expectType } from "../shared/rpc.ts";
-import { Activity, type FetchInfo, type UploadInfo } from "./activity.ts";
+import { Activity } from "./activity.ts";
 import type { PeerConfig } from "./config.ts";
 import { locateIndex } from "./index_locator.ts";
 import { peerIdentity } from "./identity_file.ts";
 import { ServerPins } from "./server_pins.ts";
 import type { TransportMode } from "../shared/transport.ts";
-import { FetchError, fetchFile, type FetchOptions, type FetchResult } from "./fetch.ts";
+import { FetchError, fetchFile, type FetchOptions } from "./fetch.ts";
+import type { AnnounceStatus, FetchResult, PublishResult, StatusReport } from "./answers.ts";
 import { IndexClient, IndexUnavailableError } from "./index_client.ts";
 import {
   describeIndexState,
@@ -75,56 +75,12 @@ export class PeerError extends Error {
   }
 }
 
-/**
- * What the index did with a publish, or "pending": no session with the index now; the share
- * is kept and announced as soon as the peer connects.
- */
-export type AnnounceStatus = PublishStatus | "pending";
-
-/** Answer of `publish`. */
-export interface PublishResult {
-  fname: string;
-  path: string;
-  size: number;
-  rootHash: string;
-  status: AnnounceStatus;
-  /** Why the index has not been told yet (status "pending"). */
-  pendingReason?: string;
-  /** This peer's root hash for the name before (with `overwrite`, or `conflict`). */
-  previousRootHash?: string;
-  /** Another peer's root hash for the name (with `conflict`). */
-  conflictRootHash?: string;
-}
-
 /** Callbacks of a running peer (for the shell's output). */
 export interface PeerHooks {
   /** Hashing progress of shares loaded at start. */
   onHashProgress?: HashProgress;
   /** Every change of the peer's standing with the index. */
   onIndexState?: (state: IndexState, summary: string) => void;
-}
-
-/** Answer of `status`. */
-export interface StatusReport {
-  /** This peer's device ID. */
-  id: string;
-  server: string | undefined;
-  /** The index's device ID, once registered with it. */
-  serverId: string | undefined;
-  connected: boolean;
-  /** Where the peer stands with the index, and one line saying so. */
-  index: { state: IndexState["kind"]; summary: string };
-  slots: { active: number; max: number; queued: number };
-  uploads: UploadInfo[];
-  fetches: FetchInfo[];
-  /** Interrupted downloads on disk that `fetch` resumes. */
-  partials: {
-    fname: string;
-    rootHash: string;
-    size: number;
-    verifiedPieces: number;
-    pieces: number;
-  }[];
 }
 
 /** A running peer. */

@@ -4,7 +4,7 @@ import { shortId } from "../shared/identity.ts";
 import { splitWords } from "../shared/cli.ts";
 import { formatBytes, formatDuration, formatRate } from "../shared/format.ts";
 import type { FetchInfo } from "./activity.ts";
-import type { PublishResult } from "./peer.ts";
+import type { PublishResult } from "./answers.ts";
 import type { PeerOps } from "./ops.ts";
 import { describeQueues, progressFields } from "./progress.ts";
 

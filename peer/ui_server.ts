@@ -9,6 +9,7 @@ import { PEER_ASSETS } from "../shared/http/ui_assets.gen.ts";
 import { PEER_FIRST_PATHS, renderPeerApp } from "../shared/http/ui_render.gen.js";
 import { createPeerApi } from "./api.ts";
 import type { PeerOps } from "./ops.ts";
+import type { TransfersSnapshot } from "./answers.ts";
 
 /** ms between looks at the running transfers while a page is open: at most 5 updates/s. */
 const TRANSFERS_TICK_MS = 200;
@@ -40,7 +41,7 @@ export async function startPeerUi(ops: PeerOps, options: PeerUiOptions): Promise
       return;
     }
     const peer = ops.peer;
-    const snapshot = {
+    const snapshot: TransfersSnapshot = {
       progress: [...peer.activity.fetches.values()].map((info) => ops.progress(info)),
       uploads: [...peer.activity.uploads.values()],
       slots: { active: peer.slots.active, max: peer.config.maxSessions, queued: peer.slots.queued },

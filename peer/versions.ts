@@ -1,19 +1,7 @@
 // Which content to fetch when peers publish different contents under one fname. Pure: no I/O.
 import { shortId } from "../shared/identity.ts";
 import type { SourceInfo } from "../shared/protocol.ts";
-
-/** One content version found under an fname. */
-export interface ContentVersion {
-  rootHash: string;
-  size: number;
-  /**
-   * Distinct devices that publish it: the vote. Sessions are not counted, so one device with
-   * many sessions (or many hostnames) counts once.
-   */
-  sources: number;
-  /** Those devices' short IDs (sorted), to show who publishes which content. */
-  publishers: string[];
-}
+import type { ContentVersion } from "./answers.ts";
 
 /** Who publishes `source`: its device ID, or for a source without one its address. */
 function publisherOf(source: SourceInfo): string {

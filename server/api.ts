@@ -9,7 +9,8 @@ import {
   stringField,
 } from "../shared/http/json.ts";
 import type { LogFeed } from "../shared/http/log_feed.ts";
-import { MAX_PAGE, ServerOpError, type ServerOps, type StatsAnswer } from "./ops.ts";
+import { MAX_PAGE, ServerOpError, type ServerOps } from "./ops.ts";
+import type { StatsAnswer, StatsWithSamples } from "./answers.ts";
 
 const GET_ROUTES = ["/api/stats", "/api/peers", "/api/files", "/api/logs"];
 const POST_ROUTES = ["/api/discover", "/api/ping"];
@@ -47,7 +48,11 @@ async function route(
   });
   switch (`${req.method} ${url.pathname}`) {
     case "GET /api/stats":
-      return jsonResponse({ ok: true, ...await ops.stats(), samples: samples() });
+      return jsonResponse(
+        { ok: true, ...await ops.stats(), samples: samples() } satisfies StatsWithSamples & {
+          ok: true;
+        },
+      );
     case "GET /api/peers":
       return jsonResponse({ ok: true, ...await ops.peers(page()) });
     case "GET /api/files":

@@ -1,9 +1,15 @@
 // The server's operations, called by its shell and by the dashboard's HTTP API alike: peers,
 // files, discover, ping, stats. Answers as data; each caller formats them.
-import { type CatalogEntry, type FileEntry, MsgType } from "../shared/protocol.ts";
+import { MsgType } from "../shared/protocol.ts";
 import { expectType } from "../shared/rpc.ts";
 import type { RunningServer } from "./server.ts";
-import type { SearchPage } from "./store.ts";
+import type {
+  CataloguePage,
+  DiscoverAnswer,
+  PeersPage,
+  PingAnswer,
+  StatsAnswer,
+} from "./answers.ts";
 
 /** ms to wait for a peer's answer to `discover` or `ping`. */
 const PEER_TIMEOUT_MS = 5000;
@@ -24,64 +30,6 @@ export class ServerOpError extends Error {
   }
 }
 
-/** One live session as the peers table shows it. */
-export interface PeerRow {
-  sessionId: string;
-  hostname: string;
-  address: string;
-  port: number;
-  openedAtMs: number;
-  /** The device (ID) that proved its key for this session; null for rows from before IDs. */
-  deviceId: string | null;
-  /** Held by this server process (else by another over the same database). */
-  here: boolean;
-  serverId: string;
-  /** Entries it publishes (null when not counted). */
-  files: number | null;
-  /** Round trip of the last `ping`, ms; null before one. */
-  lastRttMs: number | null;
-}
-
-/** The files of one session, as `discover` reports them. */
-export interface DiscoverAnswer {
-  hostname: string;
-  address: string;
-  port: number;
-  /** The session's device (ID); null for rows from before IDs. */
-  deviceId: string | null;
-  /** "live": asked the peer now; "index": held by another server, from the index. */
-  source: "live" | "index";
-  files: FileEntry[];
-}
-
-/** The round trips of one session, as `ping` reports them. */
-export interface PingAnswer {
-  hostname: string;
-  address: string;
-  port: number;
-  /** Round trip over the index session, ms; null when not held here or no answer. */
-  rttMs: number | null;
-  rttError?: string;
-  p2pOpen: boolean;
-  /** ms the P2P connect took, when open. */
-  connectMs?: number;
-  p2pError?: string;
-}
-
-/** Sessions, entries, lookups and memory. */
-export interface StatsAnswer {
-  sessions: number;
-  /** Sessions held by this process. */
-  here: number;
-  entries: number;
-  /** Lookups answered since start. */
-  lookups: number;
-  memory: { rss: number; heapUsed: number; heapTotal: number; external: number };
-  timeMs: number;
-  /** This server's own device ID. */
-  serverDeviceId: string;
-}
-
 /** The operations over one running server. */
 export class ServerOps {
   readonly server: RunningServer;
@@ -98,11 +46,7 @@ export class ServerOps {
    */
   async peers(
     args: { pattern: string; offset: number; limit: number; countFiles?: boolean },
-  ): Promise<{
-    peers: PeerRow[];
-    total: number;
-    entries: number;
-  }> {
+  ): Promise<PeersPage> {
     checkPage(args);
     const needle = args.pattern.toLowerCase();
     const all = await this.server.catalog.sessions();
@@ -132,9 +76,9 @@ export class ServerOps {
   }
 
   /** A page of the catalogue (offline entries included), sorted by fname then host. */
-  async files(args: { pattern: string; offset: number; limit: number }): Promise<
-    SearchPage & { offset: number; limit: number; entries: CatalogEntry[] }
-  > {
+  async files(
+    args: { pattern: string; offset: number; limit: number },
+  ): Promise<CataloguePage> {
     checkPage(args);
     const page = await this.server.catalog.search(args.pattern, {
       offset: args.offset,

@@ -8,7 +8,8 @@ import { startUiServer, type UiServer } from "../shared/http/ui_server.ts";
 import { SERVER_ASSETS } from "../shared/http/ui_assets.gen.ts";
 import { renderServerApp, SERVER_FIRST_PATHS } from "../shared/http/ui_render.gen.js";
 import { createServerApi } from "./api.ts";
-import type { ServerOps, StatsAnswer } from "./ops.ts";
+import type { ServerOps } from "./ops.ts";
+import type { StatsAnswer } from "./answers.ts";
 
 const log = logger("server", "ui");
 

@@ -6,91 +6,14 @@ import { answerOf, api, bytes, clock, duration, useEvents, useInterval } from ".
 import { useFirstAnswer } from "../common/first_answers.ts";
 import { shortId } from "../../shared/short_id.ts";
 import { LiveLog, Notice, Pager } from "../common/widgets.tsx";
-
-interface Version {
-  rootHash: string;
-  size: number;
-  liveSources: number;
-  completeSources: number;
-  hosts: string[];
-}
-interface Group {
-  fname: string;
-  versions: Version[];
-}
-interface SearchPage {
-  total: number;
-  capped?: boolean;
-  offset: number;
-  limit: number;
-  groups: Group[];
-  entries: unknown[];
-}
-interface Progress {
-  fname: string;
-  rootHash: string;
-  doneBytes: number;
-  size: number;
-  percent: number;
-  bytesPerSecond: number;
-  etaSeconds: number | null;
-  sources: number;
-  queuedSources: number;
-  queuedAt: Record<string, number>;
-  stalledMs: number;
-  bySource: Record<string, number>;
-}
-interface Upload {
-  id: number;
-  peer: string;
-  fname: string;
-  bytes: number;
-}
-interface Transfers {
-  progress: Progress[];
-  uploads: Upload[];
-  slots: { active: number; max: number; queued: number };
-  connected: boolean;
-}
-interface Partial {
-  fname: string;
-  rootHash: string;
-  size: number;
-  verifiedPieces: number;
-  pieces: number;
-}
-interface Outcome {
-  fname: string;
-  ok: boolean;
-  endedAtMs: number;
-  error?: string;
-  result?: { size: number; durationMs: number; bytesPerSecond: number; rootHash: string };
-}
-interface Status {
-  server?: string;
-  /** The index's device ID (full), once registered. */
-  serverId?: string;
-  /** This peer's device ID (full). */
-  id: string;
-  connected: boolean;
-  index: { state: string; summary: string };
-  serverRttMs: number | null;
-  hostname: string;
-  p2pPort: number;
-  repo: string;
-  limits: Record<string, number>;
-  slots: Transfers["slots"];
-  uploads: Upload[];
-  progress: Progress[];
-  partials: Partial[];
-  history: Outcome[];
-}
-interface RepoFile {
-  path: string;
-  size: number;
-  mtimeMs: number;
-  published: string[];
-}
+import type {
+  CatalogVersion,
+  FilesPage,
+  RepoFile,
+  SearchAnswer,
+  StatusAnswer,
+  TransfersSnapshot,
+} from "../../peer/answers.ts";
 
 const PAGE = 20;
 
@@ -104,14 +27,14 @@ export const FIRST_PATHS = {
 /** The peer's page. */
 export function App() {
   // The first render shows the status the page came with, on the server and in the browser.
-  const embedded = useFirstAnswer<Status>(FIRST_PATHS.status);
+  const embedded = useFirstAnswer<StatusAnswer>(FIRST_PATHS.status);
   const [status, setStatus] = useState(embedded);
   const [error, setError] = useState<string | undefined>();
   const [filesVersion, setFilesVersion] = useState(0);
   const [live, setLive] = useState(true);
 
   const loadStatus = () =>
-    api<Status>(FIRST_PATHS.status).then((s) => {
+    api<StatusAnswer>(FIRST_PATHS.status).then((s) => {
       setStatus(s);
       setError(undefined);
     }).catch((e: Error) => setError(e.message));
@@ -152,9 +75,9 @@ export function App() {
   );
 }
 
-function StatusLine(props: { status: Status | undefined; live: boolean }) {
+function StatusLine(props: { status: StatusAnswer | undefined; live: boolean }) {
   const [connectedNow, setConnectedNow] = useState<boolean | undefined>();
-  useEvents({ transfers: (d) => setConnectedNow((d as Transfers).connected) });
+  useEvents({ transfers: (d) => setConnectedNow((d as TransfersSnapshot).connected) });
   const s = props.status;
   if (!s) return <p class="muted">connecting…</p>;
   const connected = connectedNow ?? s.connected;
@@ -173,20 +96,20 @@ function StatusLine(props: { status: Status | undefined; live: boolean }) {
 function SearchPanel(props: { act: (p: Promise<unknown>) => void }) {
   const [query, setQuery] = useState("");
   const [offset, setOffset] = useState(0);
-  const [page, setPage] = useState<SearchPage | undefined>();
+  const [page, setPage] = useState<SearchAnswer | undefined>();
   const [problem, setProblem] = useState<string | undefined>();
   useEffect(() => {
     // Search as you type, once the typing pauses.
     const timer = setTimeout(() => {
       const params = new URLSearchParams({ q: query, offset: String(offset), limit: String(PAGE) });
-      api<SearchPage>(`/api/search?${params}`).then((p) => {
+      api<SearchAnswer>(`/api/search?${params}`).then((p) => {
         setPage(p);
         setProblem(undefined);
       }).catch((e: Error) => setProblem(e.message));
     }, 150);
     return () => clearTimeout(timer);
   }, [query, offset]);
-  const fetchVersion = (fname: string, version: Version, several: boolean) =>
+  const fetchVersion = (fname: string, version: CatalogVersion, several: boolean) =>
     props.act(api("/api/fetch", several ? { fname, hash: version.rootHash } : { fname }));
   return (
     <section class="card search" aria-labelledby="search-title">
@@ -254,14 +177,14 @@ function SearchPanel(props: { act: (p: Promise<unknown>) => void }) {
 
 function TransfersPanel(
   props: {
-    status: Status | undefined;
+    status: StatusAnswer | undefined;
     act: (p: Promise<unknown>) => void;
     reload: () => void;
   },
 ) {
   // Transfers change several times a second: only this panel listens, and renders again.
-  const [transfers, setTransfers] = useState<Transfers | undefined>();
-  useEvents({ transfers: (d) => setTransfers(d as Transfers) });
+  const [transfers, setTransfers] = useState<TransfersSnapshot | undefined>();
+  useEvents({ transfers: (d) => setTransfers(d as TransfersSnapshot) });
   const running = transfers?.progress ?? props.status?.progress ?? [];
   const uploads = transfers?.uploads ?? props.status?.uploads ?? [];
   const slots = transfers?.slots ?? props.status?.slots;
@@ -370,7 +293,7 @@ function TransfersPanel(
 function FilesPanel(
   props: { version: number; act: (p: Promise<unknown>) => void; maxFileSize: number | undefined },
 ) {
-  const embedded = useFirstAnswer<{ files: RepoFile[]; total: number }>(FIRST_PATHS.files);
+  const embedded = useFirstAnswer<FilesPage>(FIRST_PATHS.files);
   const [files, setFiles] = useState<RepoFile[]>(embedded?.files ?? []);
   const [total, setTotal] = useState(embedded?.total ?? 0);
   const [offset, setOffset] = useState(0);
@@ -385,7 +308,7 @@ function FilesPanel(
       hasFirstPage.current = false;
       return;
     }
-    api<{ files: RepoFile[]; total: number }>(`/api/files?offset=${offset}&limit=${PAGE}`)
+    api<FilesPage>(`/api/files?offset=${offset}&limit=${PAGE}`)
       .then((r) => {
         setFiles(r.files);
         setTotal(r.total);
@@ -509,7 +432,7 @@ function FileRow(props: { file: RepoFile; act: (p: Promise<unknown>) => void }) 
   );
 }
 
-function StatusPanel(props: { status: Status | undefined }) {
+function StatusPanel(props: { status: StatusAnswer | undefined }) {
   const s = props.status;
   return (
     <section class="card status" aria-labelledby="status-title">

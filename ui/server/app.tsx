@@ -5,58 +5,16 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { api, bytes, clock, useEvents } from "../common/client.ts";
 import { useFirstAnswer } from "../common/first_answers.ts";
 import { LiveLog, Notice, Pager } from "../common/widgets.tsx";
-
-interface Stats {
-  sessions: number;
-  here: number;
-  entries: number;
-  lookups: number;
-  memory: { rss: number; heapUsed: number; heapTotal: number; external: number };
-  timeMs: number;
-}
-interface PeerRow {
-  sessionId: string;
-  hostname: string;
-  address: string;
-  port: number;
-  openedAtMs: number;
-  here: boolean;
-  serverId: string;
-  files: number;
-  lastRttMs: number | null;
-}
-interface Entry {
-  fname: string;
-  size: number;
-  rootHash: string;
-  hostname: string;
-  port: number;
-  online: boolean;
-  have?: string;
-}
-interface PingAnswer {
-  hostname: string;
-  address: string;
-  port: number;
-  rttMs: number | null;
-  rttError?: string;
-  p2pOpen: boolean;
-  connectMs?: number;
-  p2pError?: string;
-}
-interface DiscoverAnswer {
-  hostname: string;
-  address: string;
-  port: number;
-  source: "live" | "index";
-  files: { fname: string; size: number; rootHash: string; have?: string }[];
-}
-
-interface CataloguePage {
-  entries: Entry[];
-  total: number;
-  capped?: boolean;
-}
+import type { CatalogEntry } from "../../shared/protocol.ts";
+import type {
+  CataloguePage,
+  DiscoverAnswer,
+  PeerRow,
+  PeersPage,
+  PingAnswer,
+  StatsAnswer,
+  StatsWithSamples,
+} from "../../server/answers.ts";
 
 const PAGE = 25;
 
@@ -78,8 +36,8 @@ export const FIRST_PATHS = {
 export function App() {
   // The first render already has the stats the page came with, on the server and in the
   // browser: the tables' first pages come with it too (their key holds the entry count).
-  const embedded = useFirstAnswer<Stats & { samples: Stats[] }>(FIRST_PATHS.stats);
-  const [samples, setSamples] = useState<Stats[]>(() =>
+  const embedded = useFirstAnswer<StatsWithSamples>(FIRST_PATHS.stats);
+  const [samples, setSamples] = useState<readonly StatsAnswer[]>(() =>
     embedded === undefined ? [] : embedded.samples.length > 0 ? embedded.samples : [embedded]
   );
   const [peersVersion, setPeersVersion] = useState(0);
@@ -87,14 +45,14 @@ export function App() {
   const [live, setLive] = useState(true);
   useEffect(() => {
     if (embedded !== undefined) return;
-    api<Stats & { samples: Stats[] }>(FIRST_PATHS.stats).then((s) =>
+    api<StatsWithSamples>(FIRST_PATHS.stats).then((s) =>
       setSamples(s.samples.length > 0 ? s.samples : [s])
     ).catch((e: Error) => setError(e.message));
   }, []);
   useEvents({
     open: () => setLive(true),
     lost: () => setLive(false),
-    stats: (d) => setSamples((s) => [...s.slice(-599), d as Stats]),
+    stats: (d) => setSamples((s) => [...s.slice(-599), d as StatsAnswer]),
     peers: () => setPeersVersion((v) => v + 1),
   });
   const latest = samples.at(-1);
@@ -124,7 +82,7 @@ export function App() {
 }
 
 /** Lookups per second between consecutive samples. */
-function rates(samples: Stats[]): number[] {
+function rates(samples: readonly StatsAnswer[]): number[] {
   const out: number[] = [];
   for (let i = 1; i < samples.length; i++) {
     const a = samples[i - 1]!;
@@ -135,7 +93,7 @@ function rates(samples: Stats[]): number[] {
   return out;
 }
 
-function StatsPanel(props: { samples: Stats[] }) {
+function StatsPanel(props: { samples: readonly StatsAnswer[] }) {
   const latest = props.samples.at(-1);
   const lookupRates = rates(props.samples);
   const rate = lookupRates.at(-1) ?? 0;
@@ -236,7 +194,7 @@ function SearchHead(props: {
 function PeersPanel(props: { version: string }) {
   const [query, setQuery] = useState("");
   const [offset, setOffset] = useState(0);
-  const embedded = useFirstAnswer<{ peers: PeerRow[]; total: number }>(FIRST_PATHS.peers);
+  const embedded = useFirstAnswer<PeersPage>(FIRST_PATHS.peers);
   const [data, setData] = useState(embedded);
   const [answers, setAnswers] = useState<Record<string, string>>({});
   const [problem, setProblem] = useState<string | undefined>();
@@ -252,7 +210,7 @@ function PeersPanel(props: { version: string }) {
     const delayMs = asked.current === query ? 0 : 100;
     asked.current = query;
     const timer = setTimeout(() => {
-      api<{ peers: PeerRow[]; total: number }>(pagePath("peers", query, offset)).then((d) => {
+      api<PeersPage>(pagePath("peers", query, offset)).then((d) => {
         setData(d);
         setProblem(undefined);
       }).catch((e: Error) => setProblem(e.message));
