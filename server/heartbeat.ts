@@ -7,13 +7,10 @@ import type { Liveness, LivenessPolicy } from "./liveness.ts";
 
 const log = logger("server", "heartbeat");
 
-/**
- * Time between ticks, ms; each takes its share of the sessions. Short, so that a share is
- * small: at 10,000 sessions and a 15 s interval, 14 sessions a tick. The ping interval used to
- * be cut in 50 ticks (300 ms, 200 pings written in one turn and their pongs read in about
- * another, each turn holding up the lookups in flight); a tick costs a timer callback.
- */
-const TICK_MS = 20;
+/** The ping interval is worked through in this many ticks, each taking its share of sessions. */
+const HEARTBEAT_SLICES = 50;
+/** Shortest tick, ms (short ping intervals in tests would otherwise tick every millisecond). */
+const MIN_TICK_MS = 20;
 /** A tick this much later than planned means our own event loop was stalled, at least 1 s. */
 const MIN_STALL_MS = 1000;
 
@@ -48,7 +45,7 @@ export class Heartbeat<S extends HeartbeatSession> {
   /** @param nowMs the time the heartbeat starts */
   constructor(options: HeartbeatOptions<S>, nowMs: number) {
     this.#options = options;
-    this.tickMs = TICK_MS;
+    this.tickMs = Math.max(MIN_TICK_MS, Math.floor(options.pingIntervalMs / HEARTBEAT_SLICES));
     this.#cycle = options.sessions.values();
     this.#lastTickMs = nowMs;
   }

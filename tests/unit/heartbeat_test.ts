@@ -76,17 +76,3 @@ Deno.test("Heartbeat.tick() renews the leases once per round, at most twice per 
   run(empty.heartbeat, 20, 1000);
   assert.equal(empty.renewals.length, 2, "no sessions: still renewed, every half interval");
 });
-
-Deno.test("Heartbeat.tick() pings 10,000 sessions at 15 s in shares of at most 14", () => {
-  // A share is written in one turn of the event loop, and its pongs come back together: 200 a
-  // tick (the interval cut in 50) held up the lookups in flight behind them.
-  const { heartbeat, pinged } = rig(10_000, { pingIntervalMs: 15_000, pingTimeoutMs: 45_000 });
-  let largest = 0;
-  for (let t = 15_000; t < 30_000; t += heartbeat.tickMs) {
-    const before = pinged.length;
-    heartbeat.tick(t);
-    largest = Math.max(largest, pinged.length - before);
-  }
-  assert.ok(largest <= 14, `${largest} pings in one tick`);
-  assert.equal(new Set(pinged).size, 10_000, "every session pinged within the interval");
-});
