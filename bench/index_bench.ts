@@ -8,7 +8,8 @@
 // BENCH_SERVER_V8_EXTRA=--flag,--flag adds V8 flags to the server's, e.g. --trace-gc,--trace-gc-nvp
 // or a young-generation size to try (serverV8Flags()); BENCH_SERVER_STDOUT=FILE copies what the
 // server prints on stdout, where --trace-gc writes, with a line marking each lookup phase's start
-// and end (serverStdoutCopy()).
+// and end (serverStdoutCopy()); BENCH_SERVER_CPUS=0 BENCH_LOAD_CPUS=1 pin the server and the load
+// generator to those CPUs (pinnedTo()).
 import { readLines } from "../shared/cli.ts";
 import { decodeBeacon, encodeProbe } from "../shared/beacon.ts";
 import { ConfigError } from "../shared/errors.ts";
@@ -970,6 +971,8 @@ async function runStore(config: BenchConfig, store: string, dir: string): Promis
     new Child(
       "server",
       [
+        ...pinnedTo("BENCH_SERVER_CPUS"),
+        ...lineBufferedStdout(),
         DENO,
         "run",
         "-A",
@@ -994,6 +997,7 @@ async function runStore(config: BenchConfig, store: string, dir: string): Promis
     load = new Child(
       "load",
       [
+        ...pinnedTo("BENCH_LOAD_CPUS"),
         DENO,
         "run",
         "-A",
@@ -1425,6 +1429,27 @@ function cpuProfileFlags(): string[] {
 function serverV8Flags(): string {
   const extra = Deno.env.get("BENCH_SERVER_V8_EXTRA");
   return extra ? `${SERVER_V8_FLAGS},${extra}` : SERVER_V8_FLAGS;
+}
+
+/**
+ * `taskset -c LIST` when the variable `name` holds a CPU list (BENCH_SERVER_CPUS,
+ * BENCH_LOAD_CPUS), else nothing: a diagnosis of how much of the lookups' tail is the server
+ * and the generator waiting for each other's core. The report's figures are unpinned.
+ */
+function pinnedTo(name: string): string[] {
+  const cpus = Deno.env.get(name);
+  return cpus ? ["taskset", "-c", cpus] : [];
+}
+
+/**
+ * `stdbuf -oL` when BENCH_SERVER_V8_EXTRA is set, else nothing. V8 prints (--trace-gc) through
+ * the C library's stdout, which buffers a pipe by 4 KiB blocks, while Deno writes its lines at
+ * once: a shell answer then landed inside a half-printed GC line ("…\"scavenge_throughput\":
+ * 31155110000 peer(s), …", 2026-12-06 20:07 and again at every ask of one run), askPeers()
+ * never read it and the run failed after the phases. Line-buffered, V8's lines come whole.
+ */
+function lineBufferedStdout(): string[] {
+  return Deno.env.get("BENCH_SERVER_V8_EXTRA") ? ["stdbuf", "-oL"] : [];
 }
 
 /**
