@@ -304,8 +304,9 @@ async function firstLoad(browser: Browser): Promise<BenchTable> {
   });
   // The browser's own cost of a first visit in a fresh context (a renderer process, a
   // connection): a page of one paragraph, timed the same way; and the same page with the UIs'
-  // security headers, whose Cross-Origin-Opener-Policy makes the browser start another renderer
-  // process for the page once its answer is in (a new browsing context group).
+  // security headers including Cross-Origin-Opener-Policy (as on the sign-in page and on a UI
+  // page another page opened), which makes the browser start another renderer process for the
+  // page once its answer is in (a new browsing context group).
   await using bare = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen: () => {} },
     (req) =>
@@ -360,14 +361,14 @@ async function firstLoad(browser: Browser): Promise<BenchTable> {
         "",
       ],
       [
-        "bare page with the UIs' security headers (COOP: a second renderer process)",
+        "bare page with the UIs' security headers and COOP (a second renderer process)",
         summary(bareCoopTimes, 1),
         summary(bareCoopTimes.map((t, i) => t - bareTimes[i]!), 1),
         "",
       ],
     ],
     notes: [
-      "Measured with the Element Timing API: the renderTime of the paint that first shows the element marked elementtiming=\"first-data\" (each UI's status line at the top: the peer's index server and round trip, the dashboard's peers and entries; the bare page's paragraph), from the start of the navigation to the URL with the token (the cookie is set on that answer). A fresh browser context each time: no cache, no cookie.",
+      "Measured with the Element Timing API: the renderTime of the paint that first shows the element marked elementtiming=\"first-data\" (each UI's status line at the top: the peer's index server and round trip, the dashboard's peers and entries; the bare page's paragraph), from the start of the navigation to the URL with the token (the cookie is set on that answer). A fresh browser context each time: no cache, no cookie. The navigation is the browser's own (Sec-Fetch-Site: none), as when the user opens the printed address, so the UI pages come without Cross-Origin-Opener-Policy (docs/SECURITY.md, \"Web UIs\").",
     ],
   };
 }

@@ -25,7 +25,10 @@ export function contentSecurityPolicy(hashes: { script: string; style: string })
     "form-action 'self'; object-src 'none'";
 }
 
-/** The headers every UI response carries, besides its contentSecurityPolicy(). */
+/**
+ * The headers every UI response carries, besides its contentSecurityPolicy(); all but one kind
+ * of answer also carry OPENER_POLICY (see openerPolicy()).
+ */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   "x-content-type-options": "nosniff",
   "x-frame-options": "DENY",
@@ -33,6 +36,27 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   "cross-origin-opener-policy": "same-origin",
   "cross-origin-resource-policy": "same-origin",
 };
+
+/** The name of the Cross-Origin-Opener-Policy header. */
+export const OPENER_POLICY = "cross-origin-opener-policy";
+
+/**
+ * The Cross-Origin-Opener-Policy of the signed-in page for `req`. `same-origin` puts the page
+ * in a browsing context group of its own, so no other page holds a reference to its window;
+ * Chromium pays for that with a second renderer process for the tab (80–100 ms of the first
+ * load here). A navigation the user started (address bar, bookmark, a link opened from the
+ * terminal: `Sec-Fetch-Site: none`) or that the page made itself (`same-origin`) has no
+ * foreign opener to cut off, so it gets `unsafe-none`. Any other page's navigation keeps
+ * `same-origin`: a cross-site one already gets only the sign-in page (the cookie is
+ * SameSite=Strict), but a page of the same host on another port (same site: the cookie goes
+ * with it) gets the signed-in page. Without Fetch Metadata (browsers that do not send it,
+ * and every browser on a plain-HTTP LAN address) the answer keeps `same-origin`.
+ * docs/SECURITY.md ("Web UIs") weighs the trade.
+ */
+export function openerPolicy(req: Request): "same-origin" | "unsafe-none" {
+  const site = req.headers.get("sec-fetch-site");
+  return site === "none" || site === "same-origin" ? "unsafe-none" : "same-origin";
+}
 
 /** Name of the cookie holding the token (one per port: cookies are shared across ports). */
 export function cookieName(port: number): string {

@@ -11,6 +11,8 @@ import {
   contentSecurityPolicy,
   isLoopback,
   isWildcard,
+  OPENER_POLICY,
+  openerPolicy,
   sameToken,
   SECURITY_HEADERS,
   tokenCookie,
@@ -138,8 +140,12 @@ async function handle(
     }
     response = errorResponse(err);
   }
+  // The signed-in page sets its own opener policy (see openerPolicy()); every other answer
+  // gets the strict one.
+  const opener = response.headers.get(OPENER_POLICY);
   response.headers.set("content-security-policy", csp);
   for (const [name, value] of Object.entries(SECURITY_HEADERS)) response.headers.set(name, value);
+  if (opener !== null) response.headers.set(OPENER_POLICY, opener);
   return response;
 }
 
@@ -191,6 +197,7 @@ async function page(
   const html = appPage(options.assets, first, options.render?.(first) ?? "");
   const response = htmlResponse(req, html, 200);
   if (cookie !== undefined) response.headers.set("set-cookie", cookie);
+  response.headers.set(OPENER_POLICY, openerPolicy(req));
   return response;
 }
 

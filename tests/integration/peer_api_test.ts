@@ -186,6 +186,42 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "peer API: Cross-Origin-Opener-Policy same-origin on every answer but the signed-in page the user opened",
+  ...SANITIZE,
+  async fn() {
+    await withPeer(async (t) => {
+      const coop = async (path: string, site: string | null, token?: string | null) => {
+        const headers = new Headers();
+        if (site !== null) headers.set("sec-fetch-site", site);
+        const r = await t.call(path, { headers, ...token === undefined ? {} : { token } });
+        await r.body?.cancel();
+        return `${r.status} ${r.headers.get("cross-origin-opener-policy")}`;
+      };
+      // The signed-in page, opened by the user (address bar, bookmark, terminal) or by itself:
+      // no foreign opener to cut off, so no second renderer process for it.
+      assert.equal(await coop("/", "none"), "200 unsafe-none");
+      assert.equal(await coop("/", "same-origin"), "200 unsafe-none");
+      assert.equal(await coop(`/?token=${t.ui.token}`, "none", null), "200 unsafe-none");
+      // Opened by another page: a page of the same host on another port is same-site and its
+      // navigation carries the SameSite=Strict cookie, so it is cut off by COOP; so is a
+      // browser that sends no Fetch Metadata (and every browser on a plain-HTTP LAN address).
+      for (const site of ["same-site", "cross-site", null]) {
+        assert.equal(await coop("/", site), "200 same-origin", `Sec-Fetch-Site ${site}`);
+      }
+      // The sign-in page, wrong tokens, the API and its errors: always same-origin.
+      for (const site of ["none", "same-origin", "cross-site", null]) {
+        assert.equal(await coop("/", site, null), "401 same-origin", `sign-in, ${site}`);
+        assert.equal(await coop("/?token=nope", site, null), "401 same-origin", `${site}`);
+        assert.equal(await coop("/api/status", site), "200 same-origin", `API, ${site}`);
+        assert.equal(await coop("/api/status", site, null), "401 same-origin", `API, ${site}`);
+        assert.equal(await coop("/api/nope", site), "404 same-origin", `404, ${site}`);
+      }
+    });
+  },
+});
+
+Deno.test({
   name: "peer API: bad JSON, wrong types, huge bodies, unknown routes and methods",
   ...SANITIZE,
   async fn() {
