@@ -5,11 +5,9 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { api, bytes, clock, useEvents } from "../common/client.ts";
 import { useFirstAnswer } from "../common/first_answers.ts";
 import { LiveLog, Notice, Pager } from "../common/widgets.tsx";
-import type { CatalogEntry } from "../../shared/protocol.ts";
 import type {
   CataloguePage,
   DiscoverAnswer,
-  PeerRow,
   PeersPage,
   PingAnswer,
   StatsAnswer,
