@@ -1,9 +1,10 @@
 // The server's dashboard: live peers (discover, ping), the catalogue, stats with a chart of the
 // last minutes, and the live log. Pages come from the server: never the whole table. Rendered
 // first by the server (render.tsx), then hydrated in the browser (main.tsx).
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { api, bytes, clock, useEvents } from "../common/client.ts";
 import { useFirstAnswer } from "../common/first_answers.ts";
+import { usePage } from "../common/use_page.ts";
 import { LiveLog, Notice, Pager } from "../common/widgets.tsx";
 import type {
   CataloguePage,
@@ -192,29 +193,16 @@ function SearchHead(props: {
 function PeersPanel(props: { version: string }) {
   const [query, setQuery] = useState("");
   const [offset, setOffset] = useState(0);
-  const embedded = useFirstAnswer<PeersPage>(FIRST_PATHS.peers);
-  const [data, setData] = useState(embedded);
   const [answers, setAnswers] = useState<Record<string, string>>({});
   const [problem, setProblem] = useState<string | undefined>();
-  const asked = useRef(query);
-  // The first page came with the page: not asked for again as the component starts.
-  const hasFirstPage = useRef(embedded !== undefined);
-  useEffect(() => {
-    if (hasFirstPage.current) {
-      hasFirstPage.current = false;
-      return;
-    }
-    // Typing waits for a pause; the first page, a page turn or an update is asked for at once.
-    const delayMs = asked.current === query ? 0 : 100;
-    asked.current = query;
-    const timer = setTimeout(() => {
-      api<PeersPage>(pagePath("peers", query, offset)).then((d) => {
-        setData(d);
-        setProblem(undefined);
-      }).catch((e: Error) => setProblem(e.message));
-    }, delayMs);
-    return () => clearTimeout(timer);
-  }, [query, offset, props.version]);
+  const data = usePage<PeersPage>(
+    FIRST_PATHS.peers,
+    pagePath("peers", query, offset),
+    props.version,
+    query,
+    100,
+    setProblem,
+  );
   const ask = async (kind: "ping" | "discover", hostname: string) => {
     const key = `${kind}:${hostname}`;
     setAnswers((a) => ({ ...a, [key]: `${kind}…` }));
@@ -329,29 +317,15 @@ function PeersPanel(props: { version: string }) {
 function CataloguePanel(props: { version: string }) {
   const [query, setQuery] = useState("");
   const [offset, setOffset] = useState(0);
-  const embedded = useFirstAnswer<CataloguePage>(FIRST_PATHS.files);
-  const [data, setData] = useState(embedded);
   const [problem, setProblem] = useState<string | undefined>();
-  const asked = useRef(query);
-  // The first page came with the page: not asked for again as the component starts.
-  const hasFirstPage = useRef(embedded !== undefined);
-  useEffect(() => {
-    if (hasFirstPage.current) {
-      hasFirstPage.current = false;
-      return;
-    }
-    // Typing waits for a pause; the first page, a page turn or an update is asked for at once.
-    const delayMs = asked.current === query ? 0 : 150;
-    asked.current = query;
-    const timer = setTimeout(() => {
-      api<CataloguePage>(pagePath("files", query, offset))
-        .then((d) => {
-          setData(d);
-          setProblem(undefined);
-        }).catch((e: Error) => setProblem(e.message));
-    }, delayMs);
-    return () => clearTimeout(timer);
-  }, [query, offset, props.version]);
+  const data = usePage<CataloguePage>(
+    FIRST_PATHS.files,
+    pagePath("files", query, offset),
+    props.version,
+    query,
+    150,
+    setProblem,
+  );
   return (
     <section class="card catalogue" aria-labelledby="catalogue-title">
       <SearchHead
