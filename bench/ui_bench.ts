@@ -16,7 +16,7 @@ import {
 } from "../tests/integration/_server.ts";
 import { PEER_ASSETS, SERVER_ASSETS } from "../shared/http/ui_assets.gen.ts";
 import { ServerOps } from "../server/ops.ts";
-import { SECURITY_HEADERS } from "../shared/http/guard.ts";
+import { OPENER_POLICY, SECURITY_HEADERS } from "../shared/http/guard.ts";
 import { startServerUi } from "../server/ui_server.ts";
 
 const { values } = parseArgs({
@@ -313,7 +313,9 @@ async function firstLoad(browser: Browser): Promise<BenchTable> {
       new Response(`<!doctype html><p id=bare elementtiming=${FIRST_DATA}>bare</p>`, {
         headers: {
           "content-type": "text/html",
-          ...new URL(req.url).pathname === "/headers" ? SECURITY_HEADERS : {},
+          ...new URL(req.url).pathname === "/headers"
+            ? { ...SECURITY_HEADERS, [OPENER_POLICY]: "same-origin" }
+            : {},
         },
       }),
   );

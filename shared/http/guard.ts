@@ -26,14 +26,13 @@ export function contentSecurityPolicy(hashes: { script: string; style: string })
 }
 
 /**
- * The headers every UI response carries, besides its contentSecurityPolicy(); all but one kind
- * of answer also carry OPENER_POLICY (see openerPolicy()).
+ * The headers every UI response carries, besides its contentSecurityPolicy() and its
+ * OPENER_POLICY (`same-origin` unless the answer chose its own, see openerPolicy()).
  */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   "x-content-type-options": "nosniff",
   "x-frame-options": "DENY",
   "referrer-policy": "no-referrer",
-  "cross-origin-opener-policy": "same-origin",
   "cross-origin-resource-policy": "same-origin",
 };
 

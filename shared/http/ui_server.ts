@@ -140,12 +140,11 @@ async function handle(
     }
     response = errorResponse(err);
   }
-  // The signed-in page sets its own opener policy (see openerPolicy()); every other answer
-  // gets the strict one.
-  const opener = response.headers.get(OPENER_POLICY);
   response.headers.set("content-security-policy", csp);
   for (const [name, value] of Object.entries(SECURITY_HEADERS)) response.headers.set(name, value);
-  if (opener !== null) response.headers.set(OPENER_POLICY, opener);
+  // The signed-in page chooses its own opener policy (see openerPolicy()); every other answer
+  // gets the strict one.
+  if (!response.headers.has(OPENER_POLICY)) response.headers.set(OPENER_POLICY, "same-origin");
   return response;
 }
 
