@@ -7,8 +7,6 @@ import type { FetchInfo, UploadInfo } from "./activity.ts";
 import type { IndexState } from "./index_state.ts";
 import type { ProgressFields } from "./progress.ts";
 
-export type { FetchInfo, UploadInfo };
-
 /** One content version found under an fname. */
 export interface ContentVersion {
   rootHash: string;

@@ -29,8 +29,6 @@ import { swarmView } from "./swarm.ts";
 import { chooseVersion } from "./versions.ts";
 import type { FetchResult } from "./answers.ts";
 
-export type { ContentVersion, FetchResult } from "./answers.ts";
-
 const log = logger("peer", "fetch");
 
 /**
