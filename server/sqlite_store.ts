@@ -106,6 +106,26 @@ interface SessionSqlRow extends SessionSqlColumns {
 
 const ENTRY_COLUMNS = "e.fname, e.size, e.mtime_ms, e.root_hash, e.piece_size, e.have, e.sig";
 
+/** The `sessions` columns a live session is written with, and their values (online is 1). */
+const SESSION_COLUMNS = "session_id, server_id, hostname, address, port, opened_at_ms, online, " +
+  "lease_until_ms, device_id, cert";
+const SESSION_VALUES = "?, ?, ?, ?, ?, ?, 1, ?, ?, ?";
+
+/** The values of SESSION_VALUES' placeholders for `session`, live until `leaseUntilMs`. */
+function sessionValues(session: SessionRow, leaseUntilMs: number): SQLInputValue[] {
+  return [
+    session.sessionId,
+    session.serverId,
+    session.hostname,
+    session.address,
+    session.port,
+    session.openedAtMs,
+    leaseUntilMs,
+    session.deviceId ?? null,
+    session.cert ?? null,
+  ];
+}
+
 /**
  * An `entries` row with its session id, as SqliteStore.entryRows() gives it: session_id, then
  * ENTRY_COLUMNS in order (fname, size, mtime_ms, root_hash, piece_size, have, sig).
@@ -315,9 +335,7 @@ export class SqliteStore implements Store {
       const old = this.#sql("SELECT * FROM sessions WHERE hostname = ? AND port = ?")
         .get(session.hostname, session.port) as SessionSqlRow | undefined;
       if (!old || !mayResume(toSession(old), old.online === 1, session.deviceId)) return false;
-      const entries = this.#sql(`SELECT ${ENTRY_COLUMNS} FROM entries e WHERE e.session_id = ?`)
-        .all(old.session_id) as unknown as EntrySqlRow[];
-      if (sharesDigest(entries.map(toEntry)) !== digest) return false;
+      if (sharesDigest(this.#entriesOf(old.session_id)) !== digest) return false;
       this.#resume(old.session_id, session, leaseUntilMs);
       return true;
     });
@@ -345,38 +363,13 @@ export class SqliteStore implements Store {
 
   /** Writes `session` (its id too) over the row of `sessionId`, live until `leaseUntilMs`. */
   #updateSession(sessionId: string, session: SessionRow, leaseUntilMs: number): void {
-    this.#sql(
-      `UPDATE sessions SET session_id = ?, server_id = ?, address = ?, port = ?,
-         opened_at_ms = ?, online = 1, lease_until_ms = ?, device_id = ?, cert = ?
-       WHERE session_id = ?`,
-    ).run(
-      session.sessionId,
-      session.serverId,
-      session.address,
-      session.port,
-      session.openedAtMs,
-      leaseUntilMs,
-      session.deviceId ?? null,
-      session.cert ?? null,
-      sessionId,
-    );
+    this.#sql(`UPDATE sessions SET (${SESSION_COLUMNS}) = (${SESSION_VALUES}) WHERE session_id = ?`)
+      .run(...sessionValues(session, leaseUntilMs), sessionId);
   }
 
   #insertSession(session: SessionRow, leaseUntilMs: number): void {
-    this.#sql(
-      `INSERT INTO sessions (session_id, server_id, hostname, address, port, opened_at_ms,
-         online, lease_until_ms, device_id, cert) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)`,
-    ).run(
-      session.sessionId,
-      session.serverId,
-      session.hostname,
-      session.address,
-      session.port,
-      session.openedAtMs,
-      leaseUntilMs,
-      session.deviceId ?? null,
-      session.cert ?? null,
-    );
+    this.#sql(`INSERT INTO sessions (${SESSION_COLUMNS}) VALUES (${SESSION_VALUES})`)
+      .run(...sessionValues(session, leaseUntilMs));
   }
 
   async deviceStatuses(): Promise<Map<string, DeviceStatus>> {
@@ -562,10 +555,15 @@ export class SqliteStore implements Store {
   }
 
   async entriesOf(sessionId: string): Promise<FileEntry[]> {
+    return this.#entriesOf(sessionId);
+  }
+
+  /** A session's entries by fname, synchronously (so that a transaction can read them). */
+  #entriesOf(sessionId: string): FileEntry[] {
     const rows = this.#sql(
       `SELECT ${ENTRY_COLUMNS} FROM entries e WHERE e.session_id = ? ORDER BY e.fname`,
     ).all(sessionId) as unknown as EntrySqlRow[];
-    return (rows.map(toEntry));
+    return rows.map(toEntry);
   }
 
   async counts(nowMs: number): Promise<{ sessions: number; entries: number }> {
