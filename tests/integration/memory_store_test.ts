@@ -16,16 +16,17 @@ function session(sessionId: string, hostname: string, port = 4000): SessionRow {
   return { sessionId, serverId: "srv", hostname, address: "10.0.0.7", port, openedAtMs: NOW };
 }
 
+/** The two ways a MemoryStore writes to SQLite, each test runs under both. */
+const OPENERS = [
+  ["on the event loop", (path: string) => new MemoryStore(new SqliteStore(path))],
+  ["through the writer thread", (path: string) => openStore(path)],
+] as const;
+
 function entry(fname: string, extra: Partial<FileEntry> = {}): FileEntry {
   return { fname, size: 10, mtimeMs: NOW, rootHash: "ab".repeat(32), pieceSize: 65536, ...extra };
 }
 
-for (
-  const [how, open] of [
-    ["on the event loop", (path: string) => new MemoryStore(new SqliteStore(path))],
-    ["through the writer thread", (path: string) => openStore(path)],
-  ] as const
-) {
+for (const [how, open] of OPENERS) {
   Deno.test(`MemoryStore writing ${how}: a restart finds every change, entries kept`, async () => {
     await restartKeepsEverything(open);
   });
@@ -93,12 +94,7 @@ async function restartKeepsEverything(open: (path: string) => Store): Promise<vo
   }
 }
 
-for (
-  const [how, open] of [
-    ["on the event loop", (path: string) => new MemoryStore(new SqliteStore(path))],
-    ["through the writer thread", (path: string) => openStore(path)],
-  ] as const
-) {
+for (const [how, open] of OPENERS) {
   Deno.test(`MemoryStore writing ${how}: a resumed session's rows keep their id on disk`, async () => {
     const dir = await Deno.makeTempDir({ prefix: "lanshare_memstore_" });
     try {
