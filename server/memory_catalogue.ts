@@ -271,7 +271,7 @@ export class MemoryCatalogue {
   /** The root hash string an existing holder of `fname` uses for `rootHash`, else `rootHash`. */
   #sharedRoot(fname: string, rootHash: string): string {
     const name = this.#names.get(fname);
-    return name?.holders.find((h) => h.entry.rootHash === rootHash)?.entry.rootHash ?? rootHash;
+    return name ? sharedRoot(name.holders, rootHash) : rootHash;
   }
 
   /** The root hash of the first live holder of `entry.fname` but `record` with other content. */
@@ -464,13 +464,7 @@ export class MemoryCatalogue {
       this.#sorted.add(name);
     }
     // Holders of one name mostly share content: share the root hash string too (memory).
-    let rootHash = entry.rootHash;
-    for (const holder of name.holders) {
-      if (holder.entry.rootHash === rootHash) {
-        rootHash = holder.entry.rootHash;
-        break;
-      }
-    }
+    const rootHash = sharedRoot(name.holders, entry.rootHash);
     let kept: FileEntry;
     if (adopt) {
       kept = entry;
@@ -588,4 +582,15 @@ export function smallest<T>(items: T[], count: number, compare: (a: T, b: T) => 
     }
   }
   return heap.sort(compare);
+}
+
+/**
+ * The root hash string a holder in `holders` uses for `rootHash` (equal text, maybe another
+ * string in memory), else `rootHash`: holders of one content keep one string between them.
+ */
+function sharedRoot(holders: readonly HeldEntry[], rootHash: string): string {
+  for (const holder of holders) {
+    if (holder.entry.rootHash === rootHash) return holder.entry.rootHash;
+  }
+  return rootHash;
 }
