@@ -8,6 +8,7 @@ import {
   type LogRecord,
   type Sink,
 } from "@logtape/logtape";
+import type { LogLine } from "./log_line.ts";
 
 const listeners = new Set<(record: LogRecord) => void>();
 
@@ -20,13 +21,7 @@ export function onLogRecord(listener: (record: LogRecord) => void): () => void {
   return () => listeners.delete(listener);
 }
 
-/** A log record as the UIs show it. */
-export interface LogLine {
-  timeMs: number;
-  level: string;
-  category: string;
-  message: string;
-}
+export type { LogLine } from "./log_line.ts";
 
 /** Renders a LogTape record's message: its text parts with its values in between. */
 export function logLine(record: LogRecord): LogLine {

@@ -3,14 +3,7 @@ import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, clock, useEvents } from "./client.ts";
 import { useFirstAnswer } from "./first_answers.ts";
-
-/** A log record as the API sends it. */
-export interface LogLine {
-  timeMs: number;
-  level: string;
-  category: string;
-  message: string;
-}
+import type { LogLine } from "../../shared/log_line.ts";
 
 const LEVELS = ["debug", "info", "warning", "error"];
 
