@@ -218,6 +218,16 @@ export async function startPeer(
   });
   try {
     const line = await proc.next((j) => j.event === "listening", START_TIMEOUT_MS, "its address");
+    // A publish before the peer is registered with the index stays pending, and a fetch right
+    // after it finds no source (seen on a loaded machine, where the TLS handshake and Hello take
+    // longer): the peer is ready once its index connection is up.
+    if (line.json!.index !== "connected") {
+      await proc.next(
+        (j) => j.event === "index" && j.state === "connected",
+        START_TIMEOUT_MS,
+        "its index connection",
+      );
+    }
     return Object.assign(proc, { p2pPort: line.json!.p2p as number });
   } catch (err) {
     await proc.stop();

@@ -538,7 +538,12 @@ async function startPeer(
     ], { label: peer.label, stdin: true, lines: true, cwd: peer.code }),
     PEER_STOP,
   );
-  await proc.waitLine((l) => l.includes('"event":"listening"'), 30_000);
+  const listening = await proc.waitLine((l) => l.includes('"event":"listening"'), 30_000);
+  // Ready once registered with the index: a publish before that stays pending, and a fetch
+  // right after it would find no source.
+  if ((JSON.parse(listening) as { index: string }).index !== "connected") {
+    await proc.waitLine((l) => l.includes('"event":"index"') && l.includes('"connected"'), 30_000);
+  }
   return proc;
 }
 
