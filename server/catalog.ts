@@ -106,7 +106,7 @@ export class Catalog {
   /**
    * Registers a session after checking the hello fields. With the Hello's `sharesDigest`, the
    * device's offline session from before a restart is resumed with its entries when they are
-   * the set the digest names (Store.resumeSession()); otherwise the session starts empty.
+   * the set the digest names (Store.registerSession()); otherwise the session starts empty.
    *
    * @returns the new row; the session this one replaced, if it was live; whether the entries
    *   were kept
@@ -135,13 +135,8 @@ export class Catalog {
     if (session.port === 0) throw new RequestError("bad-body", "Cannot register: P2P port is 0");
     const now = this.now();
     const row: SessionRow = { ...session, serverId: this.serverId, openedAtMs: now };
-    const leaseUntilMs = now + this.leaseMs;
-    if (
-      sharesDigest !== undefined &&
-      await this.store.resumeSession(row, leaseUntilMs, sharesDigest)
-    ) return { row, replaced: undefined, kept: true };
-    const replaced = await this.store.openSession(row, leaseUntilMs);
-    return { row, replaced, kept: false };
+    const registration = await this.store.registerSession(row, now + this.leaseMs, sharesDigest);
+    return { row, ...registration };
   }
 
   /** Ends a session; its entries vanish with it. */

@@ -21,7 +21,7 @@ import {
 
 /** A session as held in memory. */
 export interface SessionRecord {
-  /** Replaced when the session is resumed by a new connection (resumeSession()). */
+  /** Replaced when the session is resumed by a new connection (registerSession()). */
   row: SessionRow;
   /**
    * The session id its rows carry in the database: its own, or for a resumed session the one
@@ -116,43 +116,47 @@ export class MemoryCatalogue {
   }
 
   /**
-   * Records a live session, taking over the one of the same {hostname, port} and dropping the
-   * offline ones of the same hostname; see Store.
+   * Registers a Hello's session in one step: resumes the offline session of the same
+   * {hostname, port} and device with its entries when their digest is `digest`, else records
+   * `row` as a new live session, taking over the pair's session (or throwing ConflictError,
+   * changing nothing) and dropping the hostname's offline ones; see Store.registerSession().
+   * A resumed record keeps its entries and its place in every name's holders (same hostname
+   * and port): only its row and keys change.
+   *
+   * @returns the session it replaced, if that one was live, and the stored id of the session
+   *   resumed (its rows keep it), undefined when it opened `row` afresh
+   * @throws {ConflictError} when a live session of another device holds the pair
    */
-  openSession(row: SessionRow, leaseUntilMs: number): SessionRow | undefined {
+  registerSession(
+    row: SessionRow,
+    leaseUntilMs: number,
+    digest?: string,
+  ): { replaced: SessionRow | undefined; resumedId: string | undefined } {
     const old = this.#byEndpoint.get(endpointKey(row));
+    if (
+      old && digest !== undefined && mayResume(old.row, old.online, row.deviceId) &&
+      sharesDigest([...old.entries.values()].map((held) => held.entry)) === digest
+    ) {
+      this.#dropOtherOffline(row.hostname, old);
+      this.#sessions.delete(old.row.sessionId);
+      old.row = { ...row };
+      old.online = true;
+      old.leaseUntilMs = leaseUntilMs;
+      this.#sessions.set(row.sessionId, old);
+      return { replaced: undefined, resumedId: old.storedId };
+    }
     if (old && !mayTakeOver(old.row, old.online, row.deviceId)) throw conflictError(row, old.row);
     if (old) this.#removeSession(old);
-    for (const stale of this.#byHostname.get(row.hostname) ?? []) {
-      if (!stale.online) this.#removeSession(stale);
-    }
+    this.#dropOtherOffline(row.hostname, undefined);
     this.#addSession(row, leaseUntilMs);
-    return old?.online ? old.row : undefined;
+    return { replaced: old?.online ? old.row : undefined, resumedId: undefined };
   }
 
-  /**
-   * Resumes the offline session of the same {hostname, port} and device with its entries when
-   * their digest is `digest`; see Store.resumeSession(). The record keeps its entries and its
-   * place in every name's holders (same hostname and port): only its row and keys change.
-   *
-   * @returns the stored id of the session resumed (its rows keep it), or undefined when
-   *   nothing changed
-   */
-  resumeSession(row: SessionRow, leaseUntilMs: number, digest: string): string | undefined {
-    const old = this.#byEndpoint.get(endpointKey(row));
-    if (!old || !mayResume(old.row, old.online, row.deviceId)) return undefined;
-    if (sharesDigest([...old.entries.values()].map((held) => held.entry)) !== digest) {
-      return undefined;
+  /** Removes the offline sessions of `hostname` but `kept` (a resumed one). */
+  #dropOtherOffline(hostname: string, kept: SessionRecord | undefined): void {
+    for (const stale of this.#byHostname.get(hostname) ?? []) {
+      if (stale !== kept && !stale.online) this.#removeSession(stale);
     }
-    for (const stale of this.#byHostname.get(row.hostname) ?? []) {
-      if (stale !== old && !stale.online) this.#removeSession(stale);
-    }
-    this.#sessions.delete(old.row.sessionId);
-    old.row = { ...row };
-    old.online = true;
-    old.leaseUntilMs = leaseUntilMs;
-    this.#sessions.set(row.sessionId, old);
-    return old.storedId;
   }
 
   /** The id the rows of session `sessionId` carry in the database (see SessionRecord). */

@@ -13,6 +13,7 @@ import type {
   DeviceStatus,
   PublishOptions,
   PublishOutcome,
+  Registration,
   SearchOptions,
   SearchPage,
   SessionRow,
@@ -91,21 +92,23 @@ export class MemoryStore implements Store {
     await this.#writer.ready();
   }
 
-  openSession(session: SessionRow, leaseUntilMs: number): Promise<SessionRow | undefined> {
+  /** One change in memory, and one write for the database: a resume or an open. */
+  registerSession(
+    session: SessionRow,
+    leaseUntilMs: number,
+    sharesDigest?: string,
+  ): Promise<Registration> {
     return Promise.try(() => {
-      const replaced = this.#catalogue.openSession(session, leaseUntilMs);
-      return this.#persist({ kind: "open", session: { ...session }, leaseUntilMs }, replaced);
-    });
-  }
-
-  resumeSession(session: SessionRow, leaseUntilMs: number, sharesDigest: string): Promise<boolean> {
-    return Promise.try(() => {
-      const storedId = this.#catalogue.resumeSession(session, leaseUntilMs, sharesDigest);
-      if (storedId === undefined) return false;
-      return this.#persist(
-        { kind: "resume", storedId, session: { ...session }, leaseUntilMs },
-        true,
+      const { replaced, resumedId } = this.#catalogue.registerSession(
+        session,
+        leaseUntilMs,
+        sharesDigest,
       );
+      const row = { ...session };
+      const write: SqliteWrite = resumedId === undefined
+        ? { kind: "open", session: row, leaseUntilMs }
+        : { kind: "resume", storedId: resumedId, session: row, leaseUntilMs };
+      return this.#persist(write, { replaced, kept: resumedId !== undefined });
     });
   }
 

@@ -23,6 +23,7 @@ import {
   type PublishOptions,
   type PublishOutcome,
   publishOutcome,
+  type Registration,
   type SearchOptions,
   type SearchPage,
   type SessionRow,
@@ -88,7 +89,7 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      status    TEXT NOT NULL CHECK (status IN ('approved', 'revoked', 'index'))
    );`,
   // v4: a peer back after a restart with the same published set resumes its offline session
-  // (resumeSession()): the session row takes the new session's id, and its entries follow.
+  // (registerSession()): the session row takes the new session's id, and its entries follow.
   `ALTER TABLE entries DROP CONSTRAINT entries_session_id_fkey;
    ALTER TABLE entries ADD CONSTRAINT entries_session_id_fkey FOREIGN KEY (session_id)
      REFERENCES sessions (session_id) ON DELETE CASCADE ON UPDATE CASCADE;`,
@@ -226,59 +227,69 @@ export class PostgresStore implements Store {
     await this.#analyze();
   }
 
-  openSession(session: SessionRow, leaseUntilMs: number): Promise<SessionRow | undefined> {
-    const pair = `${session.hostname}:${session.port}`;
-    return this.#run(`open session for "${pair}"`, (sql) =>
-      sql.begin(async (tx) => {
-        // Two servers taking over one pair at once would both delete nothing and the second
-        // insert would violate UNIQUE (hostname, port). Serialised, the second sees and
-        // replaces the first.
-        await tx`SELECT pg_advisory_xact_lock(hashtextextended(${`lanshare.pair.${pair}`}, 0))`;
-        const [old] = await tx<SessionSqlRow[]>`
-          DELETE FROM sessions WHERE hostname = ${session.hostname} AND port = ${session.port}
-          RETURNING *`;
-        // Thrown inside the transaction: the delete above is rolled back, the owner stays.
-        if (old && !mayTakeOver(toSession(old), old.online, session.deviceId)) {
-          throw conflictError(session, toSession(old));
-        }
-        // The offline sessions of this hostname on other ports: the peer came back elsewhere.
-        await tx`DELETE FROM sessions WHERE hostname = ${session.hostname} AND NOT online`;
-        await tx`
-          INSERT INTO sessions (session_id, server_id, hostname, address, port, opened_at_ms,
-            online, lease_until_ms, device_id, cert)
-          VALUES (${session.sessionId}, ${session.serverId}, ${session.hostname},
-            ${session.address}, ${session.port}, ${session.openedAtMs}, true, ${leaseUntilMs},
-            ${session.deviceId ?? null}, ${session.cert ?? null})`;
-        return old?.online ? toSession(old) : undefined;
-      }));
+  registerSession(
+    session: SessionRow,
+    leaseUntilMs: number,
+    digest?: string,
+  ): Promise<Registration> {
+    return this.#run(
+      `register session for "${session.hostname}:${session.port}"`,
+      (sql) => sql.begin((tx) => this.#register(tx, session, leaseUntilMs, digest)),
+    );
   }
 
-  resumeSession(session: SessionRow, leaseUntilMs: number, digest: string): Promise<boolean> {
-    const pair = `${session.hostname}:${session.port}`;
-    return this.#run(`resume session for "${pair}"`, (sql) =>
-      sql.begin(async (tx) => {
-        // The same lock as openSession(): one server at a time changes a pair's session.
-        await tx`SELECT pg_advisory_xact_lock(hashtextextended(${`lanshare.pair.${pair}`}, 0))`;
-        const [old] = await tx<SessionSqlRow[]>`
-          SELECT * FROM sessions WHERE hostname = ${session.hostname} AND port = ${session.port}
-          FOR UPDATE`;
-        if (!old || !mayResume(toSession(old), old.online, session.deviceId)) return false;
-        const entries = await tx<EntrySqlRow[]>`
-          SELECT fname, size, mtime_ms, root_hash, piece_size, have, sig
-          FROM entries WHERE session_id = ${old.session_id}`;
-        if (sharesDigest(entries.map(toEntry)) !== digest) return false;
+  /** registerSession() in the transaction `tx`: one lock of the pair, one read of its row. */
+  async #register(
+    tx: postgres.TransactionSql,
+    session: SessionRow,
+    leaseUntilMs: number,
+    digest: string | undefined,
+  ): Promise<Registration> {
+    const pair = `lanshare.pair.${session.hostname}:${session.port}`;
+    // Two servers taking over one pair at once would both delete nothing and the second insert
+    // would violate UNIQUE (hostname, port). Serialised, the second sees and replaces (or
+    // resumes) the first.
+    await tx`SELECT pg_advisory_xact_lock(hashtextextended(${pair}, 0))`;
+    // FOR UPDATE: what is decided on (online or not) stays so until commit, whatever a
+    // heartbeat or markOffline() of another server does meanwhile.
+    const [found] = await tx<SessionSqlRow[]>`
+      SELECT * FROM sessions WHERE hostname = ${session.hostname} AND port = ${session.port}
+      FOR UPDATE`;
+    const old = found && toSession(found);
+    if (old && digest !== undefined && mayResume(old, found.online, session.deviceId)) {
+      const entries = await tx<EntrySqlRow[]>`
+        SELECT fname, size, mtime_ms, root_hash, piece_size, have, sig
+        FROM entries WHERE session_id = ${old.sessionId}`;
+      if (sharesDigest(entries.map(toEntry)) === digest) {
         await tx`
           DELETE FROM sessions WHERE hostname = ${session.hostname} AND NOT online
-            AND session_id <> ${old.session_id}`;
+            AND session_id <> ${old.sessionId}`;
         // ON UPDATE CASCADE (migration v4) moves the entries to the new id.
         await tx`
           UPDATE sessions SET session_id = ${session.sessionId}, server_id = ${session.serverId},
             address = ${session.address}, opened_at_ms = ${session.openedAtMs}, online = true,
             lease_until_ms = ${leaseUntilMs}, device_id = ${session.deviceId ?? null},
             cert = ${session.cert ?? null}
-          WHERE session_id = ${old.session_id}`;
-        return true;
-      }));
+          WHERE session_id = ${old.sessionId}`;
+        return { replaced: undefined, kept: true };
+      }
+    }
+    // Thrown before any write, and the transaction rolls back: the owner and its entries stay.
+    if (old && !mayTakeOver(old, found.online, session.deviceId)) {
+      throw conflictError(session, old);
+    }
+    // The pair's old session (its entries cascade), and the offline sessions of this hostname
+    // on other ports: the peer came back elsewhere.
+    await tx`
+      DELETE FROM sessions WHERE hostname = ${session.hostname}
+        AND (port = ${session.port} OR NOT online)`;
+    await tx`
+      INSERT INTO sessions (session_id, server_id, hostname, address, port, opened_at_ms, online,
+        lease_until_ms, device_id, cert)
+      VALUES (${session.sessionId}, ${session.serverId}, ${session.hostname},
+        ${session.address}, ${session.port}, ${session.openedAtMs}, true, ${leaseUntilMs},
+        ${session.deviceId ?? null}, ${session.cert ?? null})`;
+    return { replaced: found?.online ? old : undefined, kept: false };
   }
 
   deviceStatuses(): Promise<Map<string, DeviceStatus>> {

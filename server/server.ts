@@ -280,7 +280,7 @@ export async function startServer(
       await Promise.allSettled([...connections.values()]);
       // The peers' sessions stay in the catalogue, offline, as a crash would leave them: a
       // restarted server lists their files until they come back (and keeps them for a peer
-      // whose published set is unchanged, see Store.resumeSession()).
+      // whose published set is unchanged, see Store.registerSession()).
       try {
         const kept = await store.markOffline({ serverId });
         if (kept > 0) log.info("{n} session(s) kept in the catalogue, offline", { n: kept });

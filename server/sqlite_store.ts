@@ -23,6 +23,7 @@ import {
   type PublishOptions,
   type PublishOutcome,
   publishOutcome,
+  type Registration,
   type SearchOptions,
   type SearchPage,
   type SessionRow,
@@ -218,13 +219,9 @@ export class SqliteStore implements Store {
 
   #apply(write: SqliteWrite): void {
     switch (write.kind) {
-      case "open": {
-        const { session } = write;
-        this.#sql("DELETE FROM sessions WHERE hostname = ? AND (port = ? OR online = 0)")
-          .run(session.hostname, session.port);
-        this.#insertSession(session, write.leaseUntilMs);
+      case "open":
+        this.#open(write.session, write.leaseUntilMs);
         return;
-      }
       case "resume": {
         // The row keeps its session_id, and its entries with it: only the session's details.
         const { session, storedId } = write;
@@ -311,34 +308,38 @@ export class SqliteStore implements Store {
     return;
   }
 
-  async openSession(session: SessionRow, leaseUntilMs: number): Promise<SessionRow | undefined> {
-    return (this.#transaction(() => {
-      const old = this.#sql(
-        "SELECT * FROM sessions WHERE hostname = ? AND port = ?",
-      ).get(session.hostname, session.port) as SessionSqlRow | undefined;
-      if (old && !mayTakeOver(toSession(old), old.online === 1, session.deviceId)) {
-        throw conflictError(session, toSession(old));
-      }
-      if (old) this.#sql("DELETE FROM sessions WHERE session_id = ?").run(old.session_id);
-      this.#sql("DELETE FROM sessions WHERE hostname = ? AND online = 0").run(session.hostname);
-      this.#insertSession(session, leaseUntilMs);
-      return old && old.online === 1 ? toSession(old) : undefined;
-    }));
-  }
-
-  async resumeSession(
+  async registerSession(
     session: SessionRow,
     leaseUntilMs: number,
-    digest: string,
-  ): Promise<boolean> {
-    return this.#transaction(() => {
-      const old = this.#sql("SELECT * FROM sessions WHERE hostname = ? AND port = ?")
+    digest?: string,
+  ): Promise<Registration> {
+    return this.#transaction((): Registration => {
+      const found = this.#sql("SELECT * FROM sessions WHERE hostname = ? AND port = ?")
         .get(session.hostname, session.port) as SessionSqlRow | undefined;
-      if (!old || !mayResume(toSession(old), old.online === 1, session.deviceId)) return false;
-      if (sharesDigest(this.#entriesOf(old.session_id)) !== digest) return false;
-      this.#resume(old.session_id, session, leaseUntilMs);
-      return true;
+      const old = found && toSession(found);
+      const online = found?.online === 1;
+      if (
+        old && digest !== undefined && mayResume(old, online, session.deviceId) &&
+        sharesDigest(this.#entriesOf(old.sessionId)) === digest
+      ) {
+        this.#resume(old.sessionId, session, leaseUntilMs);
+        return { replaced: undefined, kept: true };
+      }
+      // Thrown before any write; the transaction rolls back all the same.
+      if (old && !mayTakeOver(old, online, session.deviceId)) throw conflictError(session, old);
+      this.#open(session, leaseUntilMs);
+      return { replaced: online ? old : undefined, kept: false };
     });
+  }
+
+  /**
+   * Writes `session` as the live session of its {hostname, port}, dropping the pair's old one
+   * (its entries cascade) and the hostname's offline sessions on other ports.
+   */
+  #open(session: SessionRow, leaseUntilMs: number): void {
+    this.#sql("DELETE FROM sessions WHERE hostname = ? AND (port = ? OR online = 0)")
+      .run(session.hostname, session.port);
+    this.#insertSession(session, leaseUntilMs);
   }
 
   /**

@@ -96,6 +96,14 @@ export interface SearchOptions {
   includeOffline?: boolean;
 }
 
+/** What Store.registerSession() did. */
+export interface Registration {
+  /** The session it replaced, if that one was still live; undefined when `kept`. */
+  replaced: SessionRow | undefined;
+  /** Whether the offline session was resumed with its entries. */
+  kept: boolean;
+}
+
 /**
  * Persistence for the index. Every method may throw; a failure fails one request, never the
  * server. `nowMs` parameters make lease checks deterministic in tests.
@@ -104,31 +112,35 @@ export interface Store {
   /** Brings the schema to the current version. Idempotent. */
   migrate(): Promise<void>;
   /**
-   * Records a new live session for `{hostname, port}`, taking over any earlier one for the same
-   * pair. The pair's old entries are dropped: a (re)connecting peer publishes its files again.
-   * Offline sessions of the same hostname on other ports go too: the peer came back on a new
-   * port, and its rows from before are stale.
+   * Registers the session of a Hello for `{hostname, port}`, in one step (one transaction on a
+   * database, one lock of the pair): a restart herd of thousands of peers pays for one, not one
+   * to try resuming and another to open.
    *
-   * A live session of ANOTHER device keeps the pair: nothing changes and ConflictError is
-   * thrown. (An offline one is taken over: its device is not there to keep it.)
+   * Resumes when `sharesDigest` is given and the pair's session is offline, of the same device
+   * (`deviceId`, proved in the Hello; never a row without one; see mayResume()), and
+   * `sharesDigest` (shared/shares_digest.ts) of its entries is the one given: the peer published
+   * exactly these before the server restarted, so it need not publish them again. The row
+   * becomes `session` (its new id, server, address, opening time, certificate), live until
+   * `leaseUntilMs`, and its entries are that session's.
    *
-   * @returns the session it replaced, if that one was still live
+   * Otherwise opens `session` afresh, taking over any earlier session of the pair (see
+   * mayTakeOver()): the pair's old entries are dropped, and the (re)connecting peer publishes
+   * its files again. A live session of ANOTHER device keeps the pair: nothing changes and
+   * ConflictError is thrown. (An offline one is taken over: its device is not there to keep it.)
+   *
+   * Either way, the offline sessions of the same hostname on other ports go: the peer came back
+   * on a new port, and its rows from before are stale.
+   *
+   * @param sharesDigest the Hello's digest of the set the peer publishes, if it sent one
+   * @returns the session it replaced, if that one was still live (never when resumed), and
+   *   whether the entries were kept (resumed)
    * @throws {ConflictError} when a live session of another device holds the pair
    */
-  openSession(session: SessionRow, leaseUntilMs: number): Promise<SessionRow | undefined>;
-  /**
-   * Resumes the offline session of `session`'s {hostname, port} with its entries, when it
-   * belongs to the same device (`deviceId`, proved in the Hello; never a row without one) and
-   * `sharesDigest` (shared/shares_digest.ts) of its entries is the one given: the peer
-   * published exactly these before the server restarted, so it need not publish them again.
-   * The row becomes `session` (its new id, server, address, opening time, certificate), live
-   * until `leaseUntilMs`, and its entries are that session's; the hostname's other offline
-   * sessions go, as with openSession().
-   *
-   * @returns whether the session was resumed; when not, nothing changed, and the caller opens
-   * the session with openSession()
-   */
-  resumeSession(session: SessionRow, leaseUntilMs: number, sharesDigest: string): Promise<boolean>;
+  registerSession(
+    session: SessionRow,
+    leaseUntilMs: number,
+    sharesDigest?: string,
+  ): Promise<Registration>;
   /** Ends a session and removes its entries at once. No-op for an unknown or replaced session. */
   closeSession(sessionId: string): Promise<void>;
   /**
@@ -223,7 +235,7 @@ export class ConflictError extends Error {
 }
 
 /**
- * Whether a Hello of `deviceId` may resume `old` (see Store.resumeSession()), before its
+ * Whether a Hello of `deviceId` may resume `old` (see Store.registerSession()), before its
  * digest is compared: `old` is offline and was proved by that very device.
  */
 export function mayResume(old: SessionRow, online: boolean, deviceId: string | undefined): boolean {

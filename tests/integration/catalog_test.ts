@@ -1,5 +1,6 @@
 // Catalog rules that need a store: requests that reach a session a newer one has replaced (in
-// memory), and leases of servers whose clocks disagree (over one PostgreSQL).
+// memory), leases of servers whose clocks disagree (over one PostgreSQL), and what a Hello's
+// register costs PostgreSQL.
 import assert from "node:assert/strict";
 import { Catalog } from "../../server/catalog.ts";
 import { MemoryStore } from "../../server/memory_store.ts";
@@ -7,7 +8,9 @@ import { PostgresStore } from "../../server/postgres_store.ts";
 import { SqliteStore } from "../../server/sqlite_store.ts";
 import type { SignedFileEntry } from "../../shared/protocol.ts";
 import { RequestError } from "../../shared/rpc.ts";
-import { PG_URL, pgStep, tempSchema } from "../_pg.ts";
+import { sharesDigest } from "../../shared/shares_digest.ts";
+import { ConflictError } from "../../server/store.ts";
+import { PG_URL, pgStep, statementTap, tempSchema, transactions } from "../_pg.ts";
 
 /** The device of these tests' sessions (who-has lists only sessions with a device). */
 const DEVICE = { deviceId: "d".repeat(52), cert: "(cert)" };
@@ -94,6 +97,76 @@ Deno.test({
       } finally {
         await slowStore.close();
         await fastStore.close();
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "Catalog.register() over PostgreSQL is one transaction: resumed, opened afresh or refused",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn(t) {
+    await pgStep(t, async () => {
+      await using schema = await tempSchema();
+      // What the store sends, read on the wire: other users of the database do not count.
+      await using tap = statementTap();
+      // One connection: no pool connection opens (with its own queries) during a register.
+      const store = new PostgresStore(tap.url, { schema: schema.name, maxConnections: 1 });
+      try {
+        await store.migrate();
+        const before = new Catalog(store, { serverId: "before", leaseMs: 60_000 });
+        const after = new Catalog(store, { serverId: "after", leaseMs: 60_000 });
+        const peer = (hostname: string, sessionId: string, deviceId = DEVICE.deviceId) => ({
+          hostname,
+          address: "127.0.0.1",
+          port: 4000,
+          sessionId,
+          ...DEVICE,
+          deviceId,
+        });
+        // Before a restart, alpha and bravo published a file each; their server went away.
+        for (const [hostname, id] of [["alpha", "a1"], ["bravo", "b1"]] as const) {
+          await before.register(peer(hostname, id));
+          await before.publish(peer(hostname, id), entry(`${hostname}.txt`));
+        }
+        await store.markOffline({ serverId: "before" });
+        // Charlie is back already, live.
+        await after.register(peer("charlie", "c1"));
+
+        const digest = (fname: string) => sharesDigest([entry(fname)]);
+        const registers: [string, () => Promise<unknown>][] = [
+          ["alpha resumes", async () => {
+            const { kept } = await after.register(peer("alpha", "a2"), digest("alpha.txt"));
+            assert.equal(kept, true);
+          }],
+          ["bravo with another set opens afresh", async () => {
+            const { kept } = await after.register(peer("bravo", "b2"), digest("other.txt"));
+            assert.equal(kept, false);
+          }],
+          ["another device as charlie is refused", async () => {
+            const intruder = peer("charlie", "c2", "e".repeat(52));
+            await assert.rejects(after.register(intruder, digest("x.txt")), ConflictError);
+          }],
+          ["a new peer without a digest opens", async () => {
+            const { kept, replaced } = await after.register(peer("delta", "d1"));
+            assert.deepEqual([kept, replaced], [false, undefined]);
+          }],
+        ];
+        for (const [what, register] of registers) {
+          const from = tap.statements.length;
+          await register();
+          const sent = tap.statements.slice(from);
+          const said = `${what}: ${JSON.stringify(sent)}`;
+          assert.equal(transactions(sent), 1, said);
+          const locks = sent.filter((statement) => statement.includes("pg_advisory_xact_lock"));
+          assert.equal(locks.length, 1, said);
+        }
+        // The refused register left charlie as it was.
+        assert.deepEqual((await after.sessions("charlie")).map((s) => s.sessionId), ["c1"]);
+        assert.deepEqual((await store.entriesOf("a2")).map((e) => e.fname), ["alpha.txt"]);
+      } finally {
+        await store.close();
       }
     });
   },

@@ -38,9 +38,9 @@ async function restartKeepsEverything(open: (path: string) => Store): Promise<vo
     const path = `${dir}/index.db`;
     const first = open(path);
     await first.migrate();
-    await first.openSession(session("a", "alpha"), LEASE);
-    await first.openSession(session("b", "bravo"), LEASE);
-    await first.openSession(session("gone", "charlie"), LEASE);
+    await first.registerSession(session("a", "alpha"), LEASE);
+    await first.registerSession(session("b", "bravo"), LEASE);
+    await first.registerSession(session("gone", "charlie"), LEASE);
     await first.publish("a", entry("one.txt"), PUBLISH);
     await first.publish("a", entry("two.txt"), PUBLISH);
     await first.publish("a", entry("two.txt", { size: 20, have: "/w==" }), PUBLISH); // updated
@@ -49,7 +49,7 @@ async function restartKeepsEverything(open: (path: string) => Store): Promise<vo
     await first.publish("gone", entry("three.txt"), PUBLISH);
     await first.closeSession("gone");
     // bravo reconnects: the old session and its entry go, the new one publishes again.
-    await first.openSession(session("b2", "bravo"), LEASE);
+    await first.registerSession(session("b2", "bravo"), LEASE);
     await first.publish("b2", entry("four.txt"), PUBLISH);
     const before = await first.search("", { offset: 0, limit: 100 }, NOW);
     await first.close();
@@ -76,7 +76,7 @@ async function restartKeepsEverything(open: (path: string) => Store): Promise<vo
         before.entries.map((e) => ({ ...e, online: false })),
       );
       // Coming back: the peer registers again and its new session is live.
-      await second.openSession(session("a3", "alpha"), LEASE);
+      await second.registerSession(session("a3", "alpha"), LEASE);
       assert.deepEqual(await second.entriesOf("a"), []);
       assert.deepEqual(await second.counts(NOW), { sessions: 1, entries: 1 });
     } finally {
@@ -102,9 +102,9 @@ for (const [how, open] of OPENERS) {
       const device = { deviceId: "d".repeat(52) };
       const first = open(path);
       await first.migrate();
-      await first.openSession({ ...session("a", "alpha"), ...device }, LEASE);
-      await first.openSession({ ...session("a-old-port", "alpha", 4001), ...device }, LEASE);
-      await first.openSession({ ...session("b", "bravo"), ...device }, LEASE);
+      await first.registerSession({ ...session("a", "alpha"), ...device }, LEASE);
+      await first.registerSession({ ...session("a-old-port", "alpha", 4001), ...device }, LEASE);
+      await first.registerSession({ ...session("b", "bravo"), ...device }, LEASE);
       await first.publish("a", entry("one.txt"), PUBLISH);
       await first.publish("a", entry("two.txt", { have: "/w==" }), PUBLISH);
       await first.publish("a-old-port", entry("three.txt"), PUBLISH);
@@ -116,11 +116,12 @@ for (const [how, open] of OPENERS) {
       assert.equal(await second.markOffline({}), 3);
       const digest = sharesDigest([entry("one.txt"), entry("two.txt", { have: "/w==" })]);
       const resumed = { ...session("a2", "alpha"), ...device, address: "10.0.0.8" };
-      assert.equal(await second.resumeSession(resumed, LEASE, digest), true);
+      const kept = { replaced: undefined, kept: true };
+      assert.deepEqual(await second.registerSession(resumed, LEASE, digest), kept);
       const bravo = { ...session("b2", "bravo"), ...device };
-      assert.equal(
-        await second.resumeSession(bravo, LEASE, sharesDigest([entry("five.txt")])),
-        true,
+      assert.deepEqual(
+        await second.registerSession(bravo, LEASE, sharesDigest([entry("five.txt")])),
+        kept,
       );
       // Changes through the new ids reach the rows under the old ones.
       await second.publish("a2", entry("four.txt"), PUBLISH);
@@ -154,7 +155,10 @@ for (const [how, open] of OPENERS) {
         assert.equal(await third.markOffline({}), 1);
         const again = { ...session("a3", "alpha"), ...device };
         const now = sharesDigest([entry("four.txt"), entry("two.txt", { have: "/w==" })]);
-        assert.equal(await third.resumeSession(again, LEASE, now), true);
+        assert.deepEqual(await third.registerSession(again, LEASE, now), {
+          replaced: undefined,
+          kept: true,
+        });
         assert.deepEqual(await third.sessions(undefined, NOW), [again]);
         assert.equal((await third.entriesOf("a3")).length, 2);
       } finally {

@@ -111,8 +111,8 @@ Deno.test("restart load: every stored entry comes back whole, its signature and 
     entries.a!.push(fileEntry("shared.txt", { rootHash: "b".repeat(64) }));
     const first = openStore(db);
     await first.migrate();
-    await first.openSession(session("a", "alpha"), now + 60_000);
-    await first.openSession(session("b", "bravo"), now + 60_000);
+    await first.registerSession(session("a", "alpha"), now + 60_000);
+    await first.registerSession(session("b", "bravo"), now + 60_000);
     for (let i = 0; i < 3; i++) {
       for (const id of ["a", "b"]) {
         const entry = entries[id]![i];

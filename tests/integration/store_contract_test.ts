@@ -127,9 +127,14 @@ function entry(fname: string, extra: Partial<FileEntry> = {}): FileEntry {
   };
 }
 
-/** Opens each session with `leaseUntilMs` (LEASE by default). */
+/** What registerSession() answers for a session opened afresh, replacing no live one. */
+const OPENED = { replaced: undefined, kept: false };
+/** What registerSession() answers for a session resumed with its entries. */
+const RESUMED = { replaced: undefined, kept: true };
+
+/** Opens each session with `leaseUntilMs` (LEASE by default), a new pair each. */
 async function open(store: Store, rows: SessionRow[], leaseUntilMs = LEASE): Promise<void> {
-  for (const row of rows) assert.equal(await store.openSession(row, leaseUntilMs), undefined);
+  for (const row of rows) assert.deepEqual(await store.registerSession(row, leaseUntilMs), OPENED);
 }
 
 /** Publishes with a generous entry limit at NOW; returns the status. */
@@ -172,16 +177,16 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
     assert.deepEqual(await store.entriesOf("s1"), [entry("a.txt")]);
   });
 
-  await it("openSession() records a session, live until its lease ends", async (store) => {
+  await it("registerSession() records a session, live until its lease ends", async (store) => {
     const s = session("s1", "alpha", 4000);
-    assert.equal(await store.openSession(s, LEASE), undefined);
+    assert.deepEqual(await store.registerSession(s, LEASE), OPENED);
     assert.deepEqual(await store.sessions(undefined, NOW), [s]);
     assert.deepEqual(await store.sessions(undefined, LEASE - 1), [s]);
     assert.deepEqual(await store.sessions(undefined, LEASE), []);
     assert.deepEqual(await store.counts(NOW), { sessions: 1, entries: 0 });
   });
 
-  await it("openSession() takes over {hostname, port}, dropping the old entries", async (store) => {
+  await it("registerSession() takes over {hostname, port}, dropping the old entries", async (store) => {
     const old = session("old", "alpha", 4000, "server-a");
     const otherPort = session("other-port", "alpha", 4001);
     const otherHost = session("other-host", "beta", 4000);
@@ -192,7 +197,12 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
     await publish(store, "other-host", entry("d.txt"));
 
     const fresh = { ...session("new", "alpha", 4000, "server-b"), address: "10.9.9.9" };
-    assert.deepEqual(await store.openSession(fresh, LEASE), old);
+    // A digest of the very set held changes nothing: a live session is never resumed.
+    const digest = sharesDigest([entry("a.txt"), entry("b.txt")]);
+    assert.deepEqual(await store.registerSession(fresh, LEASE, digest), {
+      replaced: old,
+      kept: false,
+    });
     assert.deepEqual(await store.entriesOf("old"), []);
     assert.deepEqual(await store.entriesOf("new"), []);
     assert.deepEqual(await store.entriesOf("other-port"), [entry("c.txt")]);
@@ -206,29 +216,37 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
     assert.equal(await publish(store, "new", entry("a.txt")), "created");
   });
 
-  await it("openSession() refuses a live {hostname, port} of another device with ConflictError", async (store) => {
+  await it("registerSession() refuses a live {hostname, port} of another device with ConflictError", async (store) => {
     const owner = { ...session("owner", "alpha", 4000), deviceId: "a".repeat(52) };
-    await open(store, [owner]);
+    const otherPort = session("other-port", "alpha", 4001, "dead-server");
+    await open(store, [owner, otherPort]);
     await publish(store, "owner", entry("a.txt"));
+    await publish(store, "other-port", entry("b.txt"));
+    await store.markOffline({ serverId: "dead-server" });
     const intruder = { ...session("intruder", "alpha", 4000), deviceId: "b".repeat(52) };
-    await assert.rejects(store.openSession(intruder, LEASE), (err) => {
-      assert.ok(err instanceof ConflictError, String(err));
-      assert.deepEqual(err.owner, owner);
-      assert.match(err.message, /^Cannot register as alpha:4000: held by another device/);
-      return true;
-    });
-    // Nothing changed: the owner keeps its session and entries.
-    assert.deepEqual(await store.sessions("alpha", NOW), [owner]);
-    assert.deepEqual(await store.entriesOf("owner"), [entry("a.txt")]);
+    // With a digest or without: one refusal, however far the register got.
+    for (const digest of [undefined, sharesDigest([entry("a.txt")])]) {
+      await assert.rejects(store.registerSession(intruder, LEASE, digest), (err) => {
+        assert.ok(err instanceof ConflictError, String(err));
+        assert.deepEqual(err.owner, owner);
+        assert.match(err.message, /^Cannot register as alpha:4000: held by another device/);
+        return true;
+      });
+      // Nothing changed: the owner keeps its session and entries, and the hostname's offline
+      // session on another port stays too.
+      assert.deepEqual(await store.sessions("alpha", NOW), [owner]);
+      assert.deepEqual(await store.entriesOf("owner"), [entry("a.txt")]);
+      assert.deepEqual(await store.entriesOf("other-port"), [entry("b.txt")]);
+    }
     // The same device takes it over (a reconnect); an offline session goes to anyone.
     const again = { ...session("again", "alpha", 4000), deviceId: owner.deviceId };
-    assert.deepEqual(await store.openSession(again, LEASE), owner);
+    assert.deepEqual(await store.registerSession(again, LEASE), { replaced: owner, kept: false });
     assert.equal(await store.markOffline({}), 1);
-    assert.equal(await store.openSession(intruder, LEASE), undefined);
+    assert.deepEqual(await store.registerSession(intruder, LEASE), OPENED);
     assert.deepEqual(await store.sessions("alpha", NOW), [intruder]);
   });
 
-  await it("resumeSession() keeps an offline session's entries for the same device and digest", async (store) => {
+  await it("registerSession() resumes an offline session's entries for the same device and digest", async (store) => {
     const old = session("old", "alpha", 4000, "dead-server");
     const otherPort = session("other-port", "alpha", 4001, "dead-server");
     await open(store, [old, otherPort, session("asker", "beta", 4000)]);
@@ -239,18 +257,12 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
     const held = [entry("a.txt"), entry("b.txt", { have: "gA==" })];
 
     const fresh = { ...session("new", "alpha", 4000, "server-b"), address: "10.9.9.9" };
-    // Another set than the one held (one entry fewer): nothing changes.
-    assert.equal(await store.resumeSession(fresh, LEASE, sharesDigest(held.slice(1))), false);
-    assert.deepEqual(await store.sessions("alpha", NOW), []);
-    assert.deepEqual(await store.entriesOf("old"), held);
-    assert.deepEqual(await store.entriesOf("other-port"), [entry("c.txt")]);
-
-    assert.equal(await store.resumeSession(fresh, LEASE, sharesDigest(held)), true);
+    assert.deepEqual(await store.registerSession(fresh, LEASE, sharesDigest(held)), RESUMED);
     assert.deepEqual(await store.sessions("alpha", NOW), [fresh]);
     assert.deepEqual(await store.sessions("alpha", LEASE), [], "live until the new lease");
     assert.deepEqual(await store.entriesOf("new"), held);
     assert.deepEqual(await store.entriesOf("old"), []);
-    // The hostname's other offline session goes, as with openSession().
+    // The hostname's other offline session goes, as when a session is opened afresh.
     assert.deepEqual(await store.entriesOf("other-port"), []);
     assert.deepEqual(await store.counts(NOW), { sessions: 2, entries: 2 });
     const sources = await store.whoHas("a.txt", "asker", NOW);
@@ -268,50 +280,71 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
     assert.deepEqual(await store.counts(NOW), { sessions: 1, entries: 0 });
   });
 
-  await it("resumeSession() refuses a live session, another device, another pair or no device", async (store) => {
-    const live = session("live", "alpha", 4000);
-    await open(store, [live]);
-    await publish(store, "live", entry("a.txt"));
+  await it("registerSession() with another digest opens the session empty, as without one", async (store) => {
+    const old = session("old", "alpha", 4000, "dead-server");
+    const otherPort = session("other-port", "alpha", 4001, "dead-server");
+    await open(store, [old, otherPort]);
+    await publish(store, "old", entry("a.txt"));
+    await publish(store, "old", entry("b.txt"));
+    await publish(store, "other-port", entry("c.txt"));
+    await store.markOffline({ serverId: "dead-server" });
+    // Another set than the one held (one entry fewer): the offline session was not live, so
+    // it is not reported as replaced; its entries go, and so does the other port's session.
+    const fresh = session("new", "alpha", 4000, "server-b");
     const digest = sharesDigest([entry("a.txt")]);
-    const again = session("again", "alpha", 4000);
-    // Live: not resumed (openSession() replaces it, dropping the entries, as before).
-    assert.equal(await store.resumeSession(again, LEASE, digest), false);
-    assert.deepEqual(await store.sessions("alpha", NOW), [live]);
-
-    await store.markOffline({});
-    // Another device with the same hostname, port and digest: never given these entries.
-    const intruder = { ...session("intruder", "alpha", 4000), deviceId: "b".repeat(52) };
-    assert.equal(await store.resumeSession(intruder, LEASE, digest), false);
-    // The same device on another port, or another hostname: another pair.
-    assert.equal(await store.resumeSession(session("moved", "alpha", 4001), LEASE, digest), false);
-    assert.equal(
-      await store.resumeSession(session("renamed", "gamma", 4000), LEASE, digest),
-      false,
-    );
-    // A Hello without a device ID never resumes, nor does anyone resume a row without one.
-    const { deviceId: _, ...anonymous } = session("anonymous", "alpha", 4000);
-    assert.equal(await store.resumeSession(anonymous, LEASE, digest), false);
-    assert.deepEqual(await store.entriesOf("live"), [entry("a.txt")]);
-    assert.deepEqual(await store.sessions(undefined, NOW), []);
-
-    await store.closeSession("live");
-    const { deviceId: __, ...unowned } = session("unowned", "delta", 4000);
-    await open(store, [unowned]);
-    await publish(store, "unowned", entry("d.txt"));
-    await store.markOffline({});
-    const delta = session("delta-back", "delta", 4000);
-    assert.equal(
-      await store.resumeSession(delta, LEASE, sharesDigest([entry("d.txt")])),
-      false,
-    );
-    assert.deepEqual(await store.entriesOf("unowned"), [entry("d.txt")]);
+    assert.deepEqual(await store.registerSession(fresh, LEASE, digest), OPENED);
+    assert.deepEqual(await store.sessions(undefined, NOW), [fresh]);
+    assert.deepEqual(await store.entriesOf("new"), []);
+    assert.deepEqual(await store.entriesOf("old"), []);
+    assert.deepEqual(await store.entriesOf("other-port"), []);
+    assert.deepEqual(await store.counts(NOW), { sessions: 1, entries: 0 });
   });
 
-  await it("resumeSession() of a session without entries resumes it empty", async (store) => {
+  await it("registerSession() resumes for no other device, pair or device-less Hello or row", async (store) => {
+    const digest = sharesDigest([entry("a.txt")]);
+    const { deviceId: _, ...anonymous } = session("anonymous", "alpha", 4000);
+    const { deviceId: __, ...unowned } = session("old", "alpha", 4000);
+    const cases: [string, SessionRow, SessionRow][] = [
+      // Another device with the same hostname, port and digest: never given these entries.
+      ["another device", session("old", "alpha", 4000), {
+        ...session("intruder", "alpha", 4000),
+        deviceId: "b".repeat(52),
+      }],
+      // A Hello without a device ID never resumes, nor does anyone resume a row without one.
+      ["a Hello without a device", session("old", "alpha", 4000), anonymous],
+      ["a row without a device", unowned, session("back", "alpha", 4000)],
+    ];
+    for (const [what, before, hello] of cases) {
+      await open(store, [before]);
+      await publish(store, "old", entry("a.txt"));
+      await store.markOffline({});
+      // Not resumed: opened afresh, taking the offline session's pair and dropping its entries.
+      assert.deepEqual(await store.registerSession(hello, LEASE, digest), OPENED, what);
+      assert.deepEqual(await store.sessions(undefined, NOW), [hello], what);
+      assert.deepEqual(await store.counts(NOW), { sessions: 1, entries: 0 }, what);
+      await store.closeSession(hello.sessionId);
+    }
+
+    // The same device on another port, or under another hostname: another pair.
+    await open(store, [session("old", "alpha", 4000)]);
+    await publish(store, "old", entry("a.txt"));
+    await store.markOffline({});
+    const renamed = session("renamed", "gamma", 4000);
+    assert.deepEqual(await store.registerSession(renamed, LEASE, digest), OPENED);
+    assert.deepEqual(await store.entriesOf("old"), [entry("a.txt")], "another hostname's");
+    const moved = session("moved", "alpha", 4001);
+    assert.deepEqual(await store.registerSession(moved, LEASE, digest), OPENED);
+    // The hostname's offline session on another port goes, as for any new session.
+    assert.deepEqual(await store.entriesOf("old"), []);
+    assert.deepEqual(await store.sessions(undefined, NOW), [moved, renamed]);
+    assert.deepEqual(await store.counts(NOW), { sessions: 2, entries: 0 });
+  });
+
+  await it("registerSession() of a session without entries resumes it empty", async (store) => {
     await open(store, [session("old", "alpha", 4000)]);
     await store.markOffline({});
     const fresh = session("new", "alpha", 4000, "server-b");
-    assert.equal(await store.resumeSession(fresh, LEASE, sharesDigest([])), true);
+    assert.deepEqual(await store.registerSession(fresh, LEASE, sharesDigest([])), RESUMED);
     assert.deepEqual(await store.sessions(undefined, NOW), [fresh]);
     assert.equal(await publish(store, "new", entry("a.txt")), "created");
   });
@@ -349,11 +382,11 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
     );
   });
 
-  await it("openSession() returns nothing when the replaced session was offline", async (store) => {
+  await it("registerSession() returns nothing when the replaced session was offline", async (store) => {
     await open(store, [session("old", "alpha", 4000)]);
     await publish(store, "old", entry("a.txt"));
     assert.equal(await store.markOffline({}), 1);
-    assert.equal(await store.openSession(session("new", "alpha", 4000), LEASE), undefined);
+    assert.deepEqual(await store.registerSession(session("new", "alpha", 4000), LEASE), OPENED);
     assert.deepEqual(await store.entriesOf("old"), []);
     const all = await store.search("", { ...page, includeOffline: true }, NOW);
     assert.deepEqual(all, { entries: [], total: 0 });
@@ -397,7 +430,7 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
       session("a2", "beta", 4000, "server-a"),
     ]);
     // beta:4000 registers again through server B: server A's session a2 is gone.
-    await store.openSession(session("b9", "beta", 4000, "server-b"), LEASE);
+    await store.registerSession(session("b9", "beta", 4000, "server-b"), LEASE);
     assert.deepEqual(await store.renewLeases("server-a", ["a1", "a2"], LEASE), ["a2"]);
   });
 
@@ -462,9 +495,9 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
     const early = session("early", "alpha", 4000, "a");
     const edge = session("edge", "beta", 4000, "b");
     const late = session("late", "gamma", 4000, "a");
-    await store.openSession(early, NOW + 1000);
-    await store.openSession(edge, NOW + 3000);
-    await store.openSession(late, NOW + 5000);
+    await store.registerSession(early, NOW + 1000);
+    await store.registerSession(edge, NOW + 3000);
+    await store.registerSession(late, NOW + 5000);
     // Strictly before: a lease ending at the limit itself stays.
     assert.equal(await store.markOffline({ leaseEndedBeforeMs: NOW + 3000 }), 1);
     assert.deepEqual(await store.sessions(undefined, NOW), [edge, late]);
@@ -520,7 +553,7 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
     const others = [session("b2", "bravo", 2), session("b1", "bravo", 1)];
     await open(store, [session("s1", "alpha", 4000), ...others]);
     await open(store, [session("dead", "delta", 1, "dead-server")]);
-    await store.openSession(session("expired", "echo", 1), NOW + 10);
+    await store.registerSession(session("expired", "echo", 1), NOW + 10);
     const at = (nowMs: number) => ({ nowMs, maxEntries: 10 });
     const root = (digit: string) => digit.repeat(64);
     await store.publish("b2", entry("f.bin", { rootHash: root("2") }), at(NOW));
@@ -605,7 +638,7 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
     const other = session("other", "echo", 5000);
     await open(store, [asker, b2, b1, a9, off, other]);
     const expired = session("expired", "delta", 4000);
-    await store.openSession(expired, NOW + 10);
+    await store.registerSession(expired, NOW + 10);
     for (const s of [asker, b2, b1, a9, off, expired]) {
       await publish(store, s.sessionId, entry("f.bin", s === b1 ? { have: "/w==" } : {}));
     }
@@ -743,13 +776,13 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
       session("off", "delta", 1, "dead-server"),
     ];
     await open(store, sessions);
-    await store.openSession(session("expired", "charlie", 1), NOW + 10);
+    await store.registerSession(session("expired", "charlie", 1), NOW + 10);
     // Out of order, several holders per name, a name gone and back, a session gone.
     const names = ["m.bin", "B.bin", "a.bin", "z.bin", "é.bin", "k.bin"];
     for (const [i, s] of ["b2", "a5", "off", "expired"].entries()) {
       for (const fname of names.slice(i)) await publish(store, s, entry(fname));
     }
-    await store.openSession(session("gone", "echo", 1), LEASE);
+    await store.registerSession(session("gone", "echo", 1), LEASE);
     await publish(store, "gone", entry("gone.bin"));
     await store.closeSession("gone");
     assert.equal(await store.unpublish("b2", "m.bin"), true);
@@ -799,7 +832,7 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
     const live = session("live", "alpha", 1);
     const off = session("off", "bravo", 1, "dead-server");
     await open(store, [live, off]);
-    await store.openSession(session("expired", "charlie", 1), NOW + 10);
+    await store.registerSession(session("expired", "charlie", 1), NOW + 10);
     for (const id of ["live", "off", "expired"]) await publish(store, id, entry("f.txt"));
     await store.markOffline({ serverId: "dead-server" });
 
@@ -825,7 +858,7 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
     const a1 = session("a1", "alpha", 1);
     const b1 = session("b1", "bravo", 1);
     await open(store, [b2, a1, b1, session("c1", "charlie", 1, "dead-server")]);
-    await store.openSession(session("b3", "bravo", 3), NOW + 10);
+    await store.registerSession(session("b3", "bravo", 3), NOW + 10);
     await store.markOffline({ serverId: "dead-server" });
     assert.deepEqual(await store.sessions(undefined, NOW + 100), [a1, b1, b2]);
     assert.deepEqual(await store.sessions("bravo", NOW + 100), [b1, b2]);
@@ -835,7 +868,7 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
     assert.deepEqual(await store.sessions("nobody", NOW), []);
   });
 
-  await it("openSession() drops the offline sessions of its hostname on other ports", async (store) => {
+  await it("registerSession() drops the offline sessions of its hostname on other ports", async (store) => {
     await open(store, [
       session("stale", "alpha", 4000),
       session("twin", "alpha", 4001, "server-b"),
@@ -843,7 +876,7 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
     ]);
     for (const id of ["stale", "twin", "other"]) await publish(store, id, entry(`${id}.txt`));
     await store.markOffline({ serverId: "server-a" });
-    await store.openSession(session("back", "alpha", 5000), LEASE);
+    await store.registerSession(session("back", "alpha", 5000), LEASE);
     await publish(store, "back", entry("back.txt"));
     const listed = await store.search("", { ...page, includeOffline: true }, NOW);
     assert.deepEqual(
@@ -868,8 +901,8 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
   await it("counts() counts live sessions and every entry", async (store) => {
     assert.deepEqual(await store.counts(NOW), { sessions: 0, entries: 0 });
     await open(store, [session("a", "alpha", 1), session("b", "bravo", 1, "dead-server")]);
-    await store.openSession(session("c", "charlie", 1), NOW + 10);
-    await store.openSession(session("d", "delta", 1), LEASE);
+    await store.registerSession(session("c", "charlie", 1), NOW + 10);
+    await store.registerSession(session("d", "delta", 1), LEASE);
     await store.markOffline({ serverId: "dead-server" });
     for (const id of ["a", "b", "c", "d"]) await publish(store, id, entry("f.txt"));
     await publish(store, "a", entry("g.txt"));
@@ -924,7 +957,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "PostgresStore.openSession() from two servers at once leaves one session per pair",
+  name: "PostgresStore.registerSession() from two servers at once leaves one session per pair",
   sanitizeOps: true,
   sanitizeResources: true,
   async fn(t) {
@@ -941,14 +974,14 @@ Deno.test({
           Array.from(
             { length: rounds },
             (_, i) =>
-              (i % 2 ? one : two).openSession(
+              (i % 2 ? one : two).registerSession(
                 session(`s${i}`, "alpha", 4000, `srv${i % 2}`),
                 LEASE,
               ),
           ),
         );
         // Every takeover found a predecessor, so none failed on UNIQUE (hostname, port).
-        assert.equal(replaced.filter((r) => r !== undefined).length, rounds);
+        assert.equal(replaced.filter((r) => r.replaced !== undefined).length, rounds);
         const live = await one.sessions("alpha", NOW);
         assert.equal(live.length, 1);
         assert.deepEqual(await two.counts(NOW), { sessions: 1, entries: 0 });

@@ -71,13 +71,16 @@ Deno.test("MemoryCatalogue keeps its name index consistent through takeover, unp
   });
   const entry = { fname: "f", size: 1, mtimeMs: 0, rootHash: "aa", pieceSize: 1, sig: "c2ln" };
   const PUBLISH = { nowMs: 0, maxEntries: 10 };
-  catalogue.openSession(row("a", "alpha"), 100);
-  catalogue.openSession(row("b", "bravo"), 100);
+  catalogue.registerSession(row("a", "alpha"), 100);
+  catalogue.registerSession(row("b", "bravo"), 100);
   catalogue.publish("a", entry, PUBLISH);
   catalogue.publish("b", entry, PUBLISH);
   catalogue.publish("b", { ...entry, fname: "g" }, PUBLISH);
   assert.deepEqual(catalogue.whoHas("f", "", 0).map((s) => s.hostname), ["alpha", "bravo"]);
-  assert.deepEqual(catalogue.openSession(row("a2", "alpha"), 100), row("a", "alpha"));
+  assert.deepEqual(catalogue.registerSession(row("a2", "alpha"), 100), {
+    replaced: row("a", "alpha"),
+    resumedId: undefined,
+  });
   assert.deepEqual(catalogue.whoHas("f", "", 0).map((s) => s.hostname), ["bravo"]);
   assert.equal(catalogue.unpublish("b", "f"), true);
   assert.deepEqual(catalogue.whoHas("f", "", 0), []);
@@ -96,7 +99,7 @@ Deno.test("MemoryCatalogue keeps its name index consistent through takeover, unp
 
 Deno.test("MemoryCatalogue.matchingNames() pauses within a costly glob scan, not only per 1024 names", () => {
   const catalogue = new MemoryCatalogue();
-  catalogue.openSession({
+  catalogue.registerSession({
     sessionId: "s",
     serverId: "srv",
     hostname: "alpha",
@@ -204,6 +207,7 @@ Deno.test("MemoryCatalogue's who-has and search answers follow every change (mod
       );
     }
   };
+  const registers = { opened: 0, resumed: 0, refused: 0 };
   for (let step = 0; step < 600; step++) {
     const sessions = [...model.values()];
     const op = random.int(10);
@@ -226,49 +230,53 @@ Deno.test("MemoryCatalogue's who-has and search answers follow every change (mod
       // without one, which who-has never lists.
       if (!random.chance(0.15)) row.deviceId = device;
       what = `open ${row.sessionId} ${hostname}:${row.port}`;
+      const old = [...model.values()].find((s) =>
+        s.row.hostname === hostname && s.row.port === row.port
+      );
+      let digest: string | undefined;
       if (back !== undefined || random.chance(0.2)) {
-        // A peer back after a restart: resumed with its entries when the same device's offline
-        // session holds exactly what the digest says.
-        const old = [...model.values()].find((s) =>
-          s.row.hostname === hostname && s.row.port === row.port && !s.online
-        );
-        const digest = old && random.chance(0.8)
+        // A peer back after a restart sends the digest of what it publishes: mostly that of
+        // the offline session's entries, if there is one.
+        digest = old && !old.online && random.chance(0.8)
           ? sharesDigest([...old.entries.values()])
           : sharesDigest([]);
-        const resumed = old !== undefined && old.row.deviceId !== undefined &&
-          old.row.deviceId === row.deviceId && digest === sharesDigest([...old.entries.values()]);
-        what = `resume ${row.sessionId} ${hostname}:${row.port}`;
-        assert.equal(
-          catalogue.resumeSession(row, now + 500, digest),
-          resumed ? old.storedId : undefined,
-          what,
-        );
-        if (resumed) {
-          for (const [id, s] of model) {
-            if (s.row.hostname === hostname && !s.online) model.delete(id);
-          }
-          model.set(row.sessionId, { ...old, row, online: true, leaseUntilMs: now + 500 });
-          check(`step ${step}: ${what}`);
-          continue;
-        }
+        what = `open ${row.sessionId} ${hostname}:${row.port} with a digest`;
       }
+      // Resumed with its entries when the same device's offline session holds exactly what the
+      // digest says; else opened afresh, unless another device's live session keeps the pair.
+      const resumed = digest !== undefined && old !== undefined && !old.online &&
+        old.row.deviceId !== undefined && old.row.deviceId === row.deviceId &&
+        digest === sharesDigest([...old.entries.values()]);
+      const conflict = !resumed && old !== undefined && old.online &&
+        old.row.deviceId !== undefined && old.row.deviceId !== row.deviceId;
+      let outcome: ReturnType<MemoryCatalogue["registerSession"]> | undefined;
       try {
-        catalogue.openSession(row, now + 500);
+        outcome = catalogue.registerSession(row, now + 500, digest);
       } catch (err) {
         if (!(err instanceof ConflictError)) throw err;
-        continue; // a conflict: nothing changed
       }
-      for (const [id, s] of model) {
-        const sameEndpoint = s.row.hostname === hostname && s.row.port === row.port;
-        if (sameEndpoint || (s.row.hostname === hostname && !s.online)) model.delete(id);
+      assert.equal(outcome === undefined, conflict, `${what}: a conflict`);
+      registers[conflict ? "refused" : resumed ? "resumed" : "opened"]++;
+      if (outcome !== undefined) {
+        assert.deepEqual(outcome, {
+          replaced: !resumed && old?.online ? old.row : undefined,
+          resumedId: resumed ? old!.storedId : undefined,
+        }, what);
+        for (const [id, s] of model) {
+          const sameEndpoint = s.row.hostname === hostname && s.row.port === row.port;
+          if (sameEndpoint || (s.row.hostname === hostname && !s.online)) model.delete(id);
+        }
+        model.set(
+          row.sessionId,
+          resumed ? { ...old!, row, online: true, leaseUntilMs: now + 500 } : {
+            row,
+            storedId: row.sessionId,
+            online: true,
+            leaseUntilMs: now + 500,
+            entries: new Map(),
+          },
+        );
       }
-      model.set(row.sessionId, {
-        row,
-        storedId: row.sessionId,
-        online: true,
-        leaseUntilMs: now + 500,
-        entries: new Map(),
-      });
     } else if (op <= 5) {
       const s = random.pick(sessions);
       const fname = random.pick(names);
@@ -311,4 +319,6 @@ Deno.test("MemoryCatalogue's who-has and search answers follow every change (mod
     }
     check(`step ${step} (${what})`);
   }
+  // Every way a register can go was taken, more than once.
+  for (const [how, n] of Object.entries(registers)) assert.ok(n >= 3, `${how}: ${n} time(s)`);
 });
