@@ -134,16 +134,17 @@ export class MemoryCatalogue {
   ): { replaced: SessionRow | undefined; resumedId: string | undefined } {
     const old = this.#byEndpoint.get(endpointKey(row));
     if (
-      old && digest !== undefined && mayResume(old.row, old.online, row.deviceId) &&
+      old && digest !== undefined && mayResume(old.row, row.deviceId) &&
       sharesDigest([...old.entries.values()].map((held) => held.entry)) === digest
     ) {
+      const replaced = old.online ? old.row : undefined;
       this.#dropOtherOffline(row.hostname, old);
       this.#sessions.delete(old.row.sessionId);
       old.row = { ...row };
       old.online = true;
       old.leaseUntilMs = leaseUntilMs;
       this.#sessions.set(row.sessionId, old);
-      return { replaced: undefined, resumedId: old.storedId };
+      return { replaced, resumedId: old.storedId };
     }
     if (old && !mayTakeOver(old.row, old.online, row.deviceId)) throw conflictError(row, old.row);
     if (old) this.#removeSession(old);

@@ -256,7 +256,7 @@ export class PostgresStore implements Store {
       SELECT * FROM sessions WHERE hostname = ${session.hostname} AND port = ${session.port}
       FOR UPDATE`;
     const old = found && toSession(found);
-    if (old && digest !== undefined && mayResume(old, found.online, session.deviceId)) {
+    if (old && digest !== undefined && mayResume(old, session.deviceId)) {
       const entries = await tx<EntrySqlRow[]>`
         SELECT fname, size, mtime_ms, root_hash, piece_size, have, sig
         FROM entries WHERE session_id = ${old.sessionId}`;
@@ -271,7 +271,7 @@ export class PostgresStore implements Store {
             lease_until_ms = ${leaseUntilMs}, device_id = ${session.deviceId ?? null},
             cert = ${session.cert ?? null}
           WHERE session_id = ${old.sessionId}`;
-        return { replaced: undefined, kept: true };
+        return { replaced: found.online ? old : undefined, kept: true };
       }
     }
     // Thrown before any write, and the transaction rolls back: the owner and its entries stay.

@@ -319,11 +319,11 @@ export class SqliteStore implements Store {
       const old = found && toSession(found);
       const online = found?.online === 1;
       if (
-        old && digest !== undefined && mayResume(old, online, session.deviceId) &&
+        old && digest !== undefined && mayResume(old, session.deviceId) &&
         sharesDigest(this.#entriesOf(old.sessionId)) === digest
       ) {
         this.#resume(old.sessionId, session, leaseUntilMs);
-        return { replaced: undefined, kept: true };
+        return { replaced: online ? old : undefined, kept: true };
       }
       // Thrown before any write; the transaction rolls back all the same.
       if (old && !mayTakeOver(old, online, session.deviceId)) throw conflictError(session, old);

@@ -98,9 +98,9 @@ export interface SearchOptions {
 
 /** What Store.registerSession() did. */
 export interface Registration {
-  /** The session it replaced, if that one was still live; undefined when `kept`. */
+  /** The session it replaced, if that one was still live (its connection is to end). */
   replaced: SessionRow | undefined;
-  /** Whether the offline session was resumed with its entries. */
+  /** Whether the pair's session was resumed with its entries. */
   kept: boolean;
 }
 
@@ -116,12 +116,15 @@ export interface Store {
    * database, one lock of the pair): a restart herd of thousands of peers pays for one, not one
    * to try resuming and another to open.
    *
-   * Resumes when `sharesDigest` is given and the pair's session is offline, of the same device
+   * Resumes when `sharesDigest` is given and the pair's session is of the same device
    * (`deviceId`, proved in the Hello; never a row without one; see mayResume()), and
    * `sharesDigest` (shared/shares_digest.ts) of its entries is the one given: the peer published
-   * exactly these before the server restarted, so it need not publish them again. The row
-   * becomes `session` (its new id, server, address, opening time, certificate), live until
-   * `leaseUntilMs`, and its entries are that session's.
+   * exactly these before it lost its connection or the server restarted, so it need not publish
+   * them again. The row becomes `session` (its new id, server, address, opening time,
+   * certificate), live until `leaseUntilMs`, and its entries are that session's. When the old
+   * session was still live (a reconnect before its end was noticed, or a session of a server
+   * that has since restarted, whose lease in a shared database has not run out), it is returned
+   * as `replaced`, and its connection ends as on a takeover.
    *
    * Otherwise opens `session` afresh, taking over any earlier session of the pair (see
    * mayTakeOver()): the pair's old entries are dropped, and the (re)connecting peer publishes
@@ -132,8 +135,8 @@ export interface Store {
    * on a new port, and its rows from before are stale.
    *
    * @param sharesDigest the Hello's digest of the set the peer publishes, if it sent one
-   * @returns the session it replaced, if that one was still live (never when resumed), and
-   *   whether the entries were kept (resumed)
+   * @returns the session it replaced, if that one was still live, and whether the entries were
+   *   kept (resumed)
    * @throws {ConflictError} when a live session of another device holds the pair
    */
   registerSession(
@@ -236,10 +239,13 @@ export class ConflictError extends Error {
 
 /**
  * Whether a Hello of `deviceId` may resume `old` (see Store.registerSession()), before its
- * digest is compared: `old` is offline and was proved by that very device.
+ * digest is compared: `old` was proved by that very device. Live or not: a device back before
+ * its old session ended (a quick reconnect, or a restarted server whose predecessor's sessions
+ * still hold their leases in a shared database) keeps its entries as after a restart, and the
+ * old connection is replaced, as the same device's takeover would replace it.
  */
-export function mayResume(old: SessionRow, online: boolean, deviceId: string | undefined): boolean {
-  return !online && old.deviceId !== undefined && old.deviceId === deviceId;
+export function mayResume(old: SessionRow, deviceId: string | undefined): boolean {
+  return old.deviceId !== undefined && old.deviceId === deviceId;
 }
 
 /**

@@ -197,8 +197,8 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
     await publish(store, "other-host", entry("d.txt"));
 
     const fresh = { ...session("new", "alpha", 4000, "server-b"), address: "10.9.9.9" };
-    // A digest of the very set held changes nothing: a live session is never resumed.
-    const digest = sharesDigest([entry("a.txt"), entry("b.txt")]);
+    // Another set than the one held (one entry fewer): taken over, its entries dropped.
+    const digest = sharesDigest([entry("a.txt")]);
     assert.deepEqual(await store.registerSession(fresh, LEASE, digest), {
       replaced: old,
       kept: false,
@@ -278,6 +278,37 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
     assert.deepEqual(await store.entriesOf("new"), held);
     await store.closeSession("new");
     assert.deepEqual(await store.counts(NOW), { sessions: 1, entries: 0 });
+  });
+
+  await it("registerSession() resumes a live session of the same device and digest, replacing it", async (store) => {
+    // The same device back before its old session ended: a reconnect the server has not
+    // noticed yet, or a restarted server whose predecessor's lease still runs in a shared store.
+    const old = session("old", "alpha", 4000, "server-a");
+    const otherPort = session("other-port", "alpha", 4001, "server-a");
+    await open(store, [old, otherPort, session("asker", "beta", 4000)]);
+    await publish(store, "old", entry("a.txt"));
+    await publish(store, "old", entry("b.txt"));
+    await publish(store, "other-port", entry("c.txt"));
+    const held = [entry("a.txt"), entry("b.txt")];
+
+    const fresh = { ...session("new", "alpha", 4000, "server-b"), address: "10.9.9.9" };
+    assert.deepEqual(await store.registerSession(fresh, LEASE, sharesDigest(held)), {
+      replaced: old,
+      kept: true,
+    });
+    assert.deepEqual(await store.entriesOf("new"), held);
+    assert.deepEqual(await store.entriesOf("old"), []);
+    // A live session on another port is another peer of the host: it stays.
+    assert.deepEqual(await store.entriesOf("other-port"), [entry("c.txt")]);
+    assert.deepEqual(await store.sessions("alpha", NOW), [fresh, otherPort]);
+    const sources = await store.whoHas("a.txt", "asker", NOW);
+    assert.deepEqual(sources.map((s) => [s.hostname, s.address, s.port]), [
+      ["alpha", "10.9.9.9", 4000],
+    ]);
+    // The replaced connection's late disconnect touches nothing of its successor.
+    await store.closeSession("old");
+    assert.deepEqual(await store.entriesOf("new"), held);
+    assert.deepEqual(await store.counts(NOW), { sessions: 3, entries: 3 });
   });
 
   await it("registerSession() with another digest opens the session empty, as without one", async (store) => {

@@ -237,14 +237,15 @@ Deno.test("MemoryCatalogue's who-has and search answers follow every change (mod
       if (back !== undefined || random.chance(0.2)) {
         // A peer back after a restart sends the digest of what it publishes: mostly that of
         // the offline session's entries, if there is one.
-        digest = old && !old.online && random.chance(0.8)
+        digest = old && random.chance(0.8)
           ? sharesDigest([...old.entries.values()])
           : sharesDigest([]);
         what = `open ${row.sessionId} ${hostname}:${row.port} with a digest`;
       }
-      // Resumed with its entries when the same device's offline session holds exactly what the
-      // digest says; else opened afresh, unless another device's live session keeps the pair.
-      const resumed = digest !== undefined && old !== undefined && !old.online &&
+      // Resumed with its entries when the same device's session (live or not) holds exactly
+      // what the digest says; else opened afresh, unless another device's live session keeps
+      // the pair.
+      const resumed = digest !== undefined && old !== undefined &&
         old.row.deviceId !== undefined && old.row.deviceId === row.deviceId &&
         digest === sharesDigest([...old.entries.values()]);
       const conflict = !resumed && old !== undefined && old.online &&
@@ -259,7 +260,7 @@ Deno.test("MemoryCatalogue's who-has and search answers follow every change (mod
       registers[conflict ? "refused" : resumed ? "resumed" : "opened"]++;
       if (outcome !== undefined) {
         assert.deepEqual(outcome, {
-          replaced: !resumed && old?.online ? old.row : undefined,
+          replaced: old?.online ? old.row : undefined,
           resumedId: resumed ? old!.storedId : undefined,
         }, what);
         for (const [id, s] of model) {
