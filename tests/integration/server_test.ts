@@ -22,6 +22,7 @@ import {
   within,
 } from "./_server.ts";
 import { concat } from "../unit/_samples.ts";
+import { sharesDigest } from "../../shared/shares_digest.ts";
 
 const SANITIZE = { sanitizeResources: true, sanitizeOps: true } as const;
 
@@ -420,6 +421,43 @@ Deno.test({
     ]);
     const peers = await server.catalog.sessions("alpha");
     assert.deepEqual(peers.map((p) => p.sessionId), [welcome.body.sessionId]);
+  },
+});
+
+Deno.test({
+  name:
+    "runSession(): the same device back with the same files before its old session ended keeps its entries; the old connection is replaced",
+  ...SANITIZE,
+  async fn() {
+    await using server = await startTestServer();
+    await using first = await connectRaw(server.tcpPort);
+    await using observer = await connectRaw(server.tcpPort);
+    await first.hello("alpha", 4000);
+    await observer.hello("beta", 4000);
+    const files = [fileEntry("a.txt"), fileEntry("b.txt", { rootHash: fakeHash("1") })];
+    for (const file of files) assert.equal(await first.publish(file), "created");
+
+    // A reconnect the server has not noticed yet (or, on a shared database, a server restarted
+    // before the session's lease ran out): the Hello proves the same device and set.
+    await using second = await connectRaw(server.tcpPort);
+    const welcome = await second.hello("alpha", 4000, { sharesDigest: sharesDigest(files) });
+    assert.equal(welcome.body.kept, true, "Welcome says the entries were kept");
+
+    const seen = await first.readUntilClosed();
+    assert.equal(seen.length, 1, JSON.stringify(seen));
+    assertError(seen[0], "replaced");
+    for (const file of files) {
+      const sources = await observer.whoHas(file.fname);
+      assert.deepEqual(sources.map((s) => [s.hostname, s.port, s.rootHash]), [
+        ["alpha", 4000, file.rootHash],
+      ]);
+    }
+    assert.equal(await second.publish(files[0]!), "unchanged", "the entries are the new session's");
+    assert.deepEqual(
+      (await server.catalog.sessions("alpha")).map((p) => p.sessionId),
+      [welcome.body.sessionId],
+    );
+    assert.equal(server.live.size, 2);
   },
 });
 
