@@ -105,8 +105,9 @@ export class Catalog {
 
   /**
    * Registers a session after checking the hello fields. With the Hello's `sharesDigest`, the
-   * device's offline session from before a restart is resumed with its entries when they are
-   * the set the digest names (Store.registerSession()); otherwise the session starts empty.
+   * device's session (offline from before a restart, or still live when the peer reconnects) is
+   * resumed with its entries when they are the set the digest names (Store.registerSession());
+   * otherwise the session starts empty.
    *
    * @returns the new row; the session this one replaced, if it was live; whether the entries
    *   were kept

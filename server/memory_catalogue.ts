@@ -116,7 +116,7 @@ export class MemoryCatalogue {
   }
 
   /**
-   * Registers a Hello's session in one step: resumes the offline session of the same
+   * Registers a Hello's session in one step: resumes the session (live or offline) of the same
    * {hostname, port} and device with its entries when their digest is `digest`, else records
    * `row` as a new live session, taking over the pair's session (or throwing ConflictError,
    * changing nothing) and dropping the hostname's offline ones; see Store.registerSession().

@@ -256,6 +256,7 @@ export class PostgresStore implements Store {
       SELECT * FROM sessions WHERE hostname = ${session.hostname} AND port = ${session.port}
       FOR UPDATE`;
     const old = found && toSession(found);
+    const replaced = found?.online ? old : undefined;
     if (old && digest !== undefined && mayResume(old, session.deviceId)) {
       const entries = await tx<EntrySqlRow[]>`
         SELECT fname, size, mtime_ms, root_hash, piece_size, have, sig
@@ -271,7 +272,7 @@ export class PostgresStore implements Store {
             lease_until_ms = ${leaseUntilMs}, device_id = ${session.deviceId ?? null},
             cert = ${session.cert ?? null}
           WHERE session_id = ${old.sessionId}`;
-        return { replaced: found.online ? old : undefined, kept: true };
+        return { replaced, kept: true };
       }
     }
     // Thrown before any write, and the transaction rolls back: the owner and its entries stay.
@@ -289,7 +290,7 @@ export class PostgresStore implements Store {
       VALUES (${session.sessionId}, ${session.serverId}, ${session.hostname},
         ${session.address}, ${session.port}, ${session.openedAtMs}, true, ${leaseUntilMs},
         ${session.deviceId ?? null}, ${session.cert ?? null})`;
-    return { replaced: found?.online ? old : undefined, kept: false };
+    return { replaced, kept: false };
   }
 
   deviceStatuses(): Promise<Map<string, DeviceStatus>> {

@@ -318,17 +318,18 @@ export class SqliteStore implements Store {
         .get(session.hostname, session.port) as SessionSqlRow | undefined;
       const old = found && toSession(found);
       const online = found?.online === 1;
+      const replaced = online ? old : undefined;
       if (
         old && digest !== undefined && mayResume(old, session.deviceId) &&
         sharesDigest(this.#entriesOf(old.sessionId)) === digest
       ) {
         this.#resume(old.sessionId, session, leaseUntilMs);
-        return { replaced: online ? old : undefined, kept: true };
+        return { replaced, kept: true };
       }
       // Thrown before any write; the transaction rolls back all the same.
       if (old && !mayTakeOver(old, online, session.deviceId)) throw conflictError(session, old);
       this.#open(session, leaseUntilMs);
-      return { replaced: online ? old : undefined, kept: false };
+      return { replaced, kept: false };
     });
   }
 
@@ -343,8 +344,8 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Re-keys the offline session `oldSessionId` and its entries to `session`, live, and drops
-   * the hostname's other offline sessions. Inside a transaction: the entries' foreign key has
+   * Re-keys the session `oldSessionId` (live or offline) and its entries to `session`, live,
+   * and drops the hostname's other offline sessions. Inside a transaction: the entries' foreign key has
    * no ON UPDATE action (changing it takes rebuilding the table), so it is checked at commit,
    * once both the session and its entries carry the new id.
    */
