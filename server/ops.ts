@@ -3,9 +3,11 @@
 import { MsgType } from "../shared/protocol.ts";
 import { expectType } from "../shared/rpc.ts";
 import type { RunningServer } from "./server.ts";
+import type { SessionRow } from "./store.ts";
 import type {
   CataloguePage,
   DiscoverAnswer,
+  PeerRow,
   PeersPage,
   PingAnswer,
   StatsAnswer,
@@ -42,11 +44,9 @@ export class ServerOps {
 
   /**
    * A page of live sessions, by hostname substring (empty: all), with the number of entries
-   * of each unless `countFiles` is false (one store query per row).
+   * of each (one store query per row).
    */
-  async peers(
-    args: { pattern: string; offset: number; limit: number; countFiles?: boolean },
-  ): Promise<PeersPage> {
+  async peers(args: { pattern: string; offset: number; limit: number }): Promise<PeersPage> {
     checkPage(args);
     const needle = args.pattern.toLowerCase();
     const all = await this.server.catalog.sessions();
@@ -54,10 +54,38 @@ export class ServerOps {
       ? all
       : all.filter((s) => s.hostname.toLowerCase().includes(needle));
     const page = matching.slice(args.offset, args.offset + args.limit);
+    this.#forgetEnded();
+    const peers = await Promise.all(
+      page.map(async (s) =>
+        this.#peerRow(s, (await this.server.catalog.store.entriesOf(s.sessionId)).length)
+      ),
+    );
+    const { entries } = await this.server.catalog.counts();
+    return { peers, total: matching.length, entries };
+  }
+
+  /**
+   * Every live session (without file counts) and the catalogue's entry count: what the shell's
+   * `peers` prints. One listing and one count, where paging with peers() would list and count
+   * again for every page (with a shared PostgreSQL at 10,000 sessions, minutes behind a
+   * restart's publishes).
+   */
+  async allPeers(): Promise<{ peers: PeerRow[]; entries: number }> {
+    const all = await this.server.catalog.sessions();
+    this.#forgetEnded();
+    const { entries } = await this.server.catalog.counts();
+    return { peers: all.map((s) => this.#peerRow(s, null)), entries };
+  }
+
+  /** Drops the round trips of sessions that ended. */
+  #forgetEnded(): void {
     for (const id of this.#rtt.keys()) {
       if (!this.server.live.has(id)) this.#rtt.delete(id);
     }
-    const peers = await Promise.all(page.map(async (s) => ({
+  }
+
+  #peerRow(s: SessionRow, files: number | null): PeerRow {
+    return {
       sessionId: s.sessionId,
       hostname: s.hostname,
       address: s.address,
@@ -66,13 +94,9 @@ export class ServerOps {
       deviceId: s.deviceId ?? null,
       here: this.server.live.has(s.sessionId),
       serverId: s.serverId,
-      files: args.countFiles === false
-        ? null
-        : (await this.server.catalog.store.entriesOf(s.sessionId)).length,
+      files,
       lastRttMs: this.#rtt.get(s.sessionId) ?? null,
-    })));
-    const { entries } = await this.server.catalog.counts();
-    return { peers, total: matching.length, entries };
+    };
   }
 
   /** A page of the catalogue (offline entries included), sorted by fname then host. */

@@ -90,14 +90,7 @@ async function stats(ops: ServerOps): Promise<string[]> {
 }
 
 async function peers(ops: ServerOps): Promise<string[]> {
-  // The shell lists every session, a page at a time from the same operation the API pages.
-  const rows = [];
-  let answer;
-  do {
-    answer = await ops.peers({ pattern: "", offset: rows.length, limit: 1000, countFiles: false });
-    rows.push(...answer.peers);
-  } while (answer.peers.length > 0 && rows.length < answer.total);
-  const entries = answer.entries;
+  const { peers: rows, entries } = await ops.allPeers();
   return [
     `${rows.length} peer(s), ${entries} entr${entries === 1 ? "y" : "ies"}`,
     ...rows.map((s) => {

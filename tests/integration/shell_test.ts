@@ -5,7 +5,9 @@ import assert from "node:assert/strict";
 import { reply } from "../../shared/encode.ts";
 import { type FileEntry, type Message, MsgType } from "../../shared/protocol.ts";
 import { runServerCommand } from "../../server/shell.ts";
-import { ServerOps } from "../../server/ops.ts";
+import { MAX_PAGE, ServerOps } from "../../server/ops.ts";
+import { PostgresStore } from "../../server/postgres_store.ts";
+import { PG_URL, pgStep, statementTap, tempSchema } from "../_pg.ts";
 import {
   answerPings,
   connectRaw,
@@ -275,6 +277,60 @@ Deno.test({
     assert.deepEqual(await runServerCommand(new ServerOps(server), "quit"), {
       lines: ["bye"],
       quit: true,
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "runServerCommand() peers lists more than a page of sessions with one listing and one count",
+  ...SANITIZE,
+  async fn(t) {
+    await pgStep(t, async () => {
+      await using schema = await tempSchema();
+      // The server's statements, read on the wire: each page of the old loop listed and counted
+      // the whole catalogue again.
+      await using tap = statementTap();
+      const url = new URL(tap.url);
+      url.searchParams.set("search_path", schema.name);
+      await using server = await startTestServer({ db: url.href });
+      // Sessions of another server of the same database, as after a restart or with two servers.
+      const other = new PostgresStore(PG_URL, { schema: schema.name });
+      const sessions = MAX_PAGE + 200;
+      try {
+        const rows = Array.from({ length: sessions }, (_, i) => ({
+          sessionId: `other-${i}`,
+          serverId: "other-server",
+          hostname: `host-${String(i).padStart(5, "0")}`,
+          address: "127.0.0.1",
+          port: 4000,
+          openedAtMs: Date.now(),
+          deviceId: `${String(i).padStart(5, "0")}${"d".repeat(47)}`,
+        }));
+        for (let i = 0; i < rows.length; i += 100) {
+          await Promise.all(
+            rows.slice(i, i + 100).map((row) => other.registerSession(row, Date.now() + 60_000)),
+          );
+        }
+      } finally {
+        await other.close();
+      }
+      const before = tap.statements.length;
+      const { lines } = await runServerCommand(new ServerOps(server), "peers");
+      assert.equal(lines[0], `${sessions} peer(s), 0 entries`);
+      assert.equal(lines.length, sessions + 1);
+      assert.match(lines[1]!, /^ {2}host-00000 {2}127\.0\.0\.1:4000 .* \(via server other-se\)$/);
+      const sent = tap.statements.slice(before);
+      assert.equal(
+        sent.filter((s) => /SELECT \* FROM sessions WHERE online/.test(s)).length,
+        1,
+        sent.join("\n"),
+      );
+      assert.equal(
+        sent.filter((s) => /count\(\*\) FROM entries/.test(s)).length,
+        1,
+        sent.join("\n"),
+      );
     });
   },
 });
