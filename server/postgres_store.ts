@@ -28,6 +28,7 @@ import {
   type SearchPage,
   type SessionRow,
   type Store,
+  UnknownSessionError,
 } from "./store.ts";
 
 /**
@@ -96,6 +97,9 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
 ];
 
 const log = logger("server", "postgres");
+/** SQLSTATE of a row naming a parent that is not there: an entry of a session that ended. */
+const FOREIGN_KEY_VIOLATION = "23503";
+
 /** Publishes between two ANALYZE runs of the catalogue tables. */
 const ANALYZE_EVERY_PUBLISHES = 50_000;
 
@@ -182,7 +186,10 @@ export class PostgresStore implements Store {
       return await fn(this.#sql);
     } catch (err) {
       // A rule of the catalogue, not a database failure: the caller answers it as such.
-      if (err instanceof EntryLimitError || err instanceof ConflictError) throw err;
+      if (
+        err instanceof EntryLimitError || err instanceof ConflictError ||
+        err instanceof UnknownSessionError
+      ) throw err;
       throw new Error(`Cannot ${action}: ${describe(err)}`, { cause: err });
     }
   }
@@ -355,52 +362,72 @@ export class PostgresStore implements Store {
         log.warn("Cannot refresh statistics: {error}", { error: String(err) })
       );
     }
-    return this.#run(`publish "${entry.fname}"`, (sql) =>
-      sql.begin(async (tx) => {
-        // A server handles one session's requests one at a time over this store, so nothing
-        // else writes this session's rows between the read and the write.
-        const [old] = await tx<{ root_hash: string }[]>`
-          SELECT root_hash FROM entries WHERE session_id = ${sessionId} AND fname = ${entry.fname}`;
-        if (old === undefined) {
-          const [held] = await tx<{ n: string }[]>`
-            SELECT count(*) AS n FROM entries WHERE session_id = ${sessionId}`;
-          const count = Number(held?.n ?? 0);
-          if (count >= options.maxEntries) {
-            throw new EntryLimitError(
-              `Cannot publish "${entry.fname}": this session already publishes ${count} files, the limit`,
-              options.maxEntries,
+    return this.#run(
+      `publish "${entry.fname}"`,
+      (sql) =>
+        sql.begin((tx) => this.#publish(tx, sessionId, entry, options)).catch((err) => {
+          // The session ended (or a newer Hello replaced it) while this publish was on its way:
+          // the peer's request is too late, not a database failure (Store.publish()).
+          if (err instanceof postgres.PostgresError && err.code === FOREIGN_KEY_VIOLATION) {
+            throw new UnknownSessionError(
+              `Cannot publish "${entry.fname}": no session ${sessionId}`,
             );
           }
-        }
-        // One statement, so concurrent publishes of one entry cannot both insert. The WHERE
-        // skips identical rows (no row returned: unchanged); xmax is 0 only on a fresh insert.
-        const rows = await tx<{ created: boolean }[]>`
-          INSERT INTO entries (session_id, fname, size, mtime_ms, root_hash, piece_size, have,
-            sig)
-          VALUES (${sessionId}, ${entry.fname}, ${entry.size}, ${entry.mtimeMs},
-            ${entry.rootHash}, ${entry.pieceSize}, ${entry.have ?? null}, ${entry.sig ?? null})
-          ON CONFLICT (session_id, fname) DO UPDATE SET
-            size = excluded.size, mtime_ms = excluded.mtime_ms, root_hash = excluded.root_hash,
-            piece_size = excluded.piece_size, have = excluded.have, sig = excluded.sig
-          WHERE (entries.size, entries.mtime_ms, entries.root_hash, entries.piece_size,
-              entries.have, entries.sig)
-            IS DISTINCT FROM
-            (excluded.size, excluded.mtime_ms, excluded.root_hash, excluded.piece_size,
-              excluded.have, excluded.sig)
-          RETURNING xmax = 0 AS created`;
-        const [row] = rows;
-        const change = row === undefined ? "unchanged" : row.created ? "created" : "updated";
-        const [other] = await tx<{ root_hash: string }[]>`
-          SELECT e.root_hash FROM entries e JOIN sessions s ON s.session_id = e.session_id
-          WHERE e.fname = ${entry.fname} AND e.session_id <> ${sessionId}
-            AND e.root_hash <> ${entry.rootHash} AND s.online
-            AND s.lease_until_ms > ${options.nowMs}
-          ORDER BY s.hostname, s.port LIMIT 1`;
-        return publishOutcome(change, entry, {
-          previousRootHash: old?.root_hash,
-          conflictRootHash: other?.root_hash,
-        });
-      }));
+          throw err;
+        }),
+    );
+  }
+
+  /** publish() in the transaction `tx`. */
+  async #publish(
+    tx: postgres.TransactionSql,
+    sessionId: string,
+    entry: FileEntry,
+    options: PublishOptions,
+  ): Promise<PublishOutcome> {
+    // A server handles one session's requests one at a time over this store, so nothing
+    // else writes this session's rows between the read and the write.
+    const [old] = await tx<{ root_hash: string }[]>`
+      SELECT root_hash FROM entries WHERE session_id = ${sessionId} AND fname = ${entry.fname}`;
+    if (old === undefined) {
+      const [held] = await tx<{ n: string }[]>`
+        SELECT count(*) AS n FROM entries WHERE session_id = ${sessionId}`;
+      const count = Number(held?.n ?? 0);
+      if (count >= options.maxEntries) {
+        throw new EntryLimitError(
+          `Cannot publish "${entry.fname}": this session already publishes ${count} files, the limit`,
+          options.maxEntries,
+        );
+      }
+    }
+    // One statement, so concurrent publishes of one entry cannot both insert. The WHERE
+    // skips identical rows (no row returned: unchanged); xmax is 0 only on a fresh insert.
+    const rows = await tx<{ created: boolean }[]>`
+      INSERT INTO entries (session_id, fname, size, mtime_ms, root_hash, piece_size, have,
+        sig)
+      VALUES (${sessionId}, ${entry.fname}, ${entry.size}, ${entry.mtimeMs},
+        ${entry.rootHash}, ${entry.pieceSize}, ${entry.have ?? null}, ${entry.sig ?? null})
+      ON CONFLICT (session_id, fname) DO UPDATE SET
+        size = excluded.size, mtime_ms = excluded.mtime_ms, root_hash = excluded.root_hash,
+        piece_size = excluded.piece_size, have = excluded.have, sig = excluded.sig
+      WHERE (entries.size, entries.mtime_ms, entries.root_hash, entries.piece_size,
+          entries.have, entries.sig)
+        IS DISTINCT FROM
+        (excluded.size, excluded.mtime_ms, excluded.root_hash, excluded.piece_size,
+          excluded.have, excluded.sig)
+      RETURNING xmax = 0 AS created`;
+    const [row] = rows;
+    const change = row === undefined ? "unchanged" : row.created ? "created" : "updated";
+    const [other] = await tx<{ root_hash: string }[]>`
+      SELECT e.root_hash FROM entries e JOIN sessions s ON s.session_id = e.session_id
+      WHERE e.fname = ${entry.fname} AND e.session_id <> ${sessionId}
+        AND e.root_hash <> ${entry.rootHash} AND s.online
+        AND s.lease_until_ms > ${options.nowMs}
+      ORDER BY s.hostname, s.port LIMIT 1`;
+    return publishOutcome(change, entry, {
+      previousRootHash: old?.root_hash,
+      conflictRootHash: other?.root_hash,
+    });
   }
 
   unpublish(sessionId: string, fname: string): Promise<boolean> {

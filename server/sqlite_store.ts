@@ -28,6 +28,7 @@ import {
   type SearchPage,
   type SessionRow,
   type Store,
+  UnknownSessionError,
 } from "./store.ts";
 
 /**
@@ -448,6 +449,11 @@ export class SqliteStore implements Store {
       ];
       let change: "created" | "unchanged" | "updated";
       if (!old) {
+        // The session ended (or a newer Hello replaced it) while this publish was on its way:
+        // said as Store.publish() promises, not as the foreign key's failure.
+        if (!this.#sql("SELECT 1 FROM sessions WHERE session_id = ?").get(sessionId)) {
+          throw new UnknownSessionError(`Cannot publish "${entry.fname}": no session ${sessionId}`);
+        }
         const held = this.#sql("SELECT count(*) AS n FROM entries WHERE session_id = ?")
           .get(sessionId) as { n: number };
         if (held.n >= options.maxEntries) {

@@ -11,6 +11,7 @@ import {
   type PublishOptions,
   type SessionRow,
   type Store,
+  UnknownSessionError,
 } from "../../server/store.ts";
 import type { CatalogEntry, FileEntry, PublishStatus, SourceInfo } from "../../shared/protocol.ts";
 import { sharesDigest } from "../../shared/shares_digest.ts";
@@ -639,10 +640,21 @@ async function storeContract(t: Deno.TestContext, openFixture: OpenStore): Promi
     assert.deepEqual(await store.counts(NOW), { sessions: 2, entries: 3 });
   });
 
-  await it("publish() rejects an unknown session", async (store) => {
+  await it("publish() rejects an unknown session with UnknownSessionError", async (store) => {
     // The async wrapper: SqliteStore throws synchronously here (reported), which callers
     // awaiting in an async function see as a rejection anyway.
-    await assert.rejects(async () => await publish(store, "no-such-session", entry("a.txt")));
+    await assert.rejects(
+      async () => await publish(store, "no-such-session", entry("a.txt")),
+      UnknownSessionError,
+    );
+    // A publish on its way while its session ended (a quick reconnect replaced it, or the
+    // peer left): on PostgreSQL a foreign key refuses it, which is the same answer.
+    await open(store, [session("gone", "alpha", 4000)]);
+    await store.closeSession("gone");
+    await assert.rejects(
+      async () => await publish(store, "gone", entry("a.txt")),
+      UnknownSessionError,
+    );
     assert.deepEqual(await store.counts(NOW), { sessions: 0, entries: 0 });
   });
 
@@ -964,11 +976,13 @@ Deno.test({
   async fn(t) {
     await pgStep(t, async () => {
       await using fixture = await openPostgres();
+      await open(fixture.store, [session("s1", "alpha", 4000)]);
+      // A size beyond BIGINT: the database refuses it (the protocol's decoder never lets one in).
       await assert.rejects(
-        publish(fixture.store, "no-such-session", entry("a.txt")),
+        publish(fixture.store, "s1", entry("a.txt", { size: 1e21 })),
         (err: unknown) => {
           assert.ok(err instanceof Error);
-          assert.match(err.message, /^Cannot publish "a\.txt": .*foreign key.*\[SQLSTATE 23503\]$/);
+          assert.match(err.message, /^Cannot publish "a\.txt": .*bigint.*\[SQLSTATE 22\w{3}\]$/);
           assert.ok(err.cause instanceof Error);
           return true;
         },
