@@ -346,9 +346,9 @@ export class SqliteStore implements Store {
 
   /**
    * Re-keys the session `oldSessionId` (live or offline) and its entries to `session`, live,
-   * and drops the hostname's other offline sessions. Inside a transaction: the entries' foreign key has
-   * no ON UPDATE action (changing it takes rebuilding the table), so it is checked at commit,
-   * once both the session and its entries carry the new id.
+   * and drops the hostname's other offline sessions. Inside a transaction: the entries' foreign
+   * key has no ON UPDATE action (changing it takes rebuilding the table), so it is checked at
+   * commit, once both the session and its entries carry the new id.
    */
   #resume(oldSessionId: string, session: SessionRow, leaseUntilMs: number): void {
     this.#db.exec("PRAGMA defer_foreign_keys = ON");
